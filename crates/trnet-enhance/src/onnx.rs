@@ -1,0 +1,212 @@
+//! ONNX Runtime plumbing: the runtime library is dlopen'ed once per process (ort `load-dynamic`), sessions
+//! get explicit thread counts, and every run checks the caller's tensors against the model's declared inputs.
+
+use crate::{Error, Result};
+use ort::session::{Session, SessionInputValue};
+use ort::value::{TensorElementType, TensorRef, ValueType};
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The ONNX Runtime library in use.
+#[derive(Debug, Clone)]
+pub struct RuntimeInfo {
+    pub version: String,
+    pub library: PathBuf,
+}
+
+static RUNTIME: Mutex<Option<RuntimeInfo>> = Mutex::new(None);
+
+/// Where the runtime library is taken from: `ORT_DYLIB_PATH` at run time, else the one found at build time.
+pub fn configured_library() -> Option<PathBuf> {
+    std::env::var_os("ORT_DYLIB_PATH")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| option_env!("TRNET_DEFAULT_ORT_DYLIB").map(PathBuf::from))
+}
+
+/// Loads ONNX Runtime once per process and returns what was loaded. A failure is not cached, so a caller
+/// can fix the path and retry.
+pub fn runtime() -> Result<RuntimeInfo> {
+    let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(info) = slot.as_ref() {
+        return Ok(info.clone());
+    }
+    let library = configured_library().ok_or(Error::RuntimeLoad { path: None, reason: "no library configured".into() })?;
+    if !library.is_absolute() {
+        // ort resolves relative paths against the executable's folder, which for an addon is node's.
+        return Err(Error::RuntimeLoad { path: Some(library), reason: "the path must be absolute".into() });
+    }
+    let builder = ort::init_from(&library).map_err(|e| Error::RuntimeLoad { path: Some(library.clone()), reason: e.to_string() })?;
+    // Sessions size their own pools (SessionOptions); the environment keeps none of its own.
+    builder.with_name("trnet").commit();
+    let info = RuntimeInfo { version: version_of(ort::info(), &library), library };
+    *slot = Some(info.clone());
+    Ok(info)
+}
+
+/// The build-info string reads "... git-branch=rel-1.30.0, ..."; the library file is "libonnxruntime.so.1.30.0".
+fn version_of(build_info: &str, library: &Path) -> String {
+    let from_branch = build_info.split(['=', ',', ' ']).find_map(|w| w.strip_prefix("rel-")).map(str::to_string);
+    let from_file = || {
+        let name = library.file_name()?.to_string_lossy().into_owned();
+        name.split_once(".so.").map(|(_, v)| v.to_string())
+    };
+    from_branch.or_else(from_file).unwrap_or_else(|| build_info.to_string())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOptions {
+    /// Threads ONNX Runtime may use inside one operator.
+    pub intra_threads: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions { intra_threads: 1 }
+    }
+}
+
+/// A declared model input or output. Dynamic dimensions are -1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorSpec {
+    pub name: String,
+    pub element_type: String,
+    pub shape: Vec<i64>,
+}
+
+impl std::fmt::Display for TensorSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}{:?}", self.name, self.element_type, self.shape)
+    }
+}
+
+/// A float32 tensor handed to [`OnnxModel::run`], borrowed from the caller (no copy on the way in).
+#[derive(Debug, Clone, Copy)]
+pub struct Feed<'a> {
+    pub name: &'a str,
+    pub shape: &'a [i64],
+    pub data: &'a [f32],
+}
+
+/// A float32 model output.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub data: Vec<f32>,
+}
+
+pub struct OnnxModel {
+    session: Session,
+    path: PathBuf,
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+    pub intra_threads: usize,
+}
+
+fn spec(name: &str, dtype: &ValueType) -> TensorSpec {
+    let element_type = match dtype.tensor_type() {
+        Some(TensorElementType::Float32) => "float32".to_string(),
+        Some(other) => format!("{other:?}").to_lowercase(),
+        None => "non-tensor".to_string(),
+    };
+    let shape = dtype.tensor_shape().map(|s| s.iter().copied().collect()).unwrap_or_default();
+    TensorSpec { name: name.to_string(), element_type, shape }
+}
+
+impl OnnxModel {
+    pub fn load(path: impl AsRef<Path>, options: SessionOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        runtime()?;
+        let load_err = |reason: String| Error::ModelLoad { path: path.clone(), reason };
+        match std::fs::metadata(&path) {
+            Err(e) => return Err(load_err(format!("{e}; check the path (relative paths are resolved from {})", cwd()))),
+            Ok(m) if !m.is_file() => return Err(load_err("not a regular file".into())),
+            Ok(m) if m.len() == 0 => return Err(load_err("the file is empty".into())),
+            Ok(_) => {}
+        }
+        let intra_threads = options.intra_threads.max(1);
+        let session = Session::builder()
+            .map_err(Error::ort("creating a session builder"))?
+            .with_intra_threads(intra_threads)
+            .and_then(|b| b.with_inter_threads(1))
+            .and_then(|b| b.with_intra_op_spinning(false))
+            .map_err(|e| Error::Ort { during: "configuring session threads".into(), reason: e.to_string() })?
+            .commit_from_file(&path)
+            .map_err(|e| load_err(format!("{e}; is it an ONNX model file?")))?;
+        let inputs = session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
+        let outputs = session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
+        Ok(OnnxModel { session, path, inputs, outputs, intra_threads })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs the model on float32 inputs and returns every float32 output in the model's output order.
+    pub fn run(&mut self, feeds: &[Feed<'_>]) -> Result<Vec<Fetched>> {
+        self.check_feeds(feeds)?;
+        let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(feeds.len());
+        for feed in feeds {
+            let view = TensorRef::from_array_view((feed.shape.to_vec(), feed.data)).map_err(Error::ort("wrapping an input tensor"))?;
+            values.push((Cow::Borrowed(feed.name), view.into()));
+        }
+        let outputs = self.session.run(values).map_err(Error::ort("running the model"))?;
+        let mut fetched = Vec::with_capacity(self.outputs.len());
+        for (name, value) in outputs.iter() {
+            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| Error::Ort {
+                during: format!("reading output {name}"),
+                reason: format!("{e}; trnet reads float32 outputs only"),
+            })?;
+            fetched.push(Fetched { name: name.to_string(), shape: shape.iter().copied().collect(), data: data.to_vec() });
+        }
+        Ok(fetched)
+    }
+
+    fn check_feeds(&self, feeds: &[Feed<'_>]) -> Result<()> {
+        let expected = || self.inputs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let found = || feeds.iter().map(|f| format!("{} float32{:?} ({} values)", f.name, f.shape, f.data.len())).collect::<Vec<_>>().join(", ");
+        let mismatch = |fix: String| Error::ModelInputs { path: self.path.clone(), expected: expected(), found: found(), fix };
+
+        for (i, feed) in feeds.iter().enumerate() {
+            if feeds[..i].iter().any(|f| f.name == feed.name) {
+                return Err(mismatch(format!("Input {:?} is given twice.", feed.name)));
+            }
+            let Some(spec) = self.inputs.iter().find(|s| s.name == feed.name) else {
+                return Err(mismatch(format!("The model has no input named {:?}.", feed.name)));
+            };
+            if spec.element_type != "float32" {
+                return Err(mismatch(format!("Input {:?} is {}; trnet feeds float32 only.", spec.name, spec.element_type)));
+            }
+            let fits = spec.shape.len() == feed.shape.len() && spec.shape.iter().zip(feed.shape).all(|(&want, &got)| got >= 0 && (want < 0 || want == got));
+            if !fits {
+                return Err(mismatch(format!("Input {:?} must have shape {:?} (-1 = any size).", spec.name, spec.shape)));
+            }
+            let count: i64 = feed.shape.iter().product();
+            if count as usize != feed.data.len() {
+                return Err(mismatch(format!("Input {:?} has shape {:?}, which holds {count} values, but {} were given.", feed.name, feed.shape, feed.data.len())));
+            }
+        }
+        if let Some(missing) = self.inputs.iter().find(|s| !feeds.iter().any(|f| f.name == s.name)) {
+            return Err(mismatch(format!("Input {:?} is missing.", missing.name)));
+        }
+        Ok(())
+    }
+}
+
+fn cwd() -> String {
+    std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|_| "the current directory".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_comes_from_the_build_branch_or_the_file_name() {
+        let lib = Path::new("/x/libonnxruntime.so.1.30.0");
+        assert_eq!(version_of("ORT Build Info: git-branch=rel-1.29.1, git-commit-id=abc", lib), "1.29.1");
+        assert_eq!(version_of("ORT Build Info: git-branch=main", lib), "1.30.0");
+    }
+}

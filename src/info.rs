@@ -1,0 +1,51 @@
+//! `info()`: what this build runs on, for `trnet doctor` and bug reports.
+
+use napi_derive::napi;
+
+#[napi(object)]
+pub struct NativeInfo {
+    pub trnet_version: String,
+    /// Version of the libtorch this process loaded, e.g. "2.11.0+cu130".
+    pub libtorch_version: String,
+    pub libtorch_dir: Option<String>,
+    pub cuda_available: bool,
+    pub cuda_device_count: u32,
+    pub cudnn_available: bool,
+    /// CUDA runtime libtorch was built with, e.g. "13.0"; null for a CPU-only libtorch.
+    pub cuda_runtime_version: Option<String>,
+    /// Null when ONNX Runtime could not be loaded; `onnxruntimeError` then says why.
+    pub onnxruntime_version: Option<String>,
+    pub onnxruntime_library: Option<String>,
+    pub onnxruntime_error: Option<String>,
+    pub torch_intra_op_threads: u32,
+    pub torch_inter_op_threads: u32,
+    /// Intra-op threads an ONNX session gets unless told otherwise.
+    pub onnx_intra_threads_default: u32,
+    pub cpu_count: u32,
+    /// Threads Node gives native async work (UV_THREADPOOL_SIZE, default 4).
+    pub libuv_threadpool_size: u32,
+}
+
+#[napi]
+pub fn info() -> NativeInfo {
+    let torch = trnet_model::runtime::torch_info();
+    let ort = trnet_enhance::onnx::runtime();
+    let cuda = torch.cuda_runtime_version;
+    NativeInfo {
+        trnet_version: env!("CARGO_PKG_VERSION").to_string(),
+        libtorch_version: torch.version,
+        libtorch_dir: torch.library_dir.map(|p| p.display().to_string()),
+        cuda_available: torch.cuda_available,
+        cuda_device_count: torch.cuda_device_count as u32,
+        cudnn_available: torch.cudnn_available,
+        cuda_runtime_version: (cuda > 0).then(|| format!("{}.{}", cuda / 1000, (cuda % 1000) / 10)),
+        onnxruntime_version: ort.as_ref().ok().map(|i| i.version.clone()),
+        onnxruntime_library: ort.as_ref().ok().map(|i| i.library.display().to_string()),
+        onnxruntime_error: ort.as_ref().err().map(ToString::to_string),
+        torch_intra_op_threads: torch.intra_op_threads as u32,
+        torch_inter_op_threads: torch.inter_op_threads as u32,
+        onnx_intra_threads_default: trnet_enhance::onnx::SessionOptions::default().intra_threads as u32,
+        cpu_count: std::thread::available_parallelism().map_or(1, |n| n.get()) as u32,
+        libuv_threadpool_size: std::env::var("UV_THREADPOOL_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(4).clamp(1, 1024),
+    }
+}
