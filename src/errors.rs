@@ -107,6 +107,16 @@ pub fn catch<T>(work: impl FnOnce() -> Outcome<T>) -> Outcome<T> {
     catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| Err(Failure::from_panic(payload)))
 }
 
+/// Replaces the default panic report (a backtrace whenever RUST_BACKTRACE is set) with one line: every panic
+/// in the addon is caught at the boundary and reported to JavaScript as an Error, so stderr needs only a note.
+#[napi_derive::module_init]
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("trnet: native panic{at}; it was caught and reported to JavaScript as a TRNET_PANIC Error");
+    }));
+}
+
 /// Deliberately panics inside native code. `trnet doctor` and the tests use it to prove that a panic turns
 /// into a `TRNET_PANIC` Error and leaves the process running.
 #[napi_derive::napi]

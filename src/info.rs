@@ -1,5 +1,6 @@
 //! `info()`: what this build runs on, for `trnet doctor` and bug reports.
 
+use crate::errors::{guard, Code};
 use napi_derive::napi;
 
 #[napi(object)]
@@ -27,7 +28,11 @@ pub struct NativeInfo {
 }
 
 #[napi]
-pub fn info() -> NativeInfo {
+pub fn info() -> napi::Result<NativeInfo, Code> {
+    guard(|| Ok(collect()))
+}
+
+fn collect() -> NativeInfo {
     let torch = trnet_model::runtime::torch_info();
     let ort = trnet_enhance::onnx::runtime();
     let cuda = torch.cuda_runtime_version;

@@ -30,7 +30,7 @@ pub fn torch_info() -> TorchInfo {
         cuda_available: Cuda::is_available(),
         cuda_device_count: Cuda::device_count().max(0) as usize,
         cudnn_available: Cuda::cudnn_is_available(),
-        cuda_runtime_version: if tch::utils::has_cuda() { tch::utils::version_cudart() } else { 0 },
+        cuda_runtime_version: if tch::utils::has_cudart() { tch::utils::version_cudart() } else { 0 },
         intra_op_threads: tch::get_num_threads().max(0) as usize,
         inter_op_threads: tch::get_num_interop_threads().max(0) as usize,
     }

@@ -1,0 +1,42 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from './shared.js';
+
+const cli = (...args: string[]) => spawnSync(process.execPath, [resolve(repoRoot, 'bin/trnet.mjs'), ...args], { encoding: 'utf8', timeout: 60_000 });
+
+describe('trnet CLI', () => {
+  it('doctor --json prints real versions and passing checks', () => {
+    const r = cli('doctor', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.ok).toBe(true);
+    expect(report.info.libtorchVersion).toMatch(/^2\.11\.0/);
+    expect(report.info.onnxruntimeVersion).toMatch(/^1\.\d+\.\d+$/);
+    expect(report.checks.map((c: { name: string }) => c.name)).toEqual(['ONNX Runtime', 'panic guard']);
+  });
+
+  it('doctor prints a readable table and a bench figure', () => {
+    const r = cli('doctor', '--bench');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^libtorch\s+2\.11\.0/m);
+    expect(r.stdout).toMatch(/^ONNX Runtime\s+1\.\d+/m);
+    expect(r.stdout).toMatch(/^bench\s+[\d.]+ GFLOP\/s/m);
+  });
+
+  it('doctor fails with the reason when ONNX Runtime cannot be loaded', () => {
+    const r = spawnSync(process.execPath, [resolve(repoRoot, 'bin/trnet.mjs'), 'doctor'], {
+      encoding: 'utf8',
+      env: { ...process.env, ORT_DYLIB_PATH: '/nonexistent/libonnxruntime.so' },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/FAIL\s+ONNX Runtime: could not load ONNX Runtime from \/nonexistent\/libonnxruntime\.so/);
+  });
+
+  it('rejects an unknown command with usage and exit code 2', () => {
+    const r = cli('frobnicate');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown command "frobnicate"');
+    expect(r.stderr).toContain('usage: trnet');
+  });
+});

@@ -1,0 +1,37 @@
+/**
+ * Errors from trnet carry a stable `code`. Native failures arrive as plain `Error`s with these codes (the
+ * Rust cause chain is kept in `cause`); aborted jobs reject with `name === "AbortError"` and code ABORT_ERR.
+ */
+export type TrnetErrorCode =
+  | 'TRNET_INVALID_ARGUMENT'
+  | 'TRNET_DEVICE_UNAVAILABLE'
+  | 'TRNET_TORCH'
+  | 'TRNET_ORT_LOAD'
+  | 'TRNET_MODEL_LOAD'
+  | 'TRNET_MODEL_INPUT'
+  | 'TRNET_ORT'
+  | 'TRNET_PANIC'
+  | 'TRNET_ADDON_MISSING'
+  | 'ABORT_ERR';
+
+export interface TrnetError extends Error {
+  code: TrnetErrorCode;
+}
+
+export function isTrnetError(err: unknown, code?: TrnetErrorCode): err is TrnetError {
+  const c: unknown = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+  if (typeof c !== 'string') return false;
+  return code === undefined ? c.startsWith('TRNET_') || c === 'ABORT_ERR' : c === code;
+}
+
+/** The error an aborted job rejects with, the same shape native aborts have. */
+export function abortError(signal?: AbortSignal): Error {
+  const err = new Error('The operation was aborted', signal?.reason === undefined ? undefined : { cause: signal.reason });
+  err.name = 'AbortError';
+  (err as TrnetError).code = 'ABORT_ERR';
+  return err;
+}
+
+export function isAbortError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'AbortError';
+}

@@ -1,0 +1,56 @@
+/**
+ * trnet — noise-robust speech emotion recognition (TRNet) for Node.js.
+ *
+ * The public façade. Numeric work happens in the native addon (Rust on libtorch and ONNX Runtime); this layer
+ * types it, validates input and runs long jobs with progress and cancellation.
+ */
+import { native, type Native } from './native.js';
+import { runJob, type JobOptions } from './jobs.js';
+
+export { isTrnetError, isAbortError, type TrnetError, type TrnetErrorCode } from './errors.js';
+export type { JobOptions } from './jobs.js';
+
+export type NativeInfo = Native.NativeInfo;
+export type TensorInfo = Native.TensorInfo;
+export type NamedTensor = Native.NamedTensor;
+
+/** Versions, devices and thread counts of the native runtime (what `trnet doctor` prints). */
+export function info(): NativeInfo {
+  return native.info();
+}
+
+/** Row-wise softmax over `classes` columns; the input is read in place, the result is a new array. */
+export function softmax(logits: Float32Array, classes: number): Float32Array {
+  return native.softmax(logits, classes);
+}
+
+/** An ONNX model run through ONNX Runtime (the SE front ends are built on this). */
+export const OnnxSession = native.OnnxSession;
+export type OnnxSession = Native.OnnxSession;
+
+export interface MatmulBenchOptions {
+  /** Matrix size n (n × n), default 256. */
+  size?: number;
+  /** Multiplications to run, default 20. */
+  steps?: number;
+  /** "auto" | "cpu" | "cuda" | "cuda:N", default "cpu". */
+  device?: string;
+  seed?: number;
+}
+
+export interface MatmulProgress {
+  stage: 'matmul';
+  done: number;
+  total: number;
+}
+
+export type MatmulBenchResult = Native.BurnResult;
+
+/** Measures libtorch matrix-multiply throughput as a cancellable background job. */
+export function benchMatmul(options: MatmulBenchOptions = {}, job: JobOptions<MatmulProgress> = {}): Promise<MatmulBenchResult> {
+  return runJob<Native.Progress, MatmulProgress, MatmulBenchResult>(
+    (onProgress, signal) => native.matmulBurn(options, onProgress, signal),
+    (p): MatmulProgress => ({ stage: 'matmul', done: p.done, total: p.total }),
+    job,
+  );
+}
