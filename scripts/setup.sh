@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `npm run setup`: everything a fresh machine needs, from registries only (PyPI, npm, crates.io).
+#   1. a virtualenv with the pinned torch + onnxruntime wheels (libtorch and libonnxruntime come from them),
+#      kept in a cache outside the clone and reused while the pins are unchanged;
+#   2. npm ci;
+#   3. a release build of the addon and its generated TypeScript bindings;
+#   4. `trnet doctor` as a smoke check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+source scripts/env.sh
+req="$root/scripts/requirements-native.txt"
+step() { printf '\n== %s\n' "$*"; }
+need() { command -v "$1" >/dev/null || { echo "setup: $1 not found on PATH; $2" >&2; exit 1; }; }
+need python3 "install Python 3.10 or newer"
+need node "install Node.js 20.17 or newer"
+need cargo "install Rust with rustup (https://rustup.rs)"
+need c++ "install a C++ compiler (Debian: apt install g++)"
+
+pin() { grep -E "^$1==" "$req"; }
+if [ -n "${TRNET_SKIP_VENV:-}" ]; then
+  step "native libraries: using LIBTORCH=$LIBTORCH and ORT_DYLIB_PATH=$ORT_DYLIB_PATH (TRNET_SKIP_VENV set)"
+elif [ -f "$TRNET_VENV/.trnet-complete" ]; then
+  step "native libraries: reusing $TRNET_VENV"
+else
+  step "native libraries: creating $TRNET_VENV ($(pin torch), $(pin onnxruntime)); about 2.7 GB to download"
+  rm -rf "$TRNET_VENV"
+  mkdir -p "$(dirname "$TRNET_VENV")"
+  python3 -m venv "$TRNET_VENV"
+  "$TRNET_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$(pin torch)"
+  # Only the shared library is used; the Python package's own dependencies (numpy, ...) are not needed.
+  "$TRNET_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$(pin onnxruntime)"
+  touch "$TRNET_VENV/.trnet-complete"
+  unset LIBTORCH ORT_DYLIB_PATH
+  source scripts/env.sh
+fi
+[ -d "${LIBTORCH:-}/lib" ] || { echo "setup: no libtorch at '${LIBTORCH:-}' (expected a lib/ folder inside)" >&2; exit 1; }
+[ -f "${ORT_DYLIB_PATH:-}" ] || { echo "setup: no ONNX Runtime library at '${ORT_DYLIB_PATH:-}'" >&2; exit 1; }
+
+step "npm ci"
+npm ci --no-audit --no-fund
+
+step "building the addon (release; the first build compiles libtorch's C API, several minutes)"
+bash scripts/build-addon.sh
+
+step "trnet doctor"
+node bin/trnet.mjs doctor
