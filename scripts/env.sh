@@ -11,10 +11,10 @@ export TRNET_CACHE=${TRNET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trnet}
 # Keyed by the pinned versions, so changing them builds a new venv instead of mutating one in use.
 _trnet_key=$(grep -v '^#' "$_trnet_req" | sha256sum | cut -c1-12)
 export TRNET_VENV=${TRNET_VENV:-$TRNET_CACHE/venv-$_trnet_key}
-_trnet_site=$(ls -d "$TRNET_VENV"/lib/python3*/site-packages 2>/dev/null | head -n 1)
+_trnet_site=$(ls -d "$TRNET_VENV"/lib/python3*/site-packages 2>/dev/null | head -n 1 || true)
 if [ -z "${LIBTORCH:-}" ] && [ -n "$_trnet_site" ]; then export LIBTORCH="$_trnet_site/torch"; fi
 if [ -z "${ORT_DYLIB_PATH:-}" ] && [ -n "$_trnet_site" ]; then
-  ORT_DYLIB_PATH=$(ls "$_trnet_site"/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n 1)
+  ORT_DYLIB_PATH=$(ls "$_trnet_site"/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n 1 || true)
   export ORT_DYLIB_PATH
 fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$TRNET_CACHE/target}
