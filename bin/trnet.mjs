@@ -1,9 +1,15 @@
 #!/usr/bin/env node
-// The CLI runs the TypeScript sources directly through tsx, so there is no compiled copy to drift.
-import { register } from 'tsx/esm/api';
+// The CLI runs the compiled façade in dist/ (built by `npm run setup` / `npm run build`; `npm test` rebuilds it).
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../ts/cli/main.ts');
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('trnet: dist/ is missing; run `npm run setup` (or `npm run build`) first\n');
+  process.exit(1);
+}
+// A closed pipe (`trnet doctor | head`) ends the output, not the process with a stack trace.
+process.stdout.on('error', (err) => process.exit(err.code === 'EPIPE' ? 0 : 1));
+const { main } = await import(entry.href);
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {

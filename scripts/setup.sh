@@ -41,7 +41,7 @@ step "npm ci"
 npm ci --no-audit --no-fund
 
 step "building the addon (release; the first build compiles libtorch's C API, several minutes)"
-bash scripts/build-addon.sh
+npm run build
 
 step "trnet doctor"
 node bin/trnet.mjs doctor

@@ -6,6 +6,8 @@ source scripts/env.sh
 step() { printf '\n== %s\n' "$*"; }
 step "cargo test"
 cargo test --release --workspace --target x86_64-unknown-linux-gnu
+step "tsc -p tsconfig.build.json (dist/, which the CLI and the package entry run)"
+npx tsc -p tsconfig.build.json
 step "vitest"
 npx vitest run
 step "tsc --noEmit"

@@ -40,3 +40,14 @@ describe('trnet CLI', () => {
     expect(r.stderr).toContain('usage: trnet');
   });
 });
+
+describe('package entry', () => {
+  it('lets a plain JavaScript program import trnet by name and call into the addon', () => {
+    const program = "import { info, softmax } from 'trnet'; const y = softmax(new Float32Array([0, 0]), 2); console.log(JSON.stringify({ v: info().libtorchVersion, y: Array.from(y) }));";
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', program], { cwd: repoRoot, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.v).toMatch(/^2\.11\.0/);
+    expect(out.y).toEqual([0.5, 0.5]);
+  });
+});
