@@ -1,0 +1,51 @@
+use std::path::PathBuf;
+
+/// Errors of the DSP crate. Each has a stable `code()` that reaches JavaScript as `err.code`.
+/// Audio errors name the source (a file path, or "<bytes>" for in-memory input).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{source_name}: {problem}. {fix}")]
+    Audio { source_name: String, kind: AudioProblem, problem: String, fix: String },
+    #[error("{what}: expected {expected}, found {found}. {fix}")]
+    InvalidArgument { what: String, expected: String, found: String, fix: String },
+    #[error("cannot read {}: {reason}", path.display())]
+    Io { path: PathBuf, reason: String },
+}
+
+/// What was wrong with an audio input; also the suffix of its error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioProblem {
+    Missing,
+    Empty,
+    Truncated,
+    CorruptHeader,
+    UnsupportedCodec,
+    NoSamples,
+    NonFinite,
+}
+
+impl Error {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Audio { kind, .. } => match kind {
+                AudioProblem::Missing => "TRNET_AUDIO_MISSING",
+                AudioProblem::Empty => "TRNET_AUDIO_EMPTY",
+                AudioProblem::Truncated => "TRNET_AUDIO_TRUNCATED",
+                AudioProblem::CorruptHeader => "TRNET_AUDIO_CORRUPT",
+                AudioProblem::UnsupportedCodec => "TRNET_AUDIO_UNSUPPORTED",
+                AudioProblem::NoSamples => "TRNET_AUDIO_NO_SAMPLES",
+                AudioProblem::NonFinite => "TRNET_AUDIO_NON_FINITE",
+            },
+            Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
+            Error::Io { .. } => "TRNET_IO",
+        }
+    }
+
+    pub fn invalid(what: impl std::fmt::Display, expected: impl std::fmt::Display, found: impl std::fmt::Display, fix: impl std::fmt::Display) -> Self {
+        Error::InvalidArgument { what: what.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+    }
+
+    pub fn audio(source_name: impl Into<String>, kind: AudioProblem, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Error::Audio { source_name: source_name.into(), kind, problem: problem.into(), fix: fix.into() }
+    }
+}
