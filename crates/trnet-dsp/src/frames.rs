@@ -1,1 +1,81 @@
-//! (in progress)
+//! Fixed-length utterances: feature matrices padded or truncated to N frames (paper §4.2: 500 frames), so
+//! a minibatch stacks into one tensor.
+
+use crate::{Error, Result};
+
+/// How a short utterance is filled up to the target length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PadMode {
+    /// Fill with zeros after the utterance.
+    Zero,
+    /// Repeat the utterance from its start until the target length (the authors' code repeat-pads).
+    Repeat,
+}
+
+/// A `frames × bins` matrix brought to a fixed number of frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedLength {
+    pub data: Vec<f32>,
+    pub frames: usize,
+    /// How many leading frames are the utterance itself (the rest is padding), for masking.
+    pub valid_frames: usize,
+}
+
+/// Pads or truncates row-major `features` (`bins` columns) to `target` frames. Truncation keeps the start.
+pub fn fix_length(features: &[f32], bins: usize, target: usize, mode: PadMode) -> Result<FixedLength> {
+    if bins == 0 || features.len() % bins != 0 {
+        return Err(Error::invalid("feature matrix", format!("frames × {bins} values"), format!("{} values", features.len()), "Pass a row-major frames × bins matrix."));
+    }
+    if target == 0 {
+        return Err(Error::invalid("target frame count", "at least 1", 0, "Use the paper's 500 or another positive length."));
+    }
+    let frames = features.len() / bins;
+    if frames == 0 && mode == PadMode::Repeat {
+        return Err(Error::invalid("utterance to repeat-pad", "at least one frame", "0 frames", "The audio is shorter than one analysis window; use zero padding or drop it."));
+    }
+    let keep = frames.min(target);
+    let mut data = Vec::with_capacity(target * bins);
+    data.extend_from_slice(&features[..keep * bins]);
+    match mode {
+        PadMode::Zero => data.resize(target * bins, 0.0),
+        PadMode::Repeat => {
+            while data.len() < target * bins {
+                let take = (target * bins - data.len()).min(frames * bins);
+                data.extend_from_slice(&features[..take]);
+            }
+        }
+    }
+    Ok(FixedLength { data, frames: target, valid_frames: keep })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(frames: usize) -> Vec<f32> {
+        (0..frames * 2).map(|i| i as f32 + 1.0).collect()
+    }
+
+    #[test]
+    fn pads_with_zeros_or_repeats_and_truncates_from_the_start() {
+        let x = rows(3); // [1,2],[3,4],[5,6]
+        let z = fix_length(&x, 2, 5, PadMode::Zero).unwrap();
+        assert_eq!(z.data, [1., 2., 3., 4., 5., 6., 0., 0., 0., 0.]);
+        assert_eq!((z.frames, z.valid_frames), (5, 3));
+        let r = fix_length(&x, 2, 7, PadMode::Repeat).unwrap();
+        assert_eq!(r.data, [1., 2., 3., 4., 5., 6., 1., 2., 3., 4., 5., 6., 1., 2.]);
+        assert_eq!(r.valid_frames, 3);
+        let t = fix_length(&x, 2, 2, PadMode::Repeat).unwrap();
+        assert_eq!(t.data, [1., 2., 3., 4.]);
+        assert_eq!(t.valid_frames, 2);
+        assert_eq!(fix_length(&x, 2, 3, PadMode::Zero).unwrap().data, x);
+    }
+
+    #[test]
+    fn empty_and_ragged_inputs() {
+        assert_eq!(fix_length(&[], 2, 2, PadMode::Zero).unwrap().data, [0.0; 4]);
+        assert_eq!(fix_length(&[], 2, 2, PadMode::Repeat).unwrap_err().code(), "TRNET_INVALID_ARGUMENT");
+        assert!(fix_length(&[1.0; 3], 2, 2, PadMode::Zero).unwrap_err().to_string().contains("3 values"));
+        assert!(fix_length(&[1.0; 4], 2, 0, PadMode::Zero).is_err());
+    }
+}

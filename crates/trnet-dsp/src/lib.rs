@@ -13,6 +13,7 @@ pub mod fbank;
 pub mod frames;
 pub mod mix;
 pub mod resample;
+pub mod rng;
 pub mod stft;
 
 pub use error::Error;
