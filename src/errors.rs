@@ -89,6 +89,12 @@ impl From<trnet_model::Error> for Failure {
     }
 }
 
+impl From<trnet_dsp::Error> for Failure {
+    fn from(e: trnet_dsp::Error) -> Self {
+        Failure::from_error(e.code(), &e)
+    }
+}
+
 impl From<trnet_enhance::Error> for Failure {
     fn from(e: trnet_enhance::Error) -> Self {
         Failure::from_error(e.code(), &e)

@@ -12,6 +12,14 @@ export type TrnetErrorCode =
   | 'TRNET_ORT'
   | 'TRNET_PANIC'
   | 'TRNET_ADDON_MISSING'
+  | 'TRNET_IO'
+  | 'TRNET_AUDIO_MISSING'
+  | 'TRNET_AUDIO_EMPTY'
+  | 'TRNET_AUDIO_TRUNCATED'
+  | 'TRNET_AUDIO_CORRUPT'
+  | 'TRNET_AUDIO_UNSUPPORTED'
+  | 'TRNET_AUDIO_NO_SAMPLES'
+  | 'TRNET_AUDIO_NON_FINITE'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {

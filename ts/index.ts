@@ -54,3 +54,5 @@ export function benchMatmul(options: MatmulBenchOptions = {}, job: JobOptions<Ma
     job,
   );
 }
+
+export { stft, istft, mixAtSnr, fixLength, GTCRN_STFT, CMGAN_STFT, type StftOptions, type Spectrogram, type Mixture, type FixedLength } from './signal.js';
