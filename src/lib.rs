@@ -4,6 +4,7 @@
 // napi-derive registers exports only outside `cfg(test)`, so the test build sees them as unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod audio;
 mod dsp;
 mod errors;
 mod info;

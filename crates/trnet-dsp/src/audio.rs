@@ -18,7 +18,7 @@
 use std::io::{Cursor, ErrorKind};
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
+use crate::batch::{self, BatchControl};
 use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_ALAC, CODEC_ID_MP1, CODEC_ID_MP2, CODEC_ID_OPUS, CODEC_ID_SPEEX};
 use symphonia::core::codecs::audio::{AudioCodecId, AudioCodecParameters, AudioDecoder, AudioDecoderOptions, CODEC_ID_NULL_AUDIO};
 use symphonia::core::errors::Error as SymError;
@@ -93,10 +93,11 @@ pub fn load_bytes(bytes: &[u8], name: &str, target_rate: u32) -> Result<Vec<f32>
 /// Loads many files on all cores. One result per path, in input order, so one bad file is
 /// reported without losing the others.
 pub fn load_files(paths: &[PathBuf], target_rate: u32) -> Vec<Result<Vec<f32>>> {
-    paths.par_iter().map(|path| load_file(path, target_rate)).collect()
+    batch::par_map(paths, |path| load_file(path, target_rate), &BatchControl::NONE).into_iter().map(|r| r.expect("never cancelled")).collect()
 }
 
-fn to_rate(decoded: Decoded, target_rate: u32) -> Result<Vec<f32>> {
+/// Resamples decoded audio to `target_rate` (returns the samples untouched when the rate already matches).
+pub fn to_rate(decoded: Decoded, target_rate: u32) -> Result<Vec<f32>> {
     if decoded.sample_rate == target_rate {
         return Ok(decoded.samples);
     }

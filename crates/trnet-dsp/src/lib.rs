@@ -1,5 +1,6 @@
 //! Signal processing for trnet: audio in, features out. Knows nothing of torch or Node.
 //!
+//! - `batch`: per-item batch work on all cores with progress and cancellation.
 //! - `audio`: decode files/bytes (WAV, FLAC, OGG/Vorbis, MP3) to mono f32, with typed errors.
 //! - `resample`: band-limited resampling to 16 kHz.
 //! - `fbank`: log-Mel filterbank equal to `torchaudio.compliance.kaldi.fbank`.
@@ -8,6 +9,7 @@
 //! - `mix`: noise mixed in at a target SNR.
 
 pub mod audio;
+pub mod batch;
 pub mod error;
 pub mod fbank;
 pub mod frames;
