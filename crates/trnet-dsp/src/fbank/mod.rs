@@ -12,6 +12,7 @@
 //! assert_eq!((feats.frames, feats.bins), (98, 80));
 //! ```
 
+mod fastlog;
 mod mel;
 mod options;
 mod window;
@@ -70,7 +71,10 @@ pub struct Fbank {
 
 impl std::fmt::Debug for Fbank {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fbank").field("opts", &self.opts).field("geometry", &self.geo).finish_non_exhaustive()
+        f.debug_struct("Fbank")
+            .field("opts", &self.opts)
+            .field("geometry", &self.geo)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,7 +134,11 @@ impl Fbank {
     /// 0 when the signal is shorter than `min_duration`, and 0 when it is shorter than one frame
     /// (for which `compute` returns an error, as torchaudio raises).
     pub fn num_frames(&self, num_samples: usize) -> usize {
-        let Geometry { window_size: ws, window_shift: shift, .. } = self.geo;
+        let Geometry {
+            window_size: ws,
+            window_shift: shift,
+            ..
+        } = self.geo;
         if num_samples < ws || self.too_short(num_samples) {
             0
         } else if self.opts.snip_edges {
@@ -149,7 +157,7 @@ impl Fbank {
         self.check_wave(wave)?;
         let bins = self.num_columns();
         let mut data = vec![0.0; self.num_frames(wave.len()) * bins];
-        let frames = self.compute_into(wave, &mut data)?;
+        let frames = self.compute_checked(wave, &mut data);
         Ok(Features { frames, bins, data })
     }
 
@@ -157,17 +165,27 @@ impl Fbank {
     /// longer) and returning the number of frames.
     pub fn compute_into(&mut self, wave: &[f32], out: &mut [f32]) -> Result<usize> {
         self.check_wave(wave)?;
-        let frames = self.num_frames(wave.len());
-        let cols = self.num_columns();
-        let needed = frames * cols;
+        let needed = self.num_frames(wave.len()) * self.num_columns();
         if out.len() < needed {
             return Err(Error::invalid(
                 "fbank output buffer",
-                format!("at least {needed} floats ({frames} frames × {cols} columns)"),
+                format!(
+                    "at least {needed} floats ({} frames × {} columns)",
+                    self.num_frames(wave.len()),
+                    self.num_columns()
+                ),
                 format!("{} floats", out.len()),
                 "size the buffer with num_frames(wave.len()) * num_columns()",
             ));
         }
+        Ok(self.compute_checked(wave, out))
+    }
+
+    /// The computation proper, on a waveform that passed `check_wave` and a large enough `out`.
+    fn compute_checked(&mut self, wave: &[f32], out: &mut [f32]) -> usize {
+        let frames = self.num_frames(wave.len());
+        let cols = self.num_columns();
+        let needed = frames * cols;
         let mut dither = (self.opts.dither != 0.0).then(|| Gaussian::new(self.opts.dither_seed));
         for (f, row) in out[..needed].chunks_exact_mut(cols).enumerate() {
             self.fill_frame(wave, f);
@@ -182,11 +200,16 @@ impl Fbank {
         if self.opts.subtract_mean && frames > 0 {
             subtract_column_mean(&mut out[..needed], cols);
         }
-        Ok(frames)
+        frames
     }
 
     fn check_wave(&self, wave: &[f32]) -> Result<()> {
-        if let Some(i) = wave.iter().position(|x| !x.is_finite()) {
+        // Branch-free scan per block (vectorizes); the position is only looked up on failure.
+        if wave
+            .chunks(256)
+            .any(|b| b.iter().fold(false, |bad, x| bad | !x.is_finite()))
+            && let Some(i) = wave.iter().position(|x| !x.is_finite())
+        {
             return Err(Error::invalid(
                 format!("waveform sample {i}"),
                 "a finite number",
@@ -213,7 +236,11 @@ impl Fbank {
     /// Copies frame `f` into `self.frame`. With snip_edges off, frames are centred every shift and the
     /// signal is mirrored at both ends (x[-1] = x[0], x[n] = x[n-1], as torchaudio and Kaldi do).
     fn fill_frame(&mut self, wave: &[f32], f: usize) {
-        let Geometry { window_size: ws, window_shift: shift, .. } = self.geo;
+        let Geometry {
+            window_size: ws,
+            window_shift: shift,
+            ..
+        } = self.geo;
         let n = wave.len() as isize;
         let start = if self.opts.snip_edges {
             (f * shift) as isize
@@ -221,12 +248,19 @@ impl Fbank {
             (f * shift) as isize - (ws / 2) as isize + (shift / 2) as isize
         };
         if start >= 0 && start + ws as isize <= n {
-            self.frame.copy_from_slice(&wave[start as usize..start as usize + ws]);
+            self.frame
+                .copy_from_slice(&wave[start as usize..start as usize + ws]);
         } else {
             for (j, x) in self.frame.iter_mut().enumerate() {
                 let t = start + j as isize;
                 // n >= window_size keeps one reflection in range.
-                let t = if t < 0 { -t - 1 } else if t >= n { 2 * n - 1 - t } else { t };
+                let t = if t < 0 {
+                    -t - 1
+                } else if t >= n {
+                    2 * n - 1 - t
+                } else {
+                    t
+                };
                 *x = wave[t as usize];
             }
         }
@@ -238,7 +272,7 @@ impl Fbank {
         let frame = &mut self.frame;
         if self.opts.remove_dc_offset {
             // f64 sum: the mean of a frame must not drift with int16-scale samples.
-            let mean = (frame.iter().map(|&x| x as f64).sum::<f64>() / ws as f64) as f32;
+            let mean = (sum_f64(frame, |x| x) / ws as f64) as f32;
             for x in frame.iter_mut() {
                 *x -= mean;
             }
@@ -252,8 +286,12 @@ impl Fbank {
         let c = self.opts.preemphasis_coefficient as f32;
         let (fft_in, pad) = self.fft_in.split_at_mut(ws);
         fft_in[0] = (frame[0] - c * frame[0]) * self.window[0];
-        for j in 1..ws {
-            fft_in[j] = (frame[j] - c * frame[j - 1]) * self.window[j];
+        for ((y, w), x) in fft_in[1..]
+            .iter_mut()
+            .zip(&self.window[1..])
+            .zip(frame.windows(2))
+        {
+            *y = (x[1] - c * x[0]) * w;
         }
         pad.fill(0.0);
         if use_energy && !self.opts.raw_energy {
@@ -286,9 +324,7 @@ impl Fbank {
             }
         };
         if self.opts.use_log_fbank {
-            for (o, &e) in mel_cols.iter_mut().zip(&self.mel_out) {
-                *o = e.max(EPSILON).ln();
-            }
+            fastlog::ln_floored(&self.mel_out, EPSILON, mel_cols);
         } else {
             mel_cols.copy_from_slice(&self.mel_out);
         }
@@ -296,17 +332,36 @@ impl Fbank {
             *e = log_energy;
         }
     }
-
 }
 
 /// ln(max(energy, eps)), then floored at ln(energy_floor) unless energy_floor is 0.
 fn log_energy_of(energy: f64, energy_floor: f64) -> f32 {
     let e = (energy as f32).max(EPSILON).ln();
-    if energy_floor == 0.0 { e } else { e.max(energy_floor.ln() as f32) }
+    if energy_floor == 0.0 {
+        e
+    } else {
+        e.max(energy_floor.ln() as f32)
+    }
 }
 
+#[inline(always)]
 fn sum_squares(x: &[f32]) -> f64 {
-    x.iter().map(|&v| (v as f64) * (v as f64)).sum()
+    sum_f64(x, |v| v * v)
+}
+
+/// Σ f(x) in f64 with 8 independent accumulators: a single running sum is a serial chain of dependent adds,
+/// several times slower than the rest of the frame's arithmetic.
+#[inline(always)]
+fn sum_f64(x: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let rest: f64 = chunks.remainder().iter().map(|&v| f(v as f64)).sum();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += f(c[i] as f64);
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + rest
 }
 
 /// Cepstral-mean-style normalisation over the utterance (`subtract_mean`), means accumulated in f64.
@@ -334,7 +389,10 @@ struct Gaussian {
 
 impl Gaussian {
     fn new(seed: u64) -> Self {
-        Gaussian { rng: StdRng::seed_from_u64(seed), spare: None }
+        Gaussian {
+            rng: StdRng::seed_from_u64(seed),
+            spare: None,
+        }
     }
 
     fn sample(&mut self) -> f32 {
