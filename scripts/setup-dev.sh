@@ -26,7 +26,7 @@ mkdir -p "$TRNET_CACHE"
 
 # One builder at a time; a second caller waits, then finds the finished venv.
 exec 9>"$dev.lock"
-flock 9
+if command -v flock >/dev/null; then flock 9; fi
 
 pth_line="$runtime_site"
 point_pth() {
@@ -44,18 +44,23 @@ else
   # Built from the runtime venv's interpreter: venv uses its base Python, so the Python version (and the
   # ABI of the torch wheel seen through the .pth) is the same.
   "$TRNET_VENV/bin/python" -m venv "$dev"
-  point_pth
   pip=("$dev/bin/python" -m pip install --quiet --disable-pip-version-check)
   pin() { grep -E "^$1==" "$req" || die "no pin for $1 in $req"; }
+  # Installed before the .pth exists, so pip neither sees nor judges the runtime venv's packages
+  # (torch is only needed at run time; torchaudio goes in with --no-deps).
   "${pip[@]}" --no-deps "$(pin torchaudio)"
   "${pip[@]}" $(grep -v '^#' "$req" | sed '/^[[:space:]]*$/d' | grep -v '^torchaudio==')
+  point_pth
 fi
 
 # Smoke check every time: cheap, and catches a runtime venv that changed under us.
-"$dev/bin/python" - <<'PY' >&2 || die "dev venv $dev is broken; delete it and rerun"
-import torch, torchaudio, numpy, kaldi_native_fbank
+if ! "$dev/bin/python" - <<'PY' >&2; then
+import torch, torchaudio, numpy, kaldi_native_fbank, soundfile
 import torchaudio.compliance.kaldi  # the reference for trnet-dsp's fbank
 print(f"setup-dev: torch {torch.__version__}, torchaudio {torchaudio.__version__}, numpy {numpy.__version__}")
 PY
+  rm -f "$dev/.trnet-complete"  # rebuilt from scratch next time
+  die "dev venv $dev failed its import check (above); rerun this script, or check the runtime venv $TRNET_VENV"
+fi
 touch "$dev/.trnet-complete"
 echo "$dev/bin/python"

@@ -4,6 +4,9 @@
 //! power (or magnitude) → sparse triangular mel bank → log. Options, defaults, frame counting, edge handling
 //! and errors follow torchaudio; `tests/fbank_parity.rs` checks the output against torchaudio fixtures.
 //!
+//! Arithmetic is float32 like torchaudio's (sums of a frame in f64), so results agree to ~1e-4 in the log
+//! domain; both are subject to float32 rounding in bins ~1e-10 below their frame's peak power.
+//!
 //! ```
 //! use trnet_dsp::fbank::{Fbank, FbankOptions};
 //! let mut fbank = Fbank::new(FbankOptions::paper()).unwrap();
@@ -132,7 +135,8 @@ impl Fbank {
     /// Frames `compute` returns for `num_samples` samples, by torchaudio's rule:
     /// snip_edges: 1 + (n - window) / shift; otherwise (n + shift / 2) / shift.
     /// 0 when the signal is shorter than `min_duration`, and 0 when it is shorter than one frame
-    /// (for which `compute` returns an error, as torchaudio raises).
+    /// (for which `compute` returns an error, as torchaudio raises). Also 0 without snip_edges when the
+    /// shift exceeds twice the signal (torchaudio fails there; here it is simply no frame).
     pub fn num_frames(&self, num_samples: usize) -> usize {
         let Geometry {
             window_size: ws,
@@ -189,6 +193,7 @@ impl Fbank {
         let mut dither = (self.opts.dither != 0.0).then(|| Gaussian::new(self.opts.dither_seed));
         for (f, row) in out[..needed].chunks_exact_mut(cols).enumerate() {
             self.fill_frame(wave, f);
+            // Like torchaudio, noise is drawn per frame, so overlapping samples get independent noise.
             if let Some(g) = dither.as_mut() {
                 let d = self.opts.dither as f32;
                 for x in &mut self.frame {
