@@ -7,23 +7,22 @@
 
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use trnet_dsp::rng::SplitMix64;
 use trnet_dsp::fbank::{Fbank, FbankOptions, compute_batch};
 
 /// Harmonics of a wandering f0 under a slow envelope, plus noise: every bin busy, like speech.
 fn speech_like(samples: usize, seed: u64) -> Vec<f32> {
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = SplitMix64::new(seed);
     let (mut phase, mut f0) = (0.0f64, 150.0f64);
     (0..samples)
         .map(|i| {
             if i % 1600 == 0 {
-                f0 = rng.random_range(90.0..260.0);
+                f0 = 90.0 + 170.0 * rng.next_f64();
             }
             phase += std::f64::consts::TAU * f0 / 16_000.0;
             let env = 0.5 + 0.5 * (i as f64 * 0.0007).sin();
             let voiced: f64 = (1..20).map(|h| (h as f64 * phase).sin() / h as f64).sum();
-            (0.2 * env * voiced + 0.01 * (rng.random::<f64>() - 0.5)) as f32
+            (0.2 * env * voiced + 0.01 * (rng.next_f64() - 0.5)) as f32
         })
         .collect()
 }

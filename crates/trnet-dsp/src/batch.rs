@@ -22,17 +22,26 @@ where
     T: Sync,
     R: Send,
 {
+    par_map_init(items, || (), |_, item| work(item), control)
+}
+
+/// [`par_map`] with per-worker state from `init` (e.g. a planned FFT), reused across the items a worker takes.
+pub fn par_map_init<T, S, R>(items: &[T], init: impl Fn() -> S + Sync + Send, work: impl Fn(&mut S, &T) -> R + Sync + Send, control: &BatchControl<'_>) -> Vec<Option<R>>
+where
+    T: Sync,
+    R: Send,
+{
     use rayon::prelude::*;
     let total = items.len();
     // The lock makes "count, then report" one step, so reports arrive numbered in order.
     let done = Mutex::new(0usize);
     items
         .par_iter()
-        .map(|item| {
+        .map_init(init, |state, item| {
             if (control.cancelled)() {
                 return None;
             }
-            let result = work(item);
+            let result = work(state, item);
             let mut n = done.lock().unwrap_or_else(|p| p.into_inner());
             *n += 1;
             (control.on_done)(*n, total);

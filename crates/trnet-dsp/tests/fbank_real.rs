@@ -1,15 +1,8 @@
 //! Parity on real speech: a 0.5 s excerpt of a RAVDESS recording from shared/ (never committed; only the
-//! torchaudio features are, in tests/fixtures/fbank/real*). Skipped, with a note, where shared/ is absent.
-//! The file is decoded here with symphonia directly, so this test does not depend on the audio module.
+//! torchaudio features are, in tests/fixtures/fbank/real*). Fails with a fix where shared/ is absent.
 
 use std::path::PathBuf;
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::formats::TrackType;
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
 use trnet_dsp::fbank::{Fbank, FbankOptions};
 
 fn fixture_dir() -> PathBuf {
@@ -23,44 +16,6 @@ fn shared_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
 
-/// All samples of a mono file as f32 (int16 / 32768 for PCM_16, like soundfile in the generator).
-fn decode_mono(path: &std::path::Path) -> Vec<f32> {
-    let file = Box::new(std::fs::File::open(path).unwrap());
-    let mss = MediaSourceStream::new(file, Default::default());
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &Hint::new(),
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .unwrap();
-    let track = format.default_track(TrackType::Audio).unwrap();
-    let track_id = track.id;
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(
-            track.codec_params.as_ref().unwrap().audio().unwrap(),
-            &AudioDecoderOptions::default(),
-        )
-        .unwrap();
-    let mut samples = Vec::new();
-    let mut buf = Vec::new();
-    while let Some(packet) = format.next_packet().unwrap() {
-        if packet.track_id != track_id {
-            continue;
-        }
-        let decoded = decoder.decode(&packet).unwrap();
-        assert_eq!(
-            decoded.spec().channels().count(),
-            1,
-            "the fixture file is mono"
-        );
-        buf.resize(decoded.samples_interleaved(), 0.0f32);
-        decoded.copy_to_slice_interleaved(&mut buf);
-        samples.extend_from_slice(&buf);
-    }
-    samples
-}
 
 #[test]
 fn matches_torchaudio_on_real_speech() {
@@ -70,15 +25,9 @@ fn matches_torchaudio_on_real_speech() {
     let row: Vec<&str> = lines.next().unwrap().split('\t').collect();
     let get = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
     let path = shared_dir().join(get("file"));
-    if !path.exists() {
-        eprintln!(
-            "skipped: {} not found (set TRNET_SHARED to the shared data folder)",
-            path.display()
-        );
-        return;
-    }
+    assert!(path.exists(), "missing {}: set TRNET_SHARED to the shared data folder", path.display());
     let (start, len): (usize, usize) = (get("start").parse().unwrap(), get("len").parse().unwrap());
-    let wave = decode_mono(&path);
+    let wave = trnet_dsp::audio::decode_file(&path).unwrap().samples;
     let excerpt = &wave[start..start + len];
     // Same decoded samples as the generator's, or the comparison below would not be about the filterbank.
     let sum: f64 = excerpt.iter().map(|&x| x as f64).sum();

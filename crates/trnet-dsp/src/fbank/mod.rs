@@ -22,8 +22,8 @@ mod window;
 
 use std::sync::Arc;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use crate::batch::{par_map_init, BatchControl};
+use crate::rng::SplitMix64;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
@@ -388,14 +388,14 @@ fn subtract_column_mean(data: &mut [f32], cols: usize) {
 
 /// Standard normal samples by Box–Muller from a seeded `StdRng`, so dither is reproducible.
 struct Gaussian {
-    rng: StdRng,
+    rng: SplitMix64,
     spare: Option<f32>,
 }
 
 impl Gaussian {
     fn new(seed: u64) -> Self {
         Gaussian {
-            rng: StdRng::seed_from_u64(seed),
+            rng: SplitMix64::new(seed),
             spare: None,
         }
     }
@@ -405,8 +405,8 @@ impl Gaussian {
             return z;
         }
         // 1 - U keeps the radius finite (U is in [0, 1)).
-        let u1: f64 = 1.0 - self.rng.random::<f64>();
-        let u2: f64 = self.rng.random::<f64>();
+        let u1: f64 = 1.0 - self.rng.next_f64();
+        let u2: f64 = self.rng.next_f64();
         let r = (-2.0 * u1.ln()).sqrt();
         let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
         self.spare = Some((r * s) as f32);
@@ -418,16 +418,19 @@ impl Gaussian {
 /// waveforms it takes). Results are in input order; each waveform's result is what [`Fbank::compute`] gives.
 /// Run it inside `rayon::ThreadPool::install` to choose the number of threads.
 pub fn compute_batch(opts: &FbankOptions, waves: &[&[f32]]) -> Vec<Result<Features>> {
-    use rayon::prelude::*;
-    waves
-        .par_iter()
-        .map_init(
-            || Fbank::new(opts.clone()),
-            |fbank, wave| match fbank {
-                Ok(fbank) => fbank.compute(wave),
-                // Invalid options: every waveform gets the validation error.
-                Err(_) => Fbank::new(opts.clone()).and_then(|mut f| f.compute(wave)),
-            },
-        )
-        .collect()
+    compute_batch_with(opts, waves, &BatchControl::NONE).into_iter().map(|r| r.expect("never cancelled")).collect()
+}
+
+/// [`compute_batch`] with progress and cancellation (`None` marks waveforms skipped after cancelling).
+pub fn compute_batch_with(opts: &FbankOptions, waves: &[&[f32]], control: &BatchControl<'_>) -> Vec<Option<Result<Features>>> {
+    par_map_init(
+        waves,
+        || Fbank::new(opts.clone()),
+        |fbank, wave| match fbank {
+            Ok(fbank) => fbank.compute(wave),
+            // Invalid options: every waveform gets the validation error.
+            Err(_) => Fbank::new(opts.clone()).and_then(|mut f| f.compute(wave)),
+        },
+        control,
+    )
 }
