@@ -7,6 +7,7 @@
 mod audio;
 mod dsp;
 mod errors;
+mod features;
 mod info;
 mod jobs;
 mod onnx;
