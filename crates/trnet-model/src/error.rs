@@ -1,4 +1,5 @@
 use std::fmt;
+use std::path::PathBuf;
 
 /// Errors of the model crate. Each has a stable `code()` that reaches JavaScript as `err.code`.
 #[derive(Debug, thiserror::Error)]
@@ -9,6 +10,24 @@ pub enum Error {
     /// A device was asked for that this process cannot use.
     #[error("device {requested} is not available: {reason}. Use \"cpu\", or \"auto\" to take a GPU only when one is present")]
     DeviceUnavailable { requested: String, reason: String },
+    /// A model config field is out of range or inconsistent with another field.
+    #[error("config {field}: expected {expected}, found {found}. {fix}")]
+    InvalidConfig { field: String, expected: String, found: String, fix: String },
+    /// A checkpoint file (weights or config) is not where it was asked for.
+    #[error("checkpoint file {} does not exist. {fix}", path.display())]
+    CheckpointNotFound { path: PathBuf, fix: String },
+    /// A checkpoint's weights do not fit the model its config builds: a tensor is missing, extra, or has
+    /// another shape or type. `tensor` names it as it appears in the safetensors file.
+    #[error("checkpoint {}: tensor {tensor:?}: expected {expected}, found {found}. {fix}", path.display())]
+    CheckpointMismatch { path: PathBuf, tensor: String, expected: String, found: String, fix: String },
+    /// Reading or writing a file failed for a reason other than it being absent.
+    #[error("{during} {}: {source}", path.display())]
+    Io {
+        during: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// libtorch reported a failure.
     #[error("libtorch failed while {during}")]
     Torch {
@@ -23,6 +42,10 @@ impl Error {
         match self {
             Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
             Error::DeviceUnavailable { .. } => "TRNET_DEVICE_UNAVAILABLE",
+            Error::InvalidConfig { .. } => "TRNET_INVALID_CONFIG",
+            Error::CheckpointNotFound { .. } => "TRNET_CHECKPOINT_NOT_FOUND",
+            Error::CheckpointMismatch { .. } => "TRNET_CHECKPOINT_MISMATCH",
+            Error::Io { .. } => "TRNET_IO",
             Error::Torch { .. } => "TRNET_TORCH",
         }
     }
@@ -34,6 +57,15 @@ impl Error {
             found: found.to_string(),
             fix: fix.to_string(),
         }
+    }
+
+    pub fn invalid_config(field: impl fmt::Display, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Self {
+        Error::InvalidConfig { field: field.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+    }
+
+    pub(crate) fn io(during: impl Into<String>, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let (during, path) = (during.into(), path.into());
+        move |source| Error::Io { during, path, source }
     }
 
     pub(crate) fn torch(during: impl Into<String>) -> impl FnOnce(tch::TchError) -> Self {

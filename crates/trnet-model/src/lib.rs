@@ -1,14 +1,33 @@
 //! TRNet on libtorch (tch). This crate knows nothing of Node; the addon converts and dispatches.
 //!
-//! So far: the libtorch runtime facts (`runtime`), device selection (`device`) and the tensor ops the
-//! addon's round-trip and job plumbing are proven with (`ops`). The encoder, SNR-aware module and FiLM
-//! bridge land here next (see ARCHITECTURE.md).
+//! - `config`: the validated, JSON-serialisable `ModelConfig` (paper values as defaults) and `Variant`.
+//! - `encoder`: the SER encoder (residual conv blocks, frequency average pooling, attention pooling → h).
+//! - `snr_aware`: d (per-bin cosine similarity), c (one coefficient per utterance), X~ mixing.
+//! - `film`: the bridge h~ = FC1(c)·h + FC2(c).
+//! - `losses`: CE, L_low, L_high and their weighted total.
+//! - `trnet`: the six compared models as one `TrnetModel` (see its table of what each variant computes).
+//! - `checkpoint`: safetensors weights + JSON config, written atomically, loaded strictly.
+//! - `runtime`, `device`, `ops`: libtorch facts, device selection, and the addon's plumbing ops.
 
+mod check;
+pub mod checkpoint;
+pub mod config;
 pub mod device;
+pub mod encoder;
 pub mod error;
+pub mod film;
+mod layers;
+pub mod losses;
 pub mod ops;
 pub mod runtime;
+pub mod snr_aware;
+pub mod trnet;
 
+pub use checkpoint::Checkpoint;
+pub use config::{ClassifierInput, HeadInit, ModelConfig, NoLowInput, Variant};
 pub use device::{parse_device, DeviceSpec};
+pub use encoder::{Encoder, EncoderOutput};
 pub use error::Error;
+pub use losses::Losses;
+pub use trnet::{clean_embedding, CleanReference, Inputs, Outputs, TrnetModel};
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,155 @@
+//! Checkpoints: a folder holding `model.safetensors` (every variable of the var store, BatchNorm running
+//! stats included, by PyTorch-style name) and `config.json` (the `ModelConfig` that builds the model).
+//!
+//! Each file is written atomically: to a temporary file in the same folder, fsynced, then renamed over the
+//! target, and the folder is fsynced so the rename itself survives a crash. A reader never sees a torn
+//! file. The two renames are not one transaction: after a crash between them the folder can hold new
+//! weights beside the old config, and `load` then refuses with a mismatch error unless the shapes agree.
+//!
+//! Loading is strict: every variable the config's model has must be in the file with the same shape and
+//! type, and the file may hold nothing else. Values are copied bit for bit.
+
+use crate::config::ModelConfig;
+use crate::trnet::TrnetModel;
+use crate::{Error, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+
+/// A model rebuilt from a checkpoint, with the var store that owns its parameters.
+#[derive(Debug)]
+pub struct Checkpoint {
+    pub config: ModelConfig,
+    pub vs: VarStore,
+    pub model: TrnetModel,
+}
+
+/// Writes `vs` (which must hold exactly the model `config` builds, at its root) and `config` into `dir`,
+/// creating the folder if needed.
+pub fn save(dir: &Path, vs: &VarStore, config: &ModelConfig) -> Result<()> {
+    config.validate()?;
+    std::fs::create_dir_all(dir).map_err(Error::io("creating checkpoint folder", dir))?;
+    let weights = dir.join(WEIGHTS_FILE);
+    let tmp_weights = temp_path(&weights);
+    // Sorted, so the same model always gives the same file.
+    let named: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    let named: Vec<(&str, &Tensor)> = named.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let written = Tensor::write_safetensors(&named, &tmp_weights)
+        .map_err(Error::torch(format!("writing {}", tmp_weights.display())))
+        .and_then(|()| File::open(&tmp_weights).and_then(|f| f.sync_all()).map_err(Error::io("syncing", &tmp_weights)));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp_weights);
+        return Err(e);
+    }
+    let json = dir.join(CONFIG_FILE);
+    let tmp_json = temp_path(&json);
+    let written = File::create(&tmp_json)
+        .and_then(|mut f| {
+            f.write_all(config.to_json().as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        })
+        .map_err(Error::io("writing", &tmp_json));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp_weights);
+        let _ = std::fs::remove_file(&tmp_json);
+        return Err(e);
+    }
+    std::fs::rename(&tmp_weights, &weights).map_err(Error::io("renaming into place", &weights))?;
+    std::fs::rename(&tmp_json, &json).map_err(Error::io("renaming into place", &json))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("syncing checkpoint folder", dir))
+}
+
+/// Reads `dir/config.json`, builds that model on `device` and loads `dir/model.safetensors` into it.
+pub fn load(dir: &Path, device: Device) -> Result<Checkpoint> {
+    let config = read_config(dir)?;
+    let mut vs = VarStore::new(device);
+    let model = TrnetModel::new(&vs.root(), &config)?;
+    load_weights(&mut vs, &dir.join(WEIGHTS_FILE))?;
+    Ok(Checkpoint { config, vs, model })
+}
+
+/// Reads and validates `dir/config.json`.
+pub fn read_config(dir: &Path) -> Result<ModelConfig> {
+    read_config_file(&dir.join(CONFIG_FILE))
+}
+
+/// Reads and validates a `ModelConfig` JSON file; errors name the file.
+pub fn read_config_file(path: &Path) -> Result<ModelConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| not_found_or_io(e, path, "reading"))?;
+    ModelConfig::from_json(&text).map_err(|e| match e {
+        Error::InvalidConfig { field, expected, found, fix } => Error::InvalidConfig { field: format!("{field} (in {})", path.display()), expected, found, fix },
+        other => other,
+    })
+}
+
+/// Copies the tensors of a safetensors file into the variables of `vs` with the same names. Every
+/// variable must be present with its shape and type, and the file may hold no other tensor.
+pub fn load_weights(vs: &mut VarStore, path: &Path) -> Result<()> {
+    if !path.is_file() {
+        return Err(Error::CheckpointNotFound { path: path.to_path_buf(), fix: fix_missing() });
+    }
+    let file: HashMap<String, Tensor> =
+        Tensor::read_safetensors(path).map_err(Error::torch(format!("reading weights from {}", path.display())))?.into_iter().collect();
+    let vars = vs.variables();
+    let mismatch = |tensor: &str, expected: String, found: String, fix: &str| Error::CheckpointMismatch {
+        path: path.to_path_buf(),
+        tensor: tensor.to_string(),
+        expected,
+        found,
+        fix: fix.to_string(),
+    };
+    const FIX: &str = "The config beside these weights does not describe them: load them with the config they were saved with.";
+    // Check everything before copying anything, so a refused file leaves the store untouched.
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for name in &names {
+        let var = &vars[*name];
+        let src = file.get(*name).ok_or_else(|| mismatch(name, format!("shape {:?}", var.size()), "no such tensor".into(), FIX))?;
+        if src.size() != var.size() {
+            return Err(mismatch(name, format!("shape {:?}", var.size()), format!("shape {:?}", src.size()), FIX));
+        }
+        if src.kind() != var.kind() {
+            return Err(mismatch(name, format!("{:?} values", var.kind()), format!("{:?}", src.kind()), "Convert the var store (vs.float() / vs.double()) to the saved type before loading."));
+        }
+    }
+    let mut extra: Vec<&String> = file.keys().filter(|k| !vars.contains_key(*k)).collect();
+    extra.sort();
+    if let Some(name) = extra.first() {
+        return Err(mismatch(name, "no such tensor in this model".into(), format!("shape {:?} ({} unexpected tensor(s) in all)", file[*name].size(), extra.len()), FIX));
+    }
+    tch::no_grad(|| -> Result<()> {
+        for name in names {
+            let mut var = vars[name].shallow_clone();
+            var.f_copy_(&file[name]).map_err(Error::torch(format!("copying {name} into the model")))?;
+        }
+        Ok(())
+    })
+}
+
+/// A name no other writer uses: the process id keeps processes apart, the counter threads and calls.
+fn temp_path(target: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    target.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+fn fix_missing() -> String {
+    format!("Pass the folder that checkpoint::save wrote; it holds {WEIGHTS_FILE} and {CONFIG_FILE}.")
+}
+
+fn not_found_or_io(e: std::io::Error, path: &Path, during: &str) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::CheckpointNotFound { path: path.to_path_buf(), fix: fix_missing() }
+    } else {
+        Error::io(during, path)(e)
+    }
+}
