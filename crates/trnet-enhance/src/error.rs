@@ -13,8 +13,23 @@ pub enum Error {
     /// The tensors handed to a model do not match the model's declared inputs.
     #[error("inputs do not match the ONNX model {}: expected {expected}; found {found}. {fix}", path.display())]
     ModelInputs { path: PathBuf, expected: String, found: String, fix: String },
+    /// The model's declared interface does not fit the contract an enhancer (or a model card) needs; caught
+    /// when the enhancer is built, before any audio is run.
+    #[error("the ONNX model {} does not fit {contract}: expected {expected}; found {found}. {fix}", path.display())]
+    ModelContract { path: PathBuf, contract: String, expected: String, found: String, fix: String },
+    /// A model returned tensors of a shape its contract does not allow.
+    #[error("the ONNX model {} returned {found} where {expected} was expected. {fix}", path.display())]
+    ModelOutput { path: PathBuf, expected: String, found: String, fix: String },
+    /// A model card that cannot be read, parsed or is inconsistent in itself.
+    #[error("model card {}: {problem}. {fix}", path.display())]
+    Card { path: PathBuf, problem: String, fix: String },
+    #[error("{what}: expected {expected}, found {found}. {fix}")]
+    InvalidArgument { what: String, expected: String, found: String, fix: String },
     #[error("ONNX Runtime failed while {during}: {reason}")]
     Ort { during: String, reason: String },
+    /// Signal processing (STFT) failed; keeps the DSP crate's own code.
+    #[error(transparent)]
+    Dsp(#[from] trnet_dsp::Error),
 }
 
 impl Error {
@@ -23,11 +38,24 @@ impl Error {
             Error::RuntimeLoad { .. } => "TRNET_ORT_LOAD",
             Error::ModelLoad { .. } => "TRNET_MODEL_LOAD",
             Error::ModelInputs { .. } => "TRNET_MODEL_INPUT",
+            Error::ModelContract { .. } => "TRNET_MODEL_CONTRACT",
+            Error::ModelOutput { .. } => "TRNET_MODEL_OUTPUT",
+            Error::Card { .. } => "TRNET_CARD_INVALID",
+            Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
             Error::Ort { .. } => "TRNET_ORT",
+            Error::Dsp(inner) => inner.code(),
         }
     }
 
     pub(crate) fn ort(during: &str) -> impl FnOnce(ort::Error) -> Self + '_ {
         move |e| Error::Ort { during: during.to_string(), reason: e.to_string() }
+    }
+
+    pub fn invalid(what: impl std::fmt::Display, expected: impl std::fmt::Display, found: impl std::fmt::Display, fix: impl std::fmt::Display) -> Self {
+        Error::InvalidArgument { what: what.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+    }
+
+    pub(crate) fn card(path: &std::path::Path, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Error::Card { path: path.to_path_buf(), problem: problem.into(), fix: fix.into() }
     }
 }

@@ -1,8 +1,53 @@
-//! Speech-enhancement front ends. So far: the ONNX Runtime plumbing every ONNX-based enhancer stands on
-//! (`onnx`): loading the runtime library dynamically, sessions with explicit threads, checked inputs.
+//! Speech-enhancement front ends behind one trait ([`Enhancer`]): noisy 16 kHz audio in, enhanced audio of the
+//! same length out.
+//!
+//! - `classical`: weight-free MMSE log-spectral amplitude estimator over a minimum-statistics noise tracker
+//!   (`min_stats`); the default when no model file is configured.
+//! - `gtcrn`: GTCRN's streaming ONNX export, frame by frame over the utterance.
+//! - `cmgan`: a user-supplied ONNX export of CMGAN's generator with CMGAN's own pre/post-processing.
+//! - `card`: any waveform→waveform or spectrum→spectrum ONNX model described by a JSON model card.
+//! - `spectral`: the engine shared by CMGAN and spectrum cards (layouts, compression, normalisation).
+//! - `onnx`: ONNX Runtime plumbing: loading the runtime library, sessions, checked inputs.
+//! - `quality`: SNR and SI-SDR against a clean reference.
 
+pub mod card;
+pub mod classical;
+pub mod cmgan;
+pub mod enhancer;
 pub mod error;
+pub mod gtcrn;
+pub mod min_stats;
 pub mod onnx;
+pub mod quality;
+pub mod spectral;
 
+pub use enhancer::Enhancer;
 pub use error::Error;
+pub use onnx::SessionOptions;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+use std::path::PathBuf;
+
+/// Which enhancer to build. Model paths are configuration; no model ships with trnet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnhancerSpec {
+    /// The weight-free MMSE-LSA enhancer with its default settings.
+    Classical,
+    /// GTCRN's streaming ONNX export (e.g. `gtcrn_simple.onnx`).
+    Gtcrn { model: PathBuf },
+    /// An ONNX export of CMGAN's generator.
+    Cmgan { model: PathBuf },
+    /// A model card (JSON) naming an ONNX model and how to run it.
+    Card { card: PathBuf },
+}
+
+/// Builds the enhancer `spec` describes. ONNX models are loaded and checked against their contract here, so a
+/// wrong file fails now rather than on the first utterance.
+pub fn build(spec: &EnhancerSpec, options: SessionOptions) -> Result<Box<dyn Enhancer>> {
+    Ok(match spec {
+        EnhancerSpec::Classical => Box::new(classical::Classical::new(classical::ClassicalConfig::default())?),
+        EnhancerSpec::Gtcrn { model } => Box::new(gtcrn::Gtcrn::load(model, options)?),
+        EnhancerSpec::Cmgan { model } => Box::new(cmgan::load(model, options)?),
+        EnhancerSpec::Card { card } => card::load(card, options)?,
+    })
+}
