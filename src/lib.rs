@@ -6,6 +6,7 @@
 
 mod audio;
 mod dsp;
+mod enhance;
 mod errors;
 mod features;
 mod info;

@@ -58,3 +58,4 @@ export function benchMatmul(options: MatmulBenchOptions = {}, job: JobOptions<Ma
 export { stft, istft, mixAtSnr, fixLength, GTCRN_STFT, CMGAN_STFT, type StftOptions, type Spectrogram, type Mixture, type FixedLength } from './signal.js';
 export { decodeAudio, decodeAudioBytes, loadAudioBatch, type AudioOptions, type AudioClip, type AudioBatchItem, type DecodeProgress } from './audio.js';
 export { fbank, fbankBatch, PAPER_FBANK, type FbankOptions, type Features, type FeaturesBatchItem, type FbankProgress } from './features.js';
+export { enhance, enhanceBatch, enhancerInfo, snrDb, siSdrDb, writeWav, type EnhancerOptions, type EnhancerInfo, type EnhanceItem, type EnhanceProgress } from './enhance.js';

@@ -418,3 +418,36 @@ impl MonoSink {
         Ok(Decoded { samples: self.samples, sample_rate, source_channels })
     }
 }
+
+/// Writes mono samples as a 32-bit float WAV file, atomically (a temporary file renamed into place), so an
+/// interrupted write never leaves a half file under the final name.
+pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
+    resample::check_rate("sample rate of the WAV to write", sample_rate)?;
+    let data_len = samples.len() as u64 * 4;
+    if data_len > u32::MAX as u64 - 64 {
+        return Err(Error::invalid("audio to write as WAV", "under 4 GiB of samples", format!("{} samples", samples.len()), "Split it into shorter files."));
+    }
+    let mut bytes = Vec::with_capacity(44 + samples.len() * 4);
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data_len as u32).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    bytes.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend_from_slice(&3u16.to_le_bytes()); // WAVE_FORMAT_IEEE_FLOAT
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&sample_rate.to_le_bytes());
+    bytes.extend_from_slice(&(sample_rate * 4).to_le_bytes());
+    bytes.extend_from_slice(&4u16.to_le_bytes());
+    bytes.extend_from_slice(&32u16.to_le_bytes());
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&(data_len as u32).to_le_bytes());
+    for v in samples {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let tmp = path.with_file_name(format!(".{}.{}.tmp", path.file_name().map_or("out".into(), |n| n.to_string_lossy()), std::process::id()));
+    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), reason: e.to_string() };
+    std::fs::write(&tmp, &bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}

@@ -123,3 +123,17 @@ fn a_440_hz_tone_keeps_its_frequency_and_level() {
     assert!((amplitude_at(&decoded.samples, 16_000, 440.0) - 0.5).abs() < 1e-4);
     assert!(amplitude_at(&decoded.samples, 16_000, 880.0) < 1e-3);
 }
+
+#[test]
+fn write_wav_round_trips_float_samples_exactly() {
+    let dir = std::env::temp_dir().join(format!("trnet-write-wav-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("out.wav");
+    let x: Vec<f32> = (0..4321).map(|i| ((i as f32) * 0.013).sin() * 0.7).collect();
+    trnet_dsp::audio::write_wav(&path, &x, 16_000).unwrap();
+    let back = trnet_dsp::audio::decode_file(&path).unwrap();
+    assert_eq!(back.sample_rate, 16_000);
+    assert_eq!(back.samples, x);
+    assert!(trnet_dsp::audio::write_wav(&path, &x, 0).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -25,6 +25,8 @@ pub enum Error {
     Card { path: PathBuf, problem: String, fix: String },
     #[error("{what}: expected {expected}, found {found}. {fix}")]
     InvalidArgument { what: String, expected: String, found: String, fix: String },
+    #[error("enhancement cache {}: {reason}. Check the folder is writable, or set another cache folder", path.display())]
+    Cache { path: PathBuf, reason: String },
     #[error("ONNX Runtime failed while {during}: {reason}")]
     Ort { during: String, reason: String },
     /// Signal processing (STFT) failed; keeps the DSP crate's own code.
@@ -43,6 +45,7 @@ impl Error {
             Error::Card { .. } => "TRNET_CARD_INVALID",
             Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
             Error::Ort { .. } => "TRNET_ORT",
+            Error::Cache { .. } => "TRNET_CACHE",
             Error::Dsp(inner) => inner.code(),
         }
     }

@@ -9,7 +9,10 @@
 //! - `spectral`: the engine shared by CMGAN and spectrum cards (layouts, compression, normalisation).
 //! - `onnx`: ONNX Runtime plumbing: loading the runtime library, sessions, checked inputs.
 //! - `quality`: SNR and SI-SDR against a clean reference.
+//! - `cache`: enhanced audio on disk, keyed by enhancer fingerprint and input; `batch`: all cores.
 
+pub mod batch;
+pub mod cache;
 pub mod card;
 pub mod classical;
 pub mod cmgan;

@@ -1,0 +1,192 @@
+//! On-disk cache of enhanced audio, so each noisy utterance goes through the SE model once.
+//!
+//! The key is SHA-256 over the enhancer's fingerprint (name, processing version, model file hash, every
+//! setting that changes the output) and the noisy samples themselves. The noisy samples are a function of
+//! (utterance, noise clip, SNR, seed), so this is "once per (utterance, noise, SNR, seed, SE model)", and a
+//! changed model file or setting simply misses. Entries are written to a unique temporary file and renamed
+//! into place, so two processes filling the same entry at once both succeed and a reader never sees half a
+//! file; a damaged entry (wrong header or length) is treated as a miss and rewritten.
+
+use crate::{Enhancer, Error, Result};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const MAGIC: &[u8; 8] = b"TRNETENH";
+const VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 8;
+
+pub struct EnhanceCache {
+    dir: PathBuf,
+}
+
+/// Makes temporary names unique within a process; the pid makes them unique across processes.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl EnhanceCache {
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Cache { path: dir.clone(), reason: format!("cannot create it: {e}") })?;
+        Ok(EnhanceCache { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn key(fingerprint: &str, noisy: &[f32]) -> String {
+        let mut h = Sha256::new();
+        h.update(fingerprint.as_bytes());
+        h.update([0u8]);
+        h.update((noisy.len() as u64).to_le_bytes());
+        for v in noisy {
+            h.update(v.to_le_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        // Two-character fan-out keeps folders small on corpus-sized caches.
+        self.dir.join(&key[..2]).join(format!("{key}.f32"))
+    }
+
+    /// The cached samples, or None when absent or damaged.
+    pub fn get(&self, key: &str) -> Option<Vec<f32>> {
+        let bytes = std::fs::read(self.path(key)).ok()?;
+        if bytes.len() < HEADER || &bytes[..8] != MAGIC || u32::from_le_bytes(bytes[8..12].try_into().ok()?) != VERSION {
+            return None;
+        }
+        let n = u64::from_le_bytes(bytes[12..20].try_into().ok()?) as usize;
+        let body = &bytes[HEADER..];
+        if body.len() != n * 4 {
+            return None;
+        }
+        Some(body.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+    }
+
+    pub fn put(&self, key: &str, samples: &[f32]) -> Result<()> {
+        let path = self.path(key);
+        let parent = path.parent().expect("entries live in a fan-out folder");
+        let fail = |what: &str, e: std::io::Error| Error::Cache { path: path.clone(), reason: format!("{what}: {e}") };
+        std::fs::create_dir_all(parent).map_err(|e| fail("cannot create its folder", e))?;
+        let tmp = parent.join(format!(".{key}.{}.{}.tmp", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let mut bytes = Vec::with_capacity(HEADER + samples.len() * 4);
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(samples.len() as u64).to_le_bytes());
+        for v in samples {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(&bytes));
+        if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(fail("cannot write it", e));
+        }
+        Ok(())
+    }
+
+    /// Enhances `noisy`, reading the result from the cache when present. Returns the samples and whether
+    /// they came from the cache.
+    pub fn enhance(&self, enhancer: &mut dyn Enhancer, noisy: &[f32]) -> Result<(Vec<f32>, bool)> {
+        let key = Self::key(&enhancer.fingerprint(), noisy);
+        if let Some(hit) = self.get(&key) {
+            return Ok((hit, true));
+        }
+        let out = enhancer.enhance(noisy)?;
+        self.put(&key, &out)?;
+        Ok((out, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Halve(usize);
+
+    impl Enhancer for Halve {
+        fn name(&self) -> &str {
+            "halve"
+        }
+        fn enhance(&mut self, noisy: &[f32]) -> Result<Vec<f32>> {
+            self.0 += 1;
+            Ok(noisy.iter().map(|v| v * 0.5).collect())
+        }
+        fn fingerprint(&self) -> String {
+            "halve/v1".into()
+        }
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("trnet-cache-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn second_call_is_a_hit_and_identical() {
+        let dir = temp_dir("hit");
+        let cache = EnhanceCache::open(&dir).unwrap();
+        let mut e = Halve(0);
+        let x: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.01).sin()).collect();
+        let (a, hit_a) = cache.enhance(&mut e, &x).unwrap();
+        let (b, hit_b) = cache.enhance(&mut e, &x).unwrap();
+        assert_eq!((hit_a, hit_b, e.0), (false, true, 1));
+        assert_eq!(a, b);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn keys_change_with_the_fingerprint_and_the_input() {
+        let x = [0.1f32, 0.2];
+        let k = EnhanceCache::key("gtcrn/v1/abc", &x);
+        assert_ne!(k, EnhanceCache::key("gtcrn/v1/abd", &x));
+        assert_ne!(k, EnhanceCache::key("gtcrn/v1/abc", &[0.1, 0.2000001]));
+        assert_ne!(EnhanceCache::key("a", &[]), EnhanceCache::key("a", &[0.0]));
+    }
+
+    #[test]
+    fn a_damaged_entry_is_a_miss_and_gets_rewritten() {
+        let dir = temp_dir("damaged");
+        let cache = EnhanceCache::open(&dir).unwrap();
+        let mut e = Halve(0);
+        let x = vec![0.5f32; 64];
+        cache.enhance(&mut e, &x).unwrap();
+        let key = EnhanceCache::key(&e.fingerprint(), &x);
+        let path = cache.path(&key);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(cache.get(&key).is_none());
+        let (out, hit) = cache.enhance(&mut e, &x).unwrap();
+        assert!(!hit);
+        assert_eq!(out, vec![0.25f32; 64]);
+        assert!(cache.get(&key).is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_entry_all_succeed_and_leave_a_whole_file() {
+        let dir = temp_dir("race");
+        let x: Vec<f32> = (0..50_000).map(|i| i as f32).collect();
+        let key = EnhanceCache::key("race", &x);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let cache = EnhanceCache::open(&dir).unwrap();
+                    for _ in 0..20 {
+                        cache.put(&key, &x).unwrap();
+                        // A reader racing the writers sees the whole entry or nothing, never a torn one.
+                        if let Some(v) = cache.get(&key) {
+                            assert_eq!(v.len(), x.len());
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(EnhanceCache::open(&dir).unwrap().get(&key).unwrap(), x);
+        let leftovers = std::fs::read_dir(dir.join(&key[..2])).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")).count();
+        assert_eq!(leftovers, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
