@@ -51,3 +51,25 @@ describe('package entry', () => {
     expect(out.y).toEqual([0.5, 0.5]);
   });
 });
+
+describe('trnet enhance', () => {
+  it('writes enhanced WAVs for good files and reports the bad one, exit code 1', async () => {
+    const { mkdtempSync, readdirSync, rmSync, existsSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { sharedPath } = await import('./shared.js');
+    const out = mkdtempSync(resolve(tmpdir(), 'trnet-cli-enhance-'));
+    try {
+      const dir = sharedPath('data/voicebank-samples');
+      const noisyDir = readdirSync(dir).find((d) => /noisy/i.test(d))!;
+      const files = readdirSync(resolve(dir, noisyDir)).sort().slice(0, 2).map((f) => resolve(dir, noisyDir, f));
+      const r = cli('enhance', ...files, '/missing/x.wav', '--out', out, '--kind', 'gtcrn', '--model', sharedPath('models/gtcrn/gtcrn_simple.onnx'), '--json');
+      expect(r.status, r.stderr).toBe(1);
+      const report = JSON.parse(r.stdout) as { input: string; output?: string; error?: { code: string } }[];
+      expect(report.map((x) => x.input)).toEqual([...files, '/missing/x.wav']);
+      expect(report[2]!.error!.code).toBe('TRNET_AUDIO_MISSING');
+      for (const x of report.slice(0, 2)) expect(existsSync(x.output!)).toBe(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});

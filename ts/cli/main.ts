@@ -1,6 +1,7 @@
 /** The `trnet` command line. */
 import { parseArgs } from 'node:util';
 import { doctor } from './doctor.js';
+import { enhanceFiles } from './enhance.js';
 
 const USAGE = `usage: trnet <command> [options]
 
@@ -8,6 +9,10 @@ commands:
   doctor [--json] [--bench] [--device cpu|cuda|cuda:N|auto]
       print the native runtime (trnet, libtorch, CUDA, ONNX Runtime, threads) and check it works;
       --bench also measures libtorch matmul throughput
+  enhance <audio files...> --out DIR [--kind classical|gtcrn|cmgan|card] [--model FILE] [--card FILE]
+          [--cache DIR] [--threads N] [--json]
+      enhance 16 kHz speech with an SE front end (default: the weight-free classical enhancer) and write
+      DIR/<name>.enhanced.wav; files that fail are reported and the rest are still written
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -20,6 +25,32 @@ export async function main(argv: string[]): Promise<number> {
         strict: true,
       });
       return doctor({ json: values.json, bench: values.bench, device: values.device });
+    }
+    case 'enhance': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          out: { type: 'string' },
+          kind: { type: 'string', default: 'classical' },
+          model: { type: 'string' },
+          card: { type: 'string' },
+          cache: { type: 'string' },
+          threads: { type: 'string' },
+          json: { type: 'boolean', default: false },
+        },
+        strict: true,
+      });
+      if (!values.out || positionals.length === 0) {
+        process.stderr.write(`trnet enhance: expected audio files and --out DIR\n\n${USAGE}`);
+        return 2;
+      }
+      return enhanceFiles({
+        inputs: positionals,
+        outDir: values.out,
+        json: values.json,
+        enhancer: { kind: values.kind, model: values.model, card: values.card, cacheDir: values.cache, intraThreads: values.threads ? Number(values.threads) : undefined },
+      });
     }
     case undefined:
     case 'help':
