@@ -38,7 +38,8 @@ fi
 [ -f "${ORT_DYLIB_PATH:-}" ] || { echo "setup: no ONNX Runtime library at '${ORT_DYLIB_PATH:-}'" >&2; exit 1; }
 
 step "npm ci"
-npm ci --no-audit --no-fund
+# onnxruntime-node (a benchmark baseline) would fetch CUDA libraries from nuget in its postinstall; it needs none.
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 
 step "building the addon (release; the first build compiles libtorch's C API, several minutes)"
 npm run build
