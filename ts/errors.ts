@@ -12,6 +12,7 @@ export type TrnetErrorCode =
   | 'TRNET_ORT'
   | 'TRNET_PANIC'
   | 'TRNET_ADDON_MISSING'
+  | 'TRNET_CORPUS'
   | 'TRNET_IO'
   | 'TRNET_MODEL_CONTRACT'
   | 'TRNET_MODEL_OUTPUT'

@@ -59,3 +59,5 @@ export { stft, istft, mixAtSnr, fixLength, GTCRN_STFT, CMGAN_STFT, type StftOpti
 export { decodeAudio, decodeAudioBytes, loadAudioBatch, type AudioOptions, type AudioClip, type AudioBatchItem, type DecodeProgress } from './audio.js';
 export { fbank, fbankBatch, PAPER_FBANK, type FbankOptions, type Features, type FeaturesBatchItem, type FbankProgress } from './features.js';
 export { enhance, enhanceBatch, enhancerInfo, snrDb, siSdrDb, writeWav, type EnhancerOptions, type EnhancerInfo, type EnhanceItem, type EnhanceProgress } from './enhance.js';
+export { readRavdess, readIemocap, readEsc50, readMusanNoise, readNoiseFolder, RAVDESS_EMOTIONS, IEMOCAP_FOUR_CLASSES, type Utterance, type NoiseClip } from './data/corpora.js';
+export { losoFolds, select, type Fold } from './cv/loso.js';
