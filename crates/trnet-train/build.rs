@@ -1,0 +1,3 @@
+fn main() {
+    trnet_build::link_libtorch();
+}

@@ -1,0 +1,291 @@
+//! Adam over a var store's trainable variables, with state that can be saved and restored.
+//!
+//! tch's `nn::Optimizer` wraps libtorch's C++ optimizer and offers no way to read or write its moment
+//! buffers, so a resumed run could not continue where it stopped. This one keeps (m, v, step) itself and
+//! follows PyTorch's single-tensor Adam (`torch/optim/adam.py`, the path PyTorch takes on CPU) op for op,
+//! with the same libtorch kernels, so a step gives the same bits as `torch.optim.Adam`:
+//!
+//! ```text
+//!   g ← g + wd·θ                                   (only when weight_decay ≠ 0)
+//!   m ← lerp(m, g, 1 − β1)
+//!   v ← β2·v + (1 − β2)·g²                          (mul_, then addcmul_)
+//!   θ ← θ − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε)
+//! ```
+//!
+//! tch 0.24 does not expose the `value` argument of addcmul_/addcdiv_, so the scalar is applied to the
+//! first factor beforehand; the kernels round `value·t1` to float32 first either way, so the bits agree.
+//! Weight decay is `g + θ·wd` here where PyTorch fuses `add(θ, alpha=wd)` into one rounding: with a
+//! non-zero weight decay the two agree to float32 rounding, not always bit for bit.
+//!
+//! Gradient clipping follows `torch.nn.utils.clip_grad_norm_` (norm of per-tensor norms, coefficient
+//! `max/(total + 1e-6)` clamped at 1, always applied). Parameters are visited in name order.
+
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::path::Path;
+use tch::nn::VarStore;
+use tch::Tensor;
+
+#[derive(Debug)]
+struct Param {
+    name: String,
+    var: Tensor,
+    m: Tensor,
+    v: Tensor,
+}
+
+#[derive(Debug)]
+pub struct Adam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    step: i64,
+    params: Vec<Param>,
+}
+
+fn torch(during: &str) -> impl FnOnce(tch::TchError) -> Error + '_ {
+    move |source| Error::Torch { during: during.to_string(), source }
+}
+
+impl Adam {
+    /// An optimizer for every variable of `vs` that requires a gradient (BatchNorm running statistics do
+    /// not), with zero moments.
+    pub fn new(vs: &VarStore, lr: f64, beta1: f64, beta2: f64, eps: f64, weight_decay: f64) -> Result<Self> {
+        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let params = named
+            .into_iter()
+            .map(|(name, var)| {
+                let zeros = || var.f_zeros_like().map_err(torch("allocating Adam moments"));
+                Ok(Param { m: zeros()?, v: zeros()?, name, var })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Adam { lr, beta1, beta2, eps, weight_decay, step: 0, params })
+    }
+
+    /// Steps taken so far (PyTorch's `state["step"]`).
+    pub fn step_count(&self) -> i64 {
+        self.step
+    }
+
+    /// Names of the optimised variables, in the order they are updated.
+    pub fn names(&self) -> Vec<&str> {
+        self.params.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// Zeroes every gradient in place (the same numbers as PyTorch's set-to-None before a fresh backward).
+    pub fn zero_grad(&mut self) {
+        for p in &mut self.params {
+            p.var.zero_grad();
+        }
+    }
+
+    fn grads(&self) -> Vec<Tensor> {
+        self.params.iter().map(|p| p.var.grad()).filter(Tensor::defined).collect()
+    }
+
+    /// One Adam update from the current gradients; variables without a gradient are skipped.
+    pub fn step(&mut self) -> Result<()> {
+        self.step += 1;
+        let t = self.step as f64;
+        // Python floats: `beta ** step` and `x ** 0.5` are libm's pow, which powf calls too.
+        let bias1 = 1.0 - self.beta1.powf(t);
+        let bias2 = 1.0 - self.beta2.powf(t);
+        let step_size = self.lr / bias1;
+        let bias2_sqrt = bias2.powf(0.5);
+        let (beta1, beta2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
+        tch::no_grad(|| -> Result<()> {
+            for p in &mut self.params {
+                let grad = p.var.grad();
+                if !grad.defined() {
+                    continue;
+                }
+                // Shapes match by construction (m, v are zeros_like(var); grad has var's shape), which the
+                // Scalar-taking ops below need: in tch 0.24 they panic instead of erring on bad input.
+                let mut run = || -> std::result::Result<(), tch::TchError> {
+                    let grad = if wd != 0.0 { grad.f_add(&p.var.f_mul_scalar(wd)?)? } else { grad.shallow_clone() };
+                    let _ = p.m.f_lerp_(&grad, 1.0 - beta1)?;
+                    let _ = p.v.f_mul_scalar_(beta2)?;
+                    let _ = p.v.f_addcmul_(&grad.f_mul_scalar(1.0 - beta2)?, &grad)?;
+                    let mut denom = p.v.f_sqrt()?.f_div_scalar(bias2_sqrt)?;
+                    let _ = denom.f_add_scalar_(eps)?;
+                    let _ = p.var.f_addcdiv_(&p.m.f_mul_scalar(-step_size)?, &denom)?;
+                    Ok(())
+                };
+                run().map_err(|source| Error::Torch { during: format!("updating {} with Adam", p.name), source })?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Scales every gradient by `max_norm / (total_norm + 1e-6)` when that is below 1 (PyTorch's
+    /// clip_grad_norm_); returns the total norm before clipping.
+    pub fn clip_grad_norm(&self, max_norm: f64) -> Result<f64> {
+        let grads = self.grads();
+        if grads.is_empty() {
+            return Ok(0.0);
+        }
+        tch::no_grad(|| {
+            let run = || -> std::result::Result<f64, tch::TchError> {
+                // tch 0.24 has no linalg_vector_norm; norm() (p = 2 over all elements) gives the same bits.
+                let norms = grads.iter().map(Tensor::f_norm).collect::<std::result::Result<Vec<_>, _>>()?;
+                let total = Tensor::f_stack(&norms, 0)?.f_norm()?;
+                // 0-dim tensors on the grads' device: the Scalar ops below cannot meet a shape error.
+                let coef = total.f_add_scalar(1e-6)?.f_reciprocal()?.f_mul_scalar(max_norm)?.f_clamp_max(1.0)?;
+                for g in &grads {
+                    let mut g = g.shallow_clone();
+                    let _ = g.f_mul_(&coef)?;
+                }
+                total.f_double_value(&[])
+            };
+            run().map_err(torch("clipping gradients"))
+        })
+    }
+
+    /// Multiplies every gradient by `factor` and reports whether all of them are finite afterwards (loss
+    /// scaling: unscale, then skip the step on overflow).
+    pub fn scale_grads_and_check(&self, factor: f64) -> Result<bool> {
+        tch::no_grad(|| {
+            let mut finite = true;
+            for g in self.grads() {
+                let mut g = g.shallow_clone();
+                let _ = g.f_mul_scalar_(factor).map_err(torch("unscaling gradients"))?;
+                let ok = g.f_isfinite().and_then(|t| t.f_all()).and_then(|t| t.f_int64_value(&[])).map_err(torch("checking gradients"))?;
+                finite &= ok == 1;
+            }
+            Ok(finite)
+        })
+    }
+
+    /// The moments as named tensors (`m.<var>`, `v.<var>`), for a safetensors file.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::with_capacity(self.params.len() * 2);
+        for p in &self.params {
+            out.push((format!("m.{}", p.name), p.m.shallow_clone()));
+            out.push((format!("v.{}", p.name), p.v.shallow_clone()));
+        }
+        out
+    }
+
+    /// Writes the moments to `path` (safetensors). The step count and hyper-parameters belong to the
+    /// caller's state file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let named = self.state_tensors();
+        let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        Tensor::write_safetensors(&refs, path).map_err(|source| Error::Torch { during: format!("writing {}", path.display()), source })
+    }
+
+    /// Restores moments written by `save` and the step count. Every moment must be present with its
+    /// variable's shape; nothing is changed unless all are.
+    pub fn load(&mut self, path: &Path, step: i64) -> Result<()> {
+        if !path.is_file() {
+            return Err(Error::NotFound { path: path.to_path_buf(), fix: "Resume from the folder a training run wrote; its last/ holds optimizer.safetensors.".into() });
+        }
+        let file: HashMap<String, Tensor> = Tensor::read_safetensors(path).map_err(|source| Error::Torch { during: format!("reading {}", path.display()), source })?.into_iter().collect();
+        let corrupt = |problem: String| Error::Corrupt { path: path.to_path_buf(), problem, fix: "The checkpoint does not belong to this model; resume with the model config the run used.".into() };
+        if file.len() != self.params.len() * 2 {
+            return Err(corrupt(format!("{} tensors where this model's optimizer has {}", file.len(), self.params.len() * 2)));
+        }
+        for p in &self.params {
+            for (prefix, own) in [("m", &p.m), ("v", &p.v)] {
+                let key = format!("{prefix}.{}", p.name);
+                let t = file.get(&key).ok_or_else(|| corrupt(format!("no tensor {key:?}")))?;
+                if t.size() != own.size() || t.kind() != own.kind() {
+                    return Err(corrupt(format!("{key}: {:?} {:?} where {:?} {:?} was expected", t.kind(), t.size(), own.kind(), own.size())));
+                }
+            }
+        }
+        tch::no_grad(|| -> Result<()> {
+            for p in &mut self.params {
+                p.m.f_copy_(&file[&format!("m.{}", p.name)]).map_err(torch("restoring Adam moments"))?;
+                p.v.f_copy_(&file[&format!("v.{}", p.name)]).map_err(torch("restoring Adam moments"))?;
+            }
+            Ok(())
+        })?;
+        self.step = step;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// One scalar parameter, hand-computed: after step 1 Adam moves every weight by lr·sign(g) (up to ε).
+    #[test]
+    fn first_steps_match_the_formula() {
+        let vs = VarStore::new(Device::Cpu);
+        let w = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]));
+        let mut adam = Adam::new(&vs, 0.1, 0.9, 0.999, 1e-8, 0.0).unwrap();
+        let (mut m, mut v, mut theta) = ([0.0f64; 2], [0.0f64; 2], [1.0f64, -2.0]);
+        for t in 1..=3 {
+            adam.zero_grad();
+            // loss = Σ θ³ → g = 3θ²
+            (&w * &w * &w).sum(Kind::Float).backward();
+            adam.step().unwrap();
+            for i in 0..2 {
+                let g = 3.0 * theta[i] * theta[i];
+                m[i] = 0.9 * m[i] + 0.1 * g;
+                v[i] = 0.999 * v[i] + 0.001 * g * g;
+                let mhat = m[i] / (1.0 - 0.9f64.powi(t));
+                let vhat = v[i] / (1.0 - 0.999f64.powi(t));
+                theta[i] -= 0.1 * mhat / (vhat.sqrt() + 1e-8);
+            }
+            let got: Vec<f32> = Vec::try_from(&w).unwrap();
+            for i in 0..2 {
+                assert!((got[i] as f64 - theta[i]).abs() < 1e-5, "step {t}: {got:?} vs {theta:?}");
+            }
+        }
+        assert_eq!(adam.step_count(), 3);
+    }
+
+    #[test]
+    fn clipping_scales_to_the_max_norm() {
+        let vs = VarStore::new(Device::Cpu);
+        let a = vs.root().var_copy("a", &Tensor::from_slice(&[3.0f32]));
+        let b = vs.root().var_copy("b", &Tensor::from_slice(&[4.0f32]));
+        let adam = Adam::new(&vs, 0.1, 0.9, 0.999, 1e-8, 0.0).unwrap();
+        // grads 3 and 4: total norm 5
+        ((&a * &a + &b * &b).sum(Kind::Float) * 0.5).backward();
+        let total = adam.clip_grad_norm(1.0).unwrap();
+        assert!((total - 5.0).abs() < 1e-6);
+        let ga = a.grad().double_value(&[0]);
+        let gb = b.grad().double_value(&[0]);
+        assert!((ga - 0.6).abs() < 1e-6 && (gb - 0.8).abs() < 1e-6, "{ga} {gb}");
+        // Below the maximum: unchanged.
+        assert!((adam.clip_grad_norm(10.0).unwrap() - 1.0).abs() < 1e-6);
+        assert!((a.grad().double_value(&[0]) - 0.6).abs() < 1e-6);
+    }
+
+    #[test]
+    fn state_round_trips_and_mismatches_are_refused() {
+        let dir = std::env::temp_dir().join(format!("trnet-adam-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("opt.safetensors");
+        let vs = VarStore::new(Device::Cpu);
+        let w = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, 2.0, 3.0]));
+        let mut adam = Adam::new(&vs, 0.01, 0.9, 0.999, 1e-8, 0.0).unwrap();
+        (&w * &w).sum(Kind::Float).backward();
+        adam.step().unwrap();
+        adam.save(&path).unwrap();
+
+        let vs2 = VarStore::new(Device::Cpu);
+        let _ = vs2.root().var_copy("w", &Tensor::from_slice(&[0.0f32; 3]));
+        let mut adam2 = Adam::new(&vs2, 0.01, 0.9, 0.999, 1e-8, 0.0).unwrap();
+        adam2.load(&path, adam.step_count()).unwrap();
+        for ((n1, t1), (n2, t2)) in adam.state_tensors().iter().zip(adam2.state_tensors().iter()) {
+            assert_eq!(n1, n2);
+            assert!(t1.equal(t2), "{n1}");
+        }
+        assert_eq!(adam2.step_count(), 1);
+
+        let vs3 = VarStore::new(Device::Cpu);
+        let _ = vs3.root().var_copy("w", &Tensor::from_slice(&[0.0f32; 4]));
+        let err = Adam::new(&vs3, 0.01, 0.9, 0.999, 1e-8, 0.0).unwrap().load(&path, 1).unwrap_err();
+        assert_eq!(err.code(), "TRNET_CHECKPOINT_CORRUPT");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,237 @@
+//! The training config: one typed, validated struct, saved in every run folder (`train-config.json`) and in
+//! the resumable checkpoint. Paper values (§4.2) are the defaults; what the paper leaves open is off by
+//! default and documented on its field. JSON names are camelCase; absent fields take their defaults and
+//! unknown fields are an error, so a typo cannot silently fall back.
+//!
+//! The variant is not here: it lives in the `ModelConfig` (it decides the graph and is saved beside every
+//! checkpoint), so there is one source of truth for it.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use trnet_model::DeviceSpec;
+
+/// ReduceLROnPlateau on the validation UAR (PyTorch's rule in mode "max", threshold mode "rel", no
+/// cooldown): after an epoch whose UAR is not above best·(1 + threshold), a bad-epoch counter grows; once it
+/// exceeds `patience`, the learning rate becomes max(lr·factor, minLr) and the counter restarts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct LrPlateau {
+    pub factor: f64,
+    pub patience: usize,
+    pub threshold: f64,
+    pub min_lr: f64,
+}
+
+impl Default for LrPlateau {
+    fn default() -> Self {
+        LrPlateau { factor: 0.1, patience: 10, threshold: 1e-4, min_lr: 0.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Maximum epochs (paper: 80). May be raised when resuming.
+    pub epochs: usize,
+    /// Utterances per step (paper: 32). The last batch of an epoch keeps the remainder.
+    pub batch_size: usize,
+    /// Adam's learning rate (paper: 1e-3).
+    pub learning_rate: f64,
+    /// Adam's β1, β2 and ε (PyTorch defaults).
+    pub beta1: f64,
+    pub beta2: f64,
+    pub adam_eps: f64,
+    /// L2 penalty added to the gradient, as PyTorch's Adam(weight_decay=…) (paper: none).
+    pub weight_decay: f64,
+    /// Stop after this many epochs without a new best validation UAR (`null`: run all epochs).
+    pub early_stopping_patience: Option<usize>,
+    /// Reduce the learning rate when the validation UAR stalls (`null`: constant rate, as in the paper).
+    pub lr_plateau: Option<LrPlateau>,
+    /// Clip the global L2 norm of the gradients to this value before each step (`null`: no clipping).
+    pub grad_clip_norm: Option<f64>,
+    /// Seeds the weight initialisation and the per-epoch shuffles.
+    pub seed: u64,
+    /// "auto" (a GPU when libtorch sees one), "cpu", "cuda" or "cuda:N".
+    pub device: String,
+    /// libtorch intra-op threads (`null`: leave libtorch's setting). The pool is process-wide.
+    pub threads: Option<usize>,
+    /// CUDA only: float16 autocast for forward and loss, with dynamic loss scaling (PyTorch AMP's recipe;
+    /// parameters and Adam state stay float32). With device "cpu" it is an error; with "auto" on a machine
+    /// without a GPU it is ignored, and the report says it was not used.
+    pub mixed_precision: bool,
+    /// Batches assembled ahead on a worker thread (0: on the training thread). Does not change results.
+    pub prefetch: usize,
+    /// Utterances per validation batch (`null`: `batchSize`).
+    pub eval_batch_size: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 80,
+            batch_size: 32,
+            learning_rate: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            adam_eps: 1e-8,
+            weight_decay: 0.0,
+            early_stopping_patience: None,
+            lr_plateau: None,
+            grad_clip_norm: None,
+            seed: 0,
+            device: "auto".into(),
+            threads: None,
+            mixed_precision: false,
+            prefetch: 2,
+            eval_batch_size: None,
+        }
+    }
+}
+
+const MAX_EPOCHS: usize = 1_000_000;
+const MAX_BATCH: usize = 1 << 16;
+
+impl TrainConfig {
+    pub fn eval_batch(&self) -> usize {
+        self.eval_batch_size.unwrap_or(self.batch_size)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, expected: &str, found: String, fix: &str| Err(Error::invalid_config(field, expected, found, fix));
+        if self.epochs == 0 || self.epochs > MAX_EPOCHS {
+            return bad("epochs", &format!("1..={MAX_EPOCHS}"), self.epochs.to_string(), "Use 80 (the paper's) or another positive count.");
+        }
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH {
+            return bad("batchSize", &format!("1..={MAX_BATCH}"), self.batch_size.to_string(), "Use 32 (the paper's).");
+        }
+        if let Some(b) = self.eval_batch_size
+            && (b == 0 || b > MAX_BATCH)
+        {
+            return bad("evalBatchSize", &format!("null or 1..={MAX_BATCH}"), b.to_string(), "Use null to take batchSize.");
+        }
+        if !self.learning_rate.is_finite() || self.learning_rate < 0.0 {
+            return bad("learningRate", "a finite rate ≥ 0", self.learning_rate.to_string(), "Use 1e-3 (the paper's).");
+        }
+        for (field, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !v.is_finite() || !(0.0..1.0).contains(&v) {
+                return bad(field, "a number in [0, 1)", v.to_string(), "Use PyTorch's defaults, 0.9 and 0.999.");
+            }
+        }
+        if !self.adam_eps.is_finite() || self.adam_eps <= 0.0 {
+            return bad("adamEps", "a small positive number", self.adam_eps.to_string(), "Use 1e-8 (PyTorch's default).");
+        }
+        if !self.weight_decay.is_finite() || self.weight_decay < 0.0 {
+            return bad("weightDecay", "a finite number ≥ 0", self.weight_decay.to_string(), "Use 0 (the paper's).");
+        }
+        if self.early_stopping_patience == Some(0) {
+            return bad("earlyStoppingPatience", "null or at least 1 epoch", "0".into(), "Use null to run all epochs.");
+        }
+        if let Some(p) = &self.lr_plateau {
+            if !p.factor.is_finite() || !(p.factor > 0.0 && p.factor < 1.0) {
+                return bad("lrPlateau.factor", "a number in (0, 1)", p.factor.to_string(), "Use 0.1 or 0.5.");
+            }
+            if !p.threshold.is_finite() || p.threshold < 0.0 {
+                return bad("lrPlateau.threshold", "a finite number ≥ 0", p.threshold.to_string(), "Use 1e-4 (PyTorch's default).");
+            }
+            if !p.min_lr.is_finite() || p.min_lr < 0.0 {
+                return bad("lrPlateau.minLr", "a finite rate ≥ 0", p.min_lr.to_string(), "Use 0.");
+            }
+        }
+        if let Some(c) = self.grad_clip_norm
+            && (!c.is_finite() || c <= 0.0)
+        {
+            return bad("gradClipNorm", "null or a positive norm", c.to_string(), "Use e.g. 10, or null for no clipping.");
+        }
+        if self.threads == Some(0) || self.threads.is_some_and(|t| t > 1024) {
+            return bad("threads", "null or 1..=1024", format!("{:?}", self.threads), "Use null to keep libtorch's setting, or the number of cores.");
+        }
+        if self.prefetch > 64 {
+            return bad("prefetch", "0..=64 batches", self.prefetch.to_string(), "Use 2.");
+        }
+        let device = self.device_spec()?;
+        if self.mixed_precision && device == DeviceSpec::Cpu {
+            return bad(
+                "mixedPrecision",
+                "false with device \"cpu\" (mixed precision is implemented for CUDA only)",
+                "true".into(),
+                "Set mixedPrecision to false, or use device \"cuda\" / \"auto\".",
+            );
+        }
+        Ok(())
+    }
+
+    pub fn device_spec(&self) -> Result<DeviceSpec> {
+        trnet_model::parse_device(&self.device).map_err(|e| match e {
+            trnet_model::Error::InvalidArgument { expected, found, fix, .. } => Error::invalid_config("device", expected, found, fix),
+            other => other.into(),
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        // Plain numbers, strings and options always serialise.
+        serde_json::to_string_pretty(self).expect("TrainConfig serialises to JSON")
+    }
+
+    /// Parses and validates a config.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let config: TrainConfig = serde_json::from_str(text).map_err(|e| {
+            Error::invalid_config("JSON", "a TrainConfig object (camelCase fields, see config.rs)", e.to_string(), "Fix the field named in the message, or delete it to take its default.")
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_papers_values() {
+        let c = TrainConfig::default();
+        assert_eq!((c.epochs, c.batch_size, c.learning_rate), (80, 32, 1e-3));
+        assert_eq!((c.beta1, c.beta2, c.adam_eps, c.weight_decay), (0.9, 0.999, 1e-8, 0.0));
+        assert!(c.early_stopping_patience.is_none() && c.lr_plateau.is_none() && c.grad_clip_norm.is_none());
+        assert_eq!(c.eval_batch(), 32);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn json_round_trip_uses_camel_case() {
+        let c = TrainConfig {
+            epochs: 3,
+            lr_plateau: Some(LrPlateau { factor: 0.5, patience: 2, ..Default::default() }),
+            grad_clip_norm: Some(10.0),
+            early_stopping_patience: Some(5),
+            device: "cpu".into(),
+            threads: Some(2),
+            seed: u64::MAX,
+            ..Default::default()
+        };
+        let text = c.to_json();
+        for key in ["\"batchSize\"", "\"lrPlateau\"", "\"minLr\"", "\"gradClipNorm\"", "\"earlyStoppingPatience\"", "\"mixedPrecision\""] {
+            assert!(text.contains(key), "{key} missing in {text}");
+        }
+        assert_eq!(TrainConfig::from_json(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn absent_fields_default_and_unknown_or_bad_fields_are_refused() {
+        let c = TrainConfig::from_json(r#"{"epochs": 4, "lrPlateau": {"patience": 3}}"#).unwrap();
+        assert_eq!((c.epochs, c.batch_size, c.lr_plateau.unwrap().factor), (4, 32, 0.1));
+        let err = TrainConfig::from_json(r#"{"epoch": 4}"#).unwrap_err();
+        assert_eq!(err.code(), "TRNET_INVALID_CONFIG");
+        assert!(err.to_string().contains("epoch"), "{err}");
+        for bad in [r#"{"epochs": 0}"#, r#"{"batchSize": 0}"#, r#"{"learningRate": -1}"#, r#"{"beta2": 1.0}"#, r#"{"gradClipNorm": 0}"#, r#"{"device": "gpu"}"#, r#"{"threads": 0}"#] {
+            let err = TrainConfig::from_json(bad).unwrap_err();
+            assert_eq!(err.code(), "TRNET_INVALID_CONFIG", "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn mixed_precision_on_cpu_is_an_error_and_on_auto_is_allowed() {
+        let err = TrainConfig { mixed_precision: true, device: "cpu".into(), ..Default::default() }.validate().unwrap_err();
+        assert!(err.to_string().contains("CUDA only"), "{err}");
+        TrainConfig { mixed_precision: true, device: "auto".into(), ..Default::default() }.validate().unwrap();
+    }
+}

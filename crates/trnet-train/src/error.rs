@@ -1,0 +1,90 @@
+use std::fmt;
+use std::path::PathBuf;
+
+/// Errors of the training crate. Each has a stable `code()` that reaches JavaScript as `err.code`; errors
+/// of the model and DSP crates pass through with their own codes.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Model(#[from] trnet_model::Error),
+    #[error(transparent)]
+    Dsp(#[from] trnet_dsp::Error),
+    /// A caller passed a value this crate cannot use; the message says what was expected and how to fix it.
+    #[error("{what}: expected {expected}, found {found}. {fix}")]
+    InvalidArgument { what: String, expected: String, found: String, fix: String },
+    /// A training config field is out of range or inconsistent with another field.
+    #[error("train config {field}: expected {expected}, found {found}. {fix}")]
+    InvalidConfig { field: String, expected: String, found: String, fix: String },
+    /// The caller asked to stop. When a run folder exists, its `last` checkpoint is valid and `resume`
+    /// continues from it.
+    #[error("training was cancelled{}", match checkpoint { Some(p) => format!("; resume continues from {}", p.display()), None => String::new() })]
+    Cancelled { checkpoint: Option<PathBuf> },
+    /// A loss became NaN or infinite. The run folder keeps the last checkpoint from before it.
+    #[error("training diverged at epoch {epoch}, step {step}: the {term} loss is {value}. Lower learningRate, set gradClipNorm (e.g. 10), or check the features for extreme values")]
+    Diverged { epoch: usize, step: usize, term: String, value: f64 },
+    /// `train` was pointed at a folder that already holds a run.
+    #[error("{} already holds a training run ({found}). Call resume to continue it, or train into an empty folder", dir.display())]
+    RunExists { dir: PathBuf, found: String },
+    /// `resume` was given a config or data that differ from what the interrupted run used.
+    #[error("cannot resume {}: {what}: the run used {expected}, this call passes {found}. {fix}", dir.display())]
+    ResumeMismatch { dir: PathBuf, what: String, expected: String, found: String, fix: String },
+    /// A checkpoint or run file is not where it was asked for.
+    #[error("{} does not exist. {fix}", path.display())]
+    NotFound { path: PathBuf, fix: String },
+    /// A run file exists but cannot be understood (damaged, or written by an incompatible version).
+    #[error("{}: {problem}. {fix}", path.display())]
+    Corrupt { path: PathBuf, problem: String, fix: String },
+    /// Reading or writing a file failed for a reason other than it being absent.
+    #[error("{during} {}: {source}", path.display())]
+    Io {
+        during: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// libtorch reported a failure.
+    #[error("libtorch failed while {during}")]
+    Torch {
+        during: String,
+        #[source]
+        source: tch::TchError,
+    },
+}
+
+impl Error {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Model(e) => e.code(),
+            Error::Dsp(e) => e.code(),
+            Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
+            Error::InvalidConfig { .. } => "TRNET_INVALID_CONFIG",
+            // The code the addon gives every aborted job (AbortSignal), so callers test one thing.
+            Error::Cancelled { .. } => "ABORT_ERR",
+            Error::Diverged { .. } => "TRNET_TRAINING_DIVERGED",
+            Error::RunExists { .. } => "TRNET_RUN_EXISTS",
+            Error::ResumeMismatch { .. } => "TRNET_RESUME_MISMATCH",
+            Error::NotFound { .. } => "TRNET_CHECKPOINT_NOT_FOUND",
+            Error::Corrupt { .. } => "TRNET_CHECKPOINT_CORRUPT",
+            Error::Io { .. } => "TRNET_IO",
+            Error::Torch { .. } => "TRNET_TORCH",
+        }
+    }
+
+    pub fn invalid(what: impl fmt::Display, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Self {
+        Error::InvalidArgument { what: what.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+    }
+
+    pub fn invalid_config(field: impl fmt::Display, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Self {
+        Error::InvalidConfig { field: field.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+    }
+
+    pub(crate) fn io(during: impl Into<String>, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let (during, path) = (during.into(), path.into());
+        move |source| Error::Io { during, path, source }
+    }
+
+    pub(crate) fn torch(during: impl Into<String>) -> impl FnOnce(tch::TchError) -> Self {
+        let during = during.into();
+        move |source| Error::Torch { during, source }
+    }
+}

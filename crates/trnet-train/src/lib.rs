@@ -1,0 +1,31 @@
+//! TRNet's training engine on libtorch (tch). Knows nothing of Node; the addon converts and dispatches.
+//!
+//! - `dataset`: in-memory feature datasets (X, Xe, Xs per item) and how each variant reads them.
+//! - `features`: a dataset computed from audio files, noise at seeded SNRs and an enhancer (tests, demos).
+//! - `batcher`: seeded per-epoch order, batches stacked into tensors, optional prefetch thread.
+//! - `adam`: Adam with saveable state, step for step PyTorch's; gradient-norm clipping.
+//! - `trainer`: `train` / `resume` with progress and cancellation hooks, best-by-UAR and resumable
+//!   checkpoints.
+//! - `metrics`: UAR, WAR, confusion matrices, `evaluate`.
+//! - `schedule`, `run`, `seed`: plateau schedule and early stopping, the run folder, seeded streams.
+
+pub mod adam;
+pub mod batcher;
+pub mod config;
+pub mod dataset;
+pub mod error;
+pub mod features;
+pub mod forward;
+pub mod metrics;
+pub mod run;
+pub mod schedule;
+pub mod seed;
+pub mod trainer;
+
+pub use config::{LrPlateau, TrainConfig};
+pub use dataset::{Arrays, Condition, Dataset, Features, Item};
+pub use error::Error;
+pub use metrics::{evaluate, evaluate_items, EvalOptions, EvalReport, Prediction};
+pub use schedule::Best;
+pub use trainer::{resume, train, EpochRecord, LossValues, Stage, TrainHooks, TrainProgress, TrainReport, ValMetrics};
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,584 @@
+//! The training loop: `train` starts a run in an empty folder, `resume` continues one from its `last/`
+//! checkpoint and ends exactly where an uninterrupted run would have (same device and thread count).
+//!
+//! Per epoch e (0-based): the variant's training items are shuffled with the seed of (run seed, e) and cut
+//! into batches; each step runs forward (BatchNorm in training mode), the variant's losses, backward,
+//! optional gradient clipping and an Adam step. Then the validation items are evaluated (BatchNorm
+//! running statistics); a strictly higher UAR than any earlier epoch writes `best/`; the plateau schedule
+//! and early stopping look at the same UAR; `last/` is rewritten; an "epoch" progress event follows.
+//!
+//! Cancellation is polled before every step and every validation batch. A cancelled run writes `last/` at
+//! the exact position (epoch, steps done, partial loss sums) and returns `Error::Cancelled`; `resume`
+//! replays the rest of that epoch's batches from the same seeded order. A fresh run writes `last/` before
+//! its first step, so there is always something to resume.
+//!
+//! Determinism: model weights are initialised on the CPU from libtorch's generator seeded with the run
+//! seed (under a process lock), then moved to the device, so every device starts from the same weights.
+//! No random numbers are drawn during training (the model has no dropout, the order is seeded), so on the
+//! CPU two runs with the same seed, data and thread count give identical bits. CUDA kernels (cuDNN
+//! convolutions, atomics in reductions) are not bit-reproducible in general.
+
+use crate::adam::Adam;
+use crate::batcher::{epoch_plan, for_each_batch, Fields};
+use crate::config::TrainConfig;
+use crate::dataset::Dataset;
+use crate::forward;
+use crate::metrics::{evaluate_items, EvalOptions};
+use crate::run::{self, DataPrint, LossScale, LossSums, RunState, BEST, BEST_FILE, LAST, OPTIMIZER_FILE, REPORT_FILE, RNG_NOTE, STATE_FILE, STATE_FORMAT, TRAIN_CONFIG_FILE};
+use crate::schedule::{improves, Best, PlateauState};
+use crate::seed::with_torch_seed;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::nn::VarStore;
+use tch::Device;
+use trnet_model::{checkpoint, Checkpoint, ModelConfig, TrnetModel, Variant};
+
+/// Loss terms as numbers. Terms a variant does not have are `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LossValues {
+    pub ce: f64,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    pub total: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// After every optimiser step.
+    Step,
+    /// After an epoch's validation and checkpoints.
+    Epoch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValMetrics {
+    pub uar: f64,
+    pub war: f64,
+    /// Mean cross-entropy on the validation items.
+    pub ce: f64,
+}
+
+/// One progress event. Steps and epochs count from 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainProgress {
+    pub stage: Stage,
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Step within the epoch (the epoch's step count for `Stage::Epoch`).
+    pub step: usize,
+    pub steps_per_epoch: usize,
+    /// Steps done in the whole run so far.
+    pub global_step: usize,
+    /// epochs × steps per epoch.
+    pub total_steps: usize,
+    /// `Step`: this batch's losses. `Epoch`: means over the epoch's items.
+    pub losses: LossValues,
+    /// Learning rate of the step (`Epoch`: the rate the epoch ran with).
+    pub lr: f64,
+    /// Validation metrics (`Epoch` only).
+    pub val: Option<ValMetrics>,
+    /// Best epoch so far (`Epoch` only).
+    pub best: Option<Best>,
+    /// Seconds since this call to train/resume began.
+    pub elapsed_s: f64,
+}
+
+impl TrainProgress {
+    /// Named numbers for a flat progress record (the addon's `metrics` map).
+    pub fn metrics(&self) -> Vec<(&'static str, f64)> {
+        let mut m = vec![("epoch", self.epoch as f64), ("step", self.step as f64), ("lr", self.lr), ("ce", self.losses.ce), ("loss", self.losses.total)];
+        if let Some(l) = self.losses.low {
+            m.push(("low", l));
+        }
+        if let Some(h) = self.losses.high {
+            m.push(("high", h));
+        }
+        if let Some(v) = &self.val {
+            m.extend([("valUar", v.uar), ("valWar", v.war), ("valCe", v.ce)]);
+        }
+        if let Some(b) = &self.best {
+            m.extend([("bestEpoch", b.epoch as f64), ("bestUar", b.uar)]);
+        }
+        m
+    }
+}
+
+/// The callbacks of a training job. Both run on the training thread.
+pub struct TrainHooks<'a> {
+    pub on_progress: &'a dyn Fn(TrainProgress),
+    /// Polled before every step and validation batch; true stops the run (resumable).
+    pub cancelled: &'a dyn Fn() -> bool,
+}
+
+impl TrainHooks<'static> {
+    pub const NONE: TrainHooks<'static> = TrainHooks { on_progress: &|_| {}, cancelled: &|| false };
+}
+
+/// One finished epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training losses over the epoch's items.
+    pub train: LossValues,
+    pub val: ValMetrics,
+    /// The learning rate the epoch ran with.
+    pub lr: f64,
+    /// Whether this epoch became the best one.
+    pub improved: bool,
+    /// Wall time of the epoch (training and validation) in the call that ran it.
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainReport {
+    pub variant: Variant,
+    pub best: Best,
+    pub epochs_run: usize,
+    pub stopped_early: bool,
+    pub global_steps: usize,
+    pub final_lr: f64,
+    pub history: Vec<EpochRecord>,
+    pub best_dir: PathBuf,
+    pub last_dir: PathBuf,
+    /// The device trained on, e.g. "Cpu" or "Cuda(0)".
+    pub device: String,
+    /// Whether float16 autocast was in effect (asked for and on CUDA).
+    pub mixed_precision: bool,
+    pub train_items: usize,
+    pub val_items: usize,
+}
+
+/// Starts a run in `out_dir` (which must not hold one already): trains `model_config`'s variant on
+/// `train_set`, validates on `val_set` after every epoch, keeps the best epoch (by validation UAR) in
+/// `out_dir/best` and a resumable checkpoint in `out_dir/last`. `reference` is the folder of a trained
+/// Baseline-c checkpoint, whose frozen encoder gives h_s for L_high (TRNet and TRNet w/o L_low need it;
+/// other variants ignore it).
+pub fn train(
+    config: &TrainConfig,
+    model_config: &ModelConfig,
+    train_set: &Dataset,
+    val_set: &Dataset,
+    reference: Option<&Path>,
+    out_dir: &Path,
+    hooks: &TrainHooks<'_>,
+) -> Result<TrainReport> {
+    if let Some(found) = run::existing_run(out_dir) {
+        return Err(Error::RunExists { dir: out_dir.to_path_buf(), found });
+    }
+    let setup = Setup::new(config, model_config, train_set, val_set, reference)?;
+    std::fs::create_dir_all(out_dir).map_err(Error::io("creating run folder", out_dir))?;
+    run::write_json_atomic(&out_dir.join(TRAIN_CONFIG_FILE), config)?;
+    let mut session = Session::new(setup, out_dir)?;
+    session.save_last()?;
+    session.run(hooks)
+}
+
+/// Continues the run in `out_dir` from `last/`. The model config comes from the checkpoint. `config` must
+/// equal the run's except for `epochs` (may be raised to train longer), `threads`, `prefetch` and
+/// `device` (another device continues correctly but not bit-identically). The datasets and reference
+/// must be the ones the run started with (checked by fingerprint).
+pub fn resume(config: &TrainConfig, train_set: &Dataset, val_set: &Dataset, reference: Option<&Path>, out_dir: &Path, hooks: &TrainHooks<'_>) -> Result<TrainReport> {
+    let (last_dir, state) = run::read_state(out_dir)?;
+    check_resumable(out_dir, &state.train_config, config)?;
+    let setup = Setup::new(config, &state.model_config, train_set, val_set, reference)?;
+    let data = setup.data_print()?;
+    let mismatch = |what: &str, expected: String, found: String, fix: &str| Error::ResumeMismatch { dir: out_dir.to_path_buf(), what: what.into(), expected, found, fix: fix.into() };
+    const SAME_DATA: &str = "Resume with exactly the datasets (same items, order and features) and reference the run started with.";
+    if (data.train.as_str(), data.train_items) != (state.data.train.as_str(), state.data.train_items) {
+        return Err(mismatch("training data", format!("{} items (fingerprint {})", state.data.train_items, state.data.train), format!("{} items (fingerprint {})", data.train_items, data.train), SAME_DATA));
+    }
+    if (data.val.as_str(), data.val_items) != (state.data.val.as_str(), state.data.val_items) {
+        return Err(mismatch("validation data", format!("{} items (fingerprint {})", state.data.val_items, state.data.val), format!("{} items (fingerprint {})", data.val_items, data.val), SAME_DATA));
+    }
+    if data.reference != state.data.reference {
+        return Err(mismatch("reference checkpoint", format!("{:?}", state.data.reference), format!("{:?}", data.reference), SAME_DATA));
+    }
+    let mut session = Session::new(setup, out_dir)?;
+    session.restore(&last_dir, state)?;
+    session.run(hooks)
+}
+
+/// Train-config fields that may differ between a run and its resumption.
+const RESUME_MAY_CHANGE: [&str; 4] = ["epochs", "threads", "prefetch", "device"];
+
+fn check_resumable(out_dir: &Path, saved: &TrainConfig, given: &TrainConfig) -> Result<()> {
+    given.validate()?;
+    let to_map = |c: &TrainConfig| match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let (a, b) = (to_map(saved), to_map(given));
+    for (key, value) in &a {
+        if RESUME_MAY_CHANGE.contains(&key.as_str()) {
+            continue;
+        }
+        let other = b.get(key).cloned().unwrap_or(serde_json::Value::Null);
+        if *value != other {
+            return Err(Error::ResumeMismatch {
+                dir: out_dir.to_path_buf(),
+                what: format!("train config {key}"),
+                expected: value.to_string(),
+                found: other.to_string(),
+                fix: format!("Resume with the run's train config (saved in its last/{STATE_FILE}); only {} may change.", RESUME_MAY_CHANGE.join(", ")),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Everything checked and loaded before the first step.
+struct Setup<'a> {
+    config: TrainConfig,
+    model_config: ModelConfig,
+    train_set: &'a Dataset,
+    val_set: &'a Dataset,
+    train_items: Vec<usize>,
+    val_items: Vec<usize>,
+    device: Device,
+    mixed_precision: bool,
+    reference: Option<(PathBuf, Checkpoint)>,
+}
+
+impl<'a> Setup<'a> {
+    fn new(config: &TrainConfig, model_config: &ModelConfig, train_set: &'a Dataset, val_set: &'a Dataset, reference: Option<&Path>) -> Result<Self> {
+        config.validate()?;
+        model_config.validate()?;
+        let variant = model_config.variant;
+        let k = model_config.num_classes;
+        for (name, ds) in [("training set", train_set), ("validation set", val_set)] {
+            if ds.bins() != model_config.n_mels {
+                return Err(Error::invalid(
+                    name,
+                    format!("{} log-Mel bins per frame (the model config's nMels)", model_config.n_mels),
+                    format!("{} bins", ds.bins()),
+                    "Compute features with the model's bin count, or set nMels to the features'.",
+                ));
+            }
+        }
+        let select = |ds: &Dataset, name: &str| -> Result<Vec<usize>> {
+            let items = if variant == Variant::BaselineClean { ds.clean_indices() } else { (0..ds.len()).collect() };
+            if items.is_empty() {
+                let (expected, fix) = if variant == Variant::BaselineClean {
+                    ("clean items (Baseline-c trains and validates on clean speech only)", "Add the clean version of each utterance (Condition::Clean).")
+                } else {
+                    ("at least one item", "Pass a non-empty dataset.")
+                };
+                return Err(Error::invalid(name, expected, format!("none of {} items", ds.len()), fix));
+            }
+            if let Some(&i) = items.iter().find(|&&i| ds.item(i).label >= k) {
+                return Err(Error::invalid(format!("{name} item {i} label"), format!("a class index in 0..{k} (numClasses)"), ds.item(i).label, "Map labels to 0..numClasses−1, or raise numClasses."));
+            }
+            Ok(items)
+        };
+        let train_items = select(train_set, "training set")?;
+        let val_items = select(val_set, "validation set")?;
+        Fields::train(variant).check(train_set, &train_items, "training")?;
+        Fields::eval(variant).check(val_set, &val_items, "validation")?;
+
+        if let Some(n) = config.threads {
+            trnet_model::runtime::set_intra_op_threads(n);
+        }
+        let device = config.device_spec()?.resolve()?;
+        let mixed_precision = config.mixed_precision && device.is_cuda();
+
+        let reference = if variant.has_high_loss() {
+            let dir = reference.ok_or_else(|| {
+                Error::invalid(
+                    "reference checkpoint",
+                    format!("the folder of a trained Baseline-c (its frozen encoder gives h_s for {variant}'s L_high)"),
+                    "none",
+                    "Train a Baseline-c on the clean items first and pass its best/ folder as the reference.",
+                )
+            })?;
+            let mut ckpt = checkpoint::load(dir, device)?;
+            ckpt.vs.freeze();
+            let rc = &ckpt.config;
+            if rc.variant != Variant::BaselineClean {
+                return Err(Error::invalid("reference checkpoint", "a Baseline-c model (pre-trained on clean speech, §3.3)", format!("a {} model in {}", rc.variant, dir.display()), "Pass the best/ folder of a Baseline-c run."));
+            }
+            if rc.n_mels != model_config.n_mels || rc.embedding_dim() != model_config.embedding_dim() {
+                return Err(Error::invalid(
+                    "reference checkpoint",
+                    format!("an encoder over {} bins giving {}-dimensional h like this model's", model_config.n_mels, model_config.embedding_dim()),
+                    format!("{} bins, h of size {}", rc.n_mels, rc.embedding_dim()),
+                    "Train the Baseline-c with the same nMels and channels as this model.",
+                ));
+            }
+            Some((dir.to_path_buf(), ckpt))
+        } else {
+            None
+        };
+        Ok(Setup { config: config.clone(), model_config: model_config.clone(), train_set, val_set, train_items, val_items, device, mixed_precision, reference })
+    }
+
+    fn data_print(&self) -> Result<DataPrint> {
+        let print = |ds: &Dataset, items: &[usize]| -> Result<String> { Ok(format!("{:016x}", ds.subset(items)?.fingerprint())) };
+        let reference = match &self.reference {
+            Some((dir, _)) => Some(run::files_print(&[dir.join(checkpoint::WEIGHTS_FILE), dir.join(checkpoint::CONFIG_FILE)])?),
+            None => None,
+        };
+        Ok(DataPrint { train: print(self.train_set, &self.train_items)?, train_items: self.train_items.len(), val: print(self.val_set, &self.val_items)?, val_items: self.val_items.len(), reference })
+    }
+}
+
+/// A run in progress: model, optimizer and the state that `last/` saves.
+struct Session<'a> {
+    setup: Setup<'a>,
+    out_dir: PathBuf,
+    vs: VarStore,
+    model: TrnetModel,
+    adam: Adam,
+    state: RunState,
+    steps_per_epoch: usize,
+    started: Instant,
+}
+
+impl<'a> Session<'a> {
+    fn new(setup: Setup<'a>, out_dir: &Path) -> Result<Self> {
+        let cfg = &setup.config;
+        // Built on the CPU from the seeded generator, then moved: the same initial weights on every device.
+        let (mut vs, model) = with_torch_seed(cfg.seed, || -> Result<_> {
+            let vs = VarStore::new(Device::Cpu);
+            let model = TrnetModel::new(&vs.root(), &setup.model_config)?;
+            Ok((vs, model))
+        })?;
+        vs.set_device(setup.device);
+        let adam = Adam::new(&vs, cfg.learning_rate, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay)?;
+        let steps_per_epoch = setup.train_items.len().div_ceil(cfg.batch_size);
+        let state = RunState {
+            format: STATE_FORMAT,
+            train_config: cfg.clone(),
+            model_config: setup.model_config.clone(),
+            epoch: 0,
+            step: 0,
+            partial: LossSums::default(),
+            global_step: 0,
+            lr: cfg.learning_rate,
+            adam_step: 0,
+            plateau: PlateauState::default(),
+            best: None,
+            epochs_since_best: 0,
+            stopped_early: false,
+            loss_scale: setup.mixed_precision.then(LossScale::default),
+            history: Vec::new(),
+            data: setup.data_print()?,
+            rng: RNG_NOTE.into(),
+        };
+        Ok(Session { setup, out_dir: out_dir.to_path_buf(), vs, model, adam, state, steps_per_epoch, started: Instant::now() })
+    }
+
+    /// Loads weights, optimizer moments and state from `last_dir`.
+    fn restore(&mut self, last_dir: &Path, mut state: RunState) -> Result<()> {
+        checkpoint::load_weights(&mut self.vs, &last_dir.join(checkpoint::WEIGHTS_FILE))?;
+        self.adam.load(&last_dir.join(OPTIMIZER_FILE), state.adam_step)?;
+        self.adam.lr = state.lr;
+        if state.step > self.steps_per_epoch {
+            return Err(Error::Corrupt {
+                path: last_dir.join(STATE_FILE),
+                problem: format!("step {} of an epoch of {} steps", state.step, self.steps_per_epoch),
+                fix: "The state does not match this data; start a new run.".into(),
+            });
+        }
+        state.train_config = self.setup.config.clone();
+        if self.setup.mixed_precision && state.loss_scale.is_none() {
+            state.loss_scale = Some(LossScale::default());
+        }
+        self.state = state;
+        Ok(())
+    }
+
+    fn last_dir(&self) -> PathBuf {
+        self.out_dir.join(LAST)
+    }
+
+    fn save_last(&mut self) -> Result<()> {
+        self.state.lr = self.adam.lr;
+        self.state.adam_step = self.adam.step_count();
+        let (vs, model_config, adam, state) = (&self.vs, &self.setup.model_config, &self.adam, &self.state);
+        run::replace_dir(&self.out_dir.join(LAST), |dir| {
+            checkpoint::save(dir, vs, model_config)?;
+            let opt = dir.join(OPTIMIZER_FILE);
+            adam.save(&opt)?;
+            run::fsync_file(&opt)?;
+            run::write_json(&dir.join(STATE_FILE), state)
+        })
+    }
+
+    fn save_best(&self, best: &Best) -> Result<()> {
+        run::replace_dir(&self.out_dir.join(BEST), |dir| {
+            checkpoint::save(dir, &self.vs, &self.setup.model_config)?;
+            run::write_json(&dir.join(BEST_FILE), best)
+        })
+    }
+
+    /// Saves `last/` at the current position and returns the error that reports the cancellation (or the
+    /// failure to save).
+    fn cancel(&mut self) -> Error {
+        match self.save_last() {
+            Ok(()) => Error::Cancelled { checkpoint: Some(self.last_dir()) },
+            Err(e) => e,
+        }
+    }
+
+    fn run(&mut self, hooks: &TrainHooks<'_>) -> Result<TrainReport> {
+        self.started = Instant::now();
+        let epochs = self.setup.config.epochs;
+        while self.state.epoch < epochs && !self.state.stopped_early {
+            let epoch_started = Instant::now();
+            let e = self.state.epoch;
+            let plan = epoch_plan(&self.setup.train_items, self.setup.config.seed, e, self.setup.config.batch_size);
+            let skip = self.state.step;
+            let mut stopped = false;
+            let (train_set, prefetch) = (self.setup.train_set, self.setup.config.prefetch);
+            for_each_batch(train_set, &plan[skip..], Fields::train(self.model.variant()), prefetch, |k, batch| {
+                if (hooks.cancelled)() {
+                    stopped = true;
+                    return Ok(ControlFlow::Break(()));
+                }
+                let lr = self.adam.lr;
+                let n = batch.len();
+                let values = self.train_step(batch, skip + k + 1)?;
+                self.state.partial.add(&values, n);
+                self.state.step = skip + k + 1;
+                self.state.global_step += 1;
+                (hooks.on_progress)(self.progress(Stage::Step, values, lr, None));
+                Ok(ControlFlow::Continue(()))
+            })?;
+            if stopped || (hooks.cancelled)() {
+                return Err(self.cancel());
+            }
+            self.end_epoch(hooks, epoch_started)?;
+        }
+        self.finish()
+    }
+
+    /// One optimiser step; returns the batch's losses (read before the update).
+    fn train_step(&mut self, batch: crate::batcher::Batch, step: usize) -> Result<LossValues> {
+        let amp = self.setup.mixed_precision;
+        let batch = batch.to_device(self.setup.device)?;
+        let reference = self.setup.reference.as_ref().map(|(_, c)| c.model.encoder());
+        let out = forward::forward(&self.model, &batch, true, amp)?;
+        let losses = forward::losses(&self.model, &out, &batch, reference, amp)?;
+        let (ce, low, high, total) = losses.values()?;
+        let values = LossValues { ce, low, high, total };
+        for (term, v) in [("cross-entropy", Some(ce)), ("L_low", low), ("L_high", high), ("total", Some(total))] {
+            if let Some(v) = v.filter(|v| !v.is_finite()) {
+                return Err(Error::Diverged { epoch: self.state.epoch + 1, step, term: term.into(), value: v });
+            }
+        }
+        self.adam.zero_grad();
+        let clip = self.setup.config.grad_clip_norm;
+        match &mut self.state.loss_scale {
+            None => {
+                losses.total.f_backward().map_err(Error::torch("back-propagating the loss"))?;
+                if let Some(c) = clip {
+                    self.adam.clip_grad_norm(c)?;
+                }
+                self.adam.step()?;
+            }
+            Some(scale) => {
+                let scaled = losses.total.f_mul_scalar(scale.scale).map_err(Error::torch("scaling the loss"))?;
+                scaled.f_backward().map_err(Error::torch("back-propagating the loss"))?;
+                let finite = self.adam.scale_grads_and_check(1.0 / scale.scale)?;
+                if finite {
+                    if let Some(c) = clip {
+                        self.adam.clip_grad_norm(c)?;
+                    }
+                    self.adam.step()?;
+                }
+                scale.update(finite);
+            }
+        }
+        Ok(values)
+    }
+
+    fn end_epoch(&mut self, hooks: &TrainHooks<'_>, epoch_started: Instant) -> Result<()> {
+        let cfg = self.setup.config.clone();
+        let options = EvalOptions { batch_size: cfg.eval_batch(), prefetch: cfg.prefetch, mixed_precision: self.setup.mixed_precision, on_batch: &|_, _| {}, cancelled: hooks.cancelled };
+        let val = match evaluate_items(&self.model, self.setup.val_set, &self.setup.val_items, &options) {
+            Ok(v) => v,
+            Err(Error::Cancelled { .. }) => return Err(self.cancel()),
+            Err(e) => return Err(e),
+        };
+        let epoch = self.state.epoch + 1;
+        let val = ValMetrics { uar: val.uar, war: val.war, ce: val.ce };
+        let improved = improves(self.state.best.as_ref(), val.uar);
+        if improved {
+            let best = Best { epoch, uar: val.uar, war: val.war };
+            self.save_best(&best)?;
+            self.state.best = Some(best);
+            self.state.epochs_since_best = 0;
+        } else {
+            self.state.epochs_since_best += 1;
+        }
+        let lr = self.adam.lr;
+        if let Some(rule) = &cfg.lr_plateau {
+            self.adam.lr = self.state.plateau.step(rule, val.uar, lr);
+        }
+        let train = self.state.partial.mean();
+        self.state.history.push(EpochRecord { epoch, train, val, lr, improved, seconds: epoch_started.elapsed().as_secs_f64() });
+        self.state.stopped_early = cfg.early_stopping_patience.is_some_and(|p| self.state.epochs_since_best >= p);
+        self.state.epoch = epoch;
+        self.state.step = 0;
+        self.state.partial = LossSums::default();
+        self.save_last()?;
+        let mut p = self.progress(Stage::Epoch, train, lr, Some(val));
+        p.epoch = epoch;
+        p.step = self.steps_per_epoch;
+        (hooks.on_progress)(p);
+        Ok(())
+    }
+
+    fn progress(&self, stage: Stage, losses: LossValues, lr: f64, val: Option<ValMetrics>) -> TrainProgress {
+        let epochs = self.setup.config.epochs;
+        TrainProgress {
+            stage,
+            epoch: self.state.epoch + 1,
+            epochs,
+            step: self.state.step,
+            steps_per_epoch: self.steps_per_epoch,
+            global_step: self.state.global_step,
+            total_steps: epochs * self.steps_per_epoch,
+            losses,
+            lr,
+            val,
+            best: if stage == Stage::Epoch { self.state.best.clone() } else { None },
+            elapsed_s: self.started.elapsed().as_secs_f64(),
+        }
+    }
+
+    fn finish(&self) -> Result<TrainReport> {
+        let best = self.state.best.clone().ok_or_else(|| Error::Corrupt {
+            path: self.last_dir().join(STATE_FILE),
+            problem: "a finished run without a best epoch".into(),
+            fix: "This is a bug in trnet-train.".into(),
+        })?;
+        let report = TrainReport {
+            variant: self.setup.model_config.variant,
+            best,
+            epochs_run: self.state.epoch,
+            stopped_early: self.state.stopped_early,
+            global_steps: self.state.global_step,
+            final_lr: self.adam.lr,
+            history: self.state.history.clone(),
+            best_dir: self.out_dir.join(BEST),
+            last_dir: self.last_dir(),
+            device: format!("{:?}", self.setup.device),
+            mixed_precision: self.setup.mixed_precision,
+            train_items: self.setup.train_items.len(),
+            val_items: self.setup.val_items.len(),
+        };
+        run::write_json_atomic(&self.out_dir.join(REPORT_FILE), &report)?;
+        Ok(report)
+    }
+}

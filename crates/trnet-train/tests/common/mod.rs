@@ -1,0 +1,127 @@
+//! Helpers shared by the integration tests: a tiny synthetic dataset whose classes are separable, tiny
+//! configs, temporary folders, and a frozen Baseline-c reference trained once per test binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use trnet_dsp::rng::SplitMix64;
+use trnet_model::{ModelConfig, Variant};
+use trnet_train::{Dataset, Item, TrainConfig, TrainHooks};
+
+pub const FRAMES: usize = 24;
+pub const BINS: usize = 16;
+pub const CLASSES: usize = 3;
+
+/// A folder under cargo's per-target temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("trnet-train-{}-{}-{name}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, s: &str) -> PathBuf {
+        self.0.join(s)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `per_class` utterances per class, each as a clean item and a noisy item (X = Xs + strong noise, Xe = Xs +
+/// weak noise). Class k lights up its own band of bins; lengths vary so masks matter.
+pub fn synthetic(per_class: usize, seed: u64) -> Dataset {
+    let mut rng = SplitMix64::new(seed);
+    let mut ds = Dataset::new(FRAMES, BINS).unwrap();
+    let band = BINS / CLASSES;
+    for u in 0..per_class {
+        for k in 0..CLASSES {
+            let valid = FRAMES - 3 * (u % 3);
+            let mut noise = |scale: f64| -> Vec<f32> { (0..FRAMES * BINS).map(|_| (rng.next_gaussian() * scale) as f32).collect() };
+            let base = noise(0.3);
+            let mut xs = vec![0.0f32; FRAMES * BINS];
+            for t in 0..valid {
+                for f in 0..BINS {
+                    let on = f / band == k;
+                    xs[t * BINS + f] = base[t * BINS + f] + if on { 2.0 } else { 0.0 };
+                }
+            }
+            let add = |a: &[f32], b: Vec<f32>| -> Arc<[f32]> {
+                a.iter().zip(b).enumerate().map(|(i, (x, n))| if i / BINS < valid { x + n } else { 0.0 }).collect::<Vec<_>>().into()
+            };
+            let xs: Arc<[f32]> = xs.into();
+            let xe_clean = add(&xs, noise(0.1));
+            let x_noisy = add(&xs, noise(0.8));
+            let xe_noisy = add(&xs, noise(0.3));
+            let speaker = format!("s{}", u % 4);
+            ds.push(Item::clean(xs.clone(), k).enhanced(xe_clean).valid_frames(valid).speaker(&speaker).id(format!("u{u}c{k}"))).unwrap();
+            ds.push(Item::noisy(x_noisy, Some(xs), k, Some(5.0), Some("gauss".into())).enhanced(xe_noisy).valid_frames(valid).speaker(&speaker).id(format!("u{u}c{k}n"))).unwrap();
+        }
+    }
+    ds
+}
+
+pub fn tiny_model(variant: Variant) -> ModelConfig {
+    ModelConfig { variant, n_mels: BINS, channels: vec![4, 8], num_classes: CLASSES, ..Default::default() }
+}
+
+pub fn tiny_train(epochs: usize) -> TrainConfig {
+    TrainConfig { epochs, batch_size: 8, learning_rate: 1e-2, device: "cpu".into(), seed: 1, ..Default::default() }
+}
+
+pub fn train_set() -> &'static Dataset {
+    static DS: OnceLock<Dataset> = OnceLock::new();
+    DS.get_or_init(|| synthetic(8, 11))
+}
+
+pub fn val_set() -> &'static Dataset {
+    static DS: OnceLock<Dataset> = OnceLock::new();
+    DS.get_or_init(|| synthetic(3, 12))
+}
+
+/// A Baseline-c trained for two epochs on the synthetic clean items; its best/ folder is the frozen
+/// reference of the TRNet tests. Trained once per test binary.
+pub fn reference() -> &'static Path {
+    static DIR: OnceLock<TempDirStatic> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("trnet-train-{}-reference", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        trnet_train::train(&tiny_train(2), &tiny_model(Variant::BaselineClean), train_set(), val_set(), None, &dir, &TrainHooks::NONE).unwrap();
+        TempDirStatic(dir.join("best"))
+    })
+    .0
+}
+
+/// Statics are not dropped, so the reference folder stays in cargo's target temp dir (small, one per run).
+pub struct TempDirStatic(pub PathBuf);
+
+/// The bits of a file, for bit-identity checks.
+pub fn bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// History without wall times, as bits.
+pub fn history_bits(report: &trnet_train::TrainReport) -> Vec<Vec<u64>> {
+    report
+        .history
+        .iter()
+        .map(|r| {
+            let mut v = vec![r.epoch as u64, r.train.ce.to_bits(), r.train.total.to_bits(), r.val.uar.to_bits(), r.val.war.to_bits(), r.val.ce.to_bits(), r.lr.to_bits(), r.improved as u64];
+            v.extend(r.train.low.map(f64::to_bits));
+            v.extend(r.train.high.map(f64::to_bits));
+            v
+        })
+        .collect()
+}
