@@ -25,7 +25,7 @@ pub struct EnhancerOptions {
     pub intra_threads: Option<u32>,
 }
 
-fn spec(o: &EnhancerOptions) -> Result<EnhancerSpec, Failure> {
+pub(crate) fn spec(o: &EnhancerOptions) -> Result<EnhancerSpec, Failure> {
     let kind = o.kind.as_deref().unwrap_or("classical");
     let path = |field: &Option<String>, name: &str| -> Result<PathBuf, Failure> {
         field.as_ref().map(PathBuf::from).ok_or_else(|| {
@@ -43,7 +43,7 @@ fn spec(o: &EnhancerOptions) -> Result<EnhancerSpec, Failure> {
     })
 }
 
-fn session(o: &EnhancerOptions) -> SessionOptions {
+pub(crate) fn session(o: &EnhancerOptions) -> SessionOptions {
     SessionOptions { intra_threads: o.intra_threads.map_or(SessionOptions::default().intra_threads, |n| n as usize) }
 }
 

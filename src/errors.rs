@@ -95,6 +95,12 @@ impl From<trnet_dsp::Error> for Failure {
     }
 }
 
+impl From<trnet_train::Error> for Failure {
+    fn from(e: trnet_train::Error) -> Self {
+        Failure::from_error(e.code(), &e)
+    }
+}
+
 impl From<trnet_enhance::Error> for Failure {
     fn from(e: trnet_enhance::Error) -> Self {
         Failure::from_error(e.code(), &e)

@@ -41,7 +41,7 @@ pub struct FbankOptions {
     pub window_type: Option<String>,
 }
 
-fn to_options(o: Option<FbankOptions>) -> Result<Opts, Failure> {
+pub(crate) fn to_options(o: Option<FbankOptions>) -> Result<Opts, Failure> {
     let o = o.unwrap_or_default();
     let d = Opts::default();
     Ok(Opts {

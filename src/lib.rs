@@ -13,3 +13,4 @@ mod info;
 mod jobs;
 mod onnx;
 mod tensor;
+mod train;

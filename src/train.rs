@@ -1,0 +1,287 @@
+//! Training exports: feature sets computed natively from audio (held in Rust memory, never copied to
+//! JavaScript), training and resuming a TRNet variant as a long job, and evaluating a checkpoint. Configs
+//! cross as JSON objects and are parsed by the Rust structs that define them (TrainConfig, ModelConfig), so
+//! there is one definition of every field and default; reports come back as JSON text for the façade to parse.
+
+use crate::enhance::{session, spec, EnhancerOptions};
+use crate::errors::Failure;
+use crate::features::{to_options, FbankOptions};
+use crate::jobs::{spawn, Job, JobContext, Progress, ProgressFn};
+use napi::bindgen_prelude::{AbortSignal, AsyncTask};
+use napi_derive::napi;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use trnet_dsp::batch::BatchControl;
+use trnet_dsp::frames::PadMode;
+use trnet_enhance::cache::EnhanceCache;
+use trnet_enhance::Enhancer;
+use trnet_train::features::{dataset_from_audio, load_noises, AudioDatasetSpec, NoisyCopies, Utterance};
+use trnet_train::{Dataset, TrainHooks, TrainProgress};
+
+#[napi(object)]
+pub struct UtteranceSpec {
+    pub path: String,
+    /// Class index 0..numClasses−1.
+    pub label: u32,
+    pub speaker: String,
+    pub id: Option<String>,
+}
+
+#[napi(object)]
+pub struct FeatureSetOptions {
+    /// Noise recordings to draw from (16 kHz after decoding); needed unless `noisy` is "none".
+    pub noises: Option<Vec<String>>,
+    /// "none" | "one-per-utterance" (an SNR drawn per item: training) | "one-per-snr" (every SNR: test sets).
+    pub noisy: Option<String>,
+    /// Add each utterance's clean version (the paper's IEM part). Default true.
+    pub include_clean: Option<bool>,
+    /// Default [20, 15, 10, 5, 0].
+    pub snrs_db: Option<Vec<f64>>,
+    pub seed: Option<i64>,
+    /// Frames per item, default 500.
+    pub frames: Option<u32>,
+    /// "zero" (default) | "repeat".
+    pub pad: Option<String>,
+    /// Default: the paper's 80-bin fbank.
+    pub fbank: Option<FbankOptions>,
+    /// The frozen SE front end (with `cacheDir` to cache its outputs). Default: classical.
+    pub enhancer: Option<EnhancerOptions>,
+}
+
+/// A set of (X, Xe, Xs) feature items in native memory, ready for training or evaluation.
+#[napi]
+pub struct FeatureSet {
+    inner: Arc<Dataset>,
+}
+
+#[napi]
+impl FeatureSet {
+    #[napi(getter)]
+    pub fn length(&self) -> u32 {
+        self.inner.len() as u32
+    }
+
+    #[napi(getter)]
+    pub fn frames(&self) -> u32 {
+        self.inner.frames() as u32
+    }
+
+    #[napi(getter)]
+    pub fn bins(&self) -> u32 {
+        self.inner.bins() as u32
+    }
+
+    /// Items per class 0..numClasses−1.
+    #[napi]
+    pub fn class_counts(&self, num_classes: u32) -> Vec<u32> {
+        self.inner.class_counts(num_classes as usize).into_iter().map(|n| n as u32).collect()
+    }
+}
+
+fn audio_spec(o: &FeatureSetOptions) -> Result<AudioDatasetSpec, Failure> {
+    let d = AudioDatasetSpec::default();
+    let bad = |what: &str, expected: &str, found: &str| -> Failure { trnet_dsp::Error::invalid(what, expected, format!("{found:?}"), "See FeatureSetOptions.").into() };
+    Ok(AudioDatasetSpec {
+        frames: o.frames.map_or(d.frames, |f| f as usize),
+        pad: match o.pad.as_deref().unwrap_or("zero") {
+            "zero" => PadMode::Zero,
+            "repeat" => PadMode::Repeat,
+            other => return Err(bad("pad", "\"zero\" or \"repeat\"", other)),
+        },
+        fbank: match &o.fbank {
+            Some(f) => to_options(Some(FbankOptions { ..clone_fbank(f) }))?,
+            None => d.fbank,
+        },
+        include_clean: o.include_clean.unwrap_or(d.include_clean),
+        noisy: match o.noisy.as_deref().unwrap_or("one-per-utterance") {
+            "none" => NoisyCopies::None,
+            "one-per-utterance" => NoisyCopies::OnePerUtterance,
+            "one-per-snr" => NoisyCopies::OnePerSnr,
+            other => return Err(bad("noisy", "\"none\", \"one-per-utterance\" or \"one-per-snr\"", other)),
+        },
+        snrs_db: o.snrs_db.clone().unwrap_or(d.snrs_db),
+        seed: o.seed.map_or(d.seed, |s| s as u64),
+    })
+}
+
+/// The fbank options object is consumed by `to_options`; features are few, so a field copy is fine.
+fn clone_fbank(f: &FbankOptions) -> FbankOptions {
+    FbankOptions {
+        blackman_coeff: f.blackman_coeff,
+        dither: f.dither,
+        dither_seed: f.dither_seed,
+        energy_floor: f.energy_floor,
+        frame_length: f.frame_length,
+        frame_shift: f.frame_shift,
+        high_freq: f.high_freq,
+        htk_compat: f.htk_compat,
+        low_freq: f.low_freq,
+        min_duration: f.min_duration,
+        num_mel_bins: f.num_mel_bins,
+        preemphasis_coefficient: f.preemphasis_coefficient,
+        raw_energy: f.raw_energy,
+        remove_dc_offset: f.remove_dc_offset,
+        round_to_power_of_two: f.round_to_power_of_two,
+        sample_frequency: f.sample_frequency,
+        snip_edges: f.snip_edges,
+        subtract_mean: f.subtract_mean,
+        use_energy: f.use_energy,
+        use_log_fbank: f.use_log_fbank,
+        use_power: f.use_power,
+        vtln_high: f.vtln_high,
+        vtln_low: f.vtln_low,
+        vtln_warp: f.vtln_warp,
+        window_type: f.window_type.clone(),
+    }
+}
+
+/// Decodes, mixes, enhances (through the cache when configured) and computes features on all cores.
+#[napi(ts_return_type = "Promise<FeatureSet>")]
+pub fn build_feature_set(
+    utterances: Vec<UtteranceSpec>,
+    options: FeatureSetOptions,
+    #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Job<FeatureSet>> {
+    spawn(
+        move |ctx| {
+            let spec_ = audio_spec(&options)?;
+            let enhancer_options = options.enhancer.unwrap_or(EnhancerOptions { kind: None, model: None, card: None, cache_dir: None, intra_threads: None });
+            let enhancer_spec = spec(&enhancer_options)?;
+            let sessions = session(&enhancer_options);
+            let cache = enhancer_options.cache_dir.as_ref().map(EnhanceCache::open).transpose()?;
+            // Enhancers need `&mut` and are not Sync: workers borrow one from a pool (built on demand).
+            let pool: Mutex<Vec<Box<dyn Enhancer>>> = Mutex::new(vec![trnet_enhance::build(&enhancer_spec, sessions)?]);
+            let first_error: Mutex<Option<Failure>> = Mutex::new(None);
+            let enhance = |noisy: &[f32]| -> Vec<f32> {
+                let taken = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                let mut enhancer = match taken.map_or_else(|| trnet_enhance::build(&enhancer_spec, sessions), Ok) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.into());
+                        return noisy.to_vec();
+                    }
+                };
+                let result = match &cache {
+                    Some(c) => c.enhance(enhancer.as_mut(), noisy).map(|(s, _)| s),
+                    None => enhancer.enhance(noisy),
+                };
+                pool.lock().unwrap_or_else(|p| p.into_inner()).push(enhancer);
+                result.unwrap_or_else(|e| {
+                    // The engine's enhancer hook cannot fail; the first failure fails the whole call below.
+                    first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.into());
+                    noisy.to_vec()
+                })
+            };
+            let noise_paths: Vec<PathBuf> = options.noises.unwrap_or_default().into_iter().map(PathBuf::from).collect();
+            let noises = load_noises(&noise_paths)?;
+            let utts: Vec<Utterance> = utterances
+                .into_iter()
+                .map(|u| Utterance { path: u.path.into(), label: u.label as usize, speaker: u.speaker, id: u.id.unwrap_or_default() })
+                .collect();
+            let on_done = |done: usize, total: usize| ctx.report(Progress { stage: "features".into(), done: done as u32, total: total as u32, metrics: None });
+            let cancelled = || ctx.keep_going().is_break();
+            let ds = dataset_from_audio(&utts, &noises, &spec_, &enhance, &BatchControl { on_done: &on_done, cancelled: &cancelled });
+            if let Some(f) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                return Err(f);
+            }
+            Ok(FeatureSet { inner: Arc::new(ds?) })
+        },
+        on_progress,
+        signal,
+    )
+}
+
+fn report_progress(ctx: &JobContext, p: &TrainProgress) {
+    let stage = match p.stage {
+        trnet_train::Stage::Step => "step",
+        trnet_train::Stage::Epoch => "epoch",
+    };
+    let metrics: HashMap<String, f64> = p.metrics().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    ctx.report(Progress { stage: stage.into(), done: p.global_step as u32, total: p.total_steps as u32, metrics: Some(metrics) });
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T, Failure> {
+    serde_json::from_value(v).map_err(|e| trnet_dsp::Error::invalid(what, "a valid config object", e.to_string(), "Check the field names (camelCase) and types.").into())
+}
+
+/// Trains `modelConfig`'s variant (`{ variant: "trnet", … }`) with `trainConfig` on `trainSet`, choosing the
+/// best epoch by validation UAR; writes `outDir/best` and a resumable `outDir/last`. TRNet variants need
+/// `reference`, the folder of a trained Baseline-c checkpoint (its frozen encoder gives h_s).
+#[napi(ts_return_type = "Promise<string>")]
+pub fn train_model(
+    train_config: Value,
+    model_config: Value,
+    train_set: &FeatureSet,
+    val_set: &FeatureSet,
+    reference: Option<String>,
+    out_dir: String,
+    #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Job<String>> {
+    let (train_set, val_set) = (train_set.inner.clone(), val_set.inner.clone());
+    spawn(
+        move |ctx| {
+            let tc: trnet_train::TrainConfig = parse("trainConfig", train_config)?;
+            let mc: trnet_model::config::ModelConfig = parse("modelConfig", model_config)?;
+            let on_progress = |p: TrainProgress| report_progress(ctx, &p);
+            let cancelled = || ctx.keep_going().is_break();
+            let report = trnet_train::train(&tc, &mc, &train_set, &val_set, reference.as_deref().map(Path::new), Path::new(&out_dir), &TrainHooks { on_progress: &on_progress, cancelled: &cancelled })?;
+            Ok(serde_json::to_string(&report).expect("reports serialise"))
+        },
+        on_progress,
+        signal,
+    )
+}
+
+/// Continues an interrupted `trainModel` run from `outDir/last`; ends as an uninterrupted run would.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn resume_training(
+    train_config: Value,
+    train_set: &FeatureSet,
+    val_set: &FeatureSet,
+    reference: Option<String>,
+    out_dir: String,
+    #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Job<String>> {
+    let (train_set, val_set) = (train_set.inner.clone(), val_set.inner.clone());
+    spawn(
+        move |ctx| {
+            let tc: trnet_train::TrainConfig = parse("trainConfig", train_config)?;
+            let on_progress = |p: TrainProgress| report_progress(ctx, &p);
+            let cancelled = || ctx.keep_going().is_break();
+            let report = trnet_train::resume(&tc, &train_set, &val_set, reference.as_deref().map(Path::new), Path::new(&out_dir), &TrainHooks { on_progress: &on_progress, cancelled: &cancelled })?;
+            Ok(serde_json::to_string(&report).expect("reports serialise"))
+        },
+        on_progress,
+        signal,
+    )
+}
+
+/// Evaluates the checkpoint in `checkpointDir` (e.g. a run's `best`) on `set`: UAR, WAR, confusion, predictions.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn evaluate_checkpoint(
+    checkpoint_dir: String,
+    set: &FeatureSet,
+    device: Option<String>,
+    #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Job<String>> {
+    let set = set.inner.clone();
+    spawn(
+        move |ctx| {
+            let device = trnet_model::parse_device(device.as_deref().unwrap_or("cpu"))?.resolve()?;
+            let checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(Path::new(&checkpoint_dir), device))?;
+            let on_batch = |done: usize, total: usize| ctx.report(Progress { stage: "evaluate".into(), done: done as u32, total: total as u32, metrics: None });
+            let cancelled = || ctx.keep_going().is_break();
+            let options = trnet_train::EvalOptions { on_batch: &on_batch, cancelled: &cancelled, ..Default::default() };
+            let report = trnet_train::evaluate(&checkpoint.model, &set, &options)?;
+            Ok(serde_json::to_string(&report).expect("reports serialise"))
+        },
+        on_progress,
+        signal,
+    )
+}
