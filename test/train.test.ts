@@ -71,6 +71,27 @@ describe('training from Node', () => {
     }
   });
 
+  it('trains and evaluates every one of the six variants', async () => {
+    const reference = await train({ modelConfig: { variant: 'baseline-c', ...small }, trainConfig: { epochs: 1, batchSize: 32, seed: 3 }, trainSet: cleanTrain, valSet: cleanVal, outDir: join(work, 'six-ref') });
+    for (const variant of ['baseline-c', 'baseline-n', 'baseline-e', 'trnet', 'trnet-no-low', 'trnet-no-high'] as const) {
+      const clean = variant === 'baseline-c';
+      const report = await train({
+        modelConfig: { variant, ...small },
+        trainConfig: { epochs: 1, batchSize: 32, seed: 3 },
+        trainSet: clean ? cleanTrain : mixedTrain,
+        valSet: clean ? cleanVal : mixedVal,
+        reference: reference.bestDir,
+        outDir: join(work, `six-${variant}`),
+      });
+      expect(report.variant).toBe(variant);
+      const result = await evaluate(report.bestDir, test);
+      expect(result.uar).toBeGreaterThanOrEqual(0);
+      expect(result.uar).toBeLessThanOrEqual(1);
+      // Only the variants with an SNR-aware module estimate c.
+      expect(result.predictions[0]!.c === null).toBe(variant.startsWith('baseline'));
+    }
+  });
+
   it('refuses TRNet without the clean reference model, with a coded error', async () => {
     await expect(train({ modelConfig: { variant: 'trnet', ...small }, trainConfig: { epochs: 1 }, trainSet: mixedTrain, valSet: mixedVal, outDir: join(work, 'no-ref') })).rejects.toMatchObject({ code: expect.stringMatching(/^TRNET_/) });
   });
