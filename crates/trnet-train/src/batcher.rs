@@ -141,7 +141,7 @@ impl Batch {
     }
 }
 
-fn pick<'a>(item: &'a Item, source: Source) -> Option<&'a Features> {
+fn pick(item: &Item, source: Source) -> Option<&Features> {
     match source {
         Source::Input => Some(&item.x),
         Source::Enhanced => item.xe.as_ref(),

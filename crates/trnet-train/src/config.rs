@@ -127,7 +127,7 @@ impl TrainConfig {
             return bad("earlyStoppingPatience", "null or at least 1 epoch", "0".into(), "Use null to run all epochs.");
         }
         if let Some(p) = &self.lr_plateau {
-            if !p.factor.is_finite() || !(p.factor > 0.0 && p.factor < 1.0) {
+            if !(p.factor.is_finite() && p.factor > 0.0 && p.factor < 1.0) {
                 return bad("lrPlateau.factor", "a number in (0, 1)", p.factor.to_string(), "Use 0.1 or 0.5.");
             }
             if !p.threshold.is_finite() || p.threshold < 0.0 {

@@ -29,3 +29,18 @@ pub use metrics::{evaluate, evaluate_items, EvalOptions, EvalReport, Prediction}
 pub use schedule::Best;
 pub use trainer::{resume, train, EpochRecord, LossValues, Stage, TrainHooks, TrainProgress, TrainReport, ValMetrics};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    /// The addon moves these into jobs that run on libuv's worker threads.
+    #[test]
+    fn job_types_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Error>();
+        send_sync::<crate::Dataset>();
+        send_sync::<crate::TrainConfig>();
+        send_sync::<crate::TrainReport>();
+        send_sync::<crate::TrainProgress>();
+        send_sync::<crate::EvalReport>();
+    }
+}

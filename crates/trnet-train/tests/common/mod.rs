@@ -43,23 +43,28 @@ impl Drop for TempDir {
 /// `per_class` utterances per class, each as a clean item and a noisy item (X = Xs + strong noise, Xe = Xs +
 /// weak noise). Class k lights up its own band of bins; lengths vary so masks matter.
 pub fn synthetic(per_class: usize, seed: u64) -> Dataset {
+    synthetic_sized(per_class, seed, FRAMES, BINS)
+}
+
+/// `synthetic` with other spectrogram sizes.
+pub fn synthetic_sized(per_class: usize, seed: u64, frames: usize, bins: usize) -> Dataset {
     let mut rng = SplitMix64::new(seed);
-    let mut ds = Dataset::new(FRAMES, BINS).unwrap();
-    let band = BINS / CLASSES;
+    let mut ds = Dataset::new(frames, bins).unwrap();
+    let band = bins / CLASSES;
     for u in 0..per_class {
         for k in 0..CLASSES {
-            let valid = FRAMES - 3 * (u % 3);
-            let mut noise = |scale: f64| -> Vec<f32> { (0..FRAMES * BINS).map(|_| (rng.next_gaussian() * scale) as f32).collect() };
+            let valid = frames - frames / 8 * (u % 3);
+            let mut noise = |scale: f64| -> Vec<f32> { (0..frames * bins).map(|_| (rng.next_gaussian() * scale) as f32).collect() };
             let base = noise(0.3);
-            let mut xs = vec![0.0f32; FRAMES * BINS];
+            let mut xs = vec![0.0f32; frames * bins];
             for t in 0..valid {
-                for f in 0..BINS {
+                for f in 0..bins {
                     let on = f / band == k;
-                    xs[t * BINS + f] = base[t * BINS + f] + if on { 2.0 } else { 0.0 };
+                    xs[t * bins + f] = base[t * bins + f] + if on { 2.0 } else { 0.0 };
                 }
             }
             let add = |a: &[f32], b: Vec<f32>| -> Arc<[f32]> {
-                a.iter().zip(b).enumerate().map(|(i, (x, n))| if i / BINS < valid { x + n } else { 0.0 }).collect::<Vec<_>>().into()
+                a.iter().zip(b).enumerate().map(|(i, (x, n))| if i / bins < valid { x + n } else { 0.0 }).collect::<Vec<_>>().into()
             };
             let xs: Arc<[f32]> = xs.into();
             let xe_clean = add(&xs, noise(0.1));
@@ -96,12 +101,28 @@ pub fn val_set() -> &'static Dataset {
 pub fn reference() -> &'static Path {
     static DIR: OnceLock<TempDirStatic> = OnceLock::new();
     &DIR.get_or_init(|| {
+        remove_stale_references();
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("trnet-train-{}-reference", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         trnet_train::train(&tiny_train(2), &tiny_model(Variant::BaselineClean), train_set(), val_set(), None, &dir, &TrainHooks::NONE).unwrap();
         TempDirStatic(dir.join("best"))
     })
     .0
+}
+
+/// Reference folders of earlier test processes that have ended (statics are never dropped, so each run
+/// leaves its reference behind).
+fn remove_stale_references() {
+    let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix("trnet-train-").and_then(|r| r.strip_suffix("-reference"));
+        if let Some(pid) = pid
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Statics are not dropped, so the reference folder stays in cargo's target temp dir (small, one per run).

@@ -1,0 +1,123 @@
+"""Times one training step and inference of the paper-size TRNet in PyTorch eager, for comparison with
+crates/trnet-train/examples/train_speed.rs (same model, same batch, same thread count, same JSON).
+
+    source scripts/env.sh && "$TRNET_VENV/bin/python" scripts/reference/torch_train_step.py --threads 2
+
+The model is the PyTorch statement of trnet-model's architecture in gen_model_fixtures.py (imported, not
+restated): residual conv blocks 32/64/128/256, 5×5, stride 2, frequency mean, attention pooling, SNR-aware
+module, FiLM bridge, classifier. A training step = forward (train mode), CE + α·L_low + β·L_high with a
+frozen reference encoder (random weights; timing does not care), zero_grad, backward, Adam step.
+Inference = forward in eval mode under no_grad. Reported: the median of --steps timed runs after two
+warm-up runs; inference as utterances per second at the batch size.
+"""
+import argparse
+import json
+import pathlib
+import resource
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from gen_model_fixtures import Model, losses  # noqa: E402
+
+
+def paper_config(variant, n_mels):
+    return {
+        "variant": variant,
+        "nMels": n_mels,
+        "channels": [32, 64, 128, 256],
+        "kernelSize": 5,
+        "stride": 2,
+        "convsPerBlock": 1,
+        "attentionHidden": None,
+        "numClasses": 4,
+        "classifierInput": "calibrated",
+        "noLowEncoderInput": "enhanced",
+        "alpha": 0.5,
+        "beta": 0.5,
+        "cosineEps": 1e-8,
+        "bnEps": 1e-5,
+        "bnMomentum": 0.1,
+        "headInit": "neutral",
+    }
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--frames", type=int, default=500)
+    ap.add_argument("--bins", type=int, default=80)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--variant", default="trnet")
+    ap.add_argument("--device", default="cpu")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    dev = torch.device(a.device)
+
+    cfg = paper_config(a.variant, a.bins)
+    model = Model(cfg).to(dev)
+    ref = Model(dict(cfg, variant="baseline-c")).to(dev)
+    ref.eval()
+    for p in ref.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    b, t, f = a.batch, a.frames, a.bins
+    xs = torch.randn(b, t, f, device=dev)
+    x = xs + 0.5 * torch.randn(b, t, f, device=dev)
+    xe = xs + 0.2 * torch.randn(b, t, f, device=dev)
+    mask = torch.ones(b, t, dtype=torch.bool, device=dev)
+    labels = torch.arange(b, device=dev) % cfg["numClasses"]
+
+    def sync(v):
+        v.sum().item()
+
+    def step():
+        start = time.perf_counter()
+        model.train()
+        out = model(x, xe, mask)
+        res = losses(model, out, labels, xs, ref.encoder, mask)
+        opt.zero_grad()
+        res["total"].backward()
+        opt.step()
+        sync(res["total"])
+        return time.perf_counter() - start
+
+    def infer():
+        start = time.perf_counter()
+        model.eval()
+        with torch.no_grad():
+            out = model(x, xe, mask)
+            sync(out["logits"])
+        return time.perf_counter() - start
+
+    for _ in range(2):
+        step()
+    train_step_s = median([step() for _ in range(a.steps)])
+    infer()
+    infer_utt_per_s = b / median([infer() for _ in range(a.steps)])
+    print(json.dumps({
+        "impl": f"pytorch eager {torch.__version__}",
+        "variant": a.variant,
+        "device": str(dev),
+        "threads": a.threads,
+        "batch": b,
+        "frames": t,
+        "bins": f,
+        "train_step_s": round(train_step_s, 4),
+        "infer_utt_per_s": round(infer_utt_per_s, 1),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }))
+
+
+if __name__ == "__main__":
+    main()
