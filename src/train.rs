@@ -203,8 +203,17 @@ fn report_progress(ctx: &JobContext, p: &TrainProgress) {
     ctx.report(Progress { stage: stage.into(), done: p.global_step as u32, total: p.total_steps as u32, metrics: Some(metrics) });
 }
 
-fn parse<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T, Failure> {
-    serde_json::from_value(v).map_err(|e| trnet_dsp::Error::invalid(what, "a valid config object", e.to_string(), "Check the field names (camelCase) and types.").into())
+/// The engine's own parsers (validation included), so a bad field gets TRNET_INVALID_CONFIG naming it.
+fn train_config(v: &Value) -> Result<trnet_train::TrainConfig, Failure> {
+    Ok(trnet_train::TrainConfig::from_json(&v.to_string())?)
+}
+
+/// Runs `run` (a train or resume call) as the body of a job, wiring its progress and cancellation hooks.
+fn training_job(ctx: &JobContext, run: impl FnOnce(&TrainHooks<'_>) -> trnet_train::Result<trnet_train::TrainReport>) -> Result<String, Failure> {
+    let on_progress = |p: TrainProgress| report_progress(ctx, &p);
+    let cancelled = || ctx.keep_going().is_break();
+    let report = run(&TrainHooks { on_progress: &on_progress, cancelled: &cancelled })?;
+    Ok(serde_json::to_string(&report).expect("reports serialise"))
 }
 
 /// Trains `modelConfig`'s variant (`{ variant: "trnet", … }`) with `trainConfig` on `trainSet`, choosing the
@@ -212,7 +221,7 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T, Fail
 /// `reference`, the folder of a trained Baseline-c checkpoint (its frozen encoder gives h_s).
 #[napi(ts_return_type = "Promise<string>")]
 pub fn train_model(
-    train_config: Value,
+    train_config_json: Value,
     model_config: Value,
     train_set: &FeatureSet,
     val_set: &FeatureSet,
@@ -224,12 +233,9 @@ pub fn train_model(
     let (train_set, val_set) = (train_set.inner.clone(), val_set.inner.clone());
     spawn(
         move |ctx| {
-            let tc: trnet_train::TrainConfig = parse("trainConfig", train_config)?;
-            let mc: trnet_model::config::ModelConfig = parse("modelConfig", model_config)?;
-            let on_progress = |p: TrainProgress| report_progress(ctx, &p);
-            let cancelled = || ctx.keep_going().is_break();
-            let report = trnet_train::train(&tc, &mc, &train_set, &val_set, reference.as_deref().map(Path::new), Path::new(&out_dir), &TrainHooks { on_progress: &on_progress, cancelled: &cancelled })?;
-            Ok(serde_json::to_string(&report).expect("reports serialise"))
+            let tc = train_config(&train_config_json)?;
+            let mc = trnet_model::config::ModelConfig::from_json(&model_config.to_string())?;
+            training_job(ctx, |hooks| trnet_train::train(&tc, &mc, &train_set, &val_set, reference.as_deref().map(Path::new), Path::new(&out_dir), hooks))
         },
         on_progress,
         signal,
@@ -239,7 +245,7 @@ pub fn train_model(
 /// Continues an interrupted `trainModel` run from `outDir/last`; ends as an uninterrupted run would.
 #[napi(ts_return_type = "Promise<string>")]
 pub fn resume_training(
-    train_config: Value,
+    train_config_json: Value,
     train_set: &FeatureSet,
     val_set: &FeatureSet,
     reference: Option<String>,
@@ -250,11 +256,8 @@ pub fn resume_training(
     let (train_set, val_set) = (train_set.inner.clone(), val_set.inner.clone());
     spawn(
         move |ctx| {
-            let tc: trnet_train::TrainConfig = parse("trainConfig", train_config)?;
-            let on_progress = |p: TrainProgress| report_progress(ctx, &p);
-            let cancelled = || ctx.keep_going().is_break();
-            let report = trnet_train::resume(&tc, &train_set, &val_set, reference.as_deref().map(Path::new), Path::new(&out_dir), &TrainHooks { on_progress: &on_progress, cancelled: &cancelled })?;
-            Ok(serde_json::to_string(&report).expect("reports serialise"))
+            let tc = train_config(&train_config_json)?;
+            training_job(ctx, |hooks| trnet_train::resume(&tc, &train_set, &val_set, reference.as_deref().map(Path::new), Path::new(&out_dir), hooks))
         },
         on_progress,
         signal,

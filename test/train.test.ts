@@ -97,7 +97,7 @@ describe('training from Node', () => {
   });
 
   it('rejects an unknown config field instead of ignoring it', async () => {
-    await expect(train({ modelConfig: { variant: 'baseline-n', ...small }, trainConfig: { epochz: 3 } as never, trainSet: mixedTrain, valSet: mixedVal, outDir: join(work, 'typo') })).rejects.toThrow(/epochz/);
+    await expect(train({ modelConfig: { variant: 'baseline-n', ...small }, trainConfig: { epochz: 3 } as never, trainSet: mixedTrain, valSet: mixedVal, outDir: join(work, 'typo') })).rejects.toMatchObject({ code: 'TRNET_INVALID_CONFIG', message: expect.stringContaining('epochz') });
   });
 
   it('stops on abort and resumes to the same result as an uninterrupted run', async () => {
