@@ -53,7 +53,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// "auto" (a GPU when libtorch sees one), "cpu", "cuda" or "cuda:N".
     pub device: String,
-    /// libtorch intra-op threads (`null`: leave libtorch's setting). The pool is process-wide.
+    /// libtorch intra-op threads (`null`: leave libtorch's setting), set with at::set_num_threads when
+    /// the run starts on the training thread; the setting is libtorch's, so it can also affect other
+    /// libtorch work in the process. Bit-identical results need the same count.
     pub threads: Option<usize>,
     /// CUDA only: float16 autocast for forward and loss, with dynamic loss scaling (PyTorch AMP's recipe;
     /// parameters and Adam state stay float32). With device "cpu" it is an error; with "auto" on a machine
