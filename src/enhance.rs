@@ -12,6 +12,7 @@ use trnet_enhance::cache::EnhanceCache;
 use trnet_enhance::{EnhancerSpec, SessionOptions};
 
 #[napi(object)]
+#[derive(Default)]
 pub struct EnhancerOptions {
     /// "classical" (weight-free, the default) | "gtcrn" | "cmgan" | "card".
     pub kind: Option<String>,

@@ -11,7 +11,7 @@ use trnet_dsp::fbank::{self, FbankOptions as Opts};
 /// torchaudio's names in camelCase; every field optional with torchaudio's default (23 bins — pass
 /// `numMelBins: 80` for the paper's features). `ditherSeed` is ours: dither is reproducible per call.
 #[napi(object)]
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct FbankOptions {
     pub blackman_coeff: Option<f64>,
     pub dither: Option<f64>,

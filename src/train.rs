@@ -91,7 +91,7 @@ fn audio_spec(o: &FeatureSetOptions) -> Result<AudioDatasetSpec, Failure> {
             other => return Err(bad("pad", "\"zero\" or \"repeat\"", other)),
         },
         fbank: match &o.fbank {
-            Some(f) => to_options(Some(FbankOptions { ..clone_fbank(f) }))?,
+            Some(f) => to_options(Some(f.clone()))?,
             None => d.fbank,
         },
         include_clean: o.include_clean.unwrap_or(d.include_clean),
@@ -106,37 +106,6 @@ fn audio_spec(o: &FeatureSetOptions) -> Result<AudioDatasetSpec, Failure> {
     })
 }
 
-/// The fbank options object is consumed by `to_options`; features are few, so a field copy is fine.
-fn clone_fbank(f: &FbankOptions) -> FbankOptions {
-    FbankOptions {
-        blackman_coeff: f.blackman_coeff,
-        dither: f.dither,
-        dither_seed: f.dither_seed,
-        energy_floor: f.energy_floor,
-        frame_length: f.frame_length,
-        frame_shift: f.frame_shift,
-        high_freq: f.high_freq,
-        htk_compat: f.htk_compat,
-        low_freq: f.low_freq,
-        min_duration: f.min_duration,
-        num_mel_bins: f.num_mel_bins,
-        preemphasis_coefficient: f.preemphasis_coefficient,
-        raw_energy: f.raw_energy,
-        remove_dc_offset: f.remove_dc_offset,
-        round_to_power_of_two: f.round_to_power_of_two,
-        sample_frequency: f.sample_frequency,
-        snip_edges: f.snip_edges,
-        subtract_mean: f.subtract_mean,
-        use_energy: f.use_energy,
-        use_log_fbank: f.use_log_fbank,
-        use_power: f.use_power,
-        vtln_high: f.vtln_high,
-        vtln_low: f.vtln_low,
-        vtln_warp: f.vtln_warp,
-        window_type: f.window_type.clone(),
-    }
-}
-
 /// Decodes, mixes, enhances (through the cache when configured) and computes features on all cores.
 #[napi(ts_return_type = "Promise<FeatureSet>")]
 pub fn build_feature_set(
@@ -148,7 +117,7 @@ pub fn build_feature_set(
     spawn(
         move |ctx| {
             let spec_ = audio_spec(&options)?;
-            let enhancer_options = options.enhancer.unwrap_or(EnhancerOptions { kind: None, model: None, card: None, cache_dir: None, intra_threads: None });
+            let enhancer_options = options.enhancer.unwrap_or_default();
             let enhancer_spec = spec(&enhancer_options)?;
             let sessions = session(&enhancer_options);
             let cache = enhancer_options.cache_dir.as_ref().map(EnhanceCache::open).transpose()?;
