@@ -6,8 +6,11 @@
 //! `batch_size`; the last, partial batch is kept.
 //!
 //! Assembly (copying an item's spectrograms into one (B, T, F) buffer, building the frame mask and the
-//! labels) can run on a worker thread that stays `prefetch` batches ahead, through a bounded channel. It
-//! only copies data, in plan order, so prefetching never changes what the training loop sees.
+//! labels) can run on worker threads that stay up to `prefetch` batches ahead, through bounded channels.
+//! In-memory datasets use one worker (assembly is a memcpy); datasets backed by a feature store use up to
+//! `STORE_WORKERS`, since their batches wait on disk reads. Worker w assembles batches w, w + W, w + 2W, …
+//! and the loop takes them back in plan order, so neither the worker count nor prefetching changes what
+//! the training loop sees: a stored dataset trains bit for bit like the same data in memory.
 
 use crate::dataset::{Dataset, Features, Item};
 use crate::seed;
@@ -141,6 +144,9 @@ impl Batch {
     }
 }
 
+/// Most loader threads a stored dataset gets (each holds at most one batch it is assembling).
+pub const STORE_WORKERS: usize = 4;
+
 fn pick(item: &Item, source: Source) -> Option<&Features> {
     match source {
         Source::Input => Some(&item.x),
@@ -161,10 +167,12 @@ pub fn assemble(ds: &Dataset, indices: &[usize], fields: Fields) -> Result<Batch
     }
     fields.check(ds, indices, "batch")?;
     let stack = |source: Source| -> Result<Tensor> {
-        let mut data = Vec::with_capacity(b * t * f);
-        for &i in indices {
+        let mut data = vec![0.0f32; b * t * f];
+        for (row, &i) in data.chunks_exact_mut(t * f).zip(indices) {
             // Present: checked above.
-            data.extend_from_slice(pick(ds.item(i), source).map(|s| &s[..]).unwrap_or_default());
+            if let Some(features) = pick(ds.item(i), source) {
+                features.read_into(row)?;
+            }
         }
         Tensor::f_from_slice(&data).and_then(|x| x.f_view([b as i64, t as i64, f as i64])).map_err(Error::torch("stacking a batch"))
     };
@@ -184,8 +192,8 @@ pub fn assemble(ds: &Dataset, indices: &[usize], fields: Fields) -> Result<Batch
     Ok(Batch { x, xe, xs, mask, labels, items: indices.to_vec() })
 }
 
-/// Calls `f(k, batch)` for every batch of `plan` in order (k counts from 0), assembling ahead on a worker
-/// thread when `prefetch > 0`. Stops at the first error, or when `f` returns `Break`.
+/// Calls `f(k, batch)` for every batch of `plan` in order (k counts from 0), assembling ahead on worker
+/// threads when `prefetch > 0` (see the module docs). Stops at the first error, or when `f` returns `Break`.
 pub fn for_each_batch(ds: &Dataset, plan: &[Vec<usize>], fields: Fields, prefetch: usize, mut f: impl FnMut(usize, Batch) -> Result<ControlFlow<()>>) -> Result<()> {
     if prefetch == 0 || plan.len() < 2 {
         for (k, indices) in plan.iter().enumerate() {
@@ -195,20 +203,27 @@ pub fn for_each_batch(ds: &Dataset, plan: &[Vec<usize>], fields: Fields, prefetc
         }
         return Ok(());
     }
+    let workers = if ds.is_stored() { prefetch.min(STORE_WORKERS).min(plan.len()) } else { 1 };
+    // Each worker's channel holds its share of the `prefetch` batches ready ahead of the loop.
+    let depth = prefetch.div_ceil(workers);
     std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel::<Result<Batch>>(prefetch);
-        scope.spawn(move || {
-            for indices in plan {
-                // A closed channel means the loop stopped early: nothing more to build.
-                if tx.send(assemble(ds, indices, fields)).is_err() {
-                    break;
+        let mut receivers = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx) = sync_channel::<Result<Batch>>(depth);
+            receivers.push(rx);
+            scope.spawn(move || {
+                for indices in plan.iter().skip(w).step_by(workers) {
+                    // A closed channel means the loop stopped early: nothing more to build.
+                    if tx.send(assemble(ds, indices, fields)).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        }
         let mut run = || -> Result<()> {
             for k in 0..plan.len() {
-                // The worker sends exactly plan.len() results unless the receiver is gone.
-                let batch = rx.recv().map_err(|_| Error::invalid("batch worker", "a batch", "a closed channel", "This is a bug in trnet-train."))??;
+                // Worker k mod W sends its batches in plan order, one per k, unless the receiver is gone.
+                let batch = receivers[k % workers].recv().map_err(|_| Error::invalid("batch worker", "a batch", "a closed channel", "This is a bug in trnet-train."))??;
                 if f(k, batch)?.is_break() {
                     break;
                 }
@@ -216,8 +231,8 @@ pub fn for_each_batch(ds: &Dataset, plan: &[Vec<usize>], fields: Fields, prefetc
             Ok(())
         };
         let result = run();
-        // Dropping the receiver ends the worker's next send, so the scope can join it.
-        drop(rx);
+        // Dropping the receivers ends the workers' next sends, so the scope can join them.
+        drop(receivers);
         result
     })
 }
@@ -233,7 +248,7 @@ mod tests {
         let mut ds = Dataset::new(4, 3).unwrap();
         for i in 0..n {
             let x: Arc<[f32]> = (0..12).map(|k| (i * 100 + k) as f32).collect::<Vec<_>>().into();
-            let xe: Arc<[f32]> = x.iter().map(|v| v + 0.5).collect::<Vec<_>>().into();
+            let xe: Vec<f32> = x.iter().map(|v| v + 0.5).collect();
             ds.push(Item::clean(x, i % 3).enhanced(xe).valid_frames(1 + i % 4)).unwrap();
         }
         ds
@@ -275,7 +290,7 @@ mod tests {
         assert_eq!(x[0], 300.5);
         assert_eq!(x[12], 100.5);
         let xs: Vec<f32> = Vec::try_from(b.xs.unwrap().flatten(0, -1)).unwrap();
-        assert_eq!(&xs[..12], &ds.item(3).x[..]);
+        assert_eq!(&xs[..12], &ds.item(3).x.values().unwrap()[..]);
         assert!(b.xe.is_none());
         let mask: Vec<bool> = Vec::try_from(b.mask.flatten(0, -1)).unwrap();
         assert_eq!(mask, [true, true, true, true, true, true, false, false]);
@@ -286,7 +301,7 @@ mod tests {
     #[test]
     fn missing_fields_name_the_item() {
         let mut ds = Dataset::new(1, 1).unwrap();
-        ds.push(Item::noisy(Arc::from(vec![1.0f32]), None, 0, Some(5.0), None).id("u7")).unwrap();
+        ds.push(Item::noisy(vec![1.0f32], None, 0, Some(5.0), None).id("u7")).unwrap();
         let err = assemble(&ds, &[0], Fields::train(Variant::Trnet)).unwrap_err();
         assert!(err.to_string().contains("item 0 (u7)") && err.to_string().contains("Xe"), "{err}");
         let err = assemble(&ds, &[0], Fields::train(Variant::BaselineClean)).unwrap_err();

@@ -24,15 +24,83 @@
 //! Validation during training uses the same selection (Baseline-c validates on the clean items). `evaluate`
 //! reads every item as a test input: X (Xe for Baseline-e), which is how Baseline-c meets noisy speech.
 //!
-//! Spectrograms are shared `Arc<[f32]>` buffers, so a noisy item's Xs and its clean twin's X are one
-//! allocation, and `subset` copies no features.
+//! Spectrograms are shared `Arc<[f32]>` buffers in memory, or records of a feature store on disk (see
+//! `store`) read when a batch needs them; either way a noisy item's Xs and its clean twin's X are one
+//! buffer, and `subset` copies no features.
 
+use crate::store::Records;
 use crate::{Error, Result};
+use std::borrow::Cow;
 use std::sync::Arc;
 use trnet_dsp::frames::{fix_length, PadMode};
 
-/// One spectrogram, `frames × bins` values, row-major.
-pub type Features = Arc<[f32]>;
+/// One spectrogram, `frames × bins` values, row-major: in memory, or record r of a feature store.
+#[derive(Debug, Clone)]
+pub enum Features {
+    Memory(Arc<[f32]>),
+    Stored(Arc<Records>, u32),
+}
+
+impl Features {
+    /// Copies the values into `out` (exactly their length); a stored one is read from disk.
+    pub fn read_into(&self, out: &mut [f32]) -> Result<()> {
+        match self {
+            Features::Memory(v) => out.copy_from_slice(v),
+            Features::Stored(records, r) => records.read(*r, out)?,
+        }
+        Ok(())
+    }
+
+    /// The values, borrowed from memory or read from disk.
+    pub fn values(&self) -> Result<Cow<'_, [f32]>> {
+        match self {
+            Features::Memory(v) => Ok(Cow::Borrowed(v)),
+            Features::Stored(records, _) => {
+                let mut out = vec![0.0; records.values()];
+                self.read_into(&mut out)?;
+                Ok(Cow::Owned(out))
+            }
+        }
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Features::Memory(v) => v.len(),
+            Features::Stored(records, _) => records.values(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the values are read from a feature store.
+    pub fn is_stored(&self) -> bool {
+        matches!(self, Features::Stored(..))
+    }
+
+    /// Whether both are the same buffer (not merely equal values).
+    pub fn same_as(&self, other: &Features) -> bool {
+        match (self, other) {
+            (Features::Memory(a), Features::Memory(b)) => Arc::ptr_eq(a, b),
+            (Features::Stored(a, r), Features::Stored(b, s)) => Arc::ptr_eq(a, b) && r == s,
+            _ => false,
+        }
+    }
+}
+
+impl From<Arc<[f32]>> for Features {
+    fn from(v: Arc<[f32]>) -> Self {
+        Features::Memory(v)
+    }
+}
+
+impl From<Vec<f32>> for Features {
+    fn from(v: Vec<f32>) -> Self {
+        Features::Memory(v.into())
+    }
+}
 
 /// Whether an item is clean speech or a noisy version of it, with what is known about the noise.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,18 +134,19 @@ pub struct Item {
 
 impl Item {
     /// A clean item: Xs is X itself. `valid_frames` defaults to all frames (`Dataset::push` fills it in).
-    pub fn clean(x: Features, label: usize) -> Self {
+    pub fn clean(x: impl Into<Features>, label: usize) -> Self {
+        let x = x.into();
         Item { xs: Some(x.clone()), x, xe: None, valid_frames: 0, label, speaker: String::new(), id: String::new(), condition: Condition::Clean }
     }
 
     /// A noisy item made from the clean spectrogram `xs` (pass `None` if it is unknown; only the TRNet
     /// variants need it).
-    pub fn noisy(x: Features, xs: Option<Features>, label: usize, snr_db: Option<f64>, noise: Option<String>) -> Self {
-        Item { x, xe: None, xs, valid_frames: 0, label, speaker: String::new(), id: String::new(), condition: Condition::Noisy { snr_db, noise } }
+    pub fn noisy(x: impl Into<Features>, xs: Option<Features>, label: usize, snr_db: Option<f64>, noise: Option<String>) -> Self {
+        Item { x: x.into(), xe: None, xs, valid_frames: 0, label, speaker: String::new(), id: String::new(), condition: Condition::Noisy { snr_db, noise } }
     }
 
-    pub fn enhanced(mut self, xe: Features) -> Self {
-        self.xe = Some(xe);
+    pub fn enhanced(mut self, xe: impl Into<Features>) -> Self {
+        self.xe = Some(xe.into());
         self
     }
 
@@ -195,6 +264,12 @@ impl Dataset {
         let index = self.items.len();
         let size = self.frames * self.bins;
         let check = |what: &str, f: &Features| -> Result<()> {
+            let values = match f {
+                Features::Memory(v) => v,
+                // Length and values were checked when the store was written; open() checked its shape.
+                Features::Stored(records, _) if records.values() == size => return Ok(()),
+                Features::Stored(..) => &[][..],
+            };
             if f.len() != size {
                 return Err(Error::invalid(
                     format!("item {index} {what}"),
@@ -203,11 +278,11 @@ impl Dataset {
                     "Fix each spectrogram to the dataset's frame count (fix_frames) before adding it.",
                 ));
             }
-            if let Some(pos) = f.iter().position(|v| !v.is_finite()) {
+            if let Some(pos) = values.iter().position(|v| !v.is_finite()) {
                 return Err(Error::invalid(
                     format!("item {index} {what}"),
                     "finite values",
-                    format!("{} at value {pos} (frame {}, bin {})", f[pos], pos / self.bins, pos % self.bins),
+                    format!("{} at value {pos} (frame {}, bin {})", values[pos], pos / self.bins, pos % self.bins),
                     "Log-Mel features of silence should be floored (Kaldi's fbank floors at float epsilon); check the feature extractor.",
                 ));
             }
@@ -221,7 +296,7 @@ impl Dataset {
             item.xs = Some(item.x.clone());
         }
         if let Some(xs) = &item.xs
-            && !Arc::ptr_eq(xs, &item.x)
+            && !xs.same_as(&item.x)
         {
             check("Xs", xs)?;
         }
@@ -285,7 +360,7 @@ impl Dataset {
                 len_check(what, len, 1)?;
             }
         }
-        let slice = |data: &[f32], i: usize| -> Features { Arc::from(&data[i * size..(i + 1) * size]) };
+        let slice = |data: &[f32], i: usize| -> Features { Features::Memory(Arc::from(&data[i * size..(i + 1) * size])) };
         let xs_of: Vec<Features> = (0..n).map(|i| slice(a.x, i)).collect();
         for i in 0..n {
             let snr = a.snr_db.map(|s| s[i]).filter(|s| !s.is_nan());
@@ -353,8 +428,9 @@ impl Dataset {
 
     /// A 64-bit summary of the dataset (shape, labels, lengths, conditions and a strided sample of every
     /// spectrogram), stored in resumable checkpoints so `resume` notices other data. A guard against
-    /// mistakes, not a cryptographic hash: it reads about 1 value in 61.
-    pub fn fingerprint(&self) -> u64 {
+    /// mistakes, not a cryptographic hash: it reads about 1 value in 61 (all of a stored dataset's records
+    /// are read from disk for it, once).
+    pub fn fingerprint(&self) -> Result<u64> {
         let mut h = Fnv::new();
         h.u64(self.frames as u64);
         h.u64(self.bins as u64);
@@ -373,6 +449,7 @@ impl Dataset {
                 match f {
                     None => h.u64(2),
                     Some(f) => {
+                        let f = f.values()?;
                         for v in f.iter().step_by(61).chain(f.last()) {
                             h.u64(v.to_bits() as u64);
                         }
@@ -380,7 +457,12 @@ impl Dataset {
                 }
             }
         }
-        h.0
+        Ok(h.0)
+    }
+
+    /// Whether the items read their spectrograms from a feature store.
+    pub fn is_stored(&self) -> bool {
+        self.items.first().is_some_and(|i| i.x.is_stored())
     }
 }
 
@@ -391,7 +473,7 @@ pub fn fix_frames(features: &[f32], bins: usize, target: usize, mode: PadMode) -
     if fixed.valid_frames == 0 {
         return Err(Error::invalid("utterance features", "at least one frame", "0 frames", "The audio is shorter than one analysis window (25 ms); drop it."));
     }
-    Ok((Arc::from(fixed.data), fixed.valid_frames))
+    Ok((Features::Memory(Arc::from(fixed.data)), fixed.valid_frames))
 }
 
 /// FNV-1a, 64 bit: a fixed, dependency-free hash whose values stay the same across versions.
@@ -428,7 +510,7 @@ mod tests {
         let x = feats(3, 2, 0.0);
         ds.push(Item::clean(x.clone(), 1)).unwrap();
         let item = ds.item(0);
-        assert!(Arc::ptr_eq(item.xs.as_ref().unwrap(), &x));
+        assert!(item.xs.as_ref().unwrap().same_as(&x));
         assert_eq!(item.valid_frames, 3);
         assert_eq!(ds.clean_indices(), [0]);
         assert_eq!(ds.class_counts(2), [0, 1]);
@@ -440,7 +522,7 @@ mod tests {
         ds.push(Item::clean(feats(3, 2, 0.0), 0)).unwrap();
         let err = ds.push(Item::clean(feats(2, 2, 0.0), 0)).unwrap_err();
         assert!(err.to_string().contains("item 1 X") && err.to_string().contains("4 values"), "{err}");
-        let mut nan = feats(3, 2, 0.0).to_vec();
+        let mut nan = feats(3, 2, 0.0).values().unwrap().into_owned();
         nan[3] = f32::NAN;
         let err = ds.push(Item::noisy(feats(3, 2, 0.0), Some(nan.into()), 0, None, None)).unwrap_err();
         assert!(err.to_string().contains("Xs") && err.to_string().contains("frame 1, bin 1"), "{err}");
@@ -460,9 +542,9 @@ mod tests {
         let snr = [f64::NAN, f64::NAN, 5.0];
         let ds = Dataset::from_arrays(&Arrays { frames, bins, x: &x, labels: &labels, clean_item: Some(&twins), snr_db: Some(&snr), valid_frames: Some(&[2, 1, 1]), ..Default::default() }).unwrap();
         assert_eq!(ds.clean_indices(), [0, 1]);
-        assert!(Arc::ptr_eq(ds.item(2).xs.as_ref().unwrap(), &ds.item(1).x));
+        assert!(ds.item(2).xs.as_ref().unwrap().same_as(&ds.item(1).x));
         assert_eq!(ds.item(2).condition, Condition::Noisy { snr_db: Some(5.0), noise: None });
-        assert_eq!(&ds.item(2).x[..], &[8.0, 9.0, 10.0, 11.0]);
+        assert_eq!(&ds.item(2).x.values().unwrap()[..], &[8.0, 9.0, 10.0, 11.0]);
         assert_eq!(ds.item(1).valid_frames, 1);
 
         // Without twins or flags, an item is clean when it has no SNR tag.
@@ -479,7 +561,7 @@ mod tests {
     #[test]
     fn fingerprint_follows_labels_and_values() {
         let x: Vec<f32> = (0..12).map(|v| v as f32).collect();
-        let make = |labels: &[u32], x: &[f32]| Dataset::from_arrays(&Arrays { frames: 2, bins: 2, x, labels, ..Default::default() }).unwrap().fingerprint();
+        let make = |labels: &[u32], x: &[f32]| Dataset::from_arrays(&Arrays { frames: 2, bins: 2, x, labels, ..Default::default() }).unwrap().fingerprint().unwrap();
         let a = make(&[0, 1, 1], &x);
         assert_eq!(a, make(&[0, 1, 1], &x));
         assert_ne!(a, make(&[0, 1, 0], &x));
@@ -491,6 +573,6 @@ mod tests {
     #[test]
     fn fix_frames_pads_and_reports_real_frames() {
         let (f, valid) = fix_frames(&[1.0, 2.0, 3.0, 4.0], 2, 3, PadMode::Zero).unwrap();
-        assert_eq!((&f[..], valid), (&[1.0, 2.0, 3.0, 4.0, 0.0, 0.0][..], 2));
+        assert_eq!((&f.values().unwrap()[..], valid), (&[1.0, 2.0, 3.0, 4.0, 0.0, 0.0][..], 2));
     }
 }

@@ -34,6 +34,15 @@ pub enum Error {
     /// A run file exists but cannot be understood (damaged, or written by an incompatible version).
     #[error("{}: {problem}. {fix}", path.display())]
     Corrupt { path: PathBuf, problem: String, fix: String },
+    /// `openFeatureSet` was pointed at a folder that does not exist.
+    #[error("no feature store at {}. {fix}", dir.display())]
+    StoreNotFound { dir: PathBuf, fix: String },
+    /// A feature store is damaged: truncated, overwritten, or its manifest and data file disagree.
+    #[error("feature store {}: {problem}. {fix}", path.display())]
+    StoreCorrupt { path: PathBuf, problem: String, fix: String },
+    /// A feature store is intact but not what this version reads (another layout format).
+    #[error("feature store {}: {what}: expected {expected}, found {found}. {fix}", dir.display())]
+    StoreMismatch { dir: PathBuf, what: String, expected: String, found: String, fix: String },
     /// Reading or writing a file failed for a reason other than it being absent.
     #[error("{during} {}: {source}", path.display())]
     Io {
@@ -65,6 +74,9 @@ impl Error {
             Error::ResumeMismatch { .. } => "TRNET_RESUME_MISMATCH",
             Error::NotFound { .. } => "TRNET_CHECKPOINT_NOT_FOUND",
             Error::Corrupt { .. } => "TRNET_CHECKPOINT_CORRUPT",
+            Error::StoreNotFound { .. } => "TRNET_STORE_NOT_FOUND",
+            Error::StoreCorrupt { .. } => "TRNET_STORE_CORRUPT",
+            Error::StoreMismatch { .. } => "TRNET_STORE_MISMATCH",
             Error::Io { .. } => "TRNET_IO",
             Error::Torch { .. } => "TRNET_TORCH",
         }

@@ -14,11 +14,33 @@
 //! Items come out in utterance order; per utterance the clean item first (if `include_clean`), then the
 //! noisy copies in j order. Noisy items share the clean spectrogram as their Xs. Xe is the enhancer's
 //! output for the item's own audio (clean items included: TRNet runs SE on every input).
+//!
+//! # Feature stores
+//!
+//! `stored_dataset_from_audio` builds the same dataset into a feature store (see `store`) under a root
+//! folder, in a subfolder named by a key: SHA-256 over everything that determines the features — the
+//! pipeline and store format versions, frames, padding, fbank options, clean/noisy copies, SNRs, seed, the
+//! enhancer's fingerprint, and every utterance (absolute path, size, modification time, label, speaker, id)
+//! and noise file (absolute path, size, modification time) in order. A second call with the same inputs
+//! finds the store and opens it without decoding, mixing, enhancing or computing anything; a changed input
+//! is another key, so it misses and builds a new store beside the old one.
+//!
+//! Files are identified by path, size and modification time rather than by a hash of their content: a hit
+//! then costs one `stat` per file instead of reading the whole corpus (gigabytes for IEMOCAP), and any
+//! ordinary rewrite of a file changes its mtime. The cost: an edit that keeps both size and mtime (e.g.
+//! `touch -r`) goes unnoticed, and copying a corpus elsewhere misses once. Delete the store to force a
+//! rebuild.
+//!
+//! Records are written as utterances finish, from the worker threads: utterance i owns the records
+//! `i·R … i·R + R − 1`, where R is the number of distinct spectrograms an utterance yields (its clean X,
+//! the clean item's Xe, and X and Xe per noisy copy), so the file's layout does not depend on thread timing.
 
 use crate::dataset::{fix_frames, Dataset, Item};
 use crate::seed;
+use crate::store::{self, StoreWriter, StoredItem};
 use crate::{Error, Result};
-use std::path::PathBuf;
+use serde_json::json;
+use std::path::{Path, PathBuf};
 use trnet_dsp::batch::{par_map_init, BatchControl};
 use trnet_dsp::fbank::{Fbank, FbankOptions};
 use trnet_dsp::frames::PadMode;
@@ -98,11 +120,135 @@ pub type Enhancer<'a> = &'a (dyn Fn(&[f32]) -> Vec<f32> + Sync);
 /// Builds a dataset from `utterances` as described in the module docs. `control` reports per utterance and
 /// can cancel (→ `Error::Cancelled`).
 pub fn dataset_from_audio(utterances: &[Utterance], noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, control: &BatchControl<'_>) -> Result<Dataset> {
-    let bins = spec.fbank.num_mel_bins + usize::from(spec.fbank.use_energy);
-    let mut ds = Dataset::new(spec.frames, bins)?;
+    check_spec(spec, noises.len())?;
+    let mut ds = Dataset::new(spec.frames, bins(spec))?;
+    for items in map_utterances(utterances, noises, spec, enhancer, control, |_, items| Ok(items))? {
+        for item in items {
+            ds.push(item)?;
+        }
+    }
+    Ok(ds)
+}
+
+/// Bump when decoding, mixing, fbank or frame fixing change their output, so stores of older features miss.
+pub const PIPELINE_VERSION: u32 = 1;
+
+/// Where a dataset's features are kept on disk.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions<'a> {
+    /// The folder holding stores, one subfolder per key.
+    pub root: &'a Path,
+    /// The enhancer's fingerprint (name, processing version, model hash, settings): part of the key.
+    pub enhancer: &'a str,
+}
+
+#[derive(Debug)]
+pub struct StoredDataset {
+    /// Items that read their spectrograms from the store.
+    pub dataset: Dataset,
+    /// The store's folder (`root/key`), for `store::open` later.
+    pub dir: PathBuf,
+    /// True when an existing store was reused and nothing was computed.
+    pub cached: bool,
+}
+
+/// `dataset_from_audio` through a feature store (module docs): opens the store of these inputs when it
+/// exists and is intact, and otherwise decodes the noises, builds the store and opens it. A damaged store
+/// is replaced. Progress counts utterances as they finish; a hit reports nothing.
+pub fn stored_dataset_from_audio(utterances: &[Utterance], noise_files: &[PathBuf], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, options: &StoreOptions<'_>, control: &BatchControl<'_>) -> Result<StoredDataset> {
+    check_spec(spec, noise_files.len())?;
+    let (key, inputs) = store_key(utterances, noise_files, spec, options.enhancer)?;
+    let dir = options.root.join(&key);
+    if dir.exists() {
+        match store::open(&dir) {
+            Ok(dataset) if store::key_of(&dir).as_deref() == Some(key.as_str()) => return Ok(StoredDataset { dataset, dir, cached: true }),
+            // Damaged, or not this key's (copied over by hand): set it aside and build it again. The rename
+            // makes the replacement safe against another process opening or removing it at the same time.
+            _ => {
+                let aside = options.root.join(format!(".damaged-{key}-{}", std::process::id()));
+                if std::fs::rename(&dir, &aside).is_ok() {
+                    let _ = std::fs::remove_dir_all(&aside);
+                }
+            }
+        }
+    }
+    let noises = load_noises(noise_files)?;
+    let per_utterance = records_per_utterance(spec);
+    let writer = StoreWriter::create(&dir, spec.frames, bins(spec))?;
+    let stored = map_utterances(utterances, &noises, spec, enhancer, control, |i, items| {
+        let first = u32::try_from(i * per_utterance).map_err(|_| Error::invalid("feature store size", "at most 2³² records", i * per_utterance, "Split the corpus into several stores."))?;
+        let (stored, used) = writer.put_items(first, &items)?;
+        if used as usize != per_utterance {
+            return Err(Error::invalid("records of an utterance", per_utterance, used, "This is a bug in trnet-train."));
+        }
+        Ok(stored)
+    })?;
+    let items: Vec<StoredItem> = stored.into_iter().flatten().collect();
+    let dir = writer.finish(&key, inputs, (utterances.len() * per_utterance) as u64, items)?;
+    Ok(StoredDataset { dataset: store::open(&dir)?, dir, cached: false })
+}
+
+/// The store key of these inputs and the document it hashes (module docs).
+pub fn store_key(utterances: &[Utterance], noise_files: &[PathBuf], spec: &AudioDatasetSpec, enhancer: &str) -> Result<(String, serde_json::Value)> {
+    let identity = |path: &Path| -> Result<serde_json::Value> {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            // The decoder's error says best what is wrong with a missing or unreadable file.
+            Err(e) => return Err(trnet_dsp::audio::load_file(path, SAMPLE_RATE).err().map_or_else(|| Error::io("reading the size and time of", path)(e), Error::from)),
+        };
+        let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Ok(json!({ "path": absolute.to_string_lossy(), "bytes": meta.len(), "modifiedNs": modified }))
+    };
+    let utterances = utterances
+        .iter()
+        .map(|u| {
+            let mut v = identity(&u.path)?;
+            v["label"] = json!(u.label);
+            v["speaker"] = json!(u.speaker);
+            v["id"] = json!(u.id);
+            Ok(v)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let noises = noise_files.iter().map(|p| identity(p)).collect::<Result<Vec<_>>>()?;
+    // Debug forms of the option types: exact (floats print round-trip) and cover every field.
+    let doc = json!({
+        "pipeline": PIPELINE_VERSION,
+        "format": store::FORMAT,
+        "frames": spec.frames,
+        "pad": format!("{:?}", spec.pad),
+        "fbank": format!("{:?}", spec.fbank),
+        "includeClean": spec.include_clean,
+        "noisy": format!("{:?}", spec.noisy),
+        "snrsDb": spec.snrs_db,
+        "seed": spec.seed,
+        "enhancer": enhancer,
+        "utterances": utterances,
+        "noises": noises,
+    });
+    let key = store::sha256_hex(&serde_json::to_vec(&doc).expect("JSON values serialise"));
+    Ok((key, doc))
+}
+
+fn bins(spec: &AudioDatasetSpec) -> usize {
+    spec.fbank.num_mel_bins + usize::from(spec.fbank.use_energy)
+}
+
+/// Distinct spectrograms per utterance: its clean X (a clean item's X and every noisy copy's Xs), the clean
+/// item's Xe, and X and Xe per noisy copy.
+fn records_per_utterance(spec: &AudioDatasetSpec) -> usize {
+    let copies = match spec.noisy {
+        NoisyCopies::None => 0,
+        NoisyCopies::OnePerUtterance => 1,
+        NoisyCopies::OnePerSnr => spec.snrs_db.len(),
+    };
+    1 + usize::from(spec.include_clean) + 2 * copies
+}
+
+fn check_spec(spec: &AudioDatasetSpec, noises: usize) -> Result<()> {
     if spec.noisy != NoisyCopies::None {
-        if noises.is_empty() || spec.snrs_db.is_empty() {
-            return Err(Error::invalid("noise for noisy copies", "at least one noise clip and one SNR", format!("{} clips, {} SNRs", noises.len(), spec.snrs_db.len()), "Pass noise clips and SNRs, or use NoisyCopies::None."));
+        if noises == 0 || spec.snrs_db.is_empty() {
+            return Err(Error::invalid("noise for noisy copies", "at least one noise clip and one SNR", format!("{noises} clips, {} SNRs", spec.snrs_db.len()), "Pass noise clips and SNRs, or use NoisyCopies::None."));
         }
         if spec.snrs_db.len() > 1024 {
             return Err(Error::invalid("SNR list", "at most 1024 SNRs", spec.snrs_db.len(), "Use fewer SNRs."));
@@ -111,22 +257,23 @@ pub fn dataset_from_audio(utterances: &[Utterance], noises: &[NoiseClip], spec: 
     if !spec.include_clean && spec.noisy == NoisyCopies::None {
         return Err(Error::invalid("dataset spec", "clean items, noisy copies or both", "neither", "Set include_clean or choose noisy copies."));
     }
+    Ok(())
+}
+
+/// Computes every utterance's items on all cores and passes them to `keep(i, items)` on the worker that
+/// made them; returns what `keep` returned, in utterance order.
+fn map_utterances<T: Send>(utterances: &[Utterance], noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, control: &BatchControl<'_>, keep: impl Fn(usize, Vec<Item>) -> Result<T> + Sync + Send) -> Result<Vec<T>> {
     let indexed: Vec<(usize, &Utterance)> = utterances.iter().enumerate().collect();
     let results = par_map_init(
         &indexed,
         || Fbank::new(spec.fbank.clone()),
-        |fbank, &(i, utt)| -> Result<Vec<Item>> {
+        |fbank, &(i, utt)| -> Result<T> {
             let fbank = fbank.as_mut().map_err(|e| Error::invalid("fbank options", "valid options", e.to_string(), "Fix the fbank options."))?;
-            utterance_items(i, utt, noises, spec, enhancer, fbank)
+            keep(i, utterance_items(i, utt, noises, spec, enhancer, fbank)?)
         },
         control,
     );
-    for r in results {
-        for item in r.ok_or(Error::Cancelled { checkpoint: None })?? {
-            ds.push(item)?;
-        }
-    }
-    Ok(ds)
+    results.into_iter().map(|r| r.ok_or(Error::Cancelled { checkpoint: None })?).collect()
 }
 
 fn utterance_items(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, fbank: &mut Fbank) -> Result<Vec<Item>> {

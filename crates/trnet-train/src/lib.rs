@@ -1,8 +1,10 @@
 //! TRNet's training engine on libtorch (tch). Knows nothing of Node; the addon converts and dispatches.
 //!
-//! - `dataset`: in-memory feature datasets (X, Xe, Xs per item) and how each variant reads them.
-//! - `features`: a dataset computed from audio files, noise at seeded SNRs and an enhancer (tests, demos).
-//! - `batcher`: seeded per-epoch order, batches stacked into tensors, optional prefetch thread.
+//! - `dataset`: feature datasets (X, Xe, Xs per item, in memory or in a store) and how each variant reads them.
+//! - `features`: a dataset computed from audio files, noise at seeded SNRs and an enhancer, optionally
+//!   written to (or reused from) a feature store keyed by its inputs.
+//! - `store`: feature stores on disk (records + manifest), written atomically, read on demand.
+//! - `batcher`: seeded per-epoch order, batches stacked into tensors, optional prefetch threads.
 //! - `adam`: Adam with saveable state, step for step PyTorch's; gradient-norm clipping.
 //! - `trainer`: `train` / `resume` with progress and cancellation hooks, best-by-UAR and resumable
 //!   checkpoints.
@@ -20,6 +22,7 @@ pub mod metrics;
 pub mod run;
 pub mod schedule;
 pub mod seed;
+pub mod store;
 pub mod trainer;
 
 pub use config::{LrPlateau, TrainConfig};

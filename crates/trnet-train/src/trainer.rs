@@ -322,7 +322,7 @@ impl<'a> Setup<'a> {
     }
 
     fn data_print(&self) -> Result<DataPrint> {
-        let print = |ds: &Dataset, items: &[usize]| -> Result<String> { Ok(format!("{:016x}", ds.subset(items)?.fingerprint())) };
+        let print = |ds: &Dataset, items: &[usize]| -> Result<String> { Ok(format!("{:016x}", ds.subset(items)?.fingerprint()?)) };
         let reference = match &self.reference {
             Some((dir, _)) => Some(run::files_print(&[dir.join(checkpoint::WEIGHTS_FILE), dir.join(checkpoint::CONFIG_FILE)])?),
             None => None,

@@ -6,60 +6,12 @@
 
 mod common;
 
-use common::TempDir;
-use std::path::PathBuf;
+use common::{noise_files, utterances, TempDir};
 use tch::Device;
 use trnet_dsp::batch::BatchControl;
 use trnet_model::{checkpoint, ModelConfig, Variant};
-use trnet_train::features::{dataset_from_audio, load_noises, AudioDatasetSpec, NoisyCopies, Utterance};
+use trnet_train::features::{dataset_from_audio, load_noises, AudioDatasetSpec, NoisyCopies};
 use trnet_train::{evaluate, train, Condition, EvalOptions, TrainConfig, TrainHooks, TrainReport};
-
-fn shared() -> PathBuf {
-    let dir = std::env::var_os("TRNET_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    assert!(
-        dir.join("data/ravdess").is_dir() && dir.join("data/esc50/audio").is_dir(),
-        "shared data not found at {} (expected data/ravdess and data/esc50/audio): set TRNET_SHARED to the shared folder",
-        dir.display()
-    );
-    dir
-}
-
-/// Emotion code (3rd field of the stem) → class index of the four used here.
-fn class_of(code: &str) -> Option<usize> {
-    match code {
-        "01" => Some(0), // neutral
-        "03" => Some(1), // happy
-        "04" => Some(2), // sad
-        "05" => Some(3), // angry
-        _ => None,
-    }
-}
-
-fn utterances(actors: &[u32]) -> Vec<Utterance> {
-    let root = shared().join("data/ravdess");
-    let mut out = Vec::new();
-    for a in actors {
-        let dir = root.join(format!("Actor_{a:02}"));
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
-        files.sort();
-        for path in files {
-            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-            let fields: Vec<&str> = stem.split('-').collect();
-            if let Some(label) = class_of(fields[2]) {
-                out.push(Utterance { path: path.clone(), label, speaker: fields[6].to_string(), id: stem.clone() });
-            }
-        }
-    }
-    out
-}
-
-fn noise_files(range: std::ops::Range<usize>) -> Vec<PathBuf> {
-    let dir = shared().join("data/esc50/audio");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "flac")).collect();
-    files.sort();
-    // Every 20th clip, so the noises span many classes.
-    files.into_iter().step_by(20).skip(range.start).take(range.len()).collect()
-}
 
 /// A stand-in for a speech-enhancement front end: y[n] = (x[n−1] + 2x[n] + x[n+1]) / 4.
 fn smooth(x: &[f32]) -> Vec<f32> {
@@ -97,15 +49,15 @@ fn ravdess_with_esc50_noise_trains_baseline_c_then_trnet() {
 
     // The dataset rule: clean item then its noisy copy, sharing Xs; SNR from the paper's set; seeded.
     let (clean, noisy) = (val_set.item(0), val_set.item(1));
-    assert!(clean.condition.is_clean() && std::sync::Arc::ptr_eq(noisy.xs.as_ref().unwrap(), &clean.x));
+    assert!(clean.condition.is_clean() && noisy.xs.as_ref().unwrap().same_as(&clean.x));
     match &noisy.condition {
         Condition::Noisy { snr_db: Some(s), noise: Some(_) } => assert!([20.0, 15.0, 10.0, 5.0, 0.0].contains(s)),
         other => panic!("{other:?}"),
     }
     let again = dataset_from_audio(&val_utts, &val_noise, &spec, &smooth, &BatchControl::NONE).unwrap();
-    assert_eq!(again.fingerprint(), val_set.fingerprint());
+    assert_eq!(again.fingerprint().unwrap(), val_set.fingerprint().unwrap());
     let other_seed = dataset_from_audio(&val_utts[..4], &val_noise, &AudioDatasetSpec { seed: 8, ..spec.clone() }, &smooth, &BatchControl::NONE).unwrap();
-    assert_ne!(other_seed.fingerprint(), val_set.subset(&[0, 1, 2, 3, 4, 5, 6, 7]).unwrap().fingerprint());
+    assert_ne!(other_seed.fingerprint().unwrap(), val_set.subset(&[0, 1, 2, 3, 4, 5, 6, 7]).unwrap().fingerprint().unwrap());
     let features_s = started.elapsed().as_secs_f64();
 
     let dir = TempDir::new("ravdess");

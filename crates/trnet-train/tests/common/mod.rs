@@ -72,7 +72,7 @@ pub fn synthetic_sized(per_class: usize, seed: u64, frames: usize, bins: usize) 
             let xe_noisy = add(&xs, noise(0.3));
             let speaker = format!("s{}", u % 4);
             ds.push(Item::clean(xs.clone(), k).enhanced(xe_clean).valid_frames(valid).speaker(&speaker).id(format!("u{u}c{k}"))).unwrap();
-            ds.push(Item::noisy(x_noisy, Some(xs), k, Some(5.0), Some("gauss".into())).enhanced(xe_noisy).valid_frames(valid).speaker(&speaker).id(format!("u{u}c{k}n"))).unwrap();
+            ds.push(Item::noisy(x_noisy, Some(xs.into()), k, Some(5.0), Some("gauss".into())).enhanced(xe_noisy).valid_frames(valid).speaker(&speaker).id(format!("u{u}c{k}n"))).unwrap();
         }
     }
     ds
@@ -145,4 +145,54 @@ pub fn history_bits(report: &trnet_train::TrainReport) -> Vec<Vec<u64>> {
             v
         })
         .collect()
+}
+
+// Real data: RAVDESS utterances and ESC-50 noise from the shared folder (env TRNET_SHARED, default
+// <repo>/../shared); the tests that use them fail with a message saying so when it is missing.
+
+pub fn shared() -> PathBuf {
+    let dir = std::env::var_os("TRNET_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    assert!(
+        dir.join("data/ravdess").is_dir() && dir.join("data/esc50/audio").is_dir(),
+        "shared data not found at {} (expected data/ravdess and data/esc50/audio): set TRNET_SHARED to the shared folder",
+        dir.display()
+    );
+    dir
+}
+
+/// Emotion code (3rd field of the stem) → class index of the four used here.
+pub fn class_of(code: &str) -> Option<usize> {
+    match code {
+        "01" => Some(0), // neutral
+        "03" => Some(1), // happy
+        "04" => Some(2), // sad
+        "05" => Some(3), // angry
+        _ => None,
+    }
+}
+
+pub fn utterances(actors: &[u32]) -> Vec<trnet_train::features::Utterance> {
+    let root = shared().join("data/ravdess");
+    let mut out = Vec::new();
+    for a in actors {
+        let dir = root.join(format!("Actor_{a:02}"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for path in files {
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let fields: Vec<&str> = stem.split('-').collect();
+            if let Some(label) = class_of(fields[2]) {
+                out.push(trnet_train::features::Utterance { path: path.clone(), label, speaker: fields[6].to_string(), id: stem.clone() });
+            }
+        }
+    }
+    out
+}
+
+pub fn noise_files(range: std::ops::Range<usize>) -> Vec<PathBuf> {
+    let dir = shared().join("data/esc50/audio");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "flac")).collect();
+    files.sort();
+    // Every 20th clip, so the noises span many classes.
+    files.into_iter().step_by(20).skip(range.start).take(range.len()).collect()
 }

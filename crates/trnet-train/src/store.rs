@@ -1,0 +1,471 @@
+//! Feature stores: a dataset's spectrograms in one file of fixed-size f32 records plus a JSON manifest of
+//! the items, so corpus-sized feature sets live on disk and batches read only what they use.
+//!
+//! # Layout
+//!
+//! A store is a folder holding two files:
+//!
+//! - `features.f32`: a 64-byte header — magic `TRNETFST`, format (u32 LE), 4 reserved bytes, values per
+//!   record (u64 LE), record count (u64 LE), SHA-256 of `manifest.json` (32 bytes) — then the records,
+//!   each `frames × bins` little-endian f32 values (row-major), record r at byte `64 + r·frames·bins·4`.
+//! - `manifest.json`: format, the build key and the inputs it was computed from, frames, bins, record count,
+//!   and per item its label, speaker, id, condition, valid frames and the records holding X, Xe and Xs.
+//!   Buffers an item shares (a clean item's Xs is its X; a noisy item's Xs is its clean twin's X) are one
+//!   record.
+//!
+//! # Writing
+//!
+//! `StoreWriter` fills a private temporary folder next to the final one and renames it into place only
+//! when the records, the manifest and the header are written and synced. A folder at the final name is
+//! therefore always complete; a build that fails, is cancelled or is killed leaves at most a `.building-*`
+//! folder, which is never opened as a store. Two builders of the same store both succeed: the first rename
+//! wins, the second finds the folder in place and discards its own copy.
+//!
+//! # Reading
+//!
+//! `open` checks the header, the manifest's checksum and the data file's size before it hands out a
+//! dataset, so a truncated, overwritten or mismatched store is refused with a coded error instead of being
+//! read as garbage. Items then read their records on demand with positional reads (`pread`) on one shared
+//! file handle. Positional reads rather than mmap: pages read this way sit in the kernel's page cache, not
+//! in the process's resident set, so RSS stays bounded by the batches in flight whatever the store's size;
+//! threads need no shared seek position; and a file truncated under a reader gives an error (short read)
+//! instead of a SIGBUS that would kill Node.
+
+use crate::dataset::{Condition, Dataset, Features, Item};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The layout version; `open` refuses other versions (TRNET_STORE_MISMATCH).
+pub const FORMAT: u32 = 1;
+pub const DATA_FILE: &str = "features.f32";
+pub const MANIFEST_FILE: &str = "manifest.json";
+const MAGIC: &[u8; 8] = b"TRNETFST";
+const HEADER: u64 = 64;
+
+const REBUILD: &str = "Delete the folder and build it again (buildFeatureSet with the same store options rebuilds it).";
+
+/// An open data file, shared by every item that reads from it.
+#[derive(Debug)]
+pub struct Records {
+    file: File,
+    path: PathBuf,
+    values: usize,
+    count: u64,
+}
+
+impl Records {
+    /// Values per record (frames × bins).
+    pub fn values(&self) -> usize {
+        self.values
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads record `record` into `out` (`values()` long) with one positional read.
+    pub fn read(&self, record: u32, out: &mut [f32]) -> Result<()> {
+        assert_eq!(out.len(), self.values, "a record is read into a buffer of its size");
+        // SAFETY: u8 has no alignment requirement and every bit pattern is a valid f32, so viewing the
+        // buffer as bytes and filling it is sound; the byte length is exactly the slice's.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(out)) };
+        let offset = HEADER + record as u64 * (self.values as u64 * 4);
+        self.file.read_exact_at(bytes, offset).map_err(|e| {
+            if e.kind() == ErrorKind::UnexpectedEof {
+                corrupt(&self.path, format!("record {record} of {} lies past the end of the file: it was truncated after the store was opened", self.count))
+            } else {
+                Error::io(format!("reading feature record {record} from"), &self.path)(e)
+            }
+        })?;
+        if cfg!(target_endian = "big") {
+            for v in out.iter_mut() {
+                *v = f32::from_bits(u32::from_le(v.to_bits()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One item as the manifest records it: metadata and the records of its spectrograms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredItem {
+    pub label: usize,
+    pub speaker: String,
+    pub id: String,
+    pub clean: bool,
+    pub snr_db: Option<f64>,
+    pub noise: Option<String>,
+    pub valid_frames: usize,
+    pub x: u32,
+    pub xe: Option<u32>,
+    pub xs: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    format: u32,
+    /// The build key (the store folder's name when built by `features::stored_dataset_from_audio`).
+    key: String,
+    /// What the key was computed from, for people and for error messages.
+    inputs: serde_json::Value,
+    frames: usize,
+    bins: usize,
+    records: u64,
+    items: Vec<StoredItem>,
+}
+
+fn corrupt(path: &Path, problem: impl Into<String>) -> Error {
+    Error::StoreCorrupt { path: path.to_path_buf(), problem: problem.into(), fix: REBUILD.into() }
+}
+
+/// Hex SHA-256, the form keys and checksums take.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A store being written (see the module docs). Dropping it unfinished removes the temporary folder.
+pub struct StoreWriter {
+    final_dir: PathBuf,
+    tmp_dir: PathBuf,
+    file: File,
+    values: usize,
+    frames: usize,
+    bins: usize,
+    finished: bool,
+}
+
+/// Makes temporary names unique within a process; the pid makes them unique across processes.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl StoreWriter {
+    /// Starts a store that will appear at `dir` (its parent is created). Records are `frames × bins` values.
+    pub fn create(dir: &Path, frames: usize, bins: usize) -> Result<Self> {
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(Error::io("creating the feature store folder", parent))?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp_dir = parent.join(format!(".building-{name}-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        std::fs::create_dir(&tmp_dir).map_err(Error::io("creating a temporary feature store folder", &tmp_dir))?;
+        let data = tmp_dir.join(DATA_FILE);
+        let file = match std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&data) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp_dir);
+                return Err(Error::io("creating", &data)(e));
+            }
+        };
+        Ok(StoreWriter { final_dir: dir.to_path_buf(), tmp_dir, file, values: frames * bins, frames, bins, finished: false })
+    }
+
+    /// Writes `values` as record `record`. Safe to call from many threads for different records.
+    pub fn write(&self, record: u32, values: &[f32]) -> Result<()> {
+        if values.len() != self.values {
+            return Err(Error::invalid("feature record", format!("{} values", self.values), values.len(), "Fix every spectrogram to the store's frames × bins."));
+        }
+        let mut bytes = Vec::with_capacity(values.len() * 4);
+        for v in values {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let offset = HEADER + record as u64 * (self.values as u64 * 4);
+        self.file.write_all_at(&bytes, offset).map_err(Error::io(format!("writing feature record {record} to"), self.tmp_dir.join(DATA_FILE)))
+    }
+
+    /// Writes the distinct in-memory spectrograms of `items` as records `first, first + 1, …` (a buffer two
+    /// fields share is written once) and returns the items as the manifest records them, with the number
+    /// of records used.
+    pub fn put_items(&self, first: u32, items: &[Item]) -> Result<(Vec<StoredItem>, u32)> {
+        let mut written: HashMap<*const f32, u32> = HashMap::new();
+        let mut next = first;
+        let mut record_of = |f: &Features| -> Result<u32> {
+            let values = match f {
+                Features::Memory(v) => v,
+                Features::Stored(..) => return Err(Error::invalid("feature store item", "spectrograms in memory", "one already in a store", "Write in-memory datasets only.")),
+            };
+            if let Some(&r) = written.get(&values.as_ptr()) {
+                return Ok(r);
+            }
+            self.write(next, values)?;
+            written.insert(values.as_ptr(), next);
+            next += 1;
+            Ok(next - 1)
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let (snr_db, noise) = match &item.condition {
+                Condition::Clean => (None, None),
+                Condition::Noisy { snr_db, noise } => (*snr_db, noise.clone()),
+            };
+            out.push(StoredItem {
+                label: item.label,
+                speaker: item.speaker.clone(),
+                id: item.id.clone(),
+                clean: item.condition.is_clean(),
+                snr_db,
+                noise,
+                valid_frames: item.valid_frames,
+                x: record_of(&item.x)?,
+                xe: item.xe.as_ref().map(&mut record_of).transpose()?,
+                xs: item.xs.as_ref().map(&mut record_of).transpose()?,
+            });
+        }
+        Ok((out, next - first))
+    }
+
+    /// Writes the manifest and the header, syncs, and moves the store into place. `records` is the record
+    /// count (the data file is sized to it). Returns the store's folder. When another builder finished the
+    /// same folder first, that store is kept and this one discarded.
+    pub fn finish(mut self, key: &str, inputs: serde_json::Value, records: u64, items: Vec<StoredItem>) -> Result<PathBuf> {
+        if let Some(bad) = items.iter().flat_map(|i| [Some(i.x), i.xe, i.xs]).flatten().find(|&r| r as u64 >= records) {
+            return Err(Error::invalid("feature store record", format!("a record in 0..{records}"), bad, "This is a bug in trnet-train."));
+        }
+        let manifest = Manifest { format: FORMAT, key: key.to_string(), inputs, frames: self.frames, bins: self.bins, records, items };
+        let text = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
+        let data_path = self.tmp_dir.join(DATA_FILE);
+        let manifest_path = self.tmp_dir.join(MANIFEST_FILE);
+        let mut header = Vec::with_capacity(HEADER as usize);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&FORMAT.to_le_bytes());
+        header.extend_from_slice(&[0; 4]);
+        header.extend_from_slice(&(self.values as u64).to_le_bytes());
+        header.extend_from_slice(&records.to_le_bytes());
+        header.extend_from_slice(&Sha256::digest(&text));
+        debug_assert_eq!(header.len() as u64, HEADER);
+        self.file.set_len(HEADER + records * self.values as u64 * 4).map_err(Error::io("sizing", &data_path))?;
+        self.file.write_all_at(&header, 0).map_err(Error::io("writing the header of", &data_path))?;
+        // Synced before the rename, so a crash cannot leave a complete-looking store with missing data.
+        self.file.sync_all().map_err(Error::io("syncing", &data_path))?;
+        let written = File::create(&manifest_path).and_then(|mut f| std::io::Write::write_all(&mut f, &text).and_then(|_| f.sync_all()));
+        written.map_err(Error::io("writing", &manifest_path))?;
+        match std::fs::rename(&self.tmp_dir, &self.final_dir) {
+            Ok(()) => {}
+            // Someone else's complete store is already there (rename onto a non-empty folder fails).
+            Err(_) if self.final_dir.join(MANIFEST_FILE).is_file() => {}
+            Err(e) => return Err(Error::io("moving the finished feature store to", &self.final_dir)(e)),
+        }
+        self.finished = true;
+        let _ = std::fs::remove_dir_all(&self.tmp_dir);
+        Ok(self.final_dir.clone())
+    }
+}
+
+impl Drop for StoreWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_dir_all(&self.tmp_dir);
+        }
+    }
+}
+
+/// Writes an in-memory dataset as a store at `dir` (key "" unless given). Returns the folder.
+pub fn save(dataset: &Dataset, dir: &Path, key: &str, inputs: serde_json::Value) -> Result<PathBuf> {
+    let writer = StoreWriter::create(dir, dataset.frames(), dataset.bins())?;
+    let (items, used) = writer.put_items(0, dataset.items())?;
+    writer.finish(key, inputs, used as u64, items)
+}
+
+/// A store's key as written in its manifest, or None when the folder is not a readable store.
+pub fn key_of(dir: &Path) -> Option<String> {
+    let text = std::fs::read(dir.join(MANIFEST_FILE)).ok()?;
+    let m: Manifest = serde_json::from_slice(&text).ok()?;
+    Some(m.key)
+}
+
+/// Opens the store at `dir` after checking it (see the module docs); its items read their records on demand.
+pub fn open(dir: &Path) -> Result<Dataset> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let data_path = dir.join(DATA_FILE);
+    if !dir.is_dir() {
+        return Err(Error::StoreNotFound { dir: dir.to_path_buf(), fix: "Pass the folder a feature set was built into (FeatureSet.storePath), or build it with buildFeatureSet and the store option.".into() });
+    }
+    let text = match std::fs::read(&manifest_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(corrupt(dir, format!("it has no {MANIFEST_FILE}: it is not a finished feature store"))),
+        Err(e) => return Err(Error::io("reading", &manifest_path)(e)),
+    };
+    let mut file = match File::open(&data_path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(corrupt(dir, format!("it has no {DATA_FILE}"))),
+        Err(e) => return Err(Error::io("opening", &data_path)(e)),
+    };
+    let mut header = [0u8; HEADER as usize];
+    file.read_exact(&mut header).map_err(|_| corrupt(&data_path, "the file is shorter than its 64-byte header"))?;
+    if &header[..8] != MAGIC {
+        return Err(corrupt(&data_path, "it does not start with TRNETFST: not a trnet feature store"));
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+    let format = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+    if format != FORMAT {
+        return Err(Error::StoreMismatch {
+            dir: dir.to_path_buf(),
+            what: "format".into(),
+            expected: format!("format {FORMAT} (this version of trnet)"),
+            found: format!("format {format}"),
+            fix: "Build the feature set again with this version (buildFeatureSet with the store option), or use the trnet version that wrote it.".into(),
+        });
+    }
+    if header[32..64] != Sha256::digest(&text)[..] {
+        return Err(corrupt(&manifest_path, format!("its SHA-256 does not match the one recorded in {DATA_FILE}: one of the two was changed or comes from another store")));
+    }
+    let m: Manifest = serde_json::from_slice(&text).map_err(|e| corrupt(&manifest_path, format!("it cannot be read: {e}")))?;
+    let values = m.frames.checked_mul(m.bins).unwrap_or(usize::MAX);
+    if u64_at(16) != values as u64 || u64_at(24) != m.records {
+        return Err(corrupt(&data_path, format!("its header says {} records of {} values, the manifest {} records of {} × {} values", u64_at(24), u64_at(16), m.records, m.frames, m.bins)));
+    }
+    let expected = HEADER + m.records * values as u64 * 4;
+    let found = file.metadata().map_err(Error::io("reading the size of", &data_path))?.len();
+    if found != expected {
+        return Err(corrupt(&data_path, format!("it is {found} bytes, but {} records of {} × {} f32 values take {expected} bytes: it was truncated or overwritten", m.records, m.frames, m.bins)));
+    }
+    let records = Arc::new(Records { file, path: data_path, values, count: m.records });
+    let mut ds = Dataset::new(m.frames, m.bins)?;
+    let record = |r: u32, what: &str, i: usize| -> Result<Features> {
+        if r as u64 >= m.records {
+            return Err(corrupt(&manifest_path, format!("item {i}'s {what} names record {r}, but the store holds {}", m.records)));
+        }
+        Ok(Features::Stored(records.clone(), r))
+    };
+    for (i, s) in m.items.iter().enumerate() {
+        let condition = if s.clean { Condition::Clean } else { Condition::Noisy { snr_db: s.snr_db, noise: s.noise.clone() } };
+        let item = Item {
+            x: record(s.x, "X", i)?,
+            xe: s.xe.map(|r| record(r, "Xe", i)).transpose()?,
+            xs: s.xs.map(|r| record(r, "Xs", i)).transpose()?,
+            valid_frames: s.valid_frames,
+            label: s.label,
+            speaker: s.speaker.clone(),
+            id: s.id.clone(),
+            condition,
+        };
+        ds.push(item).map_err(|e| corrupt(&manifest_path, format!("item {i}: {e}")))?;
+    }
+    Ok(ds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("trnet-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn dataset() -> Dataset {
+        let mut ds = Dataset::new(3, 2).unwrap();
+        for i in 0..4 {
+            let x: Arc<[f32]> = (0..6).map(|k| (i * 10 + k) as f32 + 0.25).collect::<Vec<_>>().into();
+            let xe: Arc<[f32]> = x.iter().map(|v| -v).collect::<Vec<_>>().into();
+            ds.push(Item::clean(x.clone(), i % 2).enhanced(xe).valid_frames(1 + i % 3).speaker(format!("s{i}")).id(format!("u{i}"))).unwrap();
+            let noisy: Arc<[f32]> = x.iter().map(|v| v * 2.0).collect::<Vec<_>>().into();
+            ds.push(Item::noisy(noisy, Some(x.into()), i % 2, Some(5.0), Some("rain".into())).id(format!("u{i}n"))).unwrap();
+        }
+        ds
+    }
+
+    fn values(f: &Features) -> Vec<f32> {
+        f.values().unwrap().into_owned()
+    }
+
+    #[test]
+    fn round_trip_keeps_items_values_and_sharing() {
+        let dir = temp_dir("round");
+        let ds = dataset();
+        save(&ds, &dir, "k", serde_json::json!({})).unwrap();
+        let back = open(&dir).unwrap();
+        assert_eq!(back.len(), ds.len());
+        for (a, b) in ds.items().iter().zip(back.items()) {
+            assert_eq!((a.label, &a.speaker, &a.id, &a.condition, a.valid_frames), (b.label, &b.speaker, &b.id, &b.condition, b.valid_frames));
+            assert_eq!(values(&a.x), values(&b.x));
+            assert_eq!(a.xe.as_ref().map(values), b.xe.as_ref().map(values));
+            assert_eq!(a.xs.as_ref().map(values), b.xs.as_ref().map(values));
+            assert!(b.x.is_stored());
+        }
+        // Shared buffers are one record: 4 × (X, Xe, noisy X) = 12, not 4 × 5.
+        let size = std::fs::metadata(dir.join(DATA_FILE)).unwrap().len();
+        assert_eq!(size, HEADER + 12 * 6 * 4);
+        assert!(back.item(1).xs.as_ref().unwrap().same_as(&back.item(0).x));
+        assert_eq!(back.fingerprint().unwrap(), ds.fingerprint().unwrap());
+        assert_eq!(key_of(&dir).as_deref(), Some("k"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn damaged_stores_are_refused_with_coded_errors() {
+        let dir = temp_dir("damaged");
+        let ds = dataset();
+        let err = open(&dir).unwrap_err();
+        assert_eq!(err.code(), "TRNET_STORE_NOT_FOUND");
+        save(&ds, &dir, "k", serde_json::json!({})).unwrap();
+        let data = dir.join(DATA_FILE);
+        let bytes = std::fs::read(&data).unwrap();
+
+        std::fs::write(&data, &bytes[..bytes.len() - 4]).unwrap();
+        let err = open(&dir).unwrap_err();
+        assert_eq!(err.code(), "TRNET_STORE_CORRUPT");
+        assert!(err.to_string().contains("truncated"), "{err}");
+
+        std::fs::write(&data, &bytes).unwrap();
+        let manifest = std::fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap();
+        std::fs::write(dir.join(MANIFEST_FILE), manifest.replace("\"label\": 1", "\"label\": 0")).unwrap();
+        let err = open(&dir).unwrap_err();
+        assert_eq!(err.code(), "TRNET_STORE_CORRUPT");
+        assert!(err.to_string().contains("SHA-256"), "{err}");
+
+        std::fs::write(dir.join(MANIFEST_FILE), &manifest).unwrap();
+        let mut other = bytes.clone();
+        other[8] = 9;
+        std::fs::write(&data, &other).unwrap();
+        let err = open(&dir).unwrap_err();
+        assert_eq!(err.code(), "TRNET_STORE_MISMATCH");
+        assert!(err.to_string().contains("format 9"), "{err}");
+
+        // Truncated after opening: reads fail with a coded error, never return garbage.
+        std::fs::write(&data, &bytes).unwrap();
+        let opened = open(&dir).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&data).unwrap().set_len(HEADER + 6 * 4).unwrap();
+        let err = opened.item(7).x.values().unwrap_err();
+        assert_eq!(err.code(), "TRNET_STORE_CORRUPT");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_builders_of_one_store_all_succeed_and_leave_one_whole_store() {
+        let dir = temp_dir("race");
+        let ds = dataset();
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    save(&ds, &dir, "k", serde_json::json!({})).unwrap();
+                    open(&dir).unwrap();
+                });
+            }
+        });
+        assert_eq!(open(&dir).unwrap().fingerprint().unwrap(), ds.fingerprint().unwrap());
+        let parent = dir.parent().unwrap();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let leftovers = std::fs::read_dir(parent).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(&format!(".building-{name}-"))).count();
+        assert_eq!(leftovers, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unfinished_store_is_never_at_the_final_path() {
+        let dir = temp_dir("unfinished");
+        let writer = StoreWriter::create(&dir, 3, 2).unwrap();
+        writer.write(0, &[1.0; 6]).unwrap();
+        assert!(!dir.exists());
+        drop(writer);
+        assert!(!dir.exists());
+        assert_eq!(open(&dir).unwrap_err().code(), "TRNET_STORE_NOT_FOUND");
+    }
+}

@@ -1,0 +1,145 @@
+//! Feature stores on real speech: RAVDESS actor 1 (28 utterances, four emotions), ESC-50 noise, 200-frame
+//! features, a counting stand-in enhancer. Builds a store, reuses it, misses on changed inputs, survives
+//! damage, concurrent builders and a cancelled build, and trains bit for bit like the in-memory dataset.
+
+mod common;
+
+use common::{noise_files, utterances, TempDir};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use trnet_dsp::batch::BatchControl;
+use trnet_model::{ModelConfig, Variant};
+use trnet_train::features::{dataset_from_audio, load_noises, stored_dataset_from_audio, AudioDatasetSpec, NoisyCopies, StoreOptions, StoredDataset, Utterance};
+use trnet_train::{store, train, Dataset, TrainConfig, TrainHooks, TrainReport};
+
+/// Counts its calls, so a test can tell whether features were computed.
+static ENHANCED: AtomicUsize = AtomicUsize::new(0);
+
+fn halve(x: &[f32]) -> Vec<f32> {
+    ENHANCED.fetch_add(1, Ordering::SeqCst);
+    x.iter().map(|v| v * 0.5).collect()
+}
+
+/// `halve` without the count, for the test that does not count.
+fn quiet_halve(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|v| v * 0.5).collect()
+}
+
+fn spec(seed: u64) -> AudioDatasetSpec {
+    AudioDatasetSpec { frames: 200, seed, noisy: NoisyCopies::OnePerUtterance, ..Default::default() }
+}
+
+fn build(utts: &[Utterance], noises: &[PathBuf], spec: &AudioDatasetSpec, root: &std::path::Path) -> StoredDataset {
+    stored_dataset_from_audio(utts, noises, spec, &halve, &StoreOptions { root, enhancer: "halve/v1" }, &BatchControl::NONE).unwrap()
+}
+
+fn build_quietly(utts: &[Utterance], noises: &[PathBuf], spec: &AudioDatasetSpec, root: &std::path::Path) -> StoredDataset {
+    stored_dataset_from_audio(utts, noises, spec, &quiet_halve, &StoreOptions { root, enhancer: "halve/v1" }, &BatchControl::NONE).unwrap()
+}
+
+fn stores_in(root: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+// One test: the enhancer counter is process-wide, so parallel tests would disturb each other's counts.
+#[test]
+fn stores_are_reused_rebuilt_when_damaged_and_never_left_half_written() {
+    let root = TempDir::new("store");
+    let utts = utterances(&[1]);
+    let noises = noise_files(0..4);
+    let memory = dataset_from_audio(&utts, &load_noises(&noises).unwrap(), &spec(5), &halve, &BatchControl::NONE).unwrap();
+
+    // Build: the same items and values as in memory.
+    let before = ENHANCED.load(Ordering::SeqCst);
+    let t = Instant::now();
+    let first = build(&utts, &noises, &spec(5), root.path());
+    let build_s = t.elapsed().as_secs_f64();
+    assert!(!first.cached && first.dataset.is_stored());
+    assert_eq!(ENHANCED.load(Ordering::SeqCst) - before, 2 * 28);
+    assert_eq!(first.dataset.len(), 56);
+    assert_eq!(first.dataset.fingerprint().unwrap(), memory.fingerprint().unwrap());
+    assert!(first.dataset.item(1).xs.as_ref().unwrap().same_as(&first.dataset.item(0).x));
+
+    // Again: a hit, nothing computed, much faster.
+    let t = Instant::now();
+    let again = build(&utts, &noises, &spec(5), root.path());
+    let hit_s = t.elapsed().as_secs_f64();
+    assert!(again.cached);
+    assert_eq!(again.dir, first.dir);
+    assert_eq!(ENHANCED.load(Ordering::SeqCst) - before, 2 * 28);
+    assert_eq!(again.dataset.fingerprint().unwrap(), memory.fingerprint().unwrap());
+    eprintln!("store of 56 items: build {build_s:.2} s, hit {hit_s:.3} s");
+    assert!(hit_s * 5.0 < build_s, "a hit took {hit_s} s, the build {build_s} s");
+
+    // A changed input misses: seed, noise list, or one utterance's label.
+    let other_seed = build(&utts, &noises, &spec(6), root.path());
+    assert!(!other_seed.cached && other_seed.dir != first.dir);
+    assert!(!build(&utts, &noises[..3], &spec(5), root.path()).cached);
+    let mut relabelled = utts.clone();
+    relabelled[0].label = (relabelled[0].label + 1) % 4;
+    assert!(!build(&relabelled, &noises, &spec(5), root.path()).cached);
+    assert_eq!(stores_in(root.path()).len(), 4);
+
+    // Damaged (truncated data file): opening says so with a code; building again replaces it.
+    let data = first.dir.join(store::DATA_FILE);
+    let len = std::fs::metadata(&data).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&data).unwrap().set_len(len - 1000).unwrap();
+    let err = store::open(&first.dir).unwrap_err();
+    assert_eq!(err.code(), "TRNET_STORE_CORRUPT");
+    assert!(err.to_string().contains("truncated"), "{err}");
+    let rebuilt = build(&utts, &noises, &spec(5), root.path());
+    assert!(!rebuilt.cached);
+    assert_eq!(rebuilt.dataset.fingerprint().unwrap(), memory.fingerprint().unwrap());
+    assert_eq!(stores_in(root.path()).len(), 4, "{:?}", stores_in(root.path()));
+
+    // Cancelled halfway: an error, no store at the final name, no temporary folder left.
+    let done = AtomicUsize::new(0);
+    let on_done = |_: usize, _: usize| {
+        done.fetch_add(1, Ordering::SeqCst);
+    };
+    let cancelled = || done.load(Ordering::SeqCst) >= 10;
+    let err = stored_dataset_from_audio(&utts, &noises, &spec(9), &halve, &StoreOptions { root: root.path(), enhancer: "halve/v1" }, &BatchControl { on_done: &on_done, cancelled: &cancelled }).unwrap_err();
+    assert_eq!(err.code(), "ABORT_ERR");
+    assert_eq!(stores_in(root.path()).len(), 4, "{:?}", stores_in(root.path()));
+    assert!(!build(&utts, &noises, &spec(9), root.path()).cached);
+
+    // Two builders of one store at once: both succeed with the same data, one store remains.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| build(&utts, &noises, &spec(10), root.path()));
+        let b = s.spawn(|| build(&utts, &noises, &spec(10), root.path()));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(a.dir, b.dir);
+    assert_eq!(a.dataset.fingerprint().unwrap(), b.dataset.fingerprint().unwrap());
+    assert_eq!(stores_in(root.path()).len(), 6, "{:?}", stores_in(root.path()));
+    assert_eq!(store::open(&a.dir).unwrap().fingerprint().unwrap(), a.dataset.fingerprint().unwrap());
+}
+
+fn weights(report: &TrainReport) -> Vec<u8> {
+    std::fs::read(report.best_dir.join(trnet_model::checkpoint::WEIGHTS_FILE)).unwrap()
+}
+
+#[test]
+fn training_from_a_store_is_bit_identical_to_training_in_memory() {
+    let root = TempDir::new("store-train");
+    let noises = noise_files(4..8);
+    let (train_utts, val_utts) = (utterances(&[2]), utterances(&[3]));
+    let memory = |utts: &[Utterance], seed| dataset_from_audio(utts, &load_noises(&noises).unwrap(), &spec(seed), &quiet_halve, &BatchControl::NONE).unwrap();
+    let (train_mem, val_mem) = (memory(&train_utts, 1), memory(&val_utts, 2));
+    let (train_disk, val_disk) = (build_quietly(&train_utts, &noises, &spec(1), root.path()).dataset, build_quietly(&val_utts, &noises, &spec(2), root.path()).dataset);
+    let model = |variant| ModelConfig { variant, channels: vec![4, 8], num_classes: 4, ..ModelConfig::paper(variant) };
+    let run = |variant, train_set: &Dataset, val_set: &Dataset, prefetch, reference: Option<&std::path::Path>, name: &str| {
+        let config = TrainConfig { epochs: 2, batch_size: 16, device: "cpu".into(), seed: 3, prefetch, ..Default::default() };
+        train(&config, &model(variant), train_set, val_set, reference, &root.join(name), &TrainHooks::NONE).unwrap()
+    };
+    let reference = run(Variant::BaselineClean, &train_mem, &val_mem, 2, None, "ref");
+    let in_memory = run(Variant::Trnet, &train_mem, &val_mem, 2, Some(&reference.best_dir), "mem");
+    for (prefetch, name) in [(0, "disk0"), (3, "disk3")] {
+        let on_disk = run(Variant::Trnet, &train_disk, &val_disk, prefetch, Some(&reference.best_dir), name);
+        assert_eq!(serde_json::to_string(&on_disk.history.iter().map(|h| (&h.train, &h.val)).collect::<Vec<_>>()).unwrap(), serde_json::to_string(&in_memory.history.iter().map(|h| (&h.train, &h.val)).collect::<Vec<_>>()).unwrap());
+        assert_eq!(weights(&on_disk), weights(&in_memory), "prefetch {prefetch}");
+    }
+}
