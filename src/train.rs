@@ -1,10 +1,10 @@
-//! Training exports: feature sets computed natively from audio (held in Rust memory, never copied to
-//! JavaScript), training and resuming a TRNet variant as a long job, and evaluating a checkpoint. Configs
+//! Training exports: feature sets computed natively from audio (held in Rust memory or in an on-disk
+//! feature store, never copied to JavaScript), training and resuming a TRNet variant as a long job, and evaluating a checkpoint. Configs
 //! cross as JSON objects and are parsed by the Rust structs that define them (TrainConfig, ModelConfig), so
 //! there is one definition of every field and default; reports come back as JSON text for the façade to parse.
 
 use crate::enhance::{session, spec, EnhancerOptions};
-use crate::errors::Failure;
+use crate::errors::{guard, Code, Failure};
 use crate::features::{to_options, FbankOptions};
 use crate::jobs::{spawn, Job, JobContext, Progress, ProgressFn};
 use napi::bindgen_prelude::{AbortSignal, AsyncTask};
@@ -17,7 +17,7 @@ use trnet_dsp::batch::BatchControl;
 use trnet_dsp::frames::PadMode;
 use trnet_enhance::cache::EnhanceCache;
 use trnet_enhance::Enhancer;
-use trnet_train::features::{dataset_from_audio, load_noises, AudioDatasetSpec, NoisyCopies, Utterance};
+use trnet_train::features::{dataset_from_audio, load_noises, stored_dataset_from_audio, AudioDatasetSpec, NoisyCopies, StoreOptions, Utterance};
 use trnet_train::{Dataset, TrainHooks, TrainProgress};
 
 #[napi(object)]
@@ -48,12 +48,31 @@ pub struct FeatureSetOptions {
     pub fbank: Option<FbankOptions>,
     /// The frozen SE front end (with `cacheDir` to cache its outputs). Default: classical.
     pub enhancer: Option<EnhancerOptions>,
+    /// Keep the features on disk in a feature store under `store.dir` (one subfolder per set of inputs),
+    /// reused by later calls with the same inputs. Default: in memory.
+    pub store: Option<FeatureStoreOptions>,
 }
 
-/// A set of (X, Xe, Xs) feature items in native memory, ready for training or evaluation.
+#[napi(object)]
+#[derive(Clone)]
+pub struct FeatureStoreOptions {
+    /// The folder that holds feature stores (created if absent).
+    pub dir: String,
+}
+
+/// A set of (X, Xe, Xs) feature items in native memory or in a feature store on disk, ready for training or
+/// evaluation.
 #[napi]
 pub struct FeatureSet {
     inner: Arc<Dataset>,
+    store: Option<String>,
+    cached: bool,
+}
+
+impl FeatureSet {
+    fn in_memory(ds: Dataset) -> Self {
+        FeatureSet { inner: Arc::new(ds), store: None, cached: false }
+    }
 }
 
 #[napi]
@@ -77,6 +96,33 @@ impl FeatureSet {
     #[napi]
     pub fn class_counts(&self, num_classes: u32) -> Vec<u32> {
         self.inner.class_counts(num_classes as usize).into_iter().map(|n| n as u32).collect()
+    }
+
+    /// The folder of the feature store the items read from (for `openFeatureSet`); null when in memory.
+    #[napi(getter)]
+    pub fn store_path(&self) -> Option<String> {
+        self.store.clone()
+    }
+
+    /// True when `buildFeatureSet` found an existing store for its inputs and computed nothing.
+    #[napi(getter)]
+    pub fn cached(&self) -> bool {
+        self.cached
+    }
+
+    /// Each item's speaker, in item order (for choosing folds).
+    #[napi]
+    pub fn speakers(&self) -> Vec<String> {
+        self.inner.items().iter().map(|i| i.speaker.clone()).collect()
+    }
+
+    /// The items at `indices`, in that order, sharing this set's features (nothing is copied or read).
+    #[napi]
+    pub fn subset(&self, indices: Vec<u32>) -> napi::Result<FeatureSet, Code> {
+        guard(|| {
+            let indices: Vec<usize> = indices.into_iter().map(|i| i as usize).collect();
+            Ok(FeatureSet { inner: Arc::new(self.inner.subset(&indices)?), store: self.store.clone(), cached: self.cached })
+        })
     }
 }
 
@@ -106,7 +152,8 @@ fn audio_spec(o: &FeatureSetOptions) -> Result<AudioDatasetSpec, Failure> {
     })
 }
 
-/// Decodes, mixes, enhances (through the cache when configured) and computes features on all cores.
+/// Decodes, mixes, enhances (through the cache when configured) and computes features on all cores; with
+/// `store`, into (or from) a feature store on disk.
 #[napi(ts_return_type = "Promise<FeatureSet>")]
 pub fn build_feature_set(
     utterances: Vec<UtteranceSpec>,
@@ -145,20 +192,48 @@ pub fn build_feature_set(
                 })
             };
             let noise_paths: Vec<PathBuf> = options.noises.unwrap_or_default().into_iter().map(PathBuf::from).collect();
-            let noises = load_noises(&noise_paths)?;
             let utts: Vec<Utterance> = utterances
                 .into_iter()
                 .map(|u| Utterance { path: u.path.into(), label: u.label as usize, speaker: u.speaker, id: u.id.unwrap_or_default() })
                 .collect();
             let on_done = |done: usize, total: usize| ctx.report(Progress { stage: "features".into(), done: done as u32, total: total as u32, metrics: None });
             let cancelled = || ctx.keep_going().is_break();
-            let ds = dataset_from_audio(&utts, &noises, &spec_, &enhance, &BatchControl { on_done: &on_done, cancelled: &cancelled });
+            let control = BatchControl { on_done: &on_done, cancelled: &cancelled };
+            let set = match &options.store {
+                None => load_noises(&noise_paths).and_then(|noises| dataset_from_audio(&utts, &noises, &spec_, &enhance, &control)).map(FeatureSet::in_memory),
+                Some(store) => {
+                    let fingerprint = pool.lock().unwrap_or_else(|p| p.into_inner())[0].fingerprint();
+                    let options = StoreOptions { root: Path::new(&store.dir), enhancer: &fingerprint };
+                    stored_dataset_from_audio(&utts, &noise_paths, &spec_, &enhance, &options, &control).map(|s| {
+                        if s.cached {
+                            // One event, so a progress bar completes and says why it was instant.
+                            let n = utts.len() as u32;
+                            ctx.report(Progress { stage: "features".into(), done: n, total: n, metrics: Some(HashMap::from([("cached".to_string(), 1.0)])) });
+                        }
+                        FeatureSet { inner: Arc::new(s.dataset), store: Some(s.dir.to_string_lossy().into_owned()), cached: s.cached }
+                    })
+                }
+            };
             if let Some(f) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
                 return Err(f);
             }
-            Ok(FeatureSet { inner: Arc::new(ds?) })
+            Ok(set?)
         },
         on_progress,
+        signal,
+    )
+}
+
+/// Reopens a feature store written by `buildFeatureSet` with `store` (its `storePath`), after checking that it
+/// is whole; the items read their features from disk when batches need them.
+#[napi(ts_return_type = "Promise<FeatureSet>")]
+pub fn open_feature_set(dir: String, signal: Option<AbortSignal>) -> AsyncTask<Job<FeatureSet>> {
+    spawn(
+        move |_| {
+            let inner = trnet_train::store::open(Path::new(&dir))?;
+            Ok(FeatureSet { inner: Arc::new(inner), store: Some(dir), cached: true })
+        },
+        None,
         signal,
     )
 }

@@ -32,6 +32,9 @@ export type TrnetErrorCode =
   | 'TRNET_AUDIO_UNSUPPORTED'
   | 'TRNET_AUDIO_NO_SAMPLES'
   | 'TRNET_AUDIO_NON_FINITE'
+  | 'TRNET_STORE_NOT_FOUND'
+  | 'TRNET_STORE_CORRUPT'
+  | 'TRNET_STORE_MISMATCH'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {

@@ -61,4 +61,4 @@ export { fbank, fbankBatch, PAPER_FBANK, type FbankOptions, type Features, type 
 export { enhance, enhanceBatch, enhancerInfo, snrDb, siSdrDb, writeWav, type EnhancerOptions, type EnhancerInfo, type EnhanceItem, type EnhanceProgress } from './enhance.js';
 export { readRavdess, readIemocap, readEsc50, readMusanNoise, readNoiseFolder, RAVDESS_EMOTIONS, IEMOCAP_FOUR_CLASSES, type Utterance, type NoiseClip } from './data/corpora.js';
 export { losoFolds, select, type Fold } from './cv/loso.js';
-export { buildFeatureSet, train, resumeTraining, evaluate, type FeatureSet, type Variant, type ModelConfig, type TrainConfig, type UtteranceSpec, type FeatureSetOptions, type FeaturesProgress, type TrainProgress, type TrainReport, type EvalReport, type EpochRecord, type EvaluateProgress } from './train.js';
+export { buildFeatureSet, openFeatureSet, train, resumeTraining, evaluate, type FeatureSet, type Variant, type ModelConfig, type TrainConfig, type UtteranceSpec, type FeatureSetOptions, type FeaturesProgress, type TrainProgress, type TrainReport, type EvalReport, type EpochRecord, type EvaluateProgress } from './train.js';

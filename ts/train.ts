@@ -70,12 +70,20 @@ export interface FeatureSetOptions {
   pad?: 'zero' | 'repeat';
   fbank?: FbankOptions;
   enhancer?: EnhancerOptions;
+  /**
+   * Keep the features in a feature store on disk instead of in memory: a subfolder of `dir` named by a hash
+   * of every input (files by path, size and mtime; options; seed; the enhancer's fingerprint). A later call
+   * with the same inputs reopens it without computing anything (`set.cached`); batches read it on demand.
+   */
+  store?: { dir: string };
 }
 
 export interface FeaturesProgress {
   stage: 'features';
   done: number;
   total: number;
+  /** Set on the single event of a build that found its feature store and computed nothing. */
+  cached?: boolean;
 }
 
 export interface TrainProgress {
@@ -140,9 +148,20 @@ export interface EvaluateProgress {
 export function buildFeatureSet(utterances: UtteranceSpec[], options: FeatureSetOptions = {}, job: JobOptions<FeaturesProgress> = {}): Promise<FeatureSet> {
   return runJob<Native.Progress, FeaturesProgress, FeatureSet>(
     (onProgress, signal) => native.buildFeatureSet(utterances, options, onProgress, signal),
-    (p) => ({ stage: 'features', done: p.done, total: p.total }),
+    (p) => ({ stage: 'features', done: p.done, total: p.total, ...(p.metrics?.cached ? { cached: true } : {}) }),
     job,
   );
+}
+
+/**
+ * Reopens the feature store at `dir` (a set's `storePath`) after checking it is whole. Folds, variants and seeds
+ * can share one store: `set.subset(indices)` selects items without copying features. Rejects with
+ * TRNET_STORE_NOT_FOUND, TRNET_STORE_CORRUPT (truncated or altered: rebuild it) or TRNET_STORE_MISMATCH (another
+ * format version).
+ */
+export function openFeatureSet(dir: string, job: { signal?: AbortSignal } = {}): Promise<FeatureSet> {
+  // No progress: opening reads the manifest and checks sizes, nothing per item.
+  return runJob<Native.Progress, Native.Progress, FeatureSet>((_onProgress, signal) => native.openFeatureSet(dir, signal), (p) => p, { signal: job.signal });
 }
 
 function trainProgress(p: Native.Progress): TrainProgress {
