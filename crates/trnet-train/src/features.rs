@@ -165,13 +165,14 @@ pub fn stored_dataset_from_audio(utterances: &[Utterance], noise_files: &[PathBu
             // Damaged, or not this key's (copied over by hand): set it aside and build it again. The rename
             // makes the replacement safe against another process opening or removing it at the same time.
             _ => {
-                let aside = options.root.join(format!(".damaged-{key}-{}", std::process::id()));
+                let aside = options.root.join(format!(".damaged-{key}-{}-0", std::process::id()));
                 if std::fs::rename(&dir, &aside).is_ok() {
                     let _ = std::fs::remove_dir_all(&aside);
                 }
             }
         }
     }
+    store::remove_abandoned(options.root);
     let noises = load_noises(noise_files)?;
     let per_utterance = records_per_utterance(spec);
     let writer = StoreWriter::create(&dir, spec.frames, bins(spec))?;

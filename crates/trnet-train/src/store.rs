@@ -17,8 +17,9 @@
 //!
 //! `StoreWriter` fills a private temporary folder next to the final one and renames it into place only
 //! when the records, the manifest and the header are written and synced. A folder at the final name is
-//! therefore always complete; a build that fails, is cancelled or is killed leaves at most a `.building-*`
-//! folder, which is never opened as a store. Two builders of the same store both succeed: the first rename
+//! therefore always complete; a build that fails or is cancelled removes its temporary folder, and one that
+//! is killed leaves a `.building-*` folder that is never opened as a store and that the next build in the
+//! same root removes (`remove_abandoned`). Two builders of the same store both succeed: the first rename
 //! wins, the second finds the folder in place and discards its own copy.
 //!
 //! # Reading
@@ -265,6 +266,28 @@ impl Drop for StoreWriter {
     }
 }
 
+/// Removes the `.building-*` and `.damaged-*` folders under `root` whose builder no longer runs (killed
+/// mid-build: its pid, the second-to-last part of the name, is not in /proc). Folders of live builders are
+/// left alone; without /proc nothing is removed.
+pub fn remove_abandoned(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with(".building-") || name.starts_with(".damaged-")) {
+            continue;
+        }
+        let pid = name.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new("/proc").join(pid.to_string()).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Writes an in-memory dataset as a store at `dir` (key "" unless given). Returns the folder.
 pub fn save(dataset: &Dataset, dir: &Path, key: &str, inputs: serde_json::Value) -> Result<PathBuf> {
     let writer = StoreWriter::create(dir, dataset.frames(), dataset.bins())?;
@@ -467,5 +490,14 @@ mod tests {
         drop(writer);
         assert!(!dir.exists());
         assert_eq!(open(&dir).unwrap_err().code(), "TRNET_STORE_NOT_FOUND");
+
+        // A killed builder's folder (its pid no longer runs) is cleaned up; a live one's is not.
+        let root = dir.parent().unwrap().join(format!("trnet-store-abandoned-{}", std::process::id()));
+        let (dead, live) = (root.join(".building-k-4294967295-0"), root.join(format!(".building-k-{}-0", std::process::id())));
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::create_dir_all(&live).unwrap();
+        remove_abandoned(&root);
+        assert!(!dead.exists() && live.exists());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
