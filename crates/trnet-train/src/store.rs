@@ -172,6 +172,10 @@ impl StoreWriter {
         if values.len() != self.values {
             return Err(Error::invalid("feature record", format!("{} values", self.values), values.len(), "Fix every spectrogram to the store's frames × bins."));
         }
+        if let Some(pos) = values.iter().position(|v| !v.is_finite()) {
+            // Checked here because stored items are not checked again when opened.
+            return Err(Error::invalid(format!("feature record {record}"), "finite values", format!("{} at value {pos}", values[pos]), "Log-Mel features of silence should be floored; check the feature extractor."));
+        }
         let mut bytes = Vec::with_capacity(values.len() * 4);
         for v in values {
             bytes.extend_from_slice(&v.to_le_bytes());
