@@ -29,7 +29,7 @@ fn random_set(utterances: usize, seed: u64) -> Dataset {
     for u in 0..utterances {
         let xs = spec(1.0);
         ds.push(Item::clean(xs.clone(), u % 4).enhanced(spec(1.0))).unwrap();
-        ds.push(Item::noisy(spec(1.0), Some(xs), u % 4, Some(5.0), None).enhanced(spec(1.0))).unwrap();
+        ds.push(Item::noisy(spec(1.0), Some(xs.into()), u % 4, Some(5.0), None).enhanced(spec(1.0))).unwrap();
     }
     ds
 }

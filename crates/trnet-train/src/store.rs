@@ -343,7 +343,7 @@ pub fn open(dir: &Path) -> Result<Dataset> {
         return Err(corrupt(&manifest_path, format!("its SHA-256 does not match the one recorded in {DATA_FILE}: one of the two was changed or comes from another store")));
     }
     let m: Manifest = serde_json::from_slice(&text).map_err(|e| corrupt(&manifest_path, format!("it cannot be read: {e}")))?;
-    let values = m.frames.checked_mul(m.bins).unwrap_or(usize::MAX);
+    let values = m.frames.saturating_mul(m.bins);
     if u64_at(16) != values as u64 || u64_at(24) != m.records {
         return Err(corrupt(&data_path, format!("its header says {} records of {} values, the manifest {} records of {} × {} values", u64_at(24), u64_at(16), m.records, m.frames, m.bins)));
     }
