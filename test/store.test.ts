@@ -1,9 +1,10 @@
+import { execFile } from 'node:child_process';
 import { readdirSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildFeatureSet, isAbortError, openFeatureSet, readEsc50, readRavdess, train, type FeaturesProgress, type UtteranceSpec } from '../ts/index.js';
-import { sharedPath } from './shared.js';
+import { repoRoot, sharedPath } from './shared.js';
 
 // Feature stores on real audio: RAVDESS actors 1–2, four emotions, ESC-50 noise, the classical enhancer.
 const EMOTIONS = ['neutral', 'happy', 'sad', 'angry'];
@@ -66,6 +67,23 @@ describe('feature stores', () => {
     expect(other.cached).toBe(false);
     expect(other.storePath).not.toBe(a.storePath);
     expect(stores(root)).toHaveLength(2);
+  });
+
+  it('two processes building one store at once both get it whole', async () => {
+    const root = join(work, 'processes');
+    // Each child builds through the compiled package (dist/, as the CLI runs it) and prints where its set lives.
+    const script = `const { buildFeatureSet } = await import(${JSON.stringify(join(repoRoot, 'dist/index.js'))});
+      const set = await buildFeatureSet(${JSON.stringify(utterances.slice(0, 12))}, ${JSON.stringify(options(root, 21))});
+      console.log(JSON.stringify({ path: set.storePath, length: set.length }));`;
+    const child = () =>
+      new Promise<{ path: string; length: number }>((done, fail) =>
+        execFile(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => (err ? fail(new Error(stderr || String(err))) : done(JSON.parse(stdout)))),
+      );
+    const [a, b] = await Promise.all([child(), child()]);
+    expect(a).toEqual(b);
+    expect(a.length).toBe(24);
+    expect(stores(root)).toHaveLength(1);
+    expect((await openFeatureSet(a.path)).length).toBe(24);
   });
 
   it('refuses a missing or damaged store with coded errors, and a build replaces a damaged one', async () => {
