@@ -162,8 +162,9 @@ pub fn stored_dataset_from_audio(utterances: &[Utterance], noise_files: &[PathBu
     if dir.exists() {
         match store::open(&dir) {
             Ok(dataset) if store::key_of(&dir).as_deref() == Some(key.as_str()) => return Ok(StoredDataset { dataset, dir, cached: true }),
-            // Damaged, or not this key's (copied over by hand): set it aside and build it again. The rename
-            // makes the replacement safe against another process opening or removing it at the same time.
+            // Damaged, or not this key's (copied over by hand): move it out of the way and build it again.
+            // A process still reading the old files keeps reading them (they are unlinked, not overwritten);
+            // at worst two processes that both found it damaged build it twice.
             _ => {
                 let aside = options.root.join(format!(".damaged-{key}-{}-0", std::process::id()));
                 if std::fs::rename(&dir, &aside).is_ok() {
