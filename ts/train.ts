@@ -1,5 +1,6 @@
 /**
- * Training and evaluation. Features are computed natively into a FeatureSet that stays in Rust memory;
+ * Training and evaluation. Features are computed natively into a FeatureSet that stays in Rust memory or, with
+ * the `store` option, in a feature store on disk that later calls reuse;
  * `train` runs a TRNet variant as a background job with progress and AbortSignal; `evaluate` scores a
  * checkpoint. Config objects are parsed by the Rust structs that define them (unknown fields are errors, absent
  * ones take the paper's defaults), so these interfaces only describe them.

@@ -1,5 +1,5 @@
-//! In-memory feature datasets: each item holds its log-Mel spectrograms already fixed to the dataset's
-//! frame count (frames × bins, row-major), how many leading frames are real, a class label, a speaker and
+//! Feature datasets: each item holds its log-Mel spectrograms (in memory, or as records of a feature store
+//! read on demand) already fixed to the dataset's frame count (frames × bins, row-major), how many leading frames are real, a class label, a speaker and
 //! optional noise tags.
 //!
 //! # Clean, noisy and enhanced items

@@ -1,6 +1,6 @@
 //! Datasets computed from audio files: clean speech, noise mixed in at seeded SNRs, an enhancer, and the
-//! paper's features (80-bin Kaldi log-Mel, fixed to N frames). Meant for tests and small experiments; the
-//! addon computes and caches features itself and hands them over as arrays.
+//! paper's features (80-bin Kaldi log-Mel, fixed to N frames), in memory or in a feature store. The addon's
+//! `buildFeatureSet` runs these.
 //!
 //! # Noise and SNR rule
 //!
