@@ -420,10 +420,12 @@ def main():
     digest = sha256(args.checkpoint)
     out = args.out or cache / "models" / f"gtcrn-offline-v{EXPORT_VERSION}-{digest[:16]}.onnx"
     if out.is_file() and not args.force:
+        # It was checked when it was written; --force redoes both.
         print(f"export-gtcrn-offline: {out} exists (checkpoint sha256 {digest}); --force rewrites it", file=sys.stderr)
-    else:
-        export(load(args.checkpoint), out)
-        print(f"export-gtcrn-offline: {args.checkpoint} (sha256 {digest}) -> {out}", file=sys.stderr)
+        print(out)
+        return
+    export(load(args.checkpoint), out)
+    print(f"export-gtcrn-offline: {args.checkpoint} (sha256 {digest}) -> {out}", file=sys.stderr)
     for wav in args.wav or []:
         diff, frame, peak, frames = check_against_stream(out, args.stream_onnx, wav, args.seconds)
         print(f"export-gtcrn-offline: vs {args.stream_onnx.name} frame by frame on {wav.name} ({frames} frames): max |diff| {diff:.3g} (frame {frame}), output peak {peak:.3g}", file=sys.stderr)
