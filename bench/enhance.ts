@@ -3,22 +3,33 @@
  * VoiceBank+DEMAND samples (with CMGAN's own outputs as the reference line) and on RAVDESS speech mixed with
  * ESC-50 noise at 0/5/10/15/20 dB; and speed (real-time factor on one thread) of each enhancer, with the same
  * GTCRN model stepped frame by frame through onnxruntime-node from plain TypeScript as the baseline.
+ * GTCRN runs twice: the published streaming export (one call per frame) and the whole-utterance export of the
+ * same checkpoint (scripts/export-gtcrn-offline.sh, made here if missing; one call per utterance).
  *
  *   npx tsx bench/enhance.ts [--ravdess 20] [--repeats 3]
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { decodeAudio, enhanceBatch, GTCRN_STFT, istft, mixAtSnr, siSdrDb, snrDb, stft, type EnhancerOptions } from '../ts/index.js';
-import { bestOf, ravdessFiles, sharedDir, table } from './lib/timing.js';
+import { bestOf, ravdessFiles, repoRoot, sharedDir, table } from './lib/timing.js';
 
 const { values } = parseArgs({ options: { ravdess: { type: 'string', default: '20' }, repeats: { type: 'string', default: '3' } } });
 const gtcrnModel = join(sharedDir, 'models/gtcrn/gtcrn_simple.onnx');
+const STREAM = 'GTCRN (DNS3 weights, streaming ONNX)';
+const WHOLE = 'GTCRN (same weights, whole-utterance ONNX)';
 const enhancers: [string, EnhancerOptions][] = [
   ['classical (MMSE-LSA + minimum statistics)', { kind: 'classical' }],
-  ['GTCRN (DNS3 weights, streaming ONNX)', { kind: 'gtcrn', model: gtcrnModel }],
+  [STREAM, { kind: 'gtcrn', model: gtcrnModel }],
 ];
+try {
+  const model = execFileSync('bash', [join(repoRoot, 'scripts/export-gtcrn-offline.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  enhancers.push([WHOLE, { kind: 'gtcrn', model }]);
+} catch (err) {
+  console.log(`(no whole-utterance GTCRN row: scripts/export-gtcrn-offline.sh failed: ${String(err)})`);
+}
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 async function enhanceAll(waves: Float32Array[], options: EnhancerOptions): Promise<Float32Array[]> {
@@ -107,3 +118,10 @@ const sameness = siSdrDb(theirs, ours!);
 for (const [name] of enhancers) speed.push([name, (rtf[name]! * seconds).toFixed(3), rtf[name]!.toFixed(4), (baseline / rtf[name]!).toFixed(2)]);
 speed.push(['GTCRN through onnxruntime-node 1.30, plain TS loop', (baseline * seconds).toFixed(3), baseline.toFixed(4), '1.00']);
 console.log(`\n${table(speed)}\n(trnet GTCRN vs the onnxruntime-node loop on one utterance: SI-SDR ${sameness.toFixed(1)} dB, i.e. the same output)`);
+if (rtf[WHOLE] !== undefined) {
+  const [whole] = await enhanceAll([audio[0]!], enhancers.find(([n]) => n === WHOLE)![1]);
+  console.log(
+    `(whole-utterance GTCRN: ${(rtf[STREAM]! / rtf[WHOLE]!).toFixed(1)}× the streaming export's speed, ${(baseline / rtf[WHOLE]!).toFixed(1)}× the onnxruntime-node loop's; ` +
+      `its output vs the streaming export's on one utterance: SI-SDR ${siSdrDb(ours!, whole!).toFixed(1)} dB)`,
+  );
+}

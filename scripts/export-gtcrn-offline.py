@@ -111,9 +111,11 @@ class GTConvBlock(nn.Module):
         self.point_bn2 = nn.BatchNorm2d(half)
         self.tra = TRA(half)
 
+    sfe_folded = False  # set by `for_inference` once SFE is part of point_conv1
+
     def forward(self, x):
         x1, x2 = torch.chunk(x, 2, dim=1)
-        h = self.point_act(self.point_bn1(self.point_conv1(subband_unfold(x1))))
+        h = self.point_act(self.point_bn1(self.point_conv1(x1 if self.sfe_folded else subband_unfold(x1))))
         h = nn.functional.pad(h, (0, 0, self.pad, 0))
         h = self.depth_act(self.depth_bn(self.depth_conv(h)))
         h = self.tra(self.point_bn2(self.point_conv2(h)))
@@ -242,6 +244,16 @@ def as_conv(t):
     return c
 
 
+def fold_sfe(point):
+    """SFE (3-bin neighbourhood as channels) followed by a 1x1 conv is one (1, 3) conv over the original channels:
+    input channel c*3 + j of the 1x1 conv is bin f + j - 1 of channel c, zero beyond the edges, as with padding 1."""
+    cout, cin3 = point.weight.shape[:2]
+    c = nn.Conv2d(cin3 // 3, cout, (1, 3), padding=(0, 1))
+    c.weight = nn.Parameter(point.weight.detach().reshape(cout, cin3 // 3, 1, 3).clone())
+    c.bias = nn.Parameter(point.bias.detach().clone())
+    return c
+
+
 def as_leaky(prelu):
     """PReLU with one learned slope is LeakyReLU with that slope as a constant (a cheaper, fusable ONNX op)."""
     assert prelu.weight.numel() == 1
@@ -280,8 +292,8 @@ class MergedGRU(nn.Module):
 
 
 def for_inference(model):
-    """A copy of `model` rewritten for export: BN folded into convs, stride-1 transposed convs as convs, PReLU as
-    LeakyReLU, grouped GRUs merged."""
+    """A copy of `model` rewritten for export: BN folded into convs, stride-1 transposed convs as convs, SFE folded
+    into the following point conv, PReLU as LeakyReLU, grouped GRUs merged."""
     import copy
 
     model = copy.deepcopy(model).eval()
@@ -295,6 +307,7 @@ def for_inference(model):
             for conv in ("point_conv1", "depth_conv", "point_conv2"):
                 if isinstance(getattr(block, conv), nn.ConvTranspose2d):
                     setattr(block, conv, as_conv(getattr(block, conv)))
+            block.point_conv1, block.sfe_folded = fold_sfe(block.point_conv1), True
             block.point_bn1 = fold_bn(block.point_conv1, block.point_bn1)
             block.depth_bn = fold_bn(block.depth_conv, block.depth_bn)
             block.point_bn2 = fold_bn(block.point_conv2, block.point_bn2)
