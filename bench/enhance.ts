@@ -6,7 +6,7 @@
  * GTCRN runs twice: the published streaming export (one call per frame) and the whole-utterance export of the
  * same checkpoint (scripts/export-gtcrn-offline.sh, made here if missing; one call per utterance).
  *
- *   npx tsx bench/enhance.ts [--ravdess 20] [--repeats 3]
+ *   npx tsx bench/enhance.ts [--ravdess 20] [--repeats 3]     (--ravdess 0: no RAVDESS table)
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -66,21 +66,24 @@ vbRows.push(row('CMGAN (authors’ outputs, reference line)', cm));
 console.log(table(vbRows));
 
 // --- Quality on RAVDESS + ESC-50 at five SNRs ---------------------------------------------------------
-const speech = ravdessFiles(Number(values.ravdess)).map((f) => decodeAudio(f).samples);
-const esc = readdirSync(join(sharedDir, 'data/esc50/audio')).filter((f) => f.endsWith('.flac')).sort();
-const noises = speech.map((_, i) => decodeAudio(join(sharedDir, 'data/esc50/audio', esc[(i * 37) % esc.length]!)).samples);
-const rvRows: (string | number)[][] = [['RAVDESS + ESC-50: mean gain (dB)', ...[0, 5, 10, 15, 20].map((s) => `${s} dB SNR / SI-SDR`)]];
-const gains: Record<string, string[]> = Object.fromEntries(enhancers.map(([n]) => [n, []]));
-for (const snr of [0, 5, 10, 15, 20]) {
-  const mixed = speech.map((s, i) => mixAtSnr(s, noises[i]!, snr, 1000 + i).noisy);
-  const before = score(speech, mixed);
-  for (const [name, options] of enhancers) {
-    const after = score(speech, await enhanceAll(mixed, options));
-    gains[name]!.push(`${(after.snr - before.snr).toFixed(2)} / ${(after.sisdr - before.sisdr).toFixed(2)}`);
+// --ravdess 0 skips it (e.g. to rerun only the speed table).
+if (Number(values.ravdess) > 0) {
+  const speech = ravdessFiles(Number(values.ravdess)).map((f) => decodeAudio(f).samples);
+  const esc = readdirSync(join(sharedDir, 'data/esc50/audio')).filter((f) => f.endsWith('.flac')).sort();
+  const noises = speech.map((_, i) => decodeAudio(join(sharedDir, 'data/esc50/audio', esc[(i * 37) % esc.length]!)).samples);
+  const rvRows: (string | number)[][] = [['RAVDESS + ESC-50: mean gain (dB)', ...[0, 5, 10, 15, 20].map((s) => `${s} dB SNR / SI-SDR`)]];
+  const gains: Record<string, string[]> = Object.fromEntries(enhancers.map(([n]) => [n, []]));
+  for (const snr of [0, 5, 10, 15, 20]) {
+    const mixed = speech.map((s, i) => mixAtSnr(s, noises[i]!, snr, 1000 + i).noisy);
+    const before = score(speech, mixed);
+    for (const [name, options] of enhancers) {
+      const after = score(speech, await enhanceAll(mixed, options));
+      gains[name]!.push(`${(after.snr - before.snr).toFixed(2)} / ${(after.sisdr - before.sisdr).toFixed(2)}`);
+    }
   }
+  for (const [name] of enhancers) rvRows.push([name, ...gains[name]!]);
+  console.log(`\n${table(rvRows)}`);
 }
-for (const [name] of enhancers) rvRows.push([name, ...gains[name]!]);
-console.log(`\n${table(rvRows)}`);
 
 // --- Speed: real-time factor on one thread ------------------------------------------------------------
 // RAYON_NUM_THREADS=1 (set at the top) keeps each batch on one worker, intraThreads 1 keeps ONNX Runtime on it.

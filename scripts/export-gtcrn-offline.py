@@ -57,9 +57,9 @@ class ERB(nn.Module):
 def subband_unfold(x, k=3):
     """SFE: each bin gets its k-bin neighbourhood (zero beyond the edges) as channels: (B, C, T, F) -> (B, C*k, T, F),
     channel c*k + j holding bin f + j - k//2 of input channel c."""
-    b, c, t, f = x.shape
+    f = x.shape[-1]
     pad = nn.functional.pad(x, (k // 2, k // 2))
-    return torch.stack([pad[..., j : j + f] for j in range(k)], dim=2).reshape(b, c * k, t, f)
+    return torch.stack([pad[..., j : j + f] for j in range(k)], dim=2).flatten(1, 2)
 
 
 class ConvBlock(nn.Module):
@@ -119,8 +119,7 @@ class GTConvBlock(nn.Module):
         h = nn.functional.pad(h, (0, 0, self.pad, 0))
         h = self.depth_act(self.depth_bn(self.depth_conv(h)))
         h = self.tra(self.point_bn2(self.point_conv2(h)))
-        b, c, t, f = h.shape
-        return torch.stack([h, x2], dim=2).reshape(b, 2 * c, t, f)  # h0, x2_0, h1, x2_1, ...
+        return torch.stack([h, x2], dim=2).flatten(1, 2)  # h0, x2_0, h1, x2_1, ...
 
 
 class GroupedGRU(nn.Module):
@@ -149,12 +148,12 @@ class DPGRNN(nn.Module):
         self.inter_ln = nn.LayerNorm((bins, channels), eps=1e-8)
 
     def forward(self, x):
-        b, c, t, f = x.shape
+        # flatten/reshape_as rather than sizes read from shapes: fewer shape-arithmetic nodes in the export.
         x = x.permute(0, 2, 3, 1)  # (B, T, F, C)
-        intra = self.intra_fc(self.intra_rnn(x.reshape(b * t, f, c))).reshape(b, t, f, c)
+        intra = self.intra_fc(self.intra_rnn(x.flatten(0, 1))).reshape_as(x)
         x = x + self.intra_ln(intra)
-        inter = x.permute(0, 2, 1, 3).reshape(b * f, t, c)
-        inter = self.inter_fc(self.inter_rnn(inter)).reshape(b, f, t, c).permute(0, 2, 1, 3)
+        by_bin = x.permute(0, 2, 1, 3)  # (B, F, T, C)
+        inter = self.inter_fc(self.inter_rnn(by_bin.flatten(0, 1))).reshape_as(by_bin).permute(0, 2, 1, 3)
         x = x + self.inter_ln(inter)
         return x.permute(0, 3, 1, 2)
 
