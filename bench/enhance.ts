@@ -13,7 +13,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { decodeAudio, enhanceBatch, GTCRN_STFT, istft, mixAtSnr, siSdrDb, snrDb, stft, type EnhancerOptions } from '../ts/index.js';
+import { decodeAudio, enhanceBatch, enhancerInfo, GTCRN_STFT, istft, mixAtSnr, siSdrDb, snrDb, stft, type EnhancerOptions } from '../ts/index.js';
 import { bestOf, ravdessFiles, repoRoot, sharedDir, table } from './lib/timing.js';
 
 // Every timing below is on one thread: trnet's batches on one rayon worker (read when the pool starts, at the
@@ -87,21 +87,28 @@ if (Number(values.ravdess) > 0) {
 
 // --- Speed: real-time factor on one thread ------------------------------------------------------------
 // RAYON_NUM_THREADS=1 (set at the top) keeps each batch on one worker, intraThreads 1 keeps ONNX Runtime on it.
-// Two timings per enhancer: one enhanceBatch call per utterance (each call loads the model: 0.05–0.2 s for an
-// ONNX session), and one call for all ten (the model loaded once, as for the baseline, whose session is made
-// before its timing starts).
+// Per enhancer: one enhanceBatch call per utterance (each call loads the model: 0.05–0.2 s for an ONNX session),
+// one call for all ten (one load, then every utterance on the same enhancer), the load alone (enhancerInfo, which
+// builds the enhancer), and from those the enhancement alone, as the baseline is timed (its session is made before
+// its timing starts).
 const repeats = Number(values.repeats);
 const audio = noisy.slice(0, 10);
 const seconds = audio.reduce((s, w) => s + w.length, 0) / 16_000;
-const speed: (string | number)[][] = [['one thread, 10 VoiceBank utterances', 'RTF, a call per utterance', 'RTF, one call for all', 'speed vs onnxruntime-node loop']];
+const speed: (string | number)[][] = [
+  [`one thread, 10 VoiceBank utterances (${seconds.toFixed(1)} s)`, 'RTF, a call each', 'RTF, one call', 'load s', 'RTF without load', 'speed vs onnxruntime-node'],
+];
 const perCall: Record<string, number> = {};
+const oneCall: Record<string, number> = {};
+const load: Record<string, number> = {};
 const rtf: Record<string, number> = {};
 for (const [name, options] of enhancers) {
   const opts = { ...options, intraThreads: 1 };
   perCall[name] = (await bestOf(repeats, async () => {
     for (const w of audio) await enhanceAll([w], opts);
   })) / seconds;
-  rtf[name] = (await bestOf(repeats, () => enhanceAll(audio, opts))) / seconds;
+  oneCall[name] = (await bestOf(repeats, () => enhanceAll(audio, opts))) / seconds;
+  load[name] = await bestOf(repeats, () => enhancerInfo(opts));
+  rtf[name] = oneCall[name]! - load[name]! / seconds;
 }
 
 /** The baseline: GTCRN stepped frame by frame through onnxruntime-node (STFT/iSTFT by trnet, as for trnet). */
@@ -127,13 +134,15 @@ const baseline = (await bestOf(repeats, async () => {
 const [ours] = await enhanceAll([audio[0]!], { kind: 'gtcrn', model: gtcrnModel });
 const theirs = await gtcrnOrtNode(audio[0]!);
 const sameness = siSdrDb(theirs, ours!);
-for (const [name] of enhancers) speed.push([name, perCall[name]!.toFixed(4), rtf[name]!.toFixed(4), (baseline / rtf[name]!).toFixed(2)]);
-speed.push(['GTCRN through onnxruntime-node 1.30, plain TS loop', '', baseline.toFixed(4), '1.00']);
+for (const [name] of enhancers) {
+  speed.push([name, perCall[name]!.toFixed(4), oneCall[name]!.toFixed(4), load[name]!.toFixed(3), rtf[name]!.toFixed(4), (baseline / rtf[name]!).toFixed(2)]);
+}
+speed.push(['GTCRN through onnxruntime-node 1.30, plain TS loop', '', '', '', baseline.toFixed(4), '1.00']);
 console.log(`\n${table(speed)}\n(trnet GTCRN vs the onnxruntime-node loop on one utterance: SI-SDR ${sameness.toFixed(1)} dB, i.e. the same output)`);
 if (rtf[WHOLE] !== undefined) {
   const [whole] = await enhanceAll([audio[0]!], enhancers.find(([n]) => n === WHOLE)![1]);
   console.log(
-    `(whole-utterance GTCRN, model loaded once: ${(rtf[STREAM]! / rtf[WHOLE]!).toFixed(1)}× the streaming export's speed, ${(baseline / rtf[WHOLE]!).toFixed(1)}× the onnxruntime-node loop's; ` +
+    `(whole-utterance GTCRN without the load: ${(rtf[STREAM]! / rtf[WHOLE]!).toFixed(1)}× the streaming export's speed, ${(baseline / rtf[WHOLE]!).toFixed(1)}× the onnxruntime-node loop's; ` +
       `its output vs the streaming export's on one utterance: SI-SDR ${siSdrDb(ours!, whole!).toFixed(1)} dB)`,
   );
 }
