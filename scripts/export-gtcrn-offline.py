@@ -11,15 +11,19 @@ strictly, and exports it with a dynamic frame axis, so the Rust enhancer runs a 
     output enh  float32 [1, 257, T, 2]   enhanced spectrum, same layout, no frame delay
 
 The network is causal along time, so on the same spectrum it gives the streaming export's outputs frame for
-frame. With --stream-onnx the script checks that on a real utterance (needs numpy and onnxruntime's Python
-package, i.e. the dev venv: `PY=$(scripts/setup-dev.sh)`); plain export needs torch only (the runtime venv).
+frame. With --stream-onnx the script checks the written file against the streaming export on real recordings
+(--wav, repeatable) and deletes it if they differ by more than --tolerance. Needs torch, onnx (torch's
+TorchScript exporter imports it), and for the check numpy, soundfile and onnxruntime: the dev venv,
+`PY=$(scripts/setup-dev.sh)`. `scripts/export-gtcrn-offline.sh` runs it there with the check.
 
 Usage:
-    python scripts/export-gtcrn-offline.py [--checkpoint CKPT] [--out FILE] [--stream-onnx ONNX --wav WAV]
+    python scripts/export-gtcrn-offline.py [--checkpoint CKPT] [--out FILE] [--force]
+                                           [--stream-onnx ONNX --wav WAV [--wav WAV ...]]
 Defaults: the shared DNS3 checkpoint the streaming export was made from
 ($TRNET_SHARED/models/gtcrn/stream_model_trained_on_dns3.tar) and
-$TRNET_CACHE/models/gtcrn-offline-<first 16 hex of the checkpoint's SHA-256>.onnx. The output path is printed
-on the last line of stdout.
+$TRNET_CACHE/models/gtcrn-offline-v<EXPORT_VERSION>-<first 16 hex of the checkpoint's SHA-256>.onnx. An existing
+output is kept (it was checked when written) unless --force. The output path is printed on the last line of
+stdout.
 """
 
 import argparse
