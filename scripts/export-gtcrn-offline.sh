@@ -15,7 +15,9 @@ py=$(bash "$root/scripts/setup-dev.sh")
 gtcrn="$TRNET_SHARED/models/gtcrn"
 check=()
 # The check compares against the streaming export of the shared checkpoint, so only for that checkpoint.
-if [[ " $* " != *" --checkpoint "* ]] && [ -f "$gtcrn/gtcrn_simple.onnx" ]; then
+own_checkpoint=0
+for arg in "$@"; do [[ $arg == --checkpoint || $arg == --checkpoint=* ]] && own_checkpoint=1; done
+if [ $own_checkpoint = 0 ] && [ -f "$gtcrn/gtcrn_simple.onnx" ]; then
   check=(--stream-onnx "$gtcrn/gtcrn_simple.onnx")
   for wav in data/voicebank-samples/noisy/p232_003.flac data/ravdess/Actor_01/03-01-01-01-01-01-01.flac; do
     [ -f "$TRNET_SHARED/$wav" ] && check+=(--wav "$TRNET_SHARED/$wav")
