@@ -21,11 +21,11 @@
 //! block-diagonal weights), exports with opset 17, and checks the file frame by frame against the streaming
 //! export on a VoiceBank and a RAVDESS recording (max difference 1e-5 on spectra peaking at 34).
 //!
-//! Speed, one thread, 2-core development machine shared with two other builds (bench/enhance.ts, 10 VoiceBank
-//! utterances, 61.6 s): real-time factor 0.13 streaming (one ONNX Runtime call per 16 ms frame; stepping the same
-//! export from onnxruntime-node: 0.10) against 0.0094 whole-utterance once the model is loaded (0.012 counting
-//! one load, 0.16 s, per batch); the network alone, from Python onnxruntime, 0.005–0.008. On the waveform the
-//! two exports differ by at most 6e-7 (SI-SDR between them > 128 dB; `tests/gtcrn_offline.rs`).
+//! Speed, one thread, 2-core development machine shared with other builds (bench/enhance.ts, 10 VoiceBank
+//! utterances, 61.6 s, load average 2.5–2.8): real-time factor 0.070 streaming (one ONNX Runtime call per 16 ms
+//! frame; stepping the same export from onnxruntime-node: 0.092) against 0.0062 whole-utterance once the model
+//! is loaded (0.0073 counting the one load, 0.07 s, per batch). At load average 4–4.5: 0.128 against 0.0094. On
+//! the waveform the two exports differ by at most 6e-7 (SI-SDR between them > 128 dB; `tests/gtcrn_offline.rs`).
 //!
 //! Front end (models/gtcrn/README.md): STFT with n_fft 512, hop 256, √(periodic Hann), centred with reflect
 //! padding → 257 bins; the enhanced frames (`enh`, no frame delay) are inverted with the same STFT.
