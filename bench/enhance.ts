@@ -3,22 +3,36 @@
  * VoiceBank+DEMAND samples (with CMGAN's own outputs as the reference line) and on RAVDESS speech mixed with
  * ESC-50 noise at 0/5/10/15/20 dB; and speed (real-time factor on one thread) of each enhancer, with the same
  * GTCRN model stepped frame by frame through onnxruntime-node from plain TypeScript as the baseline.
+ * GTCRN runs twice: the published streaming export (one call per frame) and the whole-utterance export of the
+ * same checkpoint (scripts/export-gtcrn-offline.sh, made here if missing; one call per utterance).
  *
- *   npx tsx bench/enhance.ts [--ravdess 20] [--repeats 3]
+ *   npx tsx bench/enhance.ts [--ravdess 20] [--repeats 3]     (--ravdess 0: no RAVDESS table)
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { decodeAudio, enhanceBatch, GTCRN_STFT, istft, mixAtSnr, siSdrDb, snrDb, stft, type EnhancerOptions } from '../ts/index.js';
-import { bestOf, ravdessFiles, sharedDir, table } from './lib/timing.js';
+import { decodeAudio, enhanceBatch, enhancerInfo, GTCRN_STFT, istft, mixAtSnr, siSdrDb, snrDb, stft, type EnhancerOptions } from '../ts/index.js';
+import { bestOf, ravdessFiles, repoRoot, sharedDir, table } from './lib/timing.js';
 
+// Every timing below is on one thread: trnet's batches on one rayon worker (read when the pool starts, at the
+// first batch), ONNX Runtime with one intra-op thread.
+process.env.RAYON_NUM_THREADS = '1';
 const { values } = parseArgs({ options: { ravdess: { type: 'string', default: '20' }, repeats: { type: 'string', default: '3' } } });
 const gtcrnModel = join(sharedDir, 'models/gtcrn/gtcrn_simple.onnx');
+const STREAM = 'GTCRN (DNS3 weights, streaming ONNX)';
+const WHOLE = 'GTCRN (same weights, whole-utterance ONNX)';
 const enhancers: [string, EnhancerOptions][] = [
   ['classical (MMSE-LSA + minimum statistics)', { kind: 'classical' }],
-  ['GTCRN (DNS3 weights, streaming ONNX)', { kind: 'gtcrn', model: gtcrnModel }],
+  [STREAM, { kind: 'gtcrn', model: gtcrnModel }],
 ];
+try {
+  const model = execFileSync('bash', [join(repoRoot, 'scripts/export-gtcrn-offline.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  enhancers.push([WHOLE, { kind: 'gtcrn', model }]);
+} catch (err) {
+  console.log(`(no whole-utterance GTCRN row: scripts/export-gtcrn-offline.sh failed: ${String(err)})`);
+}
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 async function enhanceAll(waves: Float32Array[], options: EnhancerOptions): Promise<Float32Array[]> {
@@ -52,33 +66,49 @@ vbRows.push(row('CMGAN (authors’ outputs, reference line)', cm));
 console.log(table(vbRows));
 
 // --- Quality on RAVDESS + ESC-50 at five SNRs ---------------------------------------------------------
-const speech = ravdessFiles(Number(values.ravdess)).map((f) => decodeAudio(f).samples);
-const esc = readdirSync(join(sharedDir, 'data/esc50/audio')).filter((f) => f.endsWith('.flac')).sort();
-const noises = speech.map((_, i) => decodeAudio(join(sharedDir, 'data/esc50/audio', esc[(i * 37) % esc.length]!)).samples);
-const rvRows: (string | number)[][] = [['RAVDESS + ESC-50: mean gain (dB)', ...[0, 5, 10, 15, 20].map((s) => `${s} dB SNR / SI-SDR`)]];
-const gains: Record<string, string[]> = Object.fromEntries(enhancers.map(([n]) => [n, []]));
-for (const snr of [0, 5, 10, 15, 20]) {
-  const mixed = speech.map((s, i) => mixAtSnr(s, noises[i]!, snr, 1000 + i).noisy);
-  const before = score(speech, mixed);
-  for (const [name, options] of enhancers) {
-    const after = score(speech, await enhanceAll(mixed, options));
-    gains[name]!.push(`${(after.snr - before.snr).toFixed(2)} / ${(after.sisdr - before.sisdr).toFixed(2)}`);
+// --ravdess 0 skips it (e.g. to rerun only the speed table).
+if (Number(values.ravdess) > 0) {
+  const speech = ravdessFiles(Number(values.ravdess)).map((f) => decodeAudio(f).samples);
+  const esc = readdirSync(join(sharedDir, 'data/esc50/audio')).filter((f) => f.endsWith('.flac')).sort();
+  const noises = speech.map((_, i) => decodeAudio(join(sharedDir, 'data/esc50/audio', esc[(i * 37) % esc.length]!)).samples);
+  const rvRows: (string | number)[][] = [['RAVDESS + ESC-50: mean gain (dB)', ...[0, 5, 10, 15, 20].map((s) => `${s} dB SNR / SI-SDR`)]];
+  const gains: Record<string, string[]> = Object.fromEntries(enhancers.map(([n]) => [n, []]));
+  for (const snr of [0, 5, 10, 15, 20]) {
+    const mixed = speech.map((s, i) => mixAtSnr(s, noises[i]!, snr, 1000 + i).noisy);
+    const before = score(speech, mixed);
+    for (const [name, options] of enhancers) {
+      const after = score(speech, await enhanceAll(mixed, options));
+      gains[name]!.push(`${(after.snr - before.snr).toFixed(2)} / ${(after.sisdr - before.sisdr).toFixed(2)}`);
+    }
   }
+  for (const [name] of enhancers) rvRows.push([name, ...gains[name]!]);
+  console.log(`\n${table(rvRows)}`);
 }
-for (const [name] of enhancers) rvRows.push([name, ...gains[name]!]);
-console.log(`\n${table(rvRows)}`);
 
 // --- Speed: real-time factor on one thread ------------------------------------------------------------
+// RAYON_NUM_THREADS=1 (set at the top) keeps each batch on one worker, intraThreads 1 keeps ONNX Runtime on it.
+// Per enhancer: one enhanceBatch call per utterance (each call loads the model: 0.05–0.2 s for an ONNX session),
+// one call for all ten (one load, then every utterance on the same enhancer), the load alone (enhancerInfo, which
+// builds the enhancer), and from those the enhancement alone, as the baseline is timed (its session is made before
+// its timing starts).
 const repeats = Number(values.repeats);
 const audio = noisy.slice(0, 10);
 const seconds = audio.reduce((s, w) => s + w.length, 0) / 16_000;
-const speed: (string | number)[][] = [['one thread, 10 VoiceBank utterances', 'seconds', 'RTF', 'vs onnxruntime-node TS loop']];
+const speed: (string | number)[][] = [
+  [`one thread, 10 VoiceBank utterances (${seconds.toFixed(1)} s)`, 'RTF, a call each', 'RTF, one call', 'load s', 'RTF without load', 'speed vs onnxruntime-node'],
+];
+const perCall: Record<string, number> = {};
+const oneCall: Record<string, number> = {};
+const load: Record<string, number> = {};
 const rtf: Record<string, number> = {};
 for (const [name, options] of enhancers) {
-  // One utterance per call, so the batch runs on a single worker with a single ONNX thread.
-  rtf[name] = (await bestOf(repeats, async () => {
-    for (const w of audio) await enhanceAll([w], { ...options, intraThreads: 1 });
+  const opts = { ...options, intraThreads: 1 };
+  perCall[name] = (await bestOf(repeats, async () => {
+    for (const w of audio) await enhanceAll([w], opts);
   })) / seconds;
+  oneCall[name] = (await bestOf(repeats, () => enhanceAll(audio, opts))) / seconds;
+  load[name] = await bestOf(repeats, () => enhancerInfo(opts));
+  rtf[name] = oneCall[name]! - load[name]! / seconds;
 }
 
 /** The baseline: GTCRN stepped frame by frame through onnxruntime-node (STFT/iSTFT by trnet, as for trnet). */
@@ -104,6 +134,15 @@ const baseline = (await bestOf(repeats, async () => {
 const [ours] = await enhanceAll([audio[0]!], { kind: 'gtcrn', model: gtcrnModel });
 const theirs = await gtcrnOrtNode(audio[0]!);
 const sameness = siSdrDb(theirs, ours!);
-for (const [name] of enhancers) speed.push([name, (rtf[name]! * seconds).toFixed(3), rtf[name]!.toFixed(4), (baseline / rtf[name]!).toFixed(2)]);
-speed.push(['GTCRN through onnxruntime-node 1.30, plain TS loop', (baseline * seconds).toFixed(3), baseline.toFixed(4), '1.00']);
+for (const [name] of enhancers) {
+  speed.push([name, perCall[name]!.toFixed(4), oneCall[name]!.toFixed(4), load[name]!.toFixed(3), rtf[name]!.toFixed(4), (baseline / rtf[name]!).toFixed(2)]);
+}
+speed.push(['GTCRN through onnxruntime-node 1.30, plain TS loop', '', '', '', baseline.toFixed(4), '1.00']);
 console.log(`\n${table(speed)}\n(trnet GTCRN vs the onnxruntime-node loop on one utterance: SI-SDR ${sameness.toFixed(1)} dB, i.e. the same output)`);
+if (rtf[WHOLE] !== undefined) {
+  const [whole] = await enhanceAll([audio[0]!], enhancers.find(([n]) => n === WHOLE)![1]);
+  console.log(
+    `(whole-utterance GTCRN without the load: ${(rtf[STREAM]! / rtf[WHOLE]!).toFixed(1)}× the streaming export's speed, ${(baseline / rtf[WHOLE]!).toFixed(1)}× the onnxruntime-node loop's; ` +
+      `its output vs the streaming export's on one utterance: SI-SDR ${siSdrDb(ours!, whole!).toFixed(1)} dB)`,
+  );
+}

@@ -4,7 +4,9 @@
 #      kept in a cache outside the clone and reused while the pins are unchanged;
 #   2. npm ci;
 #   3. a release build of the addon and its generated TypeScript bindings;
-#   4. `trnet doctor` as a smoke check.
+#   4. the whole-utterance GTCRN export, when the shared GTCRN checkpoint is there
+#      (scripts/export-gtcrn-offline.sh; builds the dev venv, ~15 s once);
+#   5. `trnet doctor` as a smoke check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -43,6 +45,14 @@ ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 
 step "building the addon (release; the first build compiles libtorch's C API, several minutes)"
 npm run build
+
+step "GTCRN whole-utterance export (scripts/export-gtcrn-offline.sh)"
+if [ -f "$TRNET_SHARED/models/gtcrn/stream_model_trained_on_dns3.tar" ]; then
+  # Not fatal: only the whole-utterance GTCRN tests and benchmark rows need it, and they say so when it is missing.
+  bash scripts/export-gtcrn-offline.sh || echo "setup: the GTCRN export failed (above); rerun scripts/export-gtcrn-offline.sh" >&2
+else
+  echo "skipped: no $TRNET_SHARED/models/gtcrn/stream_model_trained_on_dns3.tar (set TRNET_SHARED)"
+fi
 
 step "trnet doctor"
 node bin/trnet.mjs doctor

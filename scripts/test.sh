@@ -4,6 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 step() { printf '\n== %s\n' "$*"; }
+step "GTCRN whole-utterance export (made once from the shared checkpoint, then reused)"
+# The whole-utterance GTCRN tests (Rust and JS) read it; without it they print why and skip.
+if TRNET_GTCRN_OFFLINE=$(bash scripts/export-gtcrn-offline.sh); then
+  export TRNET_GTCRN_OFFLINE
+else
+  echo "test: scripts/export-gtcrn-offline.sh failed (above); the whole-utterance GTCRN tests will be skipped" >&2
+fi
 step "cargo test"
 cargo test --release --workspace --target x86_64-unknown-linux-gnu
 step "tsc -p tsconfig.build.json (dist/, which the CLI and the package entry run)"

@@ -1,5 +1,7 @@
 /** Where the tests find real data and models: TRNET_SHARED, defaulting to ../shared beside the repo. */
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,4 +13,22 @@ export function sharedPath(...parts: string[]): string {
   const p = resolve(sharedDir, ...parts);
   if (!existsSync(p)) throw new Error(`missing ${p}: set TRNET_SHARED to the folder holding data/ and models/`);
   return p;
+}
+
+/**
+ * The whole-utterance GTCRN export that scripts/export-gtcrn-offline.sh makes from the shared DNS3 checkpoint (a
+ * generated file, never committed; `npm test` and `npm run setup` make it): TRNET_GTCRN_OFFLINE if set, else the
+ * script's default, $TRNET_CACHE/models/gtcrn-offline-v1-<first 16 hex of the checkpoint's SHA-256>.onnx.
+ * Gives the reason instead when the file is not there.
+ */
+export function gtcrnOfflinePath(): { path?: string; why?: string } {
+  let path = process.env.TRNET_GTCRN_OFFLINE;
+  if (!path) {
+    const checkpoint = resolve(sharedDir, 'models/gtcrn/stream_model_trained_on_dns3.tar');
+    if (!existsSync(checkpoint)) return { why: `missing ${checkpoint}` };
+    const digest = createHash('sha256').update(readFileSync(checkpoint)).digest('hex');
+    const cache = process.env.TRNET_CACHE || resolve(process.env.XDG_CACHE_HOME || resolve(homedir(), '.cache'), 'trnet');
+    path = resolve(cache, 'models', `gtcrn-offline-v1-${digest.slice(0, 16)}.onnx`);
+  }
+  return existsSync(path) ? { path } : { why: `no whole-utterance GTCRN export at ${path}; make it with scripts/export-gtcrn-offline.sh` };
 }

@@ -3,7 +3,8 @@
 //!
 //! - `classical`: weight-free MMSE log-spectral amplitude estimator over a minimum-statistics noise tracker
 //!   (`min_stats`); the default when no model file is configured.
-//! - `gtcrn`: GTCRN's streaming ONNX export, frame by frame over the utterance.
+//! - `gtcrn`: GTCRN through its published streaming ONNX export (frame by frame) or a whole-utterance export
+//!   made by `scripts/export-gtcrn-offline.py` (one run per utterance); which one is read from the model.
 //! - `cmgan`: a user-supplied ONNX export of CMGAN's generator with CMGAN's own pre/post-processing.
 //! - `card`: any waveform→waveform or spectrum→spectrum ONNX model described by a JSON model card.
 //! - `spectral`: the engine shared by CMGAN and spectrum cards (layouts, compression, normalisation).
@@ -36,7 +37,8 @@ use std::path::PathBuf;
 pub enum EnhancerSpec {
     /// The weight-free MMSE-LSA enhancer with its default settings.
     Classical,
-    /// GTCRN's streaming ONNX export (e.g. `gtcrn_simple.onnx`).
+    /// A GTCRN ONNX export: the streaming one (e.g. `gtcrn_simple.onnx`) or a whole-utterance one
+    /// (`scripts/export-gtcrn-offline.py`), told apart by their inputs.
     Gtcrn { model: PathBuf },
     /// An ONNX export of CMGAN's generator.
     Cmgan { model: PathBuf },

@@ -8,7 +8,9 @@ use trnet_enhance::onnx::SessionOptions;
 use trnet_enhance::quality::{si_sdr_db, snr_db};
 
 fn gtcrn() -> Gtcrn {
-    Gtcrn::load(gtcrn_path(), SessionOptions::default()).expect("GTCRN loads")
+    let e = Gtcrn::load(gtcrn_path(), SessionOptions::default()).expect("GTCRN loads");
+    assert_eq!(e.mode(), trnet_enhance::gtcrn::GtcrnMode::Streaming);
+    e
 }
 
 const N: usize = 16_000 * 4;
@@ -91,4 +93,9 @@ fn a_model_that_is_not_gtcrn_is_refused_with_what_was_expected() {
     assert_eq!(err.code(), "TRNET_MODEL_CONTRACT");
     let text = err.to_string();
     assert!(text.contains("input mix float32[1, 257, 1, 2]") && text.contains("found inputs [audio float32[1, -1]]"), "{text}");
+    // Both contracts are listed: the streaming one and the whole-utterance one.
+    assert!(text.contains("the one input mix float32[1, 257, -1, 2]"), "{text}");
+    // One input with a dynamic frame axis, but not GTCRN's layout (CMGAN's [1, 2, T, 201]): refused too.
+    let err = Gtcrn::load(fixture("cmgan_identity.onnx"), SessionOptions::default()).err().unwrap();
+    assert_eq!(err.code(), "TRNET_MODEL_CONTRACT", "{err}");
 }

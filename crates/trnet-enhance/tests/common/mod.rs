@@ -17,6 +17,28 @@ pub fn gtcrn_path() -> PathBuf {
     path
 }
 
+/// The whole-utterance GTCRN export that `scripts/export-gtcrn-offline.sh` makes from the shared DNS3 checkpoint
+/// (it is generated, never committed): `$TRNET_GTCRN_OFFLINE` if set, else the script's default,
+/// `$TRNET_CACHE/models/gtcrn-offline-v1-<first 16 hex of the checkpoint's SHA-256>.onnx`. Err says why it is
+/// not there.
+pub fn gtcrn_offline_path() -> Result<PathBuf, String> {
+    use sha2::{Digest, Sha256};
+    let path = match std::env::var_os("TRNET_GTCRN_OFFLINE").filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let checkpoint = shared().join("models/gtcrn/stream_model_trained_on_dns3.tar");
+            let bytes = std::fs::read(&checkpoint).map_err(|e| format!("cannot read {}: {e}", checkpoint.display()))?;
+            let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            let cache = std::env::var_os("TRNET_CACHE").filter(|p| !p.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
+                let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()).map(PathBuf::from);
+                xdg.unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")).join("trnet")
+            });
+            cache.join("models").join(format!("gtcrn-offline-v1-{}.onnx", &digest[..16]))
+        }
+    };
+    if path.is_file() { Ok(path) } else { Err(format!("no whole-utterance GTCRN export at {}; make it with scripts/export-gtcrn-offline.sh", path.display())) }
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }

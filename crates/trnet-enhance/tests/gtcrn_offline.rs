@@ -1,0 +1,91 @@
+//! The whole-utterance GTCRN export (scripts/export-gtcrn-offline.py) against the published streaming export of
+//! the same checkpoint, on real recordings. The export is generated (`scripts/export-gtcrn-offline.sh`, run by
+//! `npm test` and `npm run setup`); when it is missing these tests say so and pass without checking anything.
+
+mod common;
+use common::*;
+use trnet_enhance::Enhancer;
+use trnet_enhance::gtcrn::{Gtcrn, GtcrnMode};
+use trnet_enhance::onnx::SessionOptions;
+use trnet_enhance::quality::si_sdr_db;
+
+fn offline() -> Option<Gtcrn> {
+    match gtcrn_offline_path() {
+        Ok(path) => Some(Gtcrn::load(path, SessionOptions::default()).expect("the whole-utterance export loads")),
+        Err(why) => {
+            eprintln!("SKIPPED (whole-utterance GTCRN export missing): {why}");
+            None
+        }
+    }
+}
+
+fn recordings() -> Vec<(String, Vec<f32>)> {
+    let vb = shared().join("data/voicebank-samples/noisy");
+    let rv = shared().join("data/ravdess/Actor_01");
+    let mut files: Vec<_> = ["p232_003.flac", "p232_005.flac", "p232_006.flac"].iter().map(|f| vb.join(f)).collect();
+    files.extend(["03-01-01-01-01-01-01.flac", "03-01-05-02-01-01-01.flac"].iter().map(|f| rv.join(f)));
+    files
+        .iter()
+        .map(|f| {
+            let d = trnet_dsp::audio::decode_file(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            assert_eq!(d.sample_rate, 16_000);
+            (f.file_name().unwrap().to_string_lossy().into_owned(), d.samples)
+        })
+        .collect()
+}
+
+#[test]
+fn whole_utterance_export_matches_the_streaming_export_on_real_speech() {
+    let Some(mut offline) = offline() else { return };
+    assert_eq!(offline.mode(), GtcrnMode::Utterance);
+    let mut stream = Gtcrn::load(gtcrn_path(), SessionOptions::default()).unwrap();
+    assert_eq!(stream.mode(), GtcrnMode::Streaming);
+    let (mut t_off, mut t_stream, mut seconds) = (0.0, 0.0, 0.0);
+    for (name, noisy) in recordings() {
+        let start = std::time::Instant::now();
+        let a = offline.enhance(&noisy).unwrap();
+        t_off += start.elapsed().as_secs_f64();
+        let start = std::time::Instant::now();
+        let b = stream.enhance(&noisy).unwrap();
+        t_stream += start.elapsed().as_secs_f64();
+        seconds += noisy.len() as f64 / SR;
+        assert_eq!(a.len(), noisy.len());
+        let diff = max_abs_diff(&a, &b);
+        let sisdr = si_sdr_db(&b, &a).unwrap();
+        let peak = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        eprintln!("{name}: {:.2} s, max |offline - streaming| {diff:.2e} (peak {peak:.3}), SI-SDR between them {sisdr:.1} dB", noisy.len() as f64 / SR);
+        // Measured on these five: max |diff| ≤ 6.3e-7, SI-SDR ≥ 128 dB (float rounding only); the bounds leave room.
+        assert!(diff < 1e-4, "{name}: max |diff| {diff:.2e}");
+        assert!(sisdr > 60.0, "{name}: SI-SDR {sisdr:.1} dB");
+    }
+    eprintln!("one thread, {seconds:.1} s of audio: RTF streaming {:.4}, whole utterance {:.4}", t_stream / seconds, t_off / seconds);
+}
+
+#[test]
+fn whole_utterance_export_handles_every_length_and_resets() {
+    let Some(mut e) = offline() else { return };
+    assert!(e.enhance(&[]).unwrap().is_empty());
+    let mut stream = Gtcrn::load(gtcrn_path(), SessionOptions::default()).unwrap();
+    // 1 to 4 frames (zero-padded below 257 samples), and a few hundred.
+    for n in [1, 100, 256, 257, 1000, 16_000 * 3 + 123] {
+        let x: Vec<f32> = tone(n, 440.0, 0.3).iter().zip(white_noise(n, 9)).map(|(a, b)| a + b).collect();
+        let a = e.enhance(&x).unwrap();
+        assert_eq!(a.len(), n);
+        assert!(max_abs_diff(&a, &stream.enhance(&x).unwrap()) < 1e-4, "n = {n}");
+    }
+    let x = mix(&speech_like(8000, 3), &pink_noise(8000, 4), 0.0);
+    let first = e.enhance(&x).unwrap();
+    e.enhance(&white_noise(5000, 1)).unwrap();
+    assert_eq!(first, e.enhance(&x).unwrap(), "every call starts from scratch");
+    assert_eq!(e.enhance(&[f32::INFINITY]).unwrap_err().code(), "TRNET_INVALID_ARGUMENT");
+}
+
+#[test]
+fn the_two_exports_have_different_fingerprints() {
+    let Some(e) = offline() else { return };
+    let fp = e.fingerprint();
+    assert!(fp.starts_with("gtcrn;utterance-v1;sha256="), "{fp}");
+    assert!(fp.ends_with(";n_fft=512,hop=256,win=512,window=sqrt_hann,center=true,pad=reflect"), "{fp}");
+    assert_ne!(fp, Gtcrn::load(gtcrn_path(), SessionOptions::default()).unwrap().fingerprint());
+    assert_eq!(e.name(), "gtcrn");
+}
