@@ -1,0 +1,215 @@
+//! How glibc's malloc treats the large, short-lived buffers of a forward and backward pass. The one place
+//! in the workspace that touches the C allocator.
+//!
+//! A paper-size CPU step allocates and frees activations of 5–41 MB over and over. With glibc's defaults
+//! those go back to the kernel when freed (blocks above the mmap threshold are unmapped, a free top of the
+//! heap above the trim threshold is trimmed), so the next step faults fresh zeroed pages in: ≈400k page
+//! faults per training step, ≈120k per inference batch, a large share of CPU time. [`MallocMode::Fast`]
+//! makes malloc keep and reuse that memory. It is what the environment variables
+//! `MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=… MALLOC_TOP_PAD_=536870912` do at process
+//! start, done at run time with `mallopt(3)`, which a library loaded into Node can still call:
+//!
+//! - `M_MMAP_THRESHOLD` = 32 MiB (glibc's upper limit): blocks up to 32 MiB come from the heap, not from
+//!   their own mapping. Setting it also switches off glibc's sliding threshold.
+//! - `M_TRIM_THRESHOLD` = −1: never trim the top of the heap on `free`.
+//! - `M_TOP_PAD` = 512 MiB: grow the heap in large steps (address space only; untouched pages cost nothing).
+//!
+//! The price is resident memory: the heap keeps its high-water mark while a job runs. So every training
+//! and evaluation job runs inside a [`JobScope`], and when the last running job ends the free memory is
+//! handed back with `malloc_trim(0)`; between jobs the process is as lean as with the defaults.
+//!
+//! `MallocMode::Default` leaves malloc alone when chosen before anything was tuned; after `Fast` it sets
+//! glibc's default values again (128 KiB thresholds, fixed: glibc's sliding threshold cannot be switched
+//! back on) and trims. Arenas (`M_ARENA_MAX`) are not touched: one arena per thread is what lets libuv's
+//! and libtorch's threads allocate without a shared lock, and limiting it did not change the step time.
+//!
+//! Other C libraries (musl) and other systems: nothing to tune, [`status`] says `supported: false`.
+
+use std::sync::Mutex;
+
+/// What [`configure`] should do with glibc's malloc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MallocMode {
+    /// Keep freed memory for reuse while a job runs (see the module docs); the default for jobs.
+    Fast,
+    /// glibc's own behaviour: freed large blocks go straight back to the kernel.
+    Default,
+}
+
+impl MallocMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MallocMode::Fast => "fast",
+            MallocMode::Default => "default",
+        }
+    }
+}
+
+impl std::str::FromStr for MallocMode {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "fast" => Ok(MallocMode::Fast),
+            "default" => Ok(MallocMode::Default),
+            other => Err(crate::Error::invalid("malloc mode", "\"fast\" or \"default\"", format!("{other:?}"), "Pass \"fast\" (reuse memory during jobs) or \"default\" (glibc's behaviour).")),
+        }
+    }
+}
+
+impl std::fmt::Display for MallocMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the allocator stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MallocStatus {
+    /// The mode jobs run with: the one last passed to [`configure`], else `Fast`.
+    pub mode: MallocMode,
+    /// Whether the mode's settings are in force now (`Fast` is applied when the first job starts).
+    pub applied: bool,
+    /// Whether this process runs on glibc, the only malloc this module tunes.
+    pub supported: bool,
+    /// Jobs running now.
+    pub jobs: usize,
+}
+
+struct State {
+    mode: MallocMode,
+    applied: Option<MallocMode>,
+    jobs: usize,
+}
+
+static STATE: Mutex<State> = Mutex::new(State { mode: MallocMode::Fast, applied: None, jobs: 0 });
+
+fn lock() -> std::sync::MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod glibc {
+    use super::MallocMode;
+    // mallopt(3) parameter numbers from <malloc.h>.
+    const M_TRIM_THRESHOLD: libc::c_int = -1;
+    const M_TOP_PAD: libc::c_int = -2;
+    const M_MMAP_THRESHOLD: libc::c_int = -3;
+    const KIB: libc::c_int = 1024;
+    const MIB: libc::c_int = 1024 * KIB;
+
+    pub const SUPPORTED: bool = true;
+
+    /// Returns whether glibc accepted every setting.
+    pub fn apply(mode: MallocMode) -> bool {
+        let settings: [(libc::c_int, libc::c_int); 3] = match mode {
+            MallocMode::Fast => [(M_MMAP_THRESHOLD, 32 * MIB), (M_TRIM_THRESHOLD, -1), (M_TOP_PAD, 512 * MIB)],
+            // glibc's DEFAULT_MMAP_THRESHOLD_MIN, DEFAULT_TRIM_THRESHOLD and DEFAULT_TOP_PAD.
+            MallocMode::Default => [(M_MMAP_THRESHOLD, 128 * KIB), (M_TRIM_THRESHOLD, 128 * KIB), (M_TOP_PAD, 128 * KIB)],
+        };
+        // SAFETY: mallopt only adjusts malloc's parameters under its own lock.
+        settings.iter().all(|&(param, value)| unsafe { libc::mallopt(param, value) } == 1)
+    }
+
+    pub fn trim() {
+        // SAFETY: malloc_trim releases free memory under malloc's own locks.
+        unsafe { libc::malloc_trim(0) };
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+mod glibc {
+    use super::MallocMode;
+    pub const SUPPORTED: bool = false;
+    pub fn apply(_: MallocMode) -> bool {
+        false
+    }
+    pub fn trim() {}
+}
+
+fn status_of(s: &State) -> MallocStatus {
+    MallocStatus { mode: s.mode, applied: glibc::SUPPORTED && s.applied == Some(s.mode), supported: glibc::SUPPORTED, jobs: s.jobs }
+}
+
+/// Where the allocator stands now.
+pub fn status() -> MallocStatus {
+    status_of(&lock())
+}
+
+/// Chooses the mode for jobs. While a job runs the new mode takes effect at once; otherwise `Fast` is
+/// applied when the next job starts, and `Default` at once if `Fast` was in force (with a trim).
+pub fn configure(mode: MallocMode) -> MallocStatus {
+    let mut s = lock();
+    s.mode = mode;
+    let tuned = s.applied == Some(MallocMode::Fast);
+    if s.jobs > 0 || (tuned && mode == MallocMode::Default) {
+        if s.applied != Some(mode) && glibc::apply(mode) {
+            s.applied = Some(mode);
+        }
+        if mode == MallocMode::Default {
+            glibc::trim();
+        }
+    }
+    status_of(&s)
+}
+
+/// Held for the length of a training or evaluation job (see the module docs). Drop it when the job ends.
+#[derive(Debug)]
+pub struct JobScope(());
+
+/// Starts a job: applies the chosen mode if it is not in force yet.
+pub fn job_scope() -> JobScope {
+    let mut s = lock();
+    s.jobs += 1;
+    let mode = s.mode;
+    // Default mode before anything was tuned: glibc as it came, nothing to set.
+    if s.applied != Some(mode) && !(mode == MallocMode::Default && s.applied.is_none()) && glibc::apply(mode) {
+        s.applied = Some(mode);
+    }
+    JobScope(())
+}
+
+impl Drop for JobScope {
+    fn drop(&mut self) {
+        let mut s = lock();
+        s.jobs -= 1;
+        if s.jobs == 0 && s.applied == Some(MallocMode::Fast) {
+            glibc::trim();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_and_print() {
+        assert_eq!("fast".parse::<MallocMode>().unwrap(), MallocMode::Fast);
+        assert_eq!(MallocMode::Default.to_string(), "default");
+        assert_eq!("lean".parse::<MallocMode>().unwrap_err().code(), "TRNET_INVALID_ARGUMENT");
+    }
+
+    // The state is process-wide, so the whole life cycle is one test.
+    #[test]
+    fn fast_is_applied_by_the_first_job_and_default_restores() {
+        let before = status();
+        assert_eq!((before.mode, before.applied, before.jobs), (MallocMode::Fast, false, 0));
+        assert_eq!(before.supported, cfg!(all(target_os = "linux", target_env = "gnu")));
+        {
+            let _a = job_scope();
+            let _b = job_scope();
+            let s = status();
+            assert_eq!((s.applied, s.jobs), (s.supported, 2));
+        }
+        assert_eq!(status().jobs, 0);
+        assert_eq!(status().applied, status().supported, "fast stays set between jobs; only free memory is trimmed");
+        let s = configure(MallocMode::Default);
+        assert_eq!((s.mode, s.applied), (MallocMode::Default, s.supported));
+        drop(job_scope());
+        assert_eq!(status().mode, MallocMode::Default);
+        configure(MallocMode::Fast);
+        assert!(!status().applied, "fast waits for the next job");
+        let _c = job_scope();
+        assert_eq!(status().applied, status().supported);
+    }
+}
