@@ -19,6 +19,19 @@ export function info(): NativeInfo {
   return native.info();
 }
 
+export type MallocStatus = Native.MallocStatus;
+
+/**
+ * How glibc's malloc treats the large, short-lived buffers of training and evaluation jobs (process-wide).
+ * "fast" (the default): while a job runs, freed memory is kept and reused instead of going back to the kernel
+ * and being faulted in again (CPU training steps ≈1.4–1.9× faster; peak resident memory ≈0.6 GB higher at
+ * paper size); when the last job ends the free memory is handed back. "default": glibc's own behaviour.
+ * Without a mode, reports where it stands. Elsewhere than on glibc (`supported: false`) nothing is tuned.
+ */
+export function configureMalloc(mode?: 'fast' | 'default'): MallocStatus {
+  return native.configureMalloc(mode);
+}
+
 /** Row-wise softmax over `classes` columns; the input is read in place, the result is a new array. */
 export function softmax(logits: Float32Array, classes: number): Float32Array {
   return native.softmax(logits, classes);

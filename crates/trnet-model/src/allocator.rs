@@ -2,26 +2,33 @@
 //! in the workspace that touches the C allocator.
 //!
 //! A paper-size CPU step allocates and frees activations of 5–41 MB over and over. With glibc's defaults
-//! those go back to the kernel when freed (blocks above the mmap threshold are unmapped, a free top of the
-//! heap above the trim threshold is trimmed), so the next step faults fresh zeroed pages in: ≈400k page
-//! faults per training step, ≈120k per inference batch, a large share of CPU time. [`MallocMode::Fast`]
-//! makes malloc keep and reuse that memory. It is what the environment variables
-//! `MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=… MALLOC_TOP_PAD_=536870912` do at process
-//! start, done at run time with `mallopt(3)`, which a library loaded into Node can still call:
+//! those go back to the kernel when freed (blocks above the mmap threshold are unmapped, a free top of a
+//! heap above the trim threshold is trimmed, an emptied thread-arena heap is unmapped), so the next step
+//! faults fresh zeroed pages in: ≈220–400k page faults per training step and ≈120k per inference batch, a
+//! large share of the CPU time. [`MallocMode::Fast`] makes malloc keep and reuse that memory, with
+//! `mallopt(3)`, which a library loaded into Node can still call (the `MALLOC_*_` environment variables are
+//! read once at process start, before any addon is loaded):
 //!
-//! - `M_MMAP_THRESHOLD` = 32 MiB (glibc's upper limit): blocks up to 32 MiB come from the heap, not from
-//!   their own mapping. Setting it also switches off glibc's sliding threshold.
-//! - `M_TRIM_THRESHOLD` = −1: never trim the top of the heap on `free`.
-//! - `M_TOP_PAD` = 512 MiB: grow the heap in large steps (address space only; untouched pages cost nothing).
+//! - `M_MMAP_MAX` = 0: no block gets its own mapping. Jobs run on libuv worker threads, whose malloc arena
+//!   is not the main one: a thread arena grows in heaps of at most 64 MiB, and glibc caps the mmap threshold
+//!   at 32 MiB, so with mappings allowed every block above 32 MiB (the first block's activations at batch
+//!   32) would be mapped and unmapped again. Without them such a block is carved from a thread-arena heap,
+//!   and one above 64 MiB from the main heap (glibc's fallback when an arena cannot grow).
+//! - `M_TRIM_THRESHOLD` = 2 GiB (the largest value mallopt takes; −1 would overflow glibc's test for freeing
+//!   a thread-arena heap and free them all the more): no trimming on `free`.
+//! - `M_TOP_PAD` = 512 MiB: the main heap grows in large steps (address space; untouched pages cost nothing).
 //!
-//! The price is resident memory: the heap keeps its high-water mark while a job runs. So every training
-//! and evaluation job runs inside a [`JobScope`], and when the last running job ends the free memory is
-//! handed back with `malloc_trim(0)`; between jobs the process is as lean as with the defaults.
+//! `M_ARENA_MAX` (as in `MALLOC_ARENA_MAX=1`) is not used: glibc fixes the arena limit the first time a
+//! second thread allocates, long before an addon loads, so setting it later changes nothing.
+//!
+//! The price is resident memory: the arenas keep their high-water mark while a job runs (paper-size
+//! training: ≈1.8 GB peak instead of ≈1.1–1.2 GB). So every training and evaluation job runs inside a
+//! [`JobScope`], and when the last running job ends the free memory is handed back with `malloc_trim(0)`;
+//! between jobs the process is about as lean as with the defaults.
 //!
 //! `MallocMode::Default` leaves malloc alone when chosen before anything was tuned; after `Fast` it sets
-//! glibc's default values again (128 KiB thresholds, fixed: glibc's sliding threshold cannot be switched
-//! back on) and trims. Arenas (`M_ARENA_MAX`) are not touched: one arena per thread is what lets libuv's
-//! and libtorch's threads allocate without a shared lock, and limiting it did not change the step time.
+//! glibc's default values again (with a fixed 128 KiB mmap threshold: once any of these parameters is set,
+//! glibc no longer slides that threshold up by itself) and trims.
 //!
 //! Other C libraries (musl) and other systems: nothing to tune, [`status`] says `supported: false`.
 
@@ -94,6 +101,7 @@ mod glibc {
     const M_TRIM_THRESHOLD: libc::c_int = -1;
     const M_TOP_PAD: libc::c_int = -2;
     const M_MMAP_THRESHOLD: libc::c_int = -3;
+    const M_MMAP_MAX: libc::c_int = -4;
     const KIB: libc::c_int = 1024;
     const MIB: libc::c_int = 1024 * KIB;
 
@@ -102,10 +110,15 @@ mod glibc {
     /// Returns whether glibc accepted every setting.
     pub fn apply(mode: MallocMode) -> bool {
         let settings: [(libc::c_int, libc::c_int); 3] = match mode {
-            MallocMode::Fast => [(M_MMAP_THRESHOLD, 32 * MIB), (M_TRIM_THRESHOLD, -1), (M_TOP_PAD, 512 * MIB)],
-            // glibc's DEFAULT_MMAP_THRESHOLD_MIN, DEFAULT_TRIM_THRESHOLD and DEFAULT_TOP_PAD.
-            MallocMode::Default => [(M_MMAP_THRESHOLD, 128 * KIB), (M_TRIM_THRESHOLD, 128 * KIB), (M_TOP_PAD, 128 * KIB)],
+            MallocMode::Fast => [(M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, libc::c_int::MAX), (M_TOP_PAD, 512 * MIB)],
+            // glibc's DEFAULT_MMAP_MAX, DEFAULT_TRIM_THRESHOLD and DEFAULT_TOP_PAD, and the mmap threshold it
+            // starts from (setting any of these stops glibc from sliding that threshold up by itself).
+            MallocMode::Default => [(M_MMAP_MAX, 65536), (M_TRIM_THRESHOLD, 128 * KIB), (M_TOP_PAD, 128 * KIB)],
         };
+        if mode == MallocMode::Default {
+            // SAFETY: as below.
+            unsafe { libc::mallopt(M_MMAP_THRESHOLD, 128 * KIB) };
+        }
         // SAFETY: mallopt only adjusts malloc's parameters under its own lock.
         settings.iter().all(|&(param, value)| unsafe { libc::mallopt(param, value) } == 1)
     }

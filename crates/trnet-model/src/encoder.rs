@@ -59,6 +59,12 @@ impl ResidualBlock {
             Some((conv, bn)) => bn.forward_t(&conv.forward(x)?, train)?,
             None => x.shallow_clone(),
         };
+        // Without gradient tracking (inference) nothing keeps y for a backward pass, so the sum and the ReLU
+        // can overwrite it instead of allocating two more activations of the block's full size: the same
+        // kernels, so the same values, with less memory traffic.
+        if !y.requires_grad() && !skip.requires_grad() && y.is_contiguous() {
+            return y.f_add_(&skip).and_then(|mut s| s.f_relu_()).map_err(Error::torch("adding the residual"));
+        }
         y.f_add(&skip).and_then(|s| s.f_relu()).map_err(Error::torch("adding the residual"))
     }
 }

@@ -62,6 +62,14 @@ fn timed(warmup: usize, steps: usize, mut f: impl FnMut() -> Result<(), Box<dyn 
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    // The addon runs jobs on a libuv worker thread, whose malloc arena is not the main thread's.
+    if arg::<String>(&args, "--thread", "worker".into()) == "worker" {
+        return std::thread::spawn(move || run(args).map_err(|e| e.to_string())).join().expect("the worker panicked").map_err(Into::into);
+    }
+    run(args)
+}
+
+fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let threads: usize = arg(&args, "--threads", 2);
     let (b, t, f): (i64, i64, i64) = (arg(&args, "--batch", 32), arg(&args, "--frames", 500), arg(&args, "--bins", 80));
     let steps: usize = arg(&args, "--steps", 5);
