@@ -8,8 +8,10 @@ restated): residual conv blocks 32/64/128/256, 5×5, stride 2, frequency mean, a
 module, FiLM bridge, classifier. A training step = forward (train mode), CE + α·L_low + β·L_high with a
 frozen reference encoder (random weights; timing does not care), zero_grad, backward, Adam step.
 Inference = forward in eval mode under no_grad. Reported: the median of --steps timed runs after two
-warm-up runs (inference as utterances per second at the batch size), and the fastest run (*_min_s,
-*_best), the steadier figure on a machine shared with other work.
+warm-up runs (inference as utterances per second at the batch size), the fastest run (*_min_s,
+*_best), and the median process CPU time and minor page faults per run, the steadier figures on a machine
+shared with other work. --only train|infer times one of the two. glibc malloc is whatever the environment
+says at process start (bench/train.ts runs this both as it comes and with MALLOC_* tuning).
 """
 import argparse
 import json

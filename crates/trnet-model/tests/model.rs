@@ -337,8 +337,8 @@ fn paper_size_shapes() {
     assert!((1_100_000..1_200_000).contains(&params), "{params}");
 }
 
-/// Inference (eval mode, no gradient tracking) adds the residual and applies the ReLU in place; with
-/// gradient tracking the same forward allocates new tensors. Both must give the same bits.
+/// Inference (eval mode under no_grad, as `evaluate` runs it) must give the same bits as the same forward
+/// with gradient tracking (the residual blocks work in place in both; autograd must not mind).
 #[test]
 fn inference_without_gradients_gives_the_same_bits_as_with_them() {
     let b = batch(3, 24, 16, 2);
@@ -348,7 +348,7 @@ fn inference_without_gradients_gives_the_same_bits_as_with_them() {
         let (_vs, m) = model(&config, 7);
         let inputs = Inputs::new(&b.x).enhanced(&b.xe).mask(&b.mask);
         let tracked = m.forward_t(&inputs, false).unwrap();
-        assert!(tracked.logits.requires_grad(), "the reference forward must take the allocating path");
+        assert!(tracked.logits.requires_grad());
         let fast = tch::no_grad(|| m.forward_t(&inputs, false)).unwrap();
         assert!(!fast.logits.requires_grad());
         let same = |a: &Tensor, b: &Tensor| a.size() == b.size() && a.eq_tensor(b).all().int64_value(&[]) == 1;

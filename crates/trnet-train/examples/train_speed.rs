@@ -5,13 +5,18 @@
 //!   cargo run --release -p trnet-train --example train_speed --target x86_64-unknown-linux-gnu -- --threads 2
 //!
 //! Options: --threads N (2), --batch B (32), --frames T (500), --bins F (80), --steps S (5 timed steps
-//! after 2 warm-up steps), --variant NAME (trnet), --device D (cpu).
+//! after 2 warm-up steps), --variant NAME (trnet), --device D (cpu), --only both|train|infer (both),
+//! --malloc fast|default|env (fast: trnet's run-time tuning, `trnet_model::allocator`, held for the whole
+//! run as a job holds it; default: glibc as it comes; env: leave malloc to the MALLOC_* environment
+//! variables), --thread worker|main (worker: run on a spawned thread, as the addon runs jobs on a libuv
+//! worker thread, whose malloc arena is not the main one).
 //!
 //! A training step is what the trainer does per batch: forward in training mode, the variant's losses (the
 //! frozen reference encoder's h_s included), zero grads, backward, Adam step. Inference is a forward pass
 //! in eval mode without gradients. The reference encoder has random weights: timing does not care.
-//! Reported: medians of the timed runs, and the fastest run (`*_min_s`, `*_best`), which is the steadier
-//! figure on a machine shared with other work.
+//! Reported: medians of the timed runs, the fastest run (`*_min_s`, `*_best`), and per run the median
+//! process CPU time (`train_step_cpu_s`, `infer_cpu_utt_per_s`) and minor page faults, steadier figures on
+//! a machine shared with other work.
 
 use std::time::Instant;
 use tch::nn::VarStore;
