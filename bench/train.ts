@@ -15,7 +15,7 @@
  *   npx tsx bench/train.ts [--threads 2] [--steps 5] [--repeats 2] [--variant trnet] [--device cpu] [--only both|train|infer]
  *
  * The four processes run one after another, `--repeats` rounds interleaved. Per row: the median over rounds of
- * each process's median, and the best single run. CPU columns divide by process CPU time instead of wall time
+ * each process's median (the mean of the middle two for an even count), and the best single run. CPU columns divide by process CPU time instead of wall time
  * (steadier on a shared machine). Ratios: PyTorch time / trnet time for a step, trnet / PyTorch for
  * utterances per second (> 1: trnet faster), trnet fast against torch env and trnet default against torch
  * default.
@@ -71,7 +71,11 @@ for (let r = 0; r < Number(values.repeats); r++) {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 type Key = keyof Omit<Result, 'impl'>;
 const med = (name: string, k: Key) => median(results[name]!.map((r) => r[k] as number));
 const best = (name: string, k: Key, better: 'min' | 'max') => (better === 'min' ? Math.min : Math.max)(...results[name]!.map((r) => r[k] as number));
