@@ -24,8 +24,8 @@ export type MallocStatus = Native.MallocStatus;
 /**
  * How glibc's malloc treats the large, short-lived buffers of training and evaluation jobs (process-wide).
  * "fast" (the default): while a job runs, freed memory is kept and reused instead of going back to the kernel
- * and being faulted in again (CPU training steps ≈1.4–1.9× faster; peak resident memory ≈0.6 GB higher at
- * paper size); when the last job ends the free memory is handed back. "default": glibc's own behaviour.
+ * and being faulted in again (paper-size CPU training steps ≈1.4–1.6× less CPU time; peak resident memory ≈0.4–0.6 GiB
+ * higher); when the last job ends the free memory is handed back. "default": glibc's own behaviour.
  * Without a mode, reports where it stands. Elsewhere than on glibc (`supported: false`) nothing is tuned.
  */
 export function configureMalloc(mode?: 'fast' | 'default'): MallocStatus {

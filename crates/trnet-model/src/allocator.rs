@@ -4,7 +4,7 @@
 //! A paper-size CPU step allocates and frees activations of 5–41 MB over and over. With glibc's defaults
 //! those go back to the kernel when freed (blocks above the mmap threshold are unmapped, a free top of a
 //! heap above the trim threshold is trimmed, an emptied thread-arena heap is unmapped), so the next step
-//! faults fresh zeroed pages in: ≈220–400k page faults per training step and ≈120k per inference batch, a
+//! faults fresh zeroed pages in: 320–410k page faults per training step and 20–120k per inference batch, a
 //! large share of the CPU time. [`MallocMode::Fast`] makes malloc keep and reuse that memory, with
 //! `mallopt(3)`, which a library loaded into Node can still call (the `MALLOC_*_` environment variables are
 //! read once at process start, before any addon is loaded):
@@ -14,17 +14,19 @@
 //!   at 32 MiB, so with mappings allowed every block above 32 MiB (the first block's activations at batch
 //!   32) would be mapped and unmapped again. Without them such a block is carved from a thread-arena heap,
 //!   and one above 64 MiB from the main heap (glibc's fallback when an arena cannot grow).
-//! - `M_TRIM_THRESHOLD` = 2 GiB (the largest value mallopt takes; −1 would overflow glibc's test for freeing
-//!   a thread-arena heap and free them all the more): no trimming on `free`.
+//! - `M_TRIM_THRESHOLD` = 2 GiB − 1 (the largest value mallopt takes): no trimming on `free`. Not −1 ("never"):
+//!   glibc adds the threshold to other sizes when it decides whether to unmap an emptied thread-arena heap,
+//!   where −1 wraps around (read in glibc's arena.c; measured: 280k faults per worker-thread step with −1).
 //! - `M_TOP_PAD` = 512 MiB: the main heap grows in large steps (address space; untouched pages cost nothing).
 //!
 //! `M_ARENA_MAX` (as in `MALLOC_ARENA_MAX=1`) is not used: glibc fixes the arena limit the first time a
-//! second thread allocates, long before an addon loads, so setting it later changes nothing.
+//! second thread allocates, long before an addon loads, so setting it later changes nothing (measured).
 //!
 //! The price is resident memory: the arenas keep their high-water mark while a job runs (paper-size
-//! training: ≈1.8 GB peak instead of ≈1.1–1.2 GB). So every training and evaluation job runs inside a
-//! [`JobScope`], and when the last running job ends the free memory is handed back with `malloc_trim(0)`;
-//! between jobs the process is about as lean as with the defaults.
+//! training at batch 32: 1459–1758 MiB peak instead of 1031–1235 MiB). So every training and evaluation job
+//! (`trnet_train::{train, resume, evaluate}`) runs inside a [`JobScope`], and when the last running job
+//! ends the free memory is handed back with `malloc_trim(0)`; between jobs the process is leaner than with
+//! glibc's defaults (paper_run: ≈470 MiB resident after a job instead of 736–976 MiB).
 //!
 //! `MallocMode::Default` leaves malloc alone when chosen before anything was tuned; after `Fast` it sets
 //! glibc's default values again (with a fixed 128 KiB mmap threshold: once any of these parameters is set,
