@@ -60,7 +60,7 @@ fn collect() -> NativeInfo {
 pub struct MallocStatus {
     /// "fast" (keep and reuse freed memory while a job runs; the default) or "default" (glibc's behaviour).
     pub mode: String,
-    /// Whether the mode's settings are in force now ("fast" is applied when the first job starts).
+    /// Whether the mode's settings are in force now: "fast" only while a job runs, "default" outside that.
     pub applied: bool,
     /// False where the C library is not glibc: nothing is tuned there.
     pub supported: bool,

@@ -24,9 +24,11 @@ export type MallocStatus = Native.MallocStatus;
 /**
  * How glibc's malloc treats the large, short-lived buffers of training and evaluation jobs (process-wide).
  * "fast" (the default): while a job runs, freed memory is kept and reused instead of going back to the kernel
- * and being faulted in again (paper-size CPU training steps ≈1.4–1.6× less CPU time; peak resident memory ≈0.4–0.6 GiB
- * higher); when the last job ends the free memory is handed back. "default": glibc's own behaviour.
- * Without a mode, reports where it stands. Elsewhere than on glibc (`supported: false`) nothing is tuned.
+ * and being faulted in again (paper-size CPU training steps ≈1.4–1.6× less CPU time; peak resident memory
+ * ≈0.4–0.6 GiB higher); when the last job ends glibc's values are set again and the free memory is handed
+ * back. "default": glibc's own behaviour during jobs too. Without a mode, reports where it stands (`applied`:
+ * the mode's settings are in force now — "fast" only while a job runs). Elsewhere than on glibc
+ * (`supported: false`) nothing is tuned.
  */
 export function configureMalloc(mode?: 'fast' | 'default'): MallocStatus {
   return native.configureMalloc(mode);

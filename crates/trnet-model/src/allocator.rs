@@ -22,15 +22,18 @@
 //! `M_ARENA_MAX` (as in `MALLOC_ARENA_MAX=1`) is not used: glibc fixes the arena limit the first time a
 //! second thread allocates, long before an addon loads, so setting it later changes nothing (measured).
 //!
-//! The price is resident memory: the arenas keep their high-water mark while a job runs (paper-size
-//! training at batch 32: 1459–1758 MiB peak instead of 1031–1235 MiB). So every training and evaluation job
-//! (`trnet_train::{train, resume, evaluate}`) runs inside a [`JobScope`], and when the last running job
-//! ends the free memory is handed back with `malloc_trim(0)`; between jobs the process is leaner than with
-//! glibc's defaults (paper_run: ≈470 MiB resident after a job instead of 736–976 MiB).
+//! The settings are in force only while a job runs: every training and evaluation job
+//! (`trnet_train::{train, resume, evaluate}`) holds a [`JobScope`]; the first one applies them, and when the
+//! last running job ends glibc's default values are set again and the free memory is handed back with
+//! `malloc_trim(0)`. So the rest of the process (Node, ONNX Runtime, feature extraction) runs on glibc's
+//! values, and between jobs it is leaner than without the trim (paper_run: ≈470 MiB resident after a job
+//! instead of 736–984 MiB). The price is resident memory during a job: the arenas keep their high-water mark
+//! (paper-size training at batch 32: 1384–1758 MiB peak instead of 1031–1235 MiB).
 //!
-//! `MallocMode::Default` leaves malloc alone when chosen before anything was tuned; after `Fast` it sets
-//! glibc's default values again (with a fixed 128 KiB mmap threshold: once any of these parameters is set,
-//! glibc no longer slides that threshold up by itself) and trims.
+//! glibc's default values, as set again after a job: 64 Ki mappings, 128 KiB trim threshold and top pad, and
+//! a fixed 128 KiB mmap threshold (once any of these parameters is set, glibc no longer slides that threshold
+//! up by itself). `MallocMode::Default` keeps jobs on those values (or on glibc as it came, if no job was
+//! ever tuned).
 //!
 //! Other C libraries (musl) and other systems: nothing to tune, [`status`] says `supported: false`.
 
@@ -39,7 +42,7 @@ use std::sync::Mutex;
 /// What [`configure`] should do with glibc's malloc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MallocMode {
-    /// Keep freed memory for reuse while a job runs (see the module docs); the default for jobs.
+    /// Keep freed memory for reuse while a job runs (see the module docs); the default.
     Fast,
     /// glibc's own behaviour: freed large blocks go straight back to the kernel.
     Default,
@@ -76,7 +79,7 @@ impl std::fmt::Display for MallocMode {
 pub struct MallocStatus {
     /// The mode jobs run with: the one last passed to [`configure`], else `Fast`.
     pub mode: MallocMode,
-    /// Whether the mode's settings are in force now (`Fast` is applied when the first job starts).
+    /// Whether the mode's settings are in force now: `Fast` only while a job runs, `Default` outside that.
     pub applied: bool,
     /// Whether this process runs on glibc, the only malloc this module tunes.
     pub supported: bool,
@@ -142,7 +145,9 @@ mod glibc {
 }
 
 fn status_of(s: &State) -> MallocStatus {
-    MallocStatus { mode: s.mode, applied: glibc::SUPPORTED && s.applied == Some(s.mode), supported: glibc::SUPPORTED, jobs: s.jobs }
+    let fast_in_force = s.applied == Some(MallocMode::Fast);
+    let applied = glibc::SUPPORTED && (fast_in_force == (s.mode == MallocMode::Fast));
+    MallocStatus { mode: s.mode, applied, supported: glibc::SUPPORTED, jobs: s.jobs }
 }
 
 /// Where the allocator stands now.
@@ -150,18 +155,24 @@ pub fn status() -> MallocStatus {
     status_of(&lock())
 }
 
-/// Chooses the mode for jobs. While a job runs the new mode takes effect at once; otherwise `Fast` is
-/// applied when the next job starts, and `Default` at once if `Fast` was in force (with a trim).
+/// Fast → glibc's values again, and the free memory back to the kernel.
+fn restore(s: &mut State) {
+    if s.applied == Some(MallocMode::Fast) {
+        glibc::apply(MallocMode::Default);
+        s.applied = Some(MallocMode::Default);
+        glibc::trim();
+    }
+}
+
+/// Chooses the mode for jobs. While a job runs it takes effect at once; otherwise at the next job.
 pub fn configure(mode: MallocMode) -> MallocStatus {
     let mut s = lock();
     s.mode = mode;
-    let tuned = s.applied == Some(MallocMode::Fast);
-    if s.jobs > 0 || (tuned && mode == MallocMode::Default) {
-        if s.applied != Some(mode) && glibc::apply(mode) {
-            s.applied = Some(mode);
-        }
-        if mode == MallocMode::Default {
-            glibc::trim();
+    if s.jobs > 0 {
+        match mode {
+            MallocMode::Fast if s.applied != Some(MallocMode::Fast) && glibc::apply(MallocMode::Fast) => s.applied = Some(MallocMode::Fast),
+            MallocMode::Default => restore(&mut s),
+            _ => {}
         }
     }
     status_of(&s)
@@ -171,14 +182,12 @@ pub fn configure(mode: MallocMode) -> MallocStatus {
 #[derive(Debug)]
 pub struct JobScope(());
 
-/// Starts a job: applies the chosen mode if it is not in force yet.
+/// Starts a job: in `Fast` mode, applies the settings unless another running job has already.
 pub fn job_scope() -> JobScope {
     let mut s = lock();
     s.jobs += 1;
-    let mode = s.mode;
-    // Default mode before anything was tuned: glibc as it came, nothing to set.
-    if s.applied != Some(mode) && !(mode == MallocMode::Default && s.applied.is_none()) && glibc::apply(mode) {
-        s.applied = Some(mode);
+    if s.mode == MallocMode::Fast && s.applied != Some(MallocMode::Fast) && glibc::apply(MallocMode::Fast) {
+        s.applied = Some(MallocMode::Fast);
     }
     JobScope(())
 }
@@ -187,8 +196,8 @@ impl Drop for JobScope {
     fn drop(&mut self) {
         let mut s = lock();
         s.jobs -= 1;
-        if s.jobs == 0 && s.applied == Some(MallocMode::Fast) {
-            glibc::trim();
+        if s.jobs == 0 {
+            restore(&mut s);
         }
     }
 }
@@ -206,25 +215,29 @@ mod tests {
 
     // The state is process-wide, so the whole life cycle is one test.
     #[test]
-    fn fast_is_applied_by_the_first_job_and_default_restores() {
+    fn fast_is_in_force_only_while_jobs_run() {
         let before = status();
-        assert_eq!((before.mode, before.applied, before.jobs), (MallocMode::Fast, false, 0));
-        assert_eq!(before.supported, cfg!(all(target_os = "linux", target_env = "gnu")));
+        let glibc = cfg!(all(target_os = "linux", target_env = "gnu"));
+        assert_eq!((before.mode, before.applied, before.supported, before.jobs), (MallocMode::Fast, false, glibc, 0));
         {
             let _a = job_scope();
             let _b = job_scope();
-            let s = status();
-            assert_eq!((s.applied, s.jobs), (s.supported, 2));
+            assert_eq!((status().applied, status().jobs), (glibc, 2));
+            drop(_a);
+            assert_eq!((status().applied, status().jobs), (glibc, 1), "still in force while a job runs");
         }
-        assert_eq!(status().jobs, 0);
-        assert_eq!(status().applied, status().supported, "fast stays set between jobs; only free memory is trimmed");
+        assert_eq!((status().applied, status().jobs), (false, 0), "glibc's values again after the last job");
         let s = configure(MallocMode::Default);
-        assert_eq!((s.mode, s.applied), (MallocMode::Default, s.supported));
-        drop(job_scope());
-        assert_eq!(status().mode, MallocMode::Default);
+        assert_eq!((s.mode, s.applied), (MallocMode::Default, glibc));
+        {
+            let _a = job_scope();
+            assert_eq!(status().applied, glibc, "default mode: glibc's behaviour during jobs too");
+            configure(MallocMode::Fast);
+            assert_eq!(status().applied, glibc, "switching during a job takes effect at once");
+            configure(MallocMode::Default);
+            assert_eq!(status(), MallocStatus { mode: MallocMode::Default, applied: glibc, supported: glibc, jobs: 1 });
+        }
         configure(MallocMode::Fast);
         assert!(!status().applied, "fast waits for the next job");
-        let _c = job_scope();
-        assert_eq!(status().applied, status().supported);
     }
 }
