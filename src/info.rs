@@ -54,3 +54,30 @@ fn collect() -> NativeInfo {
         libuv_threadpool_size: std::env::var("UV_THREADPOOL_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(4).clamp(1, 1024),
     }
 }
+
+/// Where glibc's malloc tuning for training and evaluation jobs stands (`trnet_model::allocator`).
+#[napi(object)]
+pub struct MallocStatus {
+    /// "fast" (keep and reuse freed memory while a job runs; the default) or "default" (glibc's behaviour).
+    pub mode: String,
+    /// Whether the mode's settings are in force now: "fast" only while a job runs, "default" outside that.
+    pub applied: bool,
+    /// False where the C library is not glibc: nothing is tuned there.
+    pub supported: bool,
+    /// Training and evaluation jobs running now.
+    pub jobs: u32,
+}
+
+/// Chooses how malloc treats a job's large buffers (`mode` "fast" | "default"), or with no mode reports
+/// where it stands.
+#[napi]
+pub fn configure_malloc(mode: Option<String>) -> napi::Result<MallocStatus, Code> {
+    guard(|| {
+        use trnet_model::allocator;
+        let s = match mode {
+            Some(m) => allocator::configure(m.parse()?),
+            None => allocator::status(),
+        };
+        Ok(MallocStatus { mode: s.mode.to_string(), applied: s.applied, supported: s.supported, jobs: s.jobs as u32 })
+    })
+}

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFeatureSet, evaluate, isAbortError, readEsc50, readRavdess, resumeTraining, select, train, type FeatureSet, type ModelConfig, type TrainProgress, type UtteranceSpec } from '../ts/index.js';
+import { buildFeatureSet, configureMalloc, evaluate, isAbortError, readEsc50, readRavdess, resumeTraining, select, train, type FeatureSet, type ModelConfig, type TrainProgress, type UtteranceSpec } from '../ts/index.js';
 import { sharedPath } from './shared.js';
 
 // A small but real run: RAVDESS actors 1–6, four emotions, ESC-50 noise, the classical enhancer, a narrow model.
@@ -90,6 +90,24 @@ describe('training from Node', () => {
       // Only the variants with an SNR-aware module estimate c.
       expect(result.predictions[0]!.c === null).toBe(variant.startsWith('baseline'));
     }
+  });
+
+  it('tunes malloc for jobs by default, can switch it off, and evaluates to the same bits either way', async () => {
+    const glibc = configureMalloc().supported;
+    expect(configureMalloc()).toMatchObject({ mode: 'fast', jobs: 0 });
+    const report = await train({ modelConfig: { variant: 'trnet-no-high', ...small }, trainConfig: { epochs: 1, batchSize: 32, seed: 5 }, trainSet: mixedTrain, valSet: mixedVal, outDir: join(work, 'malloc') });
+    // The fast settings are in force only while a job runs: glibc's values again afterwards.
+    expect(configureMalloc()).toEqual({ mode: 'fast', applied: false, supported: glibc, jobs: 0 });
+    const fast = await evaluate(report.bestDir, test);
+    try {
+      expect(configureMalloc('default')).toEqual({ mode: 'default', applied: glibc, supported: glibc, jobs: 0 });
+      const plain = await evaluate(report.bestDir, test);
+      expect(plain).toEqual(fast);
+    } finally {
+      configureMalloc('fast');
+    }
+    expect(configureMalloc()).toMatchObject({ mode: 'fast', applied: false }); // until the next job starts
+    expect(() => configureMalloc('lean' as never)).toThrow(expect.objectContaining({ code: 'TRNET_INVALID_ARGUMENT' }));
   });
 
   it('refuses TRNet without the clean reference model, with a coded error', async () => {

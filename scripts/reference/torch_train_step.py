@@ -8,8 +8,10 @@ restated): residual conv blocks 32/64/128/256, 5×5, stride 2, frequency mean, a
 module, FiLM bridge, classifier. A training step = forward (train mode), CE + α·L_low + β·L_high with a
 frozen reference encoder (random weights; timing does not care), zero_grad, backward, Adam step.
 Inference = forward in eval mode under no_grad. Reported: the median of --steps timed runs after two
-warm-up runs (inference as utterances per second at the batch size), and the fastest run (*_min_s,
-*_best), the steadier figure on a machine shared with other work.
+warm-up runs (inference as utterances per second at the batch size), the fastest run (*_min_s,
+*_best), and the median process CPU time and minor page faults per run, the steadier figures on a machine
+shared with other work. --only train|infer times one of the two. glibc malloc is whatever the environment
+says at process start (bench/train.ts runs this both as it comes and with MALLOC_* tuning).
 """
 import argparse
 import json
@@ -45,6 +47,26 @@ def paper_config(variant, n_mels):
     }
 
 
+def usage():
+    """(process CPU seconds, minor page faults) so far."""
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime, u.ru_minflt
+
+
+def timed(warmup, steps, f):
+    """Runs f warmup times untimed, then steps times: (sorted wall seconds, median CPU s, median faults)."""
+    for _ in range(warmup):
+        f()
+    wall, cpu, faults = [], [], []
+    for _ in range(steps):
+        c0, f0 = usage()
+        wall.append(f())
+        c1, f1 = usage()
+        cpu.append(c1 - c0)
+        faults.append(f1 - f0)
+    return sorted(wall), median(cpu), median(faults)
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
@@ -59,6 +81,7 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--variant", default="trnet")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--only", default="both", choices=["both", "train", "infer"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -101,23 +124,32 @@ def main():
             sync(out["logits"])
         return time.perf_counter() - start
 
-    for _ in range(2):
-        step()
-    steps = [step() for _ in range(a.steps)]
-    infer()
-    infers = [infer() for _ in range(a.steps)]
+    nan = float("nan")
+    train, train_cpu, train_faults = [nan], nan, nan
+    if a.only != "infer":
+        train, train_cpu, train_faults = timed(2, a.steps, step)
+    inf, infer_cpu, infer_faults = [nan], nan, nan
+    if a.only != "train":
+        inf, infer_cpu, infer_faults = timed(1, a.steps, infer)
+    num = lambda v: None if v != v else round(v, 4)  # noqa: E731
+    ups = lambda s: num(b / s)  # noqa: E731
     print(json.dumps({
         "impl": f"pytorch eager {torch.__version__}",
         "variant": a.variant,
         "device": str(dev),
         "threads": a.threads,
+        "malloc": "env",
         "batch": b,
         "frames": t,
         "bins": f,
-        "train_step_s": round(median(steps), 4),
-        "infer_utt_per_s": round(b / median(infers), 1),
-        "train_step_min_s": round(min(steps), 4),
-        "infer_utt_per_s_best": round(b / min(infers), 1),
+        "train_step_s": num(median(train)),
+        "infer_utt_per_s": ups(median(inf)),
+        "train_step_min_s": num(train[0]),
+        "infer_utt_per_s_best": ups(inf[0]),
+        "train_step_cpu_s": num(train_cpu),
+        "infer_cpu_utt_per_s": ups(infer_cpu),
+        "train_step_faults": num(train_faults),
+        "infer_faults": num(infer_faults),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }))
 

@@ -51,7 +51,8 @@ impl ResidualBlock {
         let mut y = x.shallow_clone();
         for (j, (conv, bn)) in self.main.iter().enumerate() {
             if j > 0 {
-                y = y.f_relu().map_err(Error::torch("applying ReLU"))?;
+                // In place, like the ReLU below: the next conv keeps this result, BatchNorm keeps its input.
+                y = y.f_relu_().map_err(Error::torch("applying ReLU"))?;
             }
             y = bn.forward_t(&conv.forward(&y)?, train)?;
         }
@@ -59,7 +60,11 @@ impl ResidualBlock {
             Some((conv, bn)) => bn.forward_t(&conv.forward(x)?, train)?,
             None => x.shallow_clone(),
         };
-        y.f_add(&skip).and_then(|s| s.f_relu()).map_err(Error::torch("adding the residual"))
+        // The sum and the ReLU overwrite y, the last BatchNorm's output, instead of allocating two more
+        // activations of the block's full size (as torchvision's ResNet does): BatchNorm's backward reads its
+        // input, not its output, the sum's backward reads neither operand, and ReLU's backward reads its own
+        // result, so autograd keeps everything it needs. Same kernels, so the same values and gradients.
+        y.f_add_(&skip).and_then(|mut s| s.f_relu_()).map_err(Error::torch("adding the residual"))
     }
 }
 

@@ -8,7 +8,9 @@
 //! - `trnet`: the six compared models as one `TrnetModel` (see its table of what each variant computes).
 //! - `checkpoint`: safetensors weights + JSON config, written atomically, loaded strictly.
 //! - `runtime`, `device`, `ops`: libtorch facts, device selection, and the addon's plumbing ops.
+//! - `allocator`: glibc malloc tuning for training and evaluation jobs (`MallocMode`, `job_scope`).
 
+pub mod allocator;
 mod check;
 pub mod checkpoint;
 pub mod config;

@@ -336,3 +336,28 @@ fn paper_size_shapes() {
     // convs 1·32·25 + 32·64·25 + 64·128·25 + 128·256·25, shortcuts, BN, attention, classifier, SNR FC, FiLM.
     assert!((1_100_000..1_200_000).contains(&params), "{params}");
 }
+
+/// Inference (eval mode under no_grad, as `evaluate` runs it) must give the same bits as the same forward
+/// with gradient tracking (the residual blocks work in place in both; autograd must not mind).
+#[test]
+fn inference_without_gradients_gives_the_same_bits_as_with_them() {
+    let b = batch(3, 24, 16, 2);
+    let deep = |v| ModelConfig { convs_per_block: 2, attention_hidden: Some(6), ..tiny(v) };
+    let identity_shortcut = |v| ModelConfig { stride: 1, channels: vec![4, 4, 8], ..tiny(v) };
+    for config in Variant::ALL.iter().flat_map(|&v| [tiny(v), deep(v), identity_shortcut(v)]) {
+        let (_vs, m) = model(&config, 7);
+        let inputs = Inputs::new(&b.x).enhanced(&b.xe).mask(&b.mask);
+        let tracked = m.forward_t(&inputs, false).unwrap();
+        assert!(tracked.logits.requires_grad());
+        let fast = tch::no_grad(|| m.forward_t(&inputs, false)).unwrap();
+        assert!(!fast.logits.requires_grad());
+        let same = |a: &Tensor, b: &Tensor| a.size() == b.size() && a.eq_tensor(b).all().int64_value(&[]) == 1;
+        let v = config.variant;
+        assert!(same(&tracked.logits, &fast.logits), "{v} {config:?}: logits differ");
+        assert!(same(&tracked.h, &fast.h), "{v}: h differs");
+        assert!(same(&tracked.attention, &fast.attention), "{v}: attention differs");
+        if let (Some(a), Some(c)) = (&tracked.c, &fast.c) {
+            assert!(same(a, c), "{v}: c differs");
+        }
+    }
+}

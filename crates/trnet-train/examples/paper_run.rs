@@ -6,6 +6,10 @@
 //!
 //! Each utterance becomes a clean and a noisy item (X, Xe, Xs: 3 spectrograms of 160 kB, Xs shared), so the
 //! data itself takes about utterances × 0.5 MB.
+//!
+//! `--malloc fast|default` picks trnet's malloc mode for the jobs (`trnet_model::allocator`; fast is the
+//! default). The runs happen on a spawned thread, as in the addon (libuv worker). `rss_after_mib` is the
+//! resident memory once the job has ended (fast mode hands free memory back then).
 
 use std::sync::Arc;
 use trnet_dsp::rng::SplitMix64;
@@ -35,7 +39,13 @@ fn random_set(utterances: usize, seed: u64) -> Dataset {
 }
 
 fn main() {
+    std::thread::spawn(run).join().expect("the run panicked");
+}
+
+fn run() {
     let args: Vec<String> = std::env::args().collect();
+    let malloc = args.iter().position(|a| a == "--malloc").and_then(|i| args.get(i + 1)).map_or("fast", String::as_str);
+    trnet_model::allocator::configure(malloc.parse().unwrap());
     let utterances = arg(&args, "--utterances", 64);
     let threads = arg(&args, "--threads", 2);
     let base_rss = {
@@ -57,11 +67,12 @@ fn main() {
         let start = std::time::Instant::now();
         let report = train(&config, &ModelConfig::paper(variant), &train_set, &val_set, reference.as_deref(), &dir.join(variant.name()), &hooks).unwrap();
         println!(
-            "{{\"variant\": \"{variant}\", \"utterances\": {utterances}, \"train_items\": {}, \"steps\": {}, \"threads\": {threads}, \"seconds\": {:.1}, \"rss_libtorch_mib\": {base_rss:.0}, \"rss_with_data_mib\": {data_rss:.0}, \"peak_rss_mib\": {:.0}}}",
+            "{{\"variant\": \"{variant}\", \"utterances\": {utterances}, \"train_items\": {}, \"steps\": {}, \"threads\": {threads}, \"malloc\": \"{malloc}\", \"seconds\": {:.1}, \"rss_libtorch_mib\": {base_rss:.0}, \"rss_with_data_mib\": {data_rss:.0}, \"peak_rss_mib\": {:.0}, \"rss_after_mib\": {:.0}}}",
             report.train_items,
             steps.get(),
             start.elapsed().as_secs_f64(),
-            vm("VmHWM:")
+            vm("VmHWM:"),
+            vm("VmRSS:")
         );
         reference = Some(report.best_dir);
     }

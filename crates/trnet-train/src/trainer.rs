@@ -175,6 +175,7 @@ pub fn train(
     if let Some(found) = run::existing_run(out_dir) {
         return Err(Error::RunExists { dir: out_dir.to_path_buf(), found });
     }
+    let _malloc = trnet_model::allocator::job_scope();
     let setup = Setup::new(config, model_config, train_set, val_set, reference)?;
     std::fs::create_dir_all(out_dir).map_err(Error::io("creating run folder", out_dir))?;
     run::write_json_atomic(&out_dir.join(TRAIN_CONFIG_FILE), config)?;
@@ -188,6 +189,7 @@ pub fn train(
 /// `device` (another device continues correctly but not bit-identically). The datasets and reference
 /// must be the ones the run started with (checked by fingerprint).
 pub fn resume(config: &TrainConfig, train_set: &Dataset, val_set: &Dataset, reference: Option<&Path>, out_dir: &Path, hooks: &TrainHooks<'_>) -> Result<TrainReport> {
+    let _malloc = trnet_model::allocator::job_scope();
     let (last_dir, state) = run::read_state(out_dir)?;
     check_resumable(out_dir, &state.train_config, config)?;
     let setup = Setup::new(config, &state.model_config, train_set, val_set, reference)?;
