@@ -42,7 +42,7 @@ fn reading_a_store_keeps_resident_memory_flat() {
     let selection: Vec<usize> = (0..n).collect();
     let mut peaks = Vec::new();
     let mut rows = 0;
-    for epoch in 0..2 {
+    for epoch in 0..4 {
         let mut peak = before;
         for_each_batch(&ds, &epoch_plan(&selection, 1, epoch, 32), Fields::train(Variant::Trnet), 2, |_, b| {
             rows += b.len();
@@ -52,13 +52,16 @@ fn reading_a_store_keeps_resident_memory_flat() {
         .unwrap();
         peaks.push(peak);
     }
-    assert_eq!(rows, 2 * n);
-    let growth_mib = (peaks[1] - before) >> 10;
-    let second_epoch_mib = (peaks[1] - peaks[0]) >> 10;
-    eprintln!("store of {store_mib} MiB read twice: RSS {} MiB before, peak {} MiB in epoch 1, {} MiB in epoch 2", before >> 10, peaks[0] >> 10, peaks[1] >> 10);
+    assert_eq!(rows, 4 * n);
+    let growth_mib = (peaks[3] - before) >> 10;
+    let later_epochs_mib = (peaks[3] - peaks[1]) >> 10;
+    let mib: Vec<i64> = peaks.iter().map(|p| p >> 10).collect();
+    eprintln!("store of {store_mib} MiB read four times: RSS {} MiB before, peaks per epoch {mib:?} MiB", before >> 10);
     // What stays resident is the batches in flight (2 workers, each with one batch queued and one being
     // stacked: a batch is 6 MiB, 12 MiB more while its buffers are copied into tensors) and the allocator's
-    // per-thread arenas — tens of MiB, not the store. A second pass over the store must not add to it.
+    // per-thread arenas — tens of MiB, not the store. Each epoch's new loader threads may take another
+    // glibc arena (a few tens of MiB, bounded by the arena limit), so later passes are compared with a bound
+    // far below what keeping the data would add (the whole store, 375 MiB, per pass).
     assert!(growth_mib < store_mib / 4, "RSS grew by {growth_mib} MiB reading a {store_mib} MiB store");
-    assert!(second_epoch_mib < 16, "RSS grew by {second_epoch_mib} MiB more in the second epoch");
+    assert!(later_epochs_mib < store_mib / 8, "RSS grew by {later_epochs_mib} MiB from epoch 2 to epoch 4");
 }
