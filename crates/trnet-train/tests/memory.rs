@@ -9,12 +9,6 @@ use std::cell::RefCell;
 use trnet_model::{ModelConfig, Variant};
 use trnet_train::{train, TrainConfig, TrainHooks, TrainProgress};
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status (Linux)");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS value in kB")
-}
-
 #[test]
 fn resident_memory_stays_flat_across_epochs() {
     let (frames, bins) = (200, 80);
@@ -39,7 +33,7 @@ fn resident_memory_stays_flat_across_epochs() {
     // allocations come and go), so single readings are compared by their floor: the lowest reading of
     // epochs 3–8 against the lowest of epochs 11–16. A leak raises the floor; 16 MiB over 8 epochs is far
     // below one leaked batch per step (3 steps × 3 tensors × 2 MB × 8 epochs ≈ 150 MB).
-    let floor = |range: std::ops::Range<usize>| rss[range].iter().copied().min().unwrap() as i64;
+    let floor = |range: std::ops::Range<usize>| rss[range].iter().copied().min().unwrap();
     let growth_kib = floor(10..16) - floor(2..8);
     eprintln!("VmRSS after each epoch (KiB): {rss:?}; floor growth: {growth_kib} KiB");
     assert!(growth_kib < 16 * 1024, "the RSS floor rose by {growth_kib} KiB between epochs 3–8 and 11–16: {rss:?}");

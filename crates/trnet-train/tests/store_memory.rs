@@ -5,19 +5,13 @@
 
 mod common;
 
-use common::TempDir;
+use common::{rss_kib, TempDir};
 use std::ops::ControlFlow;
 use trnet_dsp::rng::SplitMix64;
 use trnet_model::Variant;
 use trnet_train::batcher::{epoch_plan, for_each_batch, Fields};
 use trnet_train::store::{self, StoreWriter};
 use trnet_train::Item;
-
-fn rss_kib() -> i64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status (Linux)");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS value in kB")
-}
 
 #[test]
 fn reading_a_store_keeps_resident_memory_flat() {

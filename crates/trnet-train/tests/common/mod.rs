@@ -196,3 +196,10 @@ pub fn noise_files(range: std::ops::Range<usize>) -> Vec<PathBuf> {
     // Every 20th clip, so the noises span many classes.
     files.into_iter().step_by(20).skip(range.start).take(range.len()).collect()
 }
+
+/// Resident set size of this process in KiB (Linux), for the memory tests.
+pub fn rss_kib() -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status (Linux)");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS value in kB")
+}
