@@ -15,6 +15,7 @@ says at process start (bench/train.ts runs this both as it comes and with MALLOC
 """
 import argparse
 import json
+import os
 import pathlib
 import resource
 import sys
@@ -138,7 +139,8 @@ def main():
         "variant": a.variant,
         "device": str(dev),
         "threads": a.threads,
-        "malloc": "env",
+        # glibc reads MALLOC_* only at process start, so the environment is the whole story.
+        "malloc": " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")) or "default",
         "batch": b,
         "frames": t,
         "bins": f,
