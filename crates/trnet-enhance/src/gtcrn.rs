@@ -21,11 +21,8 @@
 //! block-diagonal weights), exports with opset 17, and checks the file frame by frame against the streaming
 //! export on a VoiceBank and a RAVDESS recording (max difference 1e-5 on spectra peaking at 34).
 //!
-//! Speed, one thread, 2-core development machine shared with other builds (bench/enhance.ts, 10 VoiceBank
-//! utterances, 61.6 s, load average 2.5–2.8): real-time factor 0.070 streaming (one ONNX Runtime call per 16 ms
-//! frame; stepping the same export from onnxruntime-node: 0.092) against 0.0062 whole-utterance once the model
-//! is loaded (0.0073 counting the one load, 0.07 s, per batch). At load average 4–4.5: 0.128 against 0.0094. On
-//! the waveform the two exports differ by at most 6e-7 (SI-SDR between them > 128 dB; `tests/gtcrn_offline.rs`).
+//! Speed and agreement between the two exports: the README's Benchmarks section (`bench/enhance.ts`) and
+//! `tests/gtcrn_offline.rs`.
 //!
 //! Front end (models/gtcrn/README.md): STFT with n_fft 512, hop 256, √(periodic Hann), centred with reflect
 //! padding → 257 bins; the enhanced frames (`enh`, no frame delay) are inverted with the same STFT.
@@ -150,27 +147,14 @@ impl Gtcrn {
     fn run_utterance(&mut self, spec: &Spectrogram) -> Result<Spectrogram> {
         let (frames, bins) = (spec.frames, spec.bins);
         debug_assert_eq!(bins, BINS);
-        let mut mix = vec![0.0f32; spec.data.len()];
-        for t in 0..frames {
-            for f in 0..bins {
-                let (src, dst) = ((t * bins + f) * 2, (f * frames + t) * 2);
-                mix[dst..dst + 2].copy_from_slice(&spec.data[src..src + 2]);
-            }
-        }
+        let mix = swap_axes(&spec.data, frames, bins);
         let shape = [1, bins as i64, frames as i64, 2];
         let fetched = self.model.run(&[Feed { name: "mix", shape: &shape, data: &mix }])?;
         let enh = &fetched[self.enh_index];
         if enh.data.len() != mix.len() || enh.shape != shape || enh.data.iter().any(|v| !v.is_finite()) {
             return Err(self.bad_output("whole-utterance export", mix.len(), &enh.data, &enh.shape));
         }
-        let mut out = Spectrogram { frames, bins, data: vec![0.0; spec.data.len()] };
-        for t in 0..frames {
-            for f in 0..bins {
-                let (dst, src) = ((t * bins + f) * 2, (f * frames + t) * 2);
-                out.data[dst..dst + 2].copy_from_slice(&enh.data[src..src + 2]);
-            }
-        }
-        Ok(out)
+        Ok(Spectrogram { frames, bins, data: swap_axes(&enh.data, bins, frames) })
     }
 
     fn run_frames(&mut self, spec: &Spectrogram) -> Result<Spectrogram> {
@@ -197,6 +181,19 @@ impl Gtcrn {
         }
         Ok(out)
     }
+}
+
+/// (rows × cols × 2) → (cols × rows × 2): moves between the frame-major spectrogram and the model's layout,
+/// keeping each (real, imag) pair together.
+fn swap_axes(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            let (src, dst) = ((r * cols + c) * 2, (c * rows + r) * 2);
+            out[dst..dst + 2].copy_from_slice(&data[src..src + 2]);
+        }
+    }
+    out
 }
 
 impl Enhancer for Gtcrn {

@@ -160,8 +160,8 @@ pub fn stored_dataset_from_audio(utterances: &[Utterance], noise_files: &[PathBu
     let (key, inputs) = store_key(utterances, noise_files, spec, options.enhancer)?;
     let dir = options.root.join(&key);
     if dir.exists() {
-        match store::open(&dir) {
-            Ok(dataset) if store::key_of(&dir).as_deref() == Some(key.as_str()) => return Ok(StoredDataset { dataset, dir, cached: true }),
+        match store::open_with_key(&dir) {
+            Ok((dataset, found)) if found == key => return Ok(StoredDataset { dataset, dir, cached: true }),
             // Damaged, or not this key's (copied over by hand): move it out of the way and build it again.
             // A process still reading the old files keeps reading them (they are unlinked, not overwritten);
             // at worst two processes that both found it damaged build it twice.

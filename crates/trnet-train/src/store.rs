@@ -299,15 +299,13 @@ pub fn save(dataset: &Dataset, dir: &Path, key: &str, inputs: serde_json::Value)
     writer.finish(key, inputs, used as u64, items)
 }
 
-/// A store's key as written in its manifest, or None when the folder is not a readable store.
-pub fn key_of(dir: &Path) -> Option<String> {
-    let text = std::fs::read(dir.join(MANIFEST_FILE)).ok()?;
-    let m: Manifest = serde_json::from_slice(&text).ok()?;
-    Some(m.key)
-}
-
 /// Opens the store at `dir` after checking it (see the module docs); its items read their records on demand.
 pub fn open(dir: &Path) -> Result<Dataset> {
+    open_with_key(dir).map(|(dataset, _)| dataset)
+}
+
+/// `open`, also returning the build key the manifest records.
+pub fn open_with_key(dir: &Path) -> Result<(Dataset, String)> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let data_path = dir.join(DATA_FILE);
     if !dir.is_dir() {
@@ -374,7 +372,7 @@ pub fn open(dir: &Path) -> Result<Dataset> {
         };
         ds.push(item).map_err(|e| corrupt(&manifest_path, format!("item {i}: {e}")))?;
     }
-    Ok(ds)
+    Ok((ds, m.key))
 }
 
 #[cfg(test)]
@@ -422,7 +420,7 @@ mod tests {
         assert_eq!(size, HEADER + 12 * 6 * 4);
         assert!(back.item(1).xs.as_ref().unwrap().same_as(&back.item(0).x));
         assert_eq!(back.fingerprint().unwrap(), ds.fingerprint().unwrap());
-        assert_eq!(key_of(&dir).as_deref(), Some("k"));
+        assert_eq!(open_with_key(&dir).unwrap().1, "k");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
