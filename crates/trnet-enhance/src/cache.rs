@@ -5,7 +5,9 @@
 //! (utterance, noise clip, SNR, seed), so this is "once per (utterance, noise, SNR, seed, SE model)", and a
 //! changed model file or setting simply misses. Entries are written to a unique temporary file and renamed
 //! into place, so two processes filling the same entry at once both succeed and a reader never sees half a
-//! file; a damaged entry (wrong header or length) is treated as a miss and rewritten.
+//! file. Each entry carries the CRC-32 of its samples' bytes: a damaged entry (wrong header, length or
+//! checksum: a byte flipped on disk, a file truncated or overwritten) is treated as a miss and rewritten,
+//! so garbage never comes back as enhanced audio.
 
 use crate::{Enhancer, Error, Result};
 use sha2::{Digest, Sha256};
@@ -14,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const MAGIC: &[u8; 8] = b"TRNETENH";
-const VERSION: u32 = 1;
-const HEADER: usize = 8 + 4 + 8;
+/// 2 added the checksum; entries of version 1 miss and are rewritten.
+const VERSION: u32 = 2;
+/// Magic, version (u32 LE), sample count (u64 LE), CRC-32 of the sample bytes (u32 LE).
+const HEADER: usize = 8 + 4 + 8 + 4;
 
 pub struct EnhanceCache {
     dir: PathBuf,
@@ -57,9 +61,10 @@ impl EnhanceCache {
         if bytes.len() < HEADER || &bytes[..8] != MAGIC || u32::from_le_bytes(bytes[8..12].try_into().ok()?) != VERSION {
             return None;
         }
-        let n = u64::from_le_bytes(bytes[12..20].try_into().ok()?) as usize;
+        let n = u64::from_le_bytes(bytes[12..20].try_into().ok()?);
+        let crc = u32::from_le_bytes(bytes[20..24].try_into().ok()?);
         let body = &bytes[HEADER..];
-        if body.len() != n * 4 {
+        if Some(body.len() as u64) != n.checked_mul(4) || crc32fast::hash(body) != crc {
             return None;
         }
         Some(body.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
@@ -75,9 +80,12 @@ impl EnhanceCache {
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&VERSION.to_le_bytes());
         bytes.extend_from_slice(&(samples.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&[0; 4]);
         for v in samples {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
+        let crc = crc32fast::hash(&bytes[HEADER..]);
+        bytes[20..24].copy_from_slice(&crc.to_le_bytes());
         let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(&bytes));
         if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, &path)) {
             let _ = std::fs::remove_file(&tmp);
@@ -162,6 +170,39 @@ mod tests {
         assert!(!hit);
         assert_eq!(out, vec![0.25f32; 64]);
         assert!(cache.get(&key).is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn flipped_bytes_in_an_entry_are_a_miss_and_the_entry_is_rewritten() {
+        let dir = temp_dir("flipped");
+        let cache = EnhanceCache::open(&dir).unwrap();
+        let mut e = Halve(0);
+        let x: Vec<f32> = (0..4000).map(|i| (i as f32 * 0.003).cos()).collect();
+        let expected: Vec<f32> = x.iter().map(|v| v * 0.5).collect();
+        cache.enhance(&mut e, &x).unwrap();
+        let key = EnhanceCache::key(&e.fingerprint(), &x);
+        let path = cache.path(&key);
+        let good = std::fs::read(&path).unwrap();
+        // Bytes in the middle of the samples, size unchanged (issue 11, case 2): one makes a NaN
+        // (exponent bits all set), another merely changes a value.
+        let mut bad = good.clone();
+        let mid = HEADER + 2000 * 4;
+        bad[mid + 3] = 0x7f;
+        bad[mid + 2] = 0xc0;
+        bad[mid + 41] ^= 0x01;
+        assert_eq!(bad.len(), good.len());
+        std::fs::write(&path, &bad).unwrap();
+        assert!(cache.get(&key).is_none());
+        let (out, hit) = cache.enhance(&mut e, &x).unwrap();
+        assert!(!hit, "a damaged entry must not be reported as cached");
+        assert_eq!(out, expected);
+        assert_eq!(e.0, 2, "the enhancer ran again");
+        // Rewritten whole: the next call is a hit with the right samples.
+        assert_eq!(std::fs::read(&path).unwrap(), good);
+        let (again, hit) = cache.enhance(&mut e, &x).unwrap();
+        assert!(hit);
+        assert_eq!(again, expected);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,10 +1,17 @@
 //! Checkpoints: a folder holding `model.safetensors` (every variable of the var store, BatchNorm running
-//! stats included, by PyTorch-style name) and `config.json` (the `ModelConfig` that builds the model).
+//! stats included, by PyTorch-style name), `config.json` (the `ModelConfig` that builds the model) and
+//! `checksums.json` (the SHA-256 of each safetensors file in the folder, written after them).
+//!
+//! Loading verifies a file against `checksums.json` before parsing it, so weights that changed on disk
+//! (a flipped byte, a truncated copy) are refused with TRNET_CHECKPOINT_CORRUPT instead of being used
+//! silently. A folder without `checksums.json` (weights exported by other tools) loads unverified; a file
+//! that cannot be parsed is still TRNET_CHECKPOINT_CORRUPT, never a bare libtorch error.
 //!
 //! Each file is written atomically: to a temporary file in the same folder, fsynced, then renamed over the
 //! target, and the folder is fsynced so the rename itself survives a crash. A reader never sees a torn
-//! file. The two renames are not one transaction: after a crash between them the folder can hold new
-//! weights beside the old config, and `load` then refuses with a mismatch error unless the shapes agree.
+//! file. The renames are not one transaction: after a crash between them the folder can hold new
+//! weights beside the old config or checksums, and `load` then refuses with a mismatch or corrupt error
+//! (a run's `best/` and `last/` are written into a fresh folder and swapped whole, so they never are).
 //!
 //! Loading is strict: every variable the config's model has must be in the file with the same shape and
 //! type, and the file may hold nothing else. Values are copied bit for bit.
@@ -12,9 +19,11 @@
 use crate::config::ModelConfig;
 use crate::trnet::TrnetModel;
 use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tch::nn::VarStore;
@@ -22,6 +31,9 @@ use tch::{Device, Tensor};
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
+pub const CHECKSUMS_FILE: &str = "checksums.json";
+
+const FIX_CORRUPT: &str = "The file changed after trnet wrote it (disk or copy damage, truncation, or an edit): restore the folder from a copy, or train the model again.";
 
 /// A model rebuilt from a checkpoint, with the var store that owns its parameters.
 #[derive(Debug)]
@@ -64,7 +76,84 @@ pub fn save(dir: &Path, vs: &VarStore, config: &ModelConfig) -> Result<()> {
     }
     std::fs::rename(&tmp_weights, &weights).map_err(Error::io("renaming into place", &weights))?;
     std::fs::rename(&tmp_json, &json).map_err(Error::io("renaming into place", &json))?;
+    record_checksums(dir, &[WEIGHTS_FILE])
+}
+
+/// `checksums.json`: the SHA-256 of each listed file of its folder.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Checksums {
+    /// Hex SHA-256 by file name.
+    sha256: BTreeMap<String, String>,
+}
+
+/// Hex SHA-256 of a file's bytes, read in 1 MiB pieces.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| not_found_or_io(e, path, "opening"))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(Error::io("reading", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `dir/checksums.json` with the SHA-256 of `files` (names in `dir`), replacing any earlier one, and
+/// fsyncs the file and the folder. Call it after the files are complete.
+pub fn record_checksums(dir: &Path, files: &[&str]) -> Result<()> {
+    let mut sha256 = BTreeMap::new();
+    for name in files {
+        sha256.insert(name.to_string(), sha256_file(&dir.join(name))?);
+    }
+    let text = serde_json::to_string_pretty(&Checksums { sha256 }).expect("checksums serialise");
+    let path = dir.join(CHECKSUMS_FILE);
+    let tmp = temp_path(&path);
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(text.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io("writing", &path)(e));
+    }
     File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("syncing checkpoint folder", dir))
+}
+
+/// Checks `path` against the `checksums.json` beside it. Without that file there is nothing to check
+/// against (a checkpoint from other tools) and this passes; with it, the file must be listed and match.
+pub fn verify_file(path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let manifest = dir.join(CHECKSUMS_FILE);
+    let text = match std::fs::read_to_string(&manifest) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("reading", &manifest)(e)),
+    };
+    let corrupt = |path: &Path, problem: String| Error::CheckpointCorrupt { path: path.to_path_buf(), problem, fix: FIX_CORRUPT.into() };
+    let sums: Checksums = serde_json::from_str(&text).map_err(|e| corrupt(&manifest, format!("it cannot be read ({e})")))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let expected = sums.sha256.get(&name).ok_or_else(|| corrupt(path, format!("it is not listed in {CHECKSUMS_FILE} beside it, so it was not written with this checkpoint")))?;
+    let found = sha256_file(path)?;
+    if found != *expected {
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        return Err(corrupt(path, format!("its SHA-256 is {found} ({size} bytes), but {CHECKSUMS_FILE} recorded {expected}")));
+    }
+    Ok(())
+}
+
+/// Reads a safetensors file after verifying it (`verify_file`); a file that does not parse is corrupt.
+pub fn read_safetensors_verified(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    verify_file(path)?;
+    Tensor::read_safetensors(path).map_err(|e| Error::CheckpointCorrupt {
+        path: path.to_path_buf(),
+        problem: format!("it is not a readable safetensors file (truncated or overwritten?): {e}"),
+        fix: FIX_CORRUPT.into(),
+    })
 }
 
 /// Reads `dir/config.json`, builds that model on `device` and loads `dir/model.safetensors` into it.
@@ -96,8 +185,7 @@ pub fn load_weights(vs: &mut VarStore, path: &Path) -> Result<()> {
     if !path.is_file() {
         return Err(Error::CheckpointNotFound { path: path.to_path_buf(), fix: fix_missing() });
     }
-    let file: HashMap<String, Tensor> =
-        Tensor::read_safetensors(path).map_err(Error::torch(format!("reading weights from {}", path.display())))?.into_iter().collect();
+    let file: HashMap<String, Tensor> = read_safetensors_verified(path)?.into_iter().collect();
     let vars = vs.variables();
     let mismatch = |tensor: &str, expected: String, found: String, fix: &str| Error::CheckpointMismatch {
         path: path.to_path_buf(),

@@ -20,6 +20,10 @@ pub enum Error {
     /// another shape or type. `tensor` names it as it appears in the safetensors file.
     #[error("checkpoint {}: tensor {tensor:?}: expected {expected}, found {found}. {fix}", path.display())]
     CheckpointMismatch { path: PathBuf, tensor: String, expected: String, found: String, fix: String },
+    /// A checkpoint file is damaged: its SHA-256 differs from the one recorded beside it, or it cannot be
+    /// parsed (truncated, overwritten).
+    #[error("checkpoint file {}: {problem}. {fix}", path.display())]
+    CheckpointCorrupt { path: PathBuf, problem: String, fix: String },
     /// Reading or writing a file failed for a reason other than it being absent.
     #[error("{during} {}: {source}", path.display())]
     Io {
@@ -45,6 +49,7 @@ impl Error {
             Error::InvalidConfig { .. } => "TRNET_INVALID_CONFIG",
             Error::CheckpointNotFound { .. } => "TRNET_CHECKPOINT_NOT_FOUND",
             Error::CheckpointMismatch { .. } => "TRNET_CHECKPOINT_MISMATCH",
+            Error::CheckpointCorrupt { .. } => "TRNET_CHECKPOINT_CORRUPT",
             Error::Io { .. } => "TRNET_IO",
             Error::Torch { .. } => "TRNET_TORCH",
         }

@@ -240,7 +240,7 @@ fn checkpoint_round_trip_is_bit_identical() {
     checkpoint::save(&dir, &vs, &cfg).unwrap();
     let mut files: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     files.sort();
-    assert_eq!(files, ["config.json", "model.safetensors"], "no temporary files left behind");
+    assert_eq!(files, ["checksums.json", "config.json", "model.safetensors"], "no temporary files left behind");
 
     let loaded = checkpoint::load(&dir, Device::Cpu).unwrap();
     assert_eq!(loaded.config, cfg);
@@ -257,7 +257,44 @@ fn checkpoint_round_trip_is_bit_identical() {
 
     // Saving again over the same folder replaces both files.
     checkpoint::save(&dir, &loaded.vs, &loaded.config).unwrap();
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 11, case 2: changed or truncated weights are refused with TRNET_CHECKPOINT_CORRUPT naming the file
+/// and the fix, never loaded silently and never reported as a bare libtorch failure.
+#[test]
+fn damaged_weights_are_refused_as_corrupt() {
+    let dir = temp_dir("corrupt");
+    let cfg = tiny(Variant::Trnet);
+    let (vs, _m) = model(&cfg, 13);
+    checkpoint::save(&dir, &vs, &cfg).unwrap();
+    let weights = dir.join("model.safetensors");
+    let good = std::fs::read(&weights).unwrap();
+    let sums = std::fs::read_to_string(dir.join("checksums.json")).unwrap();
+    assert!(sums.contains(&checkpoint::sha256_file(&weights).unwrap()), "{sums}");
+
+    // One byte flipped in the middle (a weight's value), size unchanged.
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x10;
+    std::fs::write(&weights, &bad).unwrap();
+    let e = checkpoint::load(&dir, Device::Cpu).unwrap_err();
+    assert_eq!(e.code(), "TRNET_CHECKPOINT_CORRUPT");
+    let msg = e.to_string();
+    assert!(msg.contains("model.safetensors") && msg.contains("SHA-256") && msg.contains("restore the folder"), "{msg}");
+
+    // Truncated: caught by the checksum, and without checksums.json by the parser, both as corrupt.
+    std::fs::write(&weights, &good[..good.len() - 100]).unwrap();
+    assert_eq!(checkpoint::load(&dir, Device::Cpu).unwrap_err().code(), "TRNET_CHECKPOINT_CORRUPT");
+    std::fs::remove_file(dir.join("checksums.json")).unwrap();
+    let e = checkpoint::load(&dir, Device::Cpu).unwrap_err();
+    assert_eq!(e.code(), "TRNET_CHECKPOINT_CORRUPT");
+    assert!(e.to_string().contains("not a readable safetensors file"), "{e}");
+
+    // A folder without checksums.json (weights from other tools) still loads when whole.
+    std::fs::write(&weights, &good).unwrap();
+    assert!(checkpoint::load(&dir, Device::Cpu).is_ok());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -183,7 +183,8 @@ impl Adam {
         if !path.is_file() {
             return Err(Error::NotFound { path: path.to_path_buf(), fix: "Resume from the folder a training run wrote; its last/ holds optimizer.safetensors.".into() });
         }
-        let file: HashMap<String, Tensor> = Tensor::read_safetensors(path).map_err(|source| Error::Torch { during: format!("reading {}", path.display()), source })?.into_iter().collect();
+        // Checked against the SHA-256 the run recorded beside it (checksums.json); unreadable is corrupt.
+        let file: HashMap<String, Tensor> = trnet_model::checkpoint::read_safetensors_verified(path)?.into_iter().collect();
         let corrupt = |problem: String| Error::Corrupt { path: path.to_path_buf(), problem, fix: "The checkpoint does not belong to this model; resume with the model config the run used.".into() };
         if file.len() != self.params.len() * 2 {
             return Err(corrupt(format!("{} tensors where this model's optimizer has {}", file.len(), self.params.len() * 2)));

@@ -25,6 +25,9 @@ pub enum Error {
     /// `train` was pointed at a folder that already holds a run.
     #[error("{} already holds a training run ({found}). Call resume to continue it, or train into an empty folder", dir.display())]
     RunExists { dir: PathBuf, found: String },
+    /// Another training job holds the run folder's lock (`run.lock`): two writers would mix their files.
+    #[error("{} is being written by another training job ({holder}). {fix}", dir.display())]
+    RunLocked { dir: PathBuf, holder: String, fix: String },
     /// `resume` was given a config or data that differ from what the interrupted run used.
     #[error("cannot resume {}: {what}: the run used {expected}, this call passes {found}. {fix}", dir.display())]
     ResumeMismatch { dir: PathBuf, what: String, expected: String, found: String, fix: String },
@@ -71,6 +74,7 @@ impl Error {
             Error::Cancelled { .. } => "ABORT_ERR",
             Error::Diverged { .. } => "TRNET_TRAINING_DIVERGED",
             Error::RunExists { .. } => "TRNET_RUN_EXISTS",
+            Error::RunLocked { .. } => "TRNET_RUN_LOCKED",
             Error::ResumeMismatch { .. } => "TRNET_RESUME_MISMATCH",
             Error::NotFound { .. } => "TRNET_CHECKPOINT_NOT_FOUND",
             Error::Corrupt { .. } => "TRNET_CHECKPOINT_CORRUPT",

@@ -22,7 +22,8 @@
 //! pipeline and store format versions, frames, padding, fbank options, clean/noisy copies, SNRs, seed, the
 //! enhancer's fingerprint, and every utterance (absolute path, size, modification time, label, speaker, id)
 //! and noise file (absolute path, size, modification time) in order. A second call with the same inputs
-//! finds the store and opens it without decoding, mixing, enhancing or computing anything; a changed input
+//! finds the store and opens it (after checking every record's checksum: a damaged store is rebuilt)
+//! without decoding, mixing, enhancing or computing anything; a changed input
 //! is another key, so it misses and builds a new store beside the old one.
 //!
 //! Files are identified by path, size and modification time rather than by a hash of their content: a hit
@@ -160,7 +161,10 @@ pub fn stored_dataset_from_audio(utterances: &[Utterance], noise_files: &[PathBu
     let (key, inputs) = store_key(utterances, noise_files, spec, options.enhancer)?;
     let dir = options.root.join(&key);
     if dir.exists() {
-        match store::open_with_key(&dir) {
+        // Every record is read and checked against its checksum before a hit is reported: a hit saves the
+        // whole build (decoding, mixing, enhancement), so one sequential read of the file is cheap beside
+        // it, and a store damaged since it was written is rebuilt here instead of failing a training later.
+        match store::open_verified(&dir) {
             Ok((dataset, found)) if found == key => return Ok(StoredDataset { dataset, dir, cached: true }),
             // Damaged, or not this key's (copied over by hand): move it out of the way and build it again.
             // A process still reading the old files keeps reading them (they are unlinked, not overwritten);

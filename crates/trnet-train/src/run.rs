@@ -12,7 +12,13 @@
 //!     state.json           RunState: position (epoch, step), Adam step, learning rate, schedule, best so
 //!                          far, history, partial epoch sums, loss scale, config and data fingerprints
 //!   report.json            the TrainReport, once the run has finished
+//!   run.lock               while a train or resume call writes the folder: its pid and host (see `lock`)
 //! ```
+//!
+//! `best/` and `last/` also hold `checksums.json`, the SHA-256 of their safetensors files, checked when
+//! they are loaded (trnet-model's `checkpoint::verify_file`). `read_state` checks `state.json` against
+//! itself and its config (epoch within the configured epochs, one history record per finished epoch, the
+//! best epoch among them), so an edited or mismatched state is refused instead of resumed.
 //!
 //! `best/` and `last/` are each replaced as a whole: the new folder is written beside the old one under a
 //! temporary name (files fsynced), the old one is renamed to `.<name>.old`, the new one into place, the
@@ -40,6 +46,7 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const BEST_FILE: &str = "best.json";
 pub const TRAIN_CONFIG_FILE: &str = "train-config.json";
 pub const REPORT_FILE: &str = "report.json";
+pub const LOCK_FILE: &str = "run.lock";
 
 /// Bumped when `RunState` changes incompatibly.
 pub const STATE_FORMAT: u32 = 1;
@@ -237,7 +244,128 @@ pub fn read_state(out_dir: &Path) -> Result<(PathBuf, RunState)> {
     if state.format != STATE_FORMAT {
         return Err(Error::Corrupt { path, problem: format!("state format {} (this version reads {STATE_FORMAT})", state.format), fix: "Resume with the trnet version that wrote the run.".into() });
     }
+    check_state(&state).map_err(|problem| Error::Corrupt {
+        path: path.clone(),
+        problem,
+        fix: "The state was edited or damaged after training wrote it; trnet cannot resume from it. Start a new run (train into an empty folder), or restore the run folder from a copy.".into(),
+    })?;
     Ok((dir, state))
+}
+
+/// The consistency a state written by the trainer always has; the first violation found, if any.
+fn check_state(s: &RunState) -> std::result::Result<(), String> {
+    let epochs = s.train_config.epochs;
+    if s.epoch > epochs {
+        return Err(format!("epoch {} is past the {epochs} epochs its train config asks for", s.epoch));
+    }
+    if s.history.len() != s.epoch {
+        return Err(format!("epoch {} with {} history record(s): a run has one record per finished epoch", s.epoch, s.history.len()));
+    }
+    if let Some((i, r)) = s.history.iter().enumerate().find(|(i, r)| r.epoch != i + 1) {
+        return Err(format!("history record {i} is for epoch {} (expected {})", r.epoch, i + 1));
+    }
+    match &s.best {
+        None if s.epoch > 0 => return Err(format!("no best epoch after {} finished epoch(s)", s.epoch)),
+        Some(b) if b.epoch == 0 || b.epoch > s.epoch => return Err(format!("best epoch {} is not one of the {} finished epoch(s)", b.epoch, s.epoch)),
+        Some(b) if s.history[b.epoch - 1].val.uar.to_bits() != b.uar.to_bits() => {
+            return Err(format!("best epoch {} has UAR {} but its history record says {}", b.epoch, b.uar, s.history[b.epoch - 1].val.uar));
+        }
+        _ => {}
+    }
+    if s.epochs_since_best > s.epoch {
+        return Err(format!("{} epochs since the best of {} finished", s.epochs_since_best, s.epoch));
+    }
+    if !(s.lr.is_finite() && s.lr > 0.0) {
+        return Err(format!("learning rate {}", s.lr));
+    }
+    if s.adam_step < 0 || s.adam_step as u64 > s.global_step as u64 {
+        return Err(format!("Adam step {} with {} steps taken", s.adam_step, s.global_step));
+    }
+    if s.partial.items > 0 && s.step == 0 {
+        return Err(format!("{} items summed at step 0", s.partial.items));
+    }
+    Ok(())
+}
+
+/// Exclusive ownership of a run folder while a train or resume call writes it: `run.lock`, created with
+/// O_EXCL (so exactly one of two racing callers gets it) and holding the owner's pid and host. Dropping it
+/// (the call returning, failing, being aborted, or unwinding) removes the file. A lock left by a process
+/// that was killed is stale: when its host is this host and its pid no longer runs, the next caller takes
+/// it over. A lock from another host cannot be checked and must be removed by hand (the error says so).
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LockHolder {
+    pid: u32,
+    host: String,
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// Whether `holder` is known to be gone: same host, and its pid is not running. Without /proc nothing is.
+fn is_stale(holder: &LockHolder) -> bool {
+    holder.host == host_name() && holder.pid != std::process::id() && Path::new("/proc/self").exists() && !Path::new("/proc").join(holder.pid.to_string()).exists()
+}
+
+/// Takes the lock of `out_dir` (creating the folder), or fails with `TRNET_RUN_LOCKED` naming the holder.
+pub fn lock(out_dir: &Path) -> Result<RunLock> {
+    std::fs::create_dir_all(out_dir).map_err(Error::io("creating run folder", out_dir))?;
+    let path = out_dir.join(LOCK_FILE);
+    let me = LockHolder { pid: std::process::id(), host: host_name() };
+    // Two tries: the second follows the removal of a stale lock.
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                let text = serde_json::to_string(&me).expect("lock holders serialise");
+                f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| {
+                    let _ = std::fs::remove_file(&path);
+                    Error::io("writing", &path)(e)
+                })?;
+                return Ok(RunLock { path });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Empty or partial while its creator is still writing it: that creator is alive.
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder: Option<LockHolder> = serde_json::from_str(&text).ok();
+                match holder {
+                    Some(h) if is_stale(&h) => {
+                        // Removed only if it still is that stale lock: a caller that took it over since
+                        // keeps it. (Two callers taking over the same stale lock within microseconds of
+                        // each other can still both succeed; killed trainings are rare, racing restarts rarer.)
+                        if std::fs::read_to_string(&path).unwrap_or_default() == text {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                    _ => {
+                        let who = holder.map_or_else(|| "a job that is starting".to_string(), |h| format!("pid {} on {}", h.pid, h.host));
+                        return Err(Error::RunLocked {
+                            dir: out_dir.to_path_buf(),
+                            holder: who,
+                            fix: format!("Wait for it to finish or train into another folder. If that process no longer runs (a lock from another host cannot be checked from here), delete {}.", path.display()),
+                        });
+                    }
+                }
+            }
+            Err(e) => return Err(Error::io("creating", &path)(e)),
+        }
+    }
+    Err(Error::RunLocked { dir: out_dir.to_path_buf(), holder: "another job that took over a stale lock".into(), fix: "Wait for it to finish or train into another folder.".into() })
 }
 
 /// A short description of what already occupies `out_dir` as a run, if anything.
@@ -277,6 +405,52 @@ mod tests {
         std::fs::rename(&target, root.join(".last.old")).unwrap();
         assert_eq!(resolve(&target).unwrap(), root.join(".last.old"));
         assert!(existing_run(&root).is_some());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_run_folder_has_one_writer_and_stale_locks_are_taken_over() {
+        let root = std::env::temp_dir().join(format!("trnet-run-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let first = lock(&root).unwrap();
+        let err = lock(&root).unwrap_err();
+        assert_eq!(err.code(), "TRNET_RUN_LOCKED");
+        assert!(err.to_string().contains(&format!("pid {}", std::process::id())) && err.to_string().contains("run.lock"), "{err}");
+        drop(first);
+        assert!(!root.join(LOCK_FILE).exists(), "released on drop");
+
+        // Eight threads racing for it (each holds what it got until all have tried): exactly one wins.
+        let won = std::sync::atomic::AtomicUsize::new(0);
+        let (start, tried) = (std::sync::Barrier::new(8), std::sync::Barrier::new(8));
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    start.wait();
+                    let got = lock(&root);
+                    if got.is_ok() {
+                        won.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        assert_eq!(got.as_ref().unwrap_err().code(), "TRNET_RUN_LOCKED");
+                    }
+                    tried.wait();
+                    drop(got);
+                });
+            }
+        });
+        assert_eq!(won.load(Ordering::SeqCst), 1);
+
+        // A killed job's lock on this host (pid not running) is taken over; another host's is not.
+        let dead = LockHolder { pid: 4_000_000_000, host: host_name() };
+        std::fs::write(root.join(LOCK_FILE), serde_json::to_string(&dead).unwrap()).unwrap();
+        let taken = lock(&root).unwrap();
+        let now: LockHolder = serde_json::from_str(&std::fs::read_to_string(root.join(LOCK_FILE)).unwrap()).unwrap();
+        assert_eq!(now.pid, std::process::id());
+        drop(taken);
+        let remote = LockHolder { pid: 1, host: "some-other-host".into() };
+        std::fs::write(root.join(LOCK_FILE), serde_json::to_string(&remote).unwrap()).unwrap();
+        let err = lock(&root).unwrap_err();
+        assert_eq!(err.code(), "TRNET_RUN_LOCKED");
+        assert!(err.to_string().contains("some-other-host"), "{err}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 

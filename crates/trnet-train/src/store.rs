@@ -9,9 +9,9 @@
 //!   record (u64 LE), record count (u64 LE), SHA-256 of `manifest.json` (32 bytes) — then the records,
 //!   each `frames × bins` little-endian f32 values (row-major), record r at byte `64 + r·frames·bins·4`.
 //! - `manifest.json`: format, the build key and the inputs it was computed from, frames, bins, record count,
-//!   and per item its label, speaker, id, condition, valid frames and the records holding X, Xe and Xs.
-//!   Buffers an item shares (a clean item's Xs is its X; a noisy item's Xs is its clean twin's X) are one
-//!   record.
+//!   the CRC-32 of every record's bytes, and per item its label, speaker, id, condition, valid frames and
+//!   the records holding X, Xe and Xs. Buffers an item shares (a clean item's Xs is its X; a noisy item's
+//!   Xs is its clean twin's X) are one record.
 //!
 //! # Writing
 //!
@@ -26,7 +26,13 @@
 //!
 //! `open` checks the header, the manifest's checksum and the data file's size before it hands out a
 //! dataset, so a truncated, overwritten or mismatched store is refused with a coded error instead of being
-//! read as garbage. Items then read their records on demand with positional reads (`pread`) on one shared
+//! read as garbage. Every record read is checked against its CRC-32 (TRNET_STORE_CORRUPT naming the file
+//! when a byte changed since the store was written), and `open_verified` checks all of them up front: the
+//! cache hit of `buildFeatureSet` uses it, so a damaged store is rebuilt instead of being reported as cached.
+//! CRC-32 rather than a cryptographic hash: it guards against disk and copy damage and bit rot, not against
+//! someone forging records, and at several GB/s (crc32fast uses the CPU's carry-less multiply) it adds a
+//! few percent to a read that comes from the page cache. Items then read their records on demand with
+//! positional reads (`pread`) on one shared
 //! file handle. Positional reads rather than mmap: pages read this way sit in the kernel's page cache, not
 //! in the process's resident set, so RSS stays bounded by the batches in flight whatever the store's size;
 //! threads need no shared seek position; and a file truncated under a reader gives an error (short read)
@@ -42,10 +48,10 @@ use std::io::{ErrorKind, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-/// The layout version; `open` refuses other versions (TRNET_STORE_MISMATCH).
-pub const FORMAT: u32 = 1;
+/// The layout version; `open` refuses other versions (TRNET_STORE_MISMATCH). 2 added per-record checksums.
+pub const FORMAT: u32 = 2;
 pub const DATA_FILE: &str = "features.f32";
 pub const MANIFEST_FILE: &str = "manifest.json";
 const MAGIC: &[u8; 8] = b"TRNETFST";
@@ -60,6 +66,8 @@ pub struct Records {
     path: PathBuf,
     values: usize,
     count: u64,
+    /// CRC-32 of each record's bytes, from the manifest.
+    checksums: Vec<u32>,
 }
 
 impl Records {
@@ -86,10 +94,52 @@ impl Records {
                 Error::io(format!("reading feature record {record} from"), &self.path)(e)
             }
         })?;
+        self.check(record, bytes)?;
         if cfg!(target_endian = "big") {
             for v in out.iter_mut() {
                 *v = f32::from_bits(u32::from_le(v.to_bits()));
             }
+        }
+        Ok(())
+    }
+
+    /// Compares a record's bytes with the checksum the manifest recorded for it.
+    fn check(&self, record: u32, bytes: &[u8]) -> Result<()> {
+        let Some(&expected) = self.checksums.get(record as usize) else {
+            return Err(corrupt(&self.path, format!("record {record} is past the {} records the manifest lists", self.count)));
+        };
+        let found = crc32fast::hash(bytes);
+        if found != expected {
+            let at = HEADER + record as u64 * (self.values as u64 * 4);
+            return Err(corrupt(
+                &self.path,
+                format!("record {record} (bytes {at}..{}) has CRC-32 {found:08x} where the manifest recorded {expected:08x}: the file changed after it was written (disk or copy damage, or an edit)", at + bytes.len() as u64),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads every record in file order and checks its checksum (the first mismatch is the error).
+    pub fn verify_all(&self) -> Result<()> {
+        let size = self.values * 4;
+        // Several records per read: fewer system calls on stores of small records.
+        let per_read = (4usize << 20).div_ceil(size.max(1)).max(1);
+        let mut buf = vec![0u8; per_read * size];
+        let mut record = 0u64;
+        while record < self.count {
+            let n = (self.count - record).min(per_read as u64) as usize;
+            let chunk = &mut buf[..n * size];
+            self.file.read_exact_at(chunk, HEADER + record * size as u64).map_err(|e| {
+                if e.kind() == ErrorKind::UnexpectedEof {
+                    corrupt(&self.path, "the file ends before its last record: it was truncated")
+                } else {
+                    Error::io("verifying the records of", &self.path)(e)
+                }
+            })?;
+            for (k, bytes) in chunk.chunks_exact(size.max(1)).enumerate() {
+                self.check((record + k as u64) as u32, bytes)?;
+            }
+            record += n as u64;
         }
         Ok(())
     }
@@ -122,6 +172,8 @@ struct Manifest {
     frames: usize,
     bins: usize,
     records: u64,
+    /// CRC-32 (IEEE, as crc32fast computes it) of each record's little-endian bytes, by record number.
+    checksums: Vec<u32>,
     items: Vec<StoredItem>,
 }
 
@@ -142,6 +194,8 @@ pub struct StoreWriter {
     values: usize,
     frames: usize,
     bins: usize,
+    /// Checksums of the records written so far, by record number (filled from many threads).
+    checksums: Mutex<Vec<Option<u32>>>,
     finished: bool,
 }
 
@@ -164,7 +218,7 @@ impl StoreWriter {
                 return Err(Error::io("creating", &data)(e));
             }
         };
-        Ok(StoreWriter { final_dir: dir.to_path_buf(), tmp_dir, file, values: frames * bins, frames, bins, finished: false })
+        Ok(StoreWriter { final_dir: dir.to_path_buf(), tmp_dir, file, values: frames * bins, frames, bins, checksums: Mutex::new(Vec::new()), finished: false })
     }
 
     /// Writes `values` as record `record`. Safe to call from many threads for different records.
@@ -181,7 +235,14 @@ impl StoreWriter {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
         let offset = HEADER + record as u64 * (self.values as u64 * 4);
-        self.file.write_all_at(&bytes, offset).map_err(Error::io(format!("writing feature record {record} to"), self.tmp_dir.join(DATA_FILE)))
+        self.file.write_all_at(&bytes, offset).map_err(Error::io(format!("writing feature record {record} to"), self.tmp_dir.join(DATA_FILE)))?;
+        let crc = crc32fast::hash(&bytes);
+        let mut sums = self.checksums.lock().unwrap_or_else(|p| p.into_inner());
+        if sums.len() <= record as usize {
+            sums.resize(record as usize + 1, None);
+        }
+        sums[record as usize] = Some(crc);
+        Ok(())
     }
 
     /// Writes the distinct in-memory spectrograms of `items` as records `first, first + 1, …` (a buffer two
@@ -232,7 +293,11 @@ impl StoreWriter {
         if let Some(bad) = items.iter().flat_map(|i| [Some(i.x), i.xe, i.xs]).flatten().find(|&r| r as u64 >= records) {
             return Err(Error::invalid("feature store record", format!("a record in 0..{records}"), bad, "This is a bug in trnet-train."));
         }
-        let manifest = Manifest { format: FORMAT, key: key.to_string(), inputs, frames: self.frames, bins: self.bins, records, items };
+        // A record never written reads back as zeros (the file is sized below), so that is its checksum.
+        let zeros = crc32fast::hash(&vec![0u8; self.values * 4]);
+        let sums = std::mem::take(&mut *self.checksums.lock().unwrap_or_else(|p| p.into_inner()));
+        let checksums: Vec<u32> = (0..records as usize).map(|r| sums.get(r).copied().flatten().unwrap_or(zeros)).collect();
+        let manifest = Manifest { format: FORMAT, key: key.to_string(), inputs, frames: self.frames, bins: self.bins, records, checksums, items };
         let text = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
         let data_path = self.tmp_dir.join(DATA_FILE);
         let manifest_path = self.tmp_dir.join(MANIFEST_FILE);
@@ -306,6 +371,16 @@ pub fn open(dir: &Path) -> Result<Dataset> {
 
 /// `open`, also returning the build key the manifest records.
 pub fn open_with_key(dir: &Path) -> Result<(Dataset, String)> {
+    open_checked(dir, false)
+}
+
+/// `open_with_key` that also reads every record and checks its checksum before handing the store out (the
+/// cache hit of `stored_dataset_from_audio`: a whole-file read, at the disk's or page cache's speed).
+pub fn open_verified(dir: &Path) -> Result<(Dataset, String)> {
+    open_checked(dir, true)
+}
+
+fn open_checked(dir: &Path, verify: bool) -> Result<(Dataset, String)> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let data_path = dir.join(DATA_FILE);
     if !dir.is_dir() {
@@ -350,7 +425,13 @@ pub fn open_with_key(dir: &Path) -> Result<(Dataset, String)> {
     if found != expected {
         return Err(corrupt(&data_path, format!("it is {found} bytes, but {} records of {} × {} f32 values take {expected} bytes: it was truncated or overwritten", m.records, m.frames, m.bins)));
     }
-    let records = Arc::new(Records { file, path: data_path, values, count: m.records });
+    if m.checksums.len() as u64 != m.records {
+        return Err(corrupt(&manifest_path, format!("it lists {} record checksums for {} records", m.checksums.len(), m.records)));
+    }
+    let records = Arc::new(Records { file, path: data_path, values, count: m.records, checksums: m.checksums });
+    if verify {
+        records.verify_all()?;
+    }
     let mut ds = Dataset::new(m.frames, m.bins)?;
     let record = |r: u32, what: &str, i: usize| -> Result<Features> {
         if r as u64 >= m.records {
@@ -460,6 +541,40 @@ mod tests {
         std::fs::OpenOptions::new().write(true).open(&data).unwrap().set_len(HEADER + 6 * 4).unwrap();
         let err = opened.item(7).x.values().unwrap_err();
         assert_eq!(err.code(), "TRNET_STORE_CORRUPT");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_flipped_byte_in_a_record_is_caught_on_read_and_by_open_verified() {
+        let dir = temp_dir("flipped");
+        let ds = dataset();
+        save(&ds, &dir, "k", serde_json::json!({})).unwrap();
+        assert!(open_verified(&dir).is_ok());
+        let data = dir.join(DATA_FILE);
+        let mut bytes = std::fs::read(&data).unwrap();
+        // Record 5, value 3: the middle of the file, size unchanged (issue 11, case 2).
+        let at = (HEADER + 5 * 6 * 4 + 3 * 4 + 1) as usize;
+        bytes[at] ^= 0x40;
+        std::fs::write(&data, &bytes).unwrap();
+
+        // The cheap open (header, manifest, size) still succeeds; the record read does not.
+        let opened = open(&dir).unwrap();
+        let damaged: Vec<usize> = (0..opened.len()).filter(|&i| {
+            let item = opened.item(i);
+            [Some(&item.x), item.xe.as_ref(), item.xs.as_ref()].into_iter().flatten().any(|f| f.values().is_err())
+        }).collect();
+        assert!(!damaged.is_empty());
+        let item = opened.item(damaged[0]);
+        let err = [Some(&item.x), item.xe.as_ref(), item.xs.as_ref()].into_iter().flatten().find_map(|f| f.values().err()).unwrap();
+        assert_eq!(err.code(), "TRNET_STORE_CORRUPT");
+        let msg = err.to_string();
+        assert!(msg.contains("features.f32") && msg.contains("record 5") && msg.contains("CRC-32") && msg.contains("build it again"), "{msg}");
+        // Undamaged records still read.
+        assert_eq!(values(&opened.item(0).x), values(&ds.item(0).x));
+
+        let err = open_verified(&dir).unwrap_err();
+        assert_eq!(err.code(), "TRNET_STORE_CORRUPT");
+        assert!(err.to_string().contains("record 5"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

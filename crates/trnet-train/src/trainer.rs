@@ -172,12 +172,34 @@ pub fn train(
     out_dir: &Path,
     hooks: &TrainHooks<'_>,
 ) -> Result<TrainReport> {
+    // The lock comes first, before the folder is looked at: of two calls into one folder, one owns it and
+    // the other fails with TRNET_RUN_LOCKED before writing anything.
+    let created = !out_dir.exists();
+    let lock = run::lock(out_dir)?;
+    let result = train_locked(config, model_config, train_set, val_set, reference, out_dir, hooks);
+    drop(lock);
+    if result.is_err() && created {
+        // A call that failed before writing anything leaves no empty folder behind (remove_dir only
+        // removes an empty one; a cancelled run's folder holds last/ and stays).
+        let _ = std::fs::remove_dir(out_dir);
+    }
+    result
+}
+
+fn train_locked(
+    config: &TrainConfig,
+    model_config: &ModelConfig,
+    train_set: &Dataset,
+    val_set: &Dataset,
+    reference: Option<&Path>,
+    out_dir: &Path,
+    hooks: &TrainHooks<'_>,
+) -> Result<TrainReport> {
     if let Some(found) = run::existing_run(out_dir) {
         return Err(Error::RunExists { dir: out_dir.to_path_buf(), found });
     }
     let _malloc = trnet_model::allocator::job_scope();
     let setup = Setup::new(config, model_config, train_set, val_set, reference)?;
-    std::fs::create_dir_all(out_dir).map_err(Error::io("creating run folder", out_dir))?;
     run::write_json_atomic(&out_dir.join(TRAIN_CONFIG_FILE), config)?;
     let mut session = Session::new(setup, out_dir)?;
     session.save_last()?;
@@ -189,8 +211,23 @@ pub fn train(
 /// `device` (another device continues correctly but not bit-identically). The datasets and reference
 /// must be the ones the run started with (checked by fingerprint).
 pub fn resume(config: &TrainConfig, train_set: &Dataset, val_set: &Dataset, reference: Option<&Path>, out_dir: &Path, hooks: &TrainHooks<'_>) -> Result<TrainReport> {
+    if !out_dir.is_dir() {
+        // Checked before locking, which would create the folder.
+        run::read_state(out_dir)?;
+    }
+    let _lock = run::lock(out_dir)?;
     let _malloc = trnet_model::allocator::job_scope();
     let (last_dir, state) = run::read_state(out_dir)?;
+    // The model is rebuilt from last/config.json, the file checkpoint::load would read, so it must be the
+    // model config the state was written with.
+    let saved_model = checkpoint::read_config(&last_dir)?;
+    if saved_model != state.model_config {
+        return Err(Error::Corrupt {
+            path: last_dir.join(checkpoint::CONFIG_FILE),
+            problem: format!("it describes {} but {STATE_FILE} beside it was written for {}", saved_model.to_json(), state.model_config.to_json()),
+            fix: "The checkpoint's files were edited or mixed from two runs; restore the run folder from a copy or start a new run.".into(),
+        });
+    }
     check_resumable(out_dir, &state.train_config, config)?;
     let setup = Setup::new(config, &state.model_config, train_set, val_set, reference)?;
     let data = setup.data_print()?;
@@ -391,6 +428,13 @@ impl<'a> Session<'a> {
                 fix: "The state does not match this data; start a new run.".into(),
             });
         }
+        if state.global_step != state.epoch * self.steps_per_epoch + state.step {
+            return Err(Error::Corrupt {
+                path: last_dir.join(STATE_FILE),
+                problem: format!("{} steps taken at epoch {}, step {} of epochs of {} steps", state.global_step, state.epoch, state.step, self.steps_per_epoch),
+                fix: "The state was edited or does not match this data; start a new run.".into(),
+            });
+        }
         state.train_config = self.setup.config.clone();
         if self.setup.mixed_precision && state.loss_scale.is_none() {
             state.loss_scale = Some(LossScale::default());
@@ -412,6 +456,8 @@ impl<'a> Session<'a> {
             let opt = dir.join(OPTIMIZER_FILE);
             adam.save(&opt)?;
             run::fsync_file(&opt)?;
+            // Both safetensors files, so resume verifies the moments as well as the weights.
+            checkpoint::record_checksums(dir, &[checkpoint::WEIGHTS_FILE, OPTIMIZER_FILE])?;
             run::write_json(&dir.join(STATE_FILE), state)
         })
     }
