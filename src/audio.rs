@@ -3,7 +3,8 @@
 
 use crate::errors::{guard, Code, Failure};
 use crate::jobs::{spawn, Job, Progress, ProgressFn};
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, Buffer, Float32Array};
+use napi::bindgen_prelude::{AbortSignal, Buffer, Float32Array};
+use napi::Env;
 use napi_derive::napi;
 use std::path::{Path, PathBuf};
 use trnet_dsp::audio;
@@ -73,13 +74,15 @@ pub struct AudioBatchItem {
 /// Loads many files on all cores. Resolves with one item per path, in order; progress counts finished files.
 #[napi(ts_return_type = "Promise<Array<AudioBatchItem>>")]
 pub fn load_audio_batch(
+    env: &Env,
     paths: Vec<String>,
     options: Option<AudioOptions>,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> AsyncTask<Job<Vec<AudioBatchItem>>> {
+) -> napi::Result<Job<Vec<AudioBatchItem>>, Code> {
     let rate = target_rate(&options);
     spawn(
+        env,
         move |ctx| {
             let files: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
             let on_done = |done: usize, total: usize| ctx.report(Progress { stage: "decode".into(), done: done as u32, total: total as u32, metrics: None });

@@ -4,7 +4,8 @@
 use crate::audio::ItemError;
 use crate::errors::{guard, Code, Failure};
 use crate::jobs::{spawn, Job, Progress, ProgressFn};
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, Float32Array};
+use napi::bindgen_prelude::{AbortSignal, Float32Array};
+use napi::Env;
 use napi_derive::napi;
 use std::path::PathBuf;
 use trnet_dsp::batch::BatchControl;
@@ -76,12 +77,14 @@ pub struct EnhanceItem {
 /// Enhances 16 kHz mono waveforms on all cores (one enhancer per worker), using the cache when configured.
 #[napi(ts_return_type = "Promise<Array<EnhanceItem>>")]
 pub fn enhance_batch(
+    env: &Env,
     waves: Vec<Float32Array>,
     options: EnhancerOptions,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> AsyncTask<Job<Vec<EnhanceItem>>> {
+) -> napi::Result<Job<Vec<EnhanceItem>>, Code> {
     spawn(
+        env,
         move |ctx| {
             let spec = spec(&options)?;
             let cache = options.cache_dir.as_ref().map(EnhanceCache::open).transpose()?;

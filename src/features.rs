@@ -3,7 +3,8 @@
 use crate::audio::ItemError;
 use crate::errors::{guard, Code, Failure};
 use crate::jobs::{spawn, Job, Progress, ProgressFn};
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, Float32Array};
+use napi::bindgen_prelude::{AbortSignal, Float32Array};
+use napi::Env;
 use napi_derive::napi;
 use trnet_dsp::batch::BatchControl;
 use trnet_dsp::fbank::{self, FbankOptions as Opts};
@@ -107,12 +108,14 @@ pub struct FeaturesBatchItem {
 /// Filterbanks of many waveforms on all cores; one item per waveform, in order.
 #[napi(ts_return_type = "Promise<Array<FeaturesBatchItem>>")]
 pub fn fbank_batch(
+    env: &Env,
     waves: Vec<Float32Array>,
     options: Option<FbankOptions>,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> AsyncTask<Job<Vec<FeaturesBatchItem>>> {
+) -> napi::Result<Job<Vec<FeaturesBatchItem>>, Code> {
     spawn(
+        env,
         move |ctx| {
             let opts = to_options(options)?;
             fbank::Fbank::new(opts.clone())?; // invalid options fail the call, not every item

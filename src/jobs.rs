@@ -1,12 +1,17 @@
-//! The pattern every long native job follows: the work runs on libuv's thread pool and settles a Promise,
+//! The pattern every long native job follows: the work runs on a thread of its own and settles a Promise,
 //! reports progress through a JavaScript callback, and stops early when an AbortSignal fires (the work polls
-//! a flag between steps; a job still queued is cancelled by napi before it starts). Either way the Promise
-//! rejects with an Error named "AbortError" (code "ABORT_ERR").
+//! a flag between steps); the Promise then rejects with an Error named "AbortError" (code "ABORT_ERR").
+//!
+//! Why not napi's AsyncTask: it runs on libuv's thread pool (4 threads by default), which Node also uses for
+//! fs, dns.lookup, crypto and zlib. A job holding a pool thread for minutes or hours would queue every such
+//! call behind it: four trainings and a `fs.promises.readFile` waited seconds. A job here is one OS thread
+//! (started in microseconds beside work that lasts seconds to hours) and settles its Promise through napi's
+//! deferred, which queues the settlement onto the JS thread from any thread.
 
-use crate::errors::{catch, Failure, Outcome, ABORTED};
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, ToNapiValue, TypeName};
+use crate::errors::{catch, Code, Failure, Outcome, ABORTED};
+use napi::bindgen_prelude::{AbortSignal, PromiseRaw, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, Status, Task};
+use napi::{Env, JsValue, Status};
 use napi_derive::napi;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -53,55 +58,43 @@ impl JobContext {
     }
 }
 
-type Work<T> = Box<dyn FnOnce(&JobContext) -> Outcome<T> + Send>;
+/// The Promise a job export returns (its TypeScript type comes from `ts_return_type`).
+pub type Job<T> = PromiseRaw<'static, T>;
 
-pub struct Job<T> {
-    work: Option<Work<T>>,
-    context: JobContext,
-    failure: Option<Failure>,
-}
+type Settle<T> = Box<dyn FnOnce(Env) -> napi::Result<T>>;
 
-/// Wraps `work` as an async task wired to the caller's progress callback and AbortSignal.
-pub fn spawn<T>(work: impl FnOnce(&JobContext) -> Outcome<T> + Send + 'static, progress: Option<ProgressFn>, signal: Option<AbortSignal>) -> AsyncTask<Job<T>>
+/// Stack size of a job thread: libuv's pool threads, which ran these jobs before, get 8 MiB.
+const JOB_STACK: usize = 8 << 20;
+
+/// Starts `work` on a thread of its own, wired to the caller's progress callback and AbortSignal, and
+/// returns the Promise it settles. Panics in `work` become TRNET_PANIC rejections (`catch`).
+pub fn spawn<T>(env: &Env, work: impl FnOnce(&JobContext) -> Outcome<T> + Send + 'static, progress: Option<ProgressFn>, signal: Option<AbortSignal>) -> napi::Result<Job<T>, Code>
 where
-    T: ToNapiValue + TypeName + Send + 'static,
+    T: ToNapiValue + Send + 'static,
 {
     let aborted = Arc::new(AtomicBool::new(false));
     if let Some(signal) = &signal {
         let flag = aborted.clone();
         signal.on_abort(move || flag.store(true, Ordering::Relaxed));
     }
-    let job = Job { work: Some(Box::new(work)), context: JobContext { aborted, progress }, failure: None };
-    AsyncTask::with_optional_signal(job, signal)
-}
-
-impl<T> Task for Job<T>
-where
-    T: ToNapiValue + TypeName + Send + 'static,
-{
-    type Output = T;
-    type JsValue = T;
-
-    fn compute(&mut self) -> napi::Result<T> {
-        let work = self.work.take().expect("a job's work runs once");
-        catch(|| work(&self.context)).map_err(|failure| {
-            let reason = failure.message.clone();
-            self.failure = Some(failure);
-            napi::Error::from_reason(reason)
+    let io = |what: String| Failure::new(Code("TRNET_IO"), what).into_napi();
+    let (deferred, promise) = env.create_deferred::<T, Settle<T>>().map_err(|e| io(format!("cannot create the Promise of a job: {e}")))?;
+    let context = JobContext { aborted, progress };
+    std::thread::Builder::new()
+        .name("trnet-job".into())
+        .stack_size(JOB_STACK)
+        .spawn(move || {
+            let outcome = catch(|| work(&context));
+            // The progress function is released before the settlement is queued, so no event can follow it.
+            drop(context);
+            deferred.resolve(Box::new(move |env: Env| match outcome {
+                Ok(value) => Ok(value),
+                // Rebuilt on the JS thread as a coded JavaScript error, kept as the rejection value.
+                Err(failure) => Err(napi::Error::from(failure.to_js(&env)?)),
+            }));
         })
-    }
-
-    fn resolve(&mut self, _env: Env, output: T) -> napi::Result<T> {
-        Ok(output)
-    }
-
-    /// Rebuilds the failure as a coded JavaScript error (the task's own error type cannot carry our codes).
-    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<T> {
-        match &self.failure {
-            Some(failure) => Err(napi::Error::from(failure.to_js(&env)?)),
-            None => Err(err),
-        }
-    }
+        .map_err(|e| io(format!("the system refused a thread for the job ({e}); too many jobs or threads are running. Wait for some to finish.")))?;
+    Ok(PromiseRaw::new(env.raw(), promise.raw()))
 }
 
 #[napi(object)]
@@ -128,11 +121,13 @@ pub struct BurnResult {
 /// and the tests prove the job pattern (progress order, abort, a live event loop) on it.
 #[napi(ts_return_type = "Promise<BurnResult>")]
 pub fn matmul_burn(
+    env: &Env,
     options: BurnOptions,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> AsyncTask<Job<BurnResult>> {
+) -> napi::Result<Job<BurnResult>, Code> {
     spawn(
+        env,
         move |ctx| {
             let size = options.size.unwrap_or(256) as usize;
             let steps = options.steps.unwrap_or(20) as usize;

@@ -7,7 +7,8 @@ use crate::enhance::{session, spec, EnhancerOptions};
 use crate::errors::{guard, Code, Failure};
 use crate::features::{to_options, FbankOptions};
 use crate::jobs::{spawn, Job, JobContext, Progress, ProgressFn};
-use napi::bindgen_prelude::{AbortSignal, AsyncTask};
+use napi::bindgen_prelude::AbortSignal;
+use napi::Env;
 use napi_derive::napi;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -156,12 +157,14 @@ fn audio_spec(o: &FeatureSetOptions) -> Result<AudioDatasetSpec, Failure> {
 /// `store`, into (or from) a feature store on disk.
 #[napi(ts_return_type = "Promise<FeatureSet>")]
 pub fn build_feature_set(
+    env: &Env,
     utterances: Vec<UtteranceSpec>,
     options: FeatureSetOptions,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> AsyncTask<Job<FeatureSet>> {
+) -> napi::Result<Job<FeatureSet>, Code> {
     spawn(
+        env,
         move |ctx| {
             let spec_ = audio_spec(&options)?;
             let enhancer_options = options.enhancer.unwrap_or_default();
@@ -227,8 +230,9 @@ pub fn build_feature_set(
 /// Reopens a feature store written by `buildFeatureSet` with `store` (its `storePath`), after checking that it
 /// is whole; the items read their features from disk when batches need them.
 #[napi(ts_return_type = "Promise<FeatureSet>")]
-pub fn open_feature_set(dir: String, signal: Option<AbortSignal>) -> AsyncTask<Job<FeatureSet>> {
+pub fn open_feature_set(env: &Env, dir: String, signal: Option<AbortSignal>) -> napi::Result<Job<FeatureSet>, Code> {
     spawn(
+        env,
         move |_| {
             let inner = trnet_train::store::open(Path::new(&dir))?;
             Ok(FeatureSet { inner: Arc::new(inner), store: Some(dir), cached: true })
@@ -265,6 +269,7 @@ fn training_job(ctx: &JobContext, run: impl FnOnce(&TrainHooks<'_>) -> trnet_tra
 /// `reference`, the folder of a trained Baseline-c checkpoint (its frozen encoder gives h_s).
 #[napi(ts_return_type = "Promise<string>")]
 pub fn train_model(
+    env: &Env,
     train_config_json: Value,
     model_config: Value,
     train_set: &FeatureSet,
@@ -273,9 +278,10 @@ pub fn train_model(
     out_dir: String,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> AsyncTask<Job<String>> {
+) -> napi::Result<Job<String>, Code> {
     let (train_set, val_set) = (train_set.inner.clone(), val_set.inner.clone());
     spawn(
+        env,
         move |ctx| {
             let tc = train_config(&train_config_json)?;
             let mc = trnet_model::config::ModelConfig::from_json(&model_config.to_string())?;
@@ -289,6 +295,7 @@ pub fn train_model(
 /// Continues an interrupted `trainModel` run from `outDir/last`; ends as an uninterrupted run would.
 #[napi(ts_return_type = "Promise<string>")]
 pub fn resume_training(
+    env: &Env,
     train_config_json: Value,
     train_set: &FeatureSet,
     val_set: &FeatureSet,
@@ -296,9 +303,10 @@ pub fn resume_training(
     out_dir: String,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> AsyncTask<Job<String>> {
+) -> napi::Result<Job<String>, Code> {
     let (train_set, val_set) = (train_set.inner.clone(), val_set.inner.clone());
     spawn(
+        env,
         move |ctx| {
             let tc = train_config(&train_config_json)?;
             training_job(ctx, |hooks| trnet_train::resume(&tc, &train_set, &val_set, reference.as_deref().map(Path::new), Path::new(&out_dir), hooks))
@@ -311,14 +319,16 @@ pub fn resume_training(
 /// Evaluates the checkpoint in `checkpointDir` (e.g. a run's `best`) on `set`: UAR, WAR, confusion, predictions.
 #[napi(ts_return_type = "Promise<string>")]
 pub fn evaluate_checkpoint(
+    env: &Env,
     checkpoint_dir: String,
     set: &FeatureSet,
     device: Option<String>,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> AsyncTask<Job<String>> {
+) -> napi::Result<Job<String>, Code> {
     let set = set.inner.clone();
     spawn(
+        env,
         move |ctx| {
             let device = trnet_model::parse_device(device.as_deref().unwrap_or("cpu"))?.resolve()?;
             let checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(Path::new(&checkpoint_dir), device))?;
