@@ -38,7 +38,7 @@ export async function runJob<N, P, T>(start: NativeStart<N, T>, convert: (native
     return await settleAfterProgress(start(progress, controller.signal));
   } catch (err) {
     if (callbackError !== undefined) throw callbackError;
-    // napi's own cancellation of a job still queued has code "Cancelled"; give every abort one shape.
+    // Every abort gets one shape (the native side answers ABORT_ERR; keep it whatever the native code says).
     if (isAbortError(err)) throw abortError(signal);
     throw err;
   } finally {
