@@ -26,7 +26,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 /** XORs a byte in the middle of a file; its size stays the same. */
 function flipMiddle(path: string, at = 0.5): void {
   const bytes = readFileSync(path);
-  bytes[Math.floor(bytes.length * at)] ^= 0x55;
+  const i = Math.floor(bytes.length * at);
+  bytes[i] = bytes[i]! ^ 0x55;
   writeFileSync(path, bytes);
 }
 
