@@ -63,7 +63,7 @@ pub type Job<T> = PromiseRaw<'static, T>;
 
 type Settle<T> = Box<dyn FnOnce(Env) -> napi::Result<T>>;
 
-/// Stack size of a job thread: libuv's pool threads, which ran these jobs before, get 8 MiB.
+/// Stack size of a job thread: what libuv gives its pool threads (which ran these jobs before) by default.
 const JOB_STACK: usize = 8 << 20;
 
 /// Starts `work` on a thread of its own, wired to the caller's progress callback and AbortSignal, and

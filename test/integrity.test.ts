@@ -155,6 +155,12 @@ describe('long jobs leave libuv’s thread pool free (case 4)', () => {
       controller.abort();
       const settled = await Promise.allSettled(jobs);
       expect(settled.every((r) => r.status === 'rejected' && isAbortError(r.reason))).toBe(true);
+      // An aborted job releases its run folder's lock (case 3), and its last/ is there to resume.
+      for (let i = 0; i < 4; i++) {
+        const files = readdirSync(join(work, `busy-${i}`));
+        expect(files).toContain('last');
+        expect(files).not.toContain('run.lock');
+      }
     }
   }, 120_000);
 });
