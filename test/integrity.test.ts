@@ -145,12 +145,16 @@ describe('long jobs leave libuv’s thread pool free (case 4)', () => {
       // All four are past their setup and stepping (libuv has four pool threads by default).
       await Promise.all(started.map((s) => s.promise));
       const times: number[] = [];
-      for (let k = 0; k < 5; k++) {
+      for (let k = 0; k < 7; k++) {
         const t0 = performance.now();
         expect(await fsp.readFile(small, 'utf8')).toBe('hello');
         times.push(performance.now() - t0);
       }
-      expect(Math.max(...times)).toBeLessThan(50);
+      times.sort((a, b) => a - b);
+      // The median, so one scheduling hiccup of the JS thread on a loaded machine (four trainings share the
+      // cores with it) does not decide; with the jobs on libuv's pool every read waited for a training to end.
+      expect(times[3]).toBeLessThan(50);
+      expect(times[6]).toBeLessThan(1000);
     } finally {
       controller.abort();
       const settled = await Promise.allSettled(jobs);
