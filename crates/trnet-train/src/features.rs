@@ -39,6 +39,7 @@ use crate::dataset::{fix_frames, Dataset, Item};
 use crate::seed;
 use crate::store::{self, StoreWriter, StoredItem};
 use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use trnet_dsp::batch::{par_map_init, BatchControl};
@@ -64,8 +65,10 @@ pub struct NoiseClip {
     pub samples: Vec<f32>,
 }
 
-/// How many noisy versions of each utterance to make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How many noisy versions of each utterance to make. JSON names (store keys): "none", "one-per-utterance",
+/// "one-per-snr".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum NoisyCopies {
     None,
     /// One copy at an SNR drawn from `snrs_db` (the authors' training recipe).
@@ -130,8 +133,9 @@ pub fn dataset_from_audio(utterances: &[Utterance], noises: &[NoiseClip], spec: 
     Ok(ds)
 }
 
-/// Bump when decoding, mixing, fbank or frame fixing change their output, so stores of older features miss.
-pub const PIPELINE_VERSION: u32 = 1;
+/// Bump when decoding, mixing, fbank or frame fixing change their output, or when the key document changes
+/// its form, so older stores miss. 2: options are hashed as their JSON values, no longer as `{:?}` text.
+pub const PIPELINE_VERSION: u32 = 2;
 
 /// Where a dataset's features are kept on disk.
 #[derive(Debug, Clone, Copy)]
@@ -213,15 +217,16 @@ pub fn store_key(utterances: &[Utterance], noise_files: &[PathBuf], spec: &Audio
         })
         .collect::<Result<Vec<_>>>()?;
     let noises = noise_files.iter().map(|p| identity(p)).collect::<Result<Vec<_>>>()?;
-    // Debug forms of the option types: exact (floats print round-trip) and cover every field.
+    // The option types' serialised forms: every field by name, floats exact (shortest round-trip form), and
+    // stable under renames of Rust variants or reordering of fields that Debug text would not survive.
     let doc = json!({
         "pipeline": PIPELINE_VERSION,
         "format": store::FORMAT,
         "frames": spec.frames,
-        "pad": format!("{:?}", spec.pad),
-        "fbank": format!("{:?}", spec.fbank),
+        "pad": spec.pad,
+        "fbank": spec.fbank,
         "includeClean": spec.include_clean,
-        "noisy": format!("{:?}", spec.noisy),
+        "noisy": spec.noisy,
         "snrsDb": spec.snrs_db,
         "seed": spec.seed,
         "enhancer": enhancer,
