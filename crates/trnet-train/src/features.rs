@@ -20,8 +20,9 @@
 //! `stored_dataset_from_audio` builds the same dataset into a feature store (see `store`) under a root
 //! folder, in a subfolder named by a key: SHA-256 over a JSON document (options as their serialised values)
 //! of everything that determines the features — the pipeline and store format versions, frames, padding,
-//! fbank options, clean/noisy copies, SNRs, seed, the enhancer's fingerprint, and every utterance (absolute path, size, modification time, label, speaker, id)
-//! and noise file (absolute path, size, modification time) in order. A second call with the same inputs
+//! fbank options, clean/noisy copies, SNRs, seed, the enhancer's fingerprint, and every utterance (absolute
+//! path, size, modification time, label, speaker, id) and noise file (absolute path, size, modification
+//! time) in order. A second call with the same inputs
 //! finds the store and opens it without decoding, mixing, enhancing or computing anything; a changed input
 //! is another key, so it misses and builds a new store beside the old one.
 //!
