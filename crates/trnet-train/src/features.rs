@@ -22,9 +22,9 @@
 //! of everything that determines the features — the pipeline and store format versions, frames, padding,
 //! fbank options, clean/noisy copies, SNRs, seed, the enhancer's fingerprint, and every utterance (absolute
 //! path, size, modification time, label, speaker, id) and noise file (absolute path, size, modification
-//! time) in order. A second call with the same inputs
-//! finds the store and opens it without decoding, mixing, enhancing or computing anything; a changed input
-//! is another key, so it misses and builds a new store beside the old one.
+//! time) in order. A second call with the same inputs finds the store and opens it without decoding,
+//! mixing, enhancing or computing anything; a changed input is another key, so it misses and builds a new
+//! store beside the old one.
 //!
 //! Files are identified by path, size and modification time rather than by a hash of their content: a hit
 //! then costs one `stat` per file instead of reading the whole corpus (gigabytes for IEMOCAP), and any
