@@ -4,6 +4,7 @@
 //! there is one definition of every field and default (their TypeScript types: configs.rs); reports come
 //! back as typed objects (reports.rs).
 
+use crate::dsp::by_name;
 use crate::enhance::{session, spec, EnhancerOptions};
 use crate::errors::{guard, Code, Failure};
 use crate::features::{to_options, FbankOptions};
@@ -15,10 +16,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use trnet_dsp::batch::BatchControl;
-use trnet_dsp::frames::PadMode;
 use trnet_enhance::cache::EnhanceCache;
 use trnet_enhance::Enhancer;
-use trnet_train::features::{dataset_from_audio, load_noises, stored_dataset_from_audio, AudioDatasetSpec, NoisyCopies, StoreOptions, Utterance};
+use trnet_train::features::{dataset_from_audio, load_noises, stored_dataset_from_audio, AudioDatasetSpec, StoreOptions, Utterance};
 use trnet_train::{Dataset, TrainHooks, TrainProgress};
 
 #[napi(object)]
@@ -132,25 +132,15 @@ impl FeatureSet {
 
 fn audio_spec(o: &FeatureSetOptions) -> Result<AudioDatasetSpec, Failure> {
     let d = AudioDatasetSpec::default();
-    let bad = |what: &str, expected: &str, found: &str| -> Failure { trnet_dsp::Error::invalid(what, expected, format!("{found:?}"), "See FeatureSetOptions.").into() };
     Ok(AudioDatasetSpec {
         frames: o.frames.map_or(d.frames, |f| f as usize),
-        pad: match o.pad.as_deref().unwrap_or("zero") {
-            "zero" => PadMode::Zero,
-            "repeat" => PadMode::Repeat,
-            other => return Err(bad("pad", "\"zero\" or \"repeat\"", other)),
-        },
+        pad: o.pad.as_deref().map_or(Ok(d.pad), |name| by_name("pad", name, "See FeatureSetOptions."))?,
         fbank: match &o.fbank {
             Some(f) => to_options(Some(f.clone()))?,
             None => d.fbank,
         },
         include_clean: o.include_clean.unwrap_or(d.include_clean),
-        noisy: match o.noisy.as_deref().unwrap_or("one-per-utterance") {
-            "none" => NoisyCopies::None,
-            "one-per-utterance" => NoisyCopies::OnePerUtterance,
-            "one-per-snr" => NoisyCopies::OnePerSnr,
-            other => return Err(bad("noisy", "\"none\", \"one-per-utterance\" or \"one-per-snr\"", other)),
-        },
+        noisy: o.noisy.as_deref().map_or(Ok(d.noisy), |name| by_name("noisy", name, "See FeatureSetOptions."))?,
         snrs_db: o.snrs_db.clone().unwrap_or(d.snrs_db),
         seed: o.seed.map_or(d.seed, |s| s as u64),
     })
