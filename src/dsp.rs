@@ -42,6 +42,8 @@ pub struct Spectrogram {
 
 fn stft_config(o: &StftOptions) -> Result<stft::StftConfig, Failure> {
     let bad = |what: &str, expected: &str, found: &str| -> Failure { trnet_dsp::Error::invalid(what, expected, format!("{found:?}"), "See StftOptions.").into() };
+    // Listed here rather than parsed by serde: JavaScript gets the named windows only (not `custom`), and the
+    // error lists exactly those.
     let window = match o.window.as_deref().unwrap_or("hann") {
         "hann" => stft::Window::Hann,
         "sqrt-hann" => stft::Window::SqrtHann,
@@ -49,11 +51,7 @@ fn stft_config(o: &StftOptions) -> Result<stft::StftConfig, Failure> {
         "rectangular" => stft::Window::Rectangular,
         other => return Err(bad("window", "\"hann\", \"sqrt-hann\", \"hamming\" or \"rectangular\"", other)),
     };
-    let pad_mode = match o.pad_mode.as_deref().unwrap_or("reflect") {
-        "reflect" => stft::PadMode::Reflect,
-        "constant" => stft::PadMode::Constant,
-        other => return Err(bad("padMode", "\"reflect\" or \"constant\"", other)),
-    };
+    let pad_mode = by_name("padMode", o.pad_mode.as_deref().unwrap_or("reflect"), "See StftOptions.")?;
     Ok(stft::StftConfig {
         n_fft: o.n_fft as usize,
         hop_length: o.hop_length as usize,
