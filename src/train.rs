@@ -35,7 +35,8 @@ pub struct FeatureSetOptions {
     /// Noise recordings to draw from (16 kHz after decoding); needed unless `noisy` is "none".
     pub noises: Option<Vec<String>>,
     /// "none" | "one-per-utterance" (an SNR drawn per item: training) | "one-per-snr" (every SNR: test sets).
-    /// The names `audio_spec` accepts; a string here so that any other is a TRNET_INVALID_ARGUMENT naming them.
+    /// The engine's names (NoisyCopies' serde form); a string here, so that any other name is a
+    /// TRNET_INVALID_ARGUMENT listing them rather than napi's uncoded conversion error.
     #[napi(ts_type = "'none' | 'one-per-utterance' | 'one-per-snr'")]
     pub noisy: Option<String>,
     /// Add each utterance's clean version (the paper's IEM part). Default true.
