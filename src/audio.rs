@@ -85,7 +85,7 @@ pub fn load_audio_batch(
         env,
         move |ctx| {
             let files: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
-            let on_done = |done: usize, total: usize| ctx.report(Progress { stage: "decode".into(), done: done as u32, total: total as u32, metrics: None });
+            let on_done = |done: usize, total: usize| ctx.report(Progress::Decode { done: done as u32, total: total as u32 });
             let cancelled = || ctx.keep_going().is_break();
             let results = par_map(&files, |p| audio::load_file(p, rate), &BatchControl { on_done: &on_done, cancelled: &cancelled });
             ctx.check_aborted()?;

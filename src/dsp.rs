@@ -4,7 +4,19 @@
 use crate::errors::{guard, Code, Failure};
 use napi::bindgen_prelude::Float32Array;
 use napi_derive::napi;
+use serde::de::DeserializeOwned;
 use trnet_dsp::{frames, mix, stft};
+
+/// The engine value named `name` in its serde form (e.g. `PadMode` from "repeat"), so the names are defined
+/// once, by the crate that owns the type; an unknown name is TRNET_INVALID_ARGUMENT listing the known ones.
+pub(crate) fn by_name<T: DeserializeOwned>(what: &str, name: &str, fix: &str) -> Result<T, Failure> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|e| {
+        // serde says "unknown variant `x`, expected `a` or `b`": keep the list as what was expected.
+        let message = e.to_string();
+        let expected = message.split_once(", expected ").map_or(message.as_str(), |(_, names)| names).to_string();
+        trnet_dsp::Error::invalid(what, expected, format!("{name:?}"), fix).into()
+    })
+}
 
 #[napi(object)]
 pub struct StftOptions {
@@ -30,6 +42,8 @@ pub struct Spectrogram {
 
 fn stft_config(o: &StftOptions) -> Result<stft::StftConfig, Failure> {
     let bad = |what: &str, expected: &str, found: &str| -> Failure { trnet_dsp::Error::invalid(what, expected, format!("{found:?}"), "See StftOptions.").into() };
+    // Listed here rather than parsed by serde: JavaScript gets the named windows only (not `custom`), and the
+    // error lists exactly those.
     let window = match o.window.as_deref().unwrap_or("hann") {
         "hann" => stft::Window::Hann,
         "sqrt-hann" => stft::Window::SqrtHann,
@@ -37,11 +51,7 @@ fn stft_config(o: &StftOptions) -> Result<stft::StftConfig, Failure> {
         "rectangular" => stft::Window::Rectangular,
         other => return Err(bad("window", "\"hann\", \"sqrt-hann\", \"hamming\" or \"rectangular\"", other)),
     };
-    let pad_mode = match o.pad_mode.as_deref().unwrap_or("reflect") {
-        "reflect" => stft::PadMode::Reflect,
-        "constant" => stft::PadMode::Constant,
-        other => return Err(bad("padMode", "\"reflect\" or \"constant\"", other)),
-    };
+    let pad_mode = by_name("padMode", o.pad_mode.as_deref().unwrap_or("reflect"), "See StftOptions.")?;
     Ok(stft::StftConfig {
         n_fft: o.n_fft as usize,
         hop_length: o.hop_length as usize,
@@ -98,12 +108,25 @@ pub struct FixedLength {
 #[napi]
 pub fn fix_length(features: Float32Array, bins: u32, target: u32, mode: String) -> napi::Result<FixedLength, Code> {
     guard(|| {
-        let mode = match mode.as_str() {
-            "zero" => frames::PadMode::Zero,
-            "repeat" => frames::PadMode::Repeat,
-            other => return Err(trnet_dsp::Error::invalid("pad mode", "\"zero\" or \"repeat\"", format!("{other:?}"), "Pick one of those.").into()),
-        };
+        let mode: frames::PadMode = by_name("pad mode", &mode, "Pick one of those.")?;
         let f = frames::fix_length(&features, bins as usize, target as usize, mode)?;
         Ok(FixedLength { data: Float32Array::new(f.data), frames: f.frames as u32, valid_frames: f.valid_frames as u32 })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trnet_train::features::NoisyCopies;
+
+    #[test]
+    fn names_are_the_engine_types_serde_names_and_unknown_ones_list_them() {
+        assert_eq!(by_name::<frames::PadMode>("pad", "repeat", "").unwrap(), frames::PadMode::Repeat);
+        assert_eq!(by_name::<NoisyCopies>("noisy", "one-per-snr", "").unwrap(), NoisyCopies::OnePerSnr);
+        let err = by_name::<NoisyCopies>("noisy", "every-snr", "See FeatureSetOptions.").unwrap_err();
+        assert_eq!(err.code.0, "TRNET_INVALID_ARGUMENT");
+        for part in ["noisy", "`none`", "`one-per-utterance`", "`one-per-snr`", "\"every-snr\"", "See FeatureSetOptions."] {
+            assert!(err.message.contains(part), "{part} missing in {}", err.message);
+        }
+    }
 }

@@ -89,7 +89,7 @@ pub fn enhance_batch(
             let spec = spec(&options)?;
             let cache = options.cache_dir.as_ref().map(EnhanceCache::open).transpose()?;
             let inputs: Vec<&[f32]> = waves.iter().map(|w| &w[..]).collect();
-            let on_done = |done: usize, total: usize| ctx.report(Progress { stage: "enhance".into(), done: done as u32, total: total as u32, metrics: None });
+            let on_done = |done: usize, total: usize| ctx.report(Progress::Enhance { done: done as u32, total: total as u32 });
             let cancelled = || ctx.keep_going().is_break();
             let results = trnet_enhance::batch::enhance_batch(&spec, session(&options), &inputs, cache.as_ref(), &BatchControl { on_done: &on_done, cancelled: &cancelled })?;
             ctx.check_aborted()?;

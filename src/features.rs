@@ -6,13 +6,17 @@ use crate::jobs::{spawn, Job, Progress, ProgressFn};
 use napi::bindgen_prelude::{AbortSignal, Float32Array};
 use napi::Env;
 use napi_derive::napi;
+use serde::{Deserialize, Serialize};
 use trnet_dsp::batch::BatchControl;
 use trnet_dsp::fbank::{self, FbankOptions as Opts};
 
 /// torchaudio's names in camelCase; every field optional with torchaudio's default (23 bins — pass
 /// `numMelBins: 80` for the paper's features). `ditherSeed` is ours: dither is reproducible per call.
+/// The options are parsed by trnet-dsp's own `FbankOptions` (its serde form: defaults, checks, names), so
+/// this declaration only gives them their TypeScript type; a test keeps its fields equal to that struct's.
 #[napi(object)]
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FbankOptions {
     pub blackman_coeff: Option<f64>,
     pub dither: Option<f64>,
@@ -42,40 +46,38 @@ pub struct FbankOptions {
     pub window_type: Option<String>,
 }
 
+/// The engine's options: the fields given, torchaudio's defaults for the rest (trnet-dsp's serde form).
 pub(crate) fn to_options(o: Option<FbankOptions>) -> Result<Opts, Failure> {
-    let o = o.unwrap_or_default();
-    let d = Opts::default();
-    Ok(Opts {
-        blackman_coeff: o.blackman_coeff.unwrap_or(d.blackman_coeff),
-        channel: d.channel,
-        dither: o.dither.unwrap_or(d.dither),
-        dither_seed: o.dither_seed.map_or(d.dither_seed, |s| s as u64),
-        energy_floor: o.energy_floor.unwrap_or(d.energy_floor),
-        frame_length: o.frame_length.unwrap_or(d.frame_length),
-        frame_shift: o.frame_shift.unwrap_or(d.frame_shift),
-        high_freq: o.high_freq.unwrap_or(d.high_freq),
-        htk_compat: o.htk_compat.unwrap_or(d.htk_compat),
-        low_freq: o.low_freq.unwrap_or(d.low_freq),
-        min_duration: o.min_duration.unwrap_or(d.min_duration),
-        num_mel_bins: o.num_mel_bins.map_or(d.num_mel_bins, |n| n as usize),
-        preemphasis_coefficient: o.preemphasis_coefficient.unwrap_or(d.preemphasis_coefficient),
-        raw_energy: o.raw_energy.unwrap_or(d.raw_energy),
-        remove_dc_offset: o.remove_dc_offset.unwrap_or(d.remove_dc_offset),
-        round_to_power_of_two: o.round_to_power_of_two.unwrap_or(d.round_to_power_of_two),
-        sample_frequency: o.sample_frequency.unwrap_or(d.sample_frequency),
-        snip_edges: o.snip_edges.unwrap_or(d.snip_edges),
-        subtract_mean: o.subtract_mean.unwrap_or(d.subtract_mean),
-        use_energy: o.use_energy.unwrap_or(d.use_energy),
-        use_log_fbank: o.use_log_fbank.unwrap_or(d.use_log_fbank),
-        use_power: o.use_power.unwrap_or(d.use_power),
-        vtln_high: o.vtln_high.unwrap_or(d.vtln_high),
-        vtln_low: o.vtln_low.unwrap_or(d.vtln_low),
-        vtln_warp: o.vtln_warp.unwrap_or(d.vtln_warp),
-        window_type: match o.window_type {
-            Some(name) => name.parse()?,
-            None => d.window_type,
-        },
-    })
+    let mut value = serde_json::to_value(o.unwrap_or_default()).expect("plain options serialise");
+    if let serde_json::Value::Object(fields) = &mut value {
+        fields.retain(|_, v| !v.is_null()); // absent: the default
+    }
+    serde_json::from_value(value).map_err(|e| trnet_dsp::Error::invalid("fbank options", "torchaudio's fbank options (see FbankOptions)", e.to_string(), "Fix or remove the option named in the message.").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_declaration_has_exactly_the_engines_fields() {
+        let mut engine = serde_json::to_value(Opts::paper()).unwrap();
+        // `channel` is not offered: the input is always mono, so it cannot change anything.
+        engine.as_object_mut().unwrap().remove("channel");
+        let declared: FbankOptions = serde_json::from_value(engine.clone()).unwrap_or_else(|e| panic!("the declaration lacks an engine option or takes another type: {e}"));
+        let back = serde_json::to_value(&declared).unwrap();
+        assert_eq!(back, engine, "a declared option the engine lacks shows as null");
+        assert_eq!(to_options(Some(declared)).unwrap(), Opts::paper());
+    }
+
+    #[test]
+    fn absent_options_take_torchaudio_defaults_and_bad_ones_are_coded_errors() {
+        assert_eq!(to_options(None).unwrap(), Opts::default());
+        assert_eq!(to_options(Some(FbankOptions { num_mel_bins: Some(80), ..Default::default() })).unwrap(), Opts::paper());
+        let err = to_options(Some(FbankOptions { window_type: Some("kaiser".into()), ..Default::default() })).unwrap_err();
+        assert_eq!(err.code.0, "TRNET_INVALID_ARGUMENT");
+        assert!(err.message.contains("povey"), "{}", err.message);
+    }
 }
 
 #[napi(object)]
@@ -120,7 +122,7 @@ pub fn fbank_batch(
             let opts = to_options(options)?;
             fbank::Fbank::new(opts.clone())?; // invalid options fail the call, not every item
             let slices: Vec<&[f32]> = waves.iter().map(|w| &w[..]).collect();
-            let on_done = |done: usize, total: usize| ctx.report(Progress { stage: "fbank".into(), done: done as u32, total: total as u32, metrics: None });
+            let on_done = |done: usize, total: usize| ctx.report(Progress::Fbank { done: done as u32, total: total as u32 });
             let cancelled = || ctx.keep_going().is_break();
             let results = fbank::compute_batch_with(&opts, &slices, &BatchControl { on_done: &on_done, cancelled: &cancelled });
             ctx.check_aborted()?;

@@ -13,19 +13,69 @@ use napi::bindgen_prelude::{AbortSignal, PromiseRaw, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsValue, Status};
 use napi_derive::napi;
-use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// One progress event. The TypeScript façade narrows it to a union per job (by `stage`).
-#[napi(object)]
+/// One progress event: a union discriminated by `stage` in the generated TypeScript (`{ stage: 'decode';
+/// done; total } | …`), so each job's callback gets exactly the fields its stage has. The façade narrows it
+/// to the stages of one job (ts/jobs.ts).
+#[napi(discriminant = "stage", discriminant_case = "lowercase")]
 #[derive(Clone)]
-pub struct Progress {
-    pub stage: String,
-    pub done: u32,
-    pub total: u32,
-    pub metrics: Option<HashMap<String, f64>>,
+pub enum Progress {
+    /// Files decoded (loadAudioBatch).
+    Decode { done: u32, total: u32 },
+    /// Waveforms whose filterbank is done (fbankBatch).
+    Fbank { done: u32, total: u32 },
+    /// Waveforms enhanced (enhanceBatch).
+    Enhance { done: u32, total: u32 },
+    /// Utterances whose features are done (buildFeatureSet).
+    Features {
+        done: u32,
+        total: u32,
+        // Set (true) on the single event of a build that found its feature store and computed nothing.
+        cached: Option<bool>,
+    },
+    /// After every optimiser step (trainModel, resumeTraining).
+    Step {
+        // Optimiser steps done / planned in the whole run.
+        done: u32,
+        total: u32,
+        // 1-based.
+        epoch: u32,
+        // The step's learning rate.
+        lr: f64,
+        // This batch's cross-entropy and total loss.
+        ce: f64,
+        loss: f64,
+        // L_low and L_high, for the variants that have them.
+        low: Option<f64>,
+        high: Option<f64>,
+    },
+    /// After an epoch's validation and checkpoints (trainModel, resumeTraining).
+    Epoch {
+        done: u32,
+        total: u32,
+        epoch: u32,
+        // The rate the epoch ran with.
+        lr: f64,
+        // Means over the epoch's training items.
+        ce: f64,
+        loss: f64,
+        low: Option<f64>,
+        high: Option<f64>,
+        // Validation UAR, WAR and mean cross-entropy of this epoch.
+        val_uar: f64,
+        val_war: f64,
+        val_ce: f64,
+        // The best epoch so far and its validation UAR.
+        best_epoch: Option<u32>,
+        best_uar: Option<f64>,
+    },
+    /// Items evaluated (evaluateCheckpoint).
+    Evaluate { done: u32, total: u32 },
+    /// Multiplications done (matmulBurn).
+    Matmul { done: u32, total: u32 },
 }
 
 pub type ProgressFn = ThreadsafeFunction<Progress, (), Progress, Status, false>;
@@ -133,7 +183,7 @@ pub fn matmul_burn(
             let steps = options.steps.unwrap_or(20) as usize;
             let device = trnet_model::parse_device(options.device.as_deref().unwrap_or("cpu"))?.resolve()?;
             let report = trnet_model::ops::matmul_burn(size, steps, device, options.seed.unwrap_or(0), |done| {
-                ctx.report(Progress { stage: "matmul".into(), done: done as u32, total: steps as u32, metrics: None });
+                ctx.report(Progress::Matmul { done: done as u32, total: steps as u32 });
                 ctx.keep_going()
             })?;
             ctx.check_aborted()?;

@@ -5,6 +5,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod audio;
+mod configs;
 mod dsp;
 mod enhance;
 mod errors;
@@ -12,5 +13,6 @@ mod features;
 mod info;
 mod jobs;
 mod onnx;
+mod reports;
 mod tensor;
 mod train;

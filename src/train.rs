@@ -1,24 +1,25 @@
 //! Training exports: feature sets computed natively from audio (held in Rust memory or in an on-disk
 //! feature store, never copied to JavaScript), training and resuming a TRNet variant as a long job, and evaluating a checkpoint. Configs
 //! cross as JSON objects and are parsed by the Rust structs that define them (TrainConfig, ModelConfig), so
-//! there is one definition of every field and default; reports come back as JSON text for the façade to parse.
+//! there is one definition of every field and default (their TypeScript types: configs.rs); reports come
+//! back as typed objects (reports.rs).
 
+use crate::dsp::by_name;
 use crate::enhance::{session, spec, EnhancerOptions};
 use crate::errors::{guard, Code, Failure};
 use crate::features::{to_options, FbankOptions};
 use crate::jobs::{spawn, Job, JobContext, Progress, ProgressFn};
+use crate::reports::{EvalReport, TrainReport};
 use napi::bindgen_prelude::AbortSignal;
 use napi::Env;
 use napi_derive::napi;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use trnet_dsp::batch::BatchControl;
-use trnet_dsp::frames::PadMode;
 use trnet_enhance::cache::EnhanceCache;
 use trnet_enhance::Enhancer;
-use trnet_train::features::{dataset_from_audio, load_noises, stored_dataset_from_audio, AudioDatasetSpec, NoisyCopies, StoreOptions, Utterance};
+use trnet_train::features::{dataset_from_audio, load_noises, stored_dataset_from_audio, AudioDatasetSpec, StoreOptions, Utterance};
 use trnet_train::{Dataset, TrainHooks, TrainProgress};
 
 #[napi(object)]
@@ -35,6 +36,9 @@ pub struct FeatureSetOptions {
     /// Noise recordings to draw from (16 kHz after decoding); needed unless `noisy` is "none".
     pub noises: Option<Vec<String>>,
     /// "none" | "one-per-utterance" (an SNR drawn per item: training) | "one-per-snr" (every SNR: test sets).
+    /// The engine's names (NoisyCopies' serde form); a string here, so that any other name is a
+    /// TRNET_INVALID_ARGUMENT listing them rather than napi's uncoded conversion error.
+    #[napi(ts_type = "'none' | 'one-per-utterance' | 'one-per-snr'")]
     pub noisy: Option<String>,
     /// Add each utterance's clean version (the paper's IEM part). Default true.
     pub include_clean: Option<bool>,
@@ -44,6 +48,7 @@ pub struct FeatureSetOptions {
     /// Frames per item, default 500.
     pub frames: Option<u32>,
     /// "zero" (default) | "repeat".
+    #[napi(ts_type = "'zero' | 'repeat'")]
     pub pad: Option<String>,
     /// Default: the paper's 80-bin fbank.
     pub fbank: Option<FbankOptions>,
@@ -129,25 +134,15 @@ impl FeatureSet {
 
 fn audio_spec(o: &FeatureSetOptions) -> Result<AudioDatasetSpec, Failure> {
     let d = AudioDatasetSpec::default();
-    let bad = |what: &str, expected: &str, found: &str| -> Failure { trnet_dsp::Error::invalid(what, expected, format!("{found:?}"), "See FeatureSetOptions.").into() };
     Ok(AudioDatasetSpec {
         frames: o.frames.map_or(d.frames, |f| f as usize),
-        pad: match o.pad.as_deref().unwrap_or("zero") {
-            "zero" => PadMode::Zero,
-            "repeat" => PadMode::Repeat,
-            other => return Err(bad("pad", "\"zero\" or \"repeat\"", other)),
-        },
+        pad: o.pad.as_deref().map_or(Ok(d.pad), |name| by_name("pad", name, "See FeatureSetOptions."))?,
         fbank: match &o.fbank {
             Some(f) => to_options(Some(f.clone()))?,
             None => d.fbank,
         },
         include_clean: o.include_clean.unwrap_or(d.include_clean),
-        noisy: match o.noisy.as_deref().unwrap_or("one-per-utterance") {
-            "none" => NoisyCopies::None,
-            "one-per-utterance" => NoisyCopies::OnePerUtterance,
-            "one-per-snr" => NoisyCopies::OnePerSnr,
-            other => return Err(bad("noisy", "\"none\", \"one-per-utterance\" or \"one-per-snr\"", other)),
-        },
+        noisy: o.noisy.as_deref().map_or(Ok(d.noisy), |name| by_name("noisy", name, "See FeatureSetOptions."))?,
         snrs_db: o.snrs_db.clone().unwrap_or(d.snrs_db),
         seed: o.seed.map_or(d.seed, |s| s as u64),
     })
@@ -199,7 +194,7 @@ pub fn build_feature_set(
                 .into_iter()
                 .map(|u| Utterance { path: u.path.into(), label: u.label as usize, speaker: u.speaker, id: u.id.unwrap_or_default() })
                 .collect();
-            let on_done = |done: usize, total: usize| ctx.report(Progress { stage: "features".into(), done: done as u32, total: total as u32, metrics: None });
+            let on_done = |done: usize, total: usize| ctx.report(Progress::Features { done: done as u32, total: total as u32, cached: None });
             let cancelled = || ctx.keep_going().is_break();
             let control = BatchControl { on_done: &on_done, cancelled: &cancelled };
             let set = match &options.store {
@@ -211,7 +206,7 @@ pub fn build_feature_set(
                         if s.cached {
                             // One event, so a progress bar completes and says why it was instant.
                             let n = utts.len() as u32;
-                            ctx.report(Progress { stage: "features".into(), done: n, total: n, metrics: Some(HashMap::from([("cached".to_string(), 1.0)])) });
+                            ctx.report(Progress::Features { done: n, total: n, cached: Some(true) });
                         }
                         FeatureSet { inner: Arc::new(s.dataset), store: Some(s.dir.to_string_lossy().into_owned()), cached: s.cached }
                     })
@@ -242,43 +237,33 @@ pub fn open_feature_set(env: &Env, dir: String, signal: Option<AbortSignal>) -> 
     )
 }
 
-fn report_progress(ctx: &JobContext, p: &TrainProgress) {
-    let stage = match p.stage {
-        trnet_train::Stage::Step => "step",
-        trnet_train::Stage::Epoch => "epoch",
-    };
-    let metrics: HashMap<String, f64> = p.metrics().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    ctx.report(Progress { stage: stage.into(), done: p.global_step as u32, total: p.total_steps as u32, metrics: Some(metrics) });
-}
-
 /// The engine's own parsers (validation included), so a bad field gets TRNET_INVALID_CONFIG naming it.
 fn train_config(v: &Value) -> Result<trnet_train::TrainConfig, Failure> {
     Ok(trnet_train::TrainConfig::from_json(&v.to_string())?)
 }
 
 /// Runs `run` (a train or resume call) as the body of a job, wiring its progress and cancellation hooks.
-fn training_job(ctx: &JobContext, run: impl FnOnce(&TrainHooks<'_>) -> trnet_train::Result<trnet_train::TrainReport>) -> Result<String, Failure> {
-    let on_progress = |p: TrainProgress| report_progress(ctx, &p);
+fn training_job(ctx: &JobContext, run: impl FnOnce(&TrainHooks<'_>) -> trnet_train::Result<trnet_train::TrainReport>) -> Result<TrainReport, Failure> {
+    let on_progress = |p: TrainProgress| ctx.report(Progress::from(&p));
     let cancelled = || ctx.keep_going().is_break();
-    let report = run(&TrainHooks { on_progress: &on_progress, cancelled: &cancelled })?;
-    Ok(serde_json::to_string(&report).expect("reports serialise"))
+    Ok(run(&TrainHooks { on_progress: &on_progress, cancelled: &cancelled })?.into())
 }
 
 /// Trains `modelConfig`'s variant (`{ variant: "trnet", … }`) with `trainConfig` on `trainSet`, choosing the
 /// best epoch by validation UAR; writes `outDir/best` and a resumable `outDir/last`. TRNet variants need
 /// `reference`, the folder of a trained Baseline-c checkpoint (its frozen encoder gives h_s).
-#[napi(ts_return_type = "Promise<string>")]
+#[napi(ts_return_type = "Promise<TrainReport>")]
 pub fn train_model(
     env: &Env,
-    train_config_json: Value,
-    model_config: Value,
+    #[napi(ts_arg_type = "TrainConfig")] train_config_json: Value,
+    #[napi(ts_arg_type = "ModelConfig")] model_config: Value,
     train_set: &FeatureSet,
     val_set: &FeatureSet,
     reference: Option<String>,
     out_dir: String,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> napi::Result<Job<String>, Code> {
+) -> napi::Result<Job<TrainReport>, Code> {
     let (train_set, val_set) = (train_set.inner.clone(), val_set.inner.clone());
     spawn(
         env,
@@ -293,17 +278,17 @@ pub fn train_model(
 }
 
 /// Continues an interrupted `trainModel` run from `outDir/last`; ends as an uninterrupted run would.
-#[napi(ts_return_type = "Promise<string>")]
+#[napi(ts_return_type = "Promise<TrainReport>")]
 pub fn resume_training(
     env: &Env,
-    train_config_json: Value,
+    #[napi(ts_arg_type = "TrainConfig")] train_config_json: Value,
     train_set: &FeatureSet,
     val_set: &FeatureSet,
     reference: Option<String>,
     out_dir: String,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> napi::Result<Job<String>, Code> {
+) -> napi::Result<Job<TrainReport>, Code> {
     let (train_set, val_set) = (train_set.inner.clone(), val_set.inner.clone());
     spawn(
         env,
@@ -317,7 +302,7 @@ pub fn resume_training(
 }
 
 /// Evaluates the checkpoint in `checkpointDir` (e.g. a run's `best`) on `set`: UAR, WAR, confusion, predictions.
-#[napi(ts_return_type = "Promise<string>")]
+#[napi(ts_return_type = "Promise<EvalReport>")]
 pub fn evaluate_checkpoint(
     env: &Env,
     checkpoint_dir: String,
@@ -325,18 +310,17 @@ pub fn evaluate_checkpoint(
     device: Option<String>,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
-) -> napi::Result<Job<String>, Code> {
+) -> napi::Result<Job<EvalReport>, Code> {
     let set = set.inner.clone();
     spawn(
         env,
         move |ctx| {
             let device = trnet_model::parse_device(device.as_deref().unwrap_or("cpu"))?.resolve()?;
             let checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(Path::new(&checkpoint_dir), device))?;
-            let on_batch = |done: usize, total: usize| ctx.report(Progress { stage: "evaluate".into(), done: done as u32, total: total as u32, metrics: None });
+            let on_batch = |done: usize, total: usize| ctx.report(Progress::Evaluate { done: done as u32, total: total as u32 });
             let cancelled = || ctx.keep_going().is_break();
             let options = trnet_train::EvalOptions { on_batch: &on_batch, cancelled: &cancelled, ..Default::default() };
-            let report = trnet_train::evaluate(&checkpoint.model, &set, &options)?;
-            Ok(serde_json::to_string(&report).expect("reports serialise"))
+            Ok(trnet_train::evaluate(&checkpoint.model, &set, &options)?.into())
         },
         on_progress,
         signal,

@@ -1,16 +1,12 @@
 /** Audio in: files or bytes → mono Float32Array at 16 kHz (or another rate), one at a time or in batches. */
 import { native, type Native } from './native.js';
-import { runJob, type JobOptions } from './jobs.js';
+import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
 
 export type AudioOptions = Native.AudioOptions;
 export type AudioClip = Native.AudioClip;
 export type AudioBatchItem = Native.AudioBatchItem;
 
-export interface DecodeProgress {
-  stage: 'decode';
-  done: number;
-  total: number;
-}
+export type DecodeProgress = ProgressOf<'decode'>;
 
 /** Decodes WAV (PCM 8/16/24/32-bit, float 32/64), FLAC, OGG/Vorbis or MP3; channels are averaged. */
 export function decodeAudio(path: string, options?: AudioOptions): AudioClip {
@@ -28,9 +24,5 @@ export function decodeAudioBytes(bytes: Uint8Array, name: string, options?: Audi
  * `error` ({ code, message }) when it did not — a bad file never loses the others.
  */
 export function loadAudioBatch(paths: string[], options: AudioOptions = {}, job: JobOptions<DecodeProgress> = {}): Promise<AudioBatchItem[]> {
-  return runJob<Native.Progress, DecodeProgress, AudioBatchItem[]>(
-    (onProgress, signal) => native.loadAudioBatch(paths, options, onProgress, signal),
-    (p) => ({ stage: 'decode', done: p.done, total: p.total }),
-    job,
-  );
+  return runJob((onProgress, signal) => native.loadAudioBatch(paths, options, onProgress, signal), stages('decode'), job);
 }

@@ -1,16 +1,12 @@
 /** Speech enhancement (the frozen SE front end): classical (weight-free), GTCRN, CMGAN-format, model cards. */
 import { native, type Native } from './native.js';
-import { runJob, type JobOptions } from './jobs.js';
+import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
 
 export type EnhancerOptions = Native.EnhancerOptions;
 export type EnhancerInfo = Native.EnhancerInfo;
 export type EnhanceItem = Native.EnhanceItem;
 
-export interface EnhanceProgress {
-  stage: 'enhance';
-  done: number;
-  total: number;
-}
+export type EnhanceProgress = ProgressOf<'enhance'>;
 
 /** Loads and checks the enhancer `options` describe; returns its name and fingerprint (the cache key prefix). */
 export function enhancerInfo(options: EnhancerOptions = {}): EnhancerInfo {
@@ -22,11 +18,7 @@ export function enhancerInfo(options: EnhancerOptions = {}): EnhancerInfo {
  * with `cacheDir`, results are cached on disk per (enhancer fingerprint, input) and `cached` says which were.
  */
 export function enhanceBatch(waves: Float32Array[], options: EnhancerOptions = {}, job: JobOptions<EnhanceProgress> = {}): Promise<EnhanceItem[]> {
-  return runJob<Native.Progress, EnhanceProgress, EnhanceItem[]>(
-    (onProgress, signal) => native.enhanceBatch(waves, options, onProgress, signal),
-    (p) => ({ stage: 'enhance', done: p.done, total: p.total }),
-    job,
-  );
+  return runJob((onProgress, signal) => native.enhanceBatch(waves, options, onProgress, signal), stages('enhance'), job);
 }
 
 /** Enhances one waveform; throws the item's coded error if it fails. */

@@ -1,6 +1,6 @@
 /** Log-Mel filterbank features equal to torchaudio.compliance.kaldi.fbank, computed natively. */
 import { native, type Native } from './native.js';
-import { runJob, type JobOptions } from './jobs.js';
+import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
 
 export type FbankOptions = Native.FbankOptions;
 export type Features = Native.Features;
@@ -9,11 +9,7 @@ export type FeaturesBatchItem = Native.FeaturesBatchItem;
 /** The paper's features (§4.2): 80 bins, 25 ms frames, 10 ms shift; the rest are torchaudio's defaults. */
 export const PAPER_FBANK: Readonly<FbankOptions> = Object.freeze({ numMelBins: 80, frameLength: 25, frameShift: 10 });
 
-export interface FbankProgress {
-  stage: 'fbank';
-  done: number;
-  total: number;
-}
+export type FbankProgress = ProgressOf<'fbank'>;
 
 /**
  * Filterbank of one 16 kHz mono waveform (options and defaults as torchaudio's, so the default is 23 bins —
@@ -25,9 +21,5 @@ export function fbank(wave: Float32Array, options?: FbankOptions): Features {
 
 /** Filterbanks of many waveforms on all cores; one item per waveform in order, with `error` for bad ones. */
 export function fbankBatch(waves: Float32Array[], options?: FbankOptions, job: JobOptions<FbankProgress> = {}): Promise<FeaturesBatchItem[]> {
-  return runJob<Native.Progress, FbankProgress, FeaturesBatchItem[]>(
-    (onProgress, signal) => native.fbankBatch(waves, options, onProgress, signal),
-    (p) => ({ stage: 'fbank', done: p.done, total: p.total }),
-    job,
-  );
+  return runJob((onProgress, signal) => native.fbankBatch(waves, options, onProgress, signal), stages('fbank'), job);
 }

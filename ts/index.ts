@@ -5,10 +5,10 @@
  * types it, validates input and runs long jobs with progress and cancellation.
  */
 import { native, type Native } from './native.js';
-import { runJob, type JobOptions } from './jobs.js';
+import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
 
 export { isTrnetError, isAbortError, type TrnetError, type TrnetErrorCode } from './errors.js';
-export type { JobOptions } from './jobs.js';
+export type { JobOptions, Progress, ProgressOf } from './jobs.js';
 
 export type NativeInfo = Native.NativeInfo;
 export type TensorInfo = Native.TensorInfo;
@@ -43,31 +43,14 @@ export function softmax(logits: Float32Array, classes: number): Float32Array {
 export const OnnxSession = native.OnnxSession;
 export type OnnxSession = Native.OnnxSession;
 
-export interface MatmulBenchOptions {
-  /** Matrix size n (n × n), default 256. */
-  size?: number;
-  /** Multiplications to run, default 20. */
-  steps?: number;
-  /** "auto" | "cpu" | "cuda" | "cuda:N", default "cpu". */
-  device?: string;
-  seed?: number;
-}
-
-export interface MatmulProgress {
-  stage: 'matmul';
-  done: number;
-  total: number;
-}
+export type MatmulBenchOptions = Native.BurnOptions;
+export type MatmulProgress = ProgressOf<'matmul'>;
 
 export type MatmulBenchResult = Native.BurnResult;
 
 /** Measures libtorch matrix-multiply throughput as a cancellable background job. */
 export function benchMatmul(options: MatmulBenchOptions = {}, job: JobOptions<MatmulProgress> = {}): Promise<MatmulBenchResult> {
-  return runJob<Native.Progress, MatmulProgress, MatmulBenchResult>(
-    (onProgress, signal) => native.matmulBurn(options, onProgress, signal),
-    (p): MatmulProgress => ({ stage: 'matmul', done: p.done, total: p.total }),
-    job,
-  );
+  return runJob((onProgress, signal) => native.matmulBurn(options, onProgress, signal), stages('matmul'), job);
 }
 
 export { stft, istft, mixAtSnr, fixLength, GTCRN_STFT, CMGAN_STFT, type StftOptions, type Spectrogram, type Mixture, type FixedLength } from './signal.js';
@@ -76,4 +59,4 @@ export { fbank, fbankBatch, PAPER_FBANK, type FbankOptions, type Features, type 
 export { enhance, enhanceBatch, enhancerInfo, snrDb, siSdrDb, writeWav, type EnhancerOptions, type EnhancerInfo, type EnhanceItem, type EnhanceProgress } from './enhance.js';
 export { readRavdess, readIemocap, readEsc50, readMusanNoise, readNoiseFolder, RAVDESS_EMOTIONS, IEMOCAP_FOUR_CLASSES, type Utterance, type NoiseClip } from './data/corpora.js';
 export { losoFolds, select, type Fold } from './cv/loso.js';
-export { buildFeatureSet, openFeatureSet, train, resumeTraining, evaluate, type FeatureSet, type Variant, type ModelConfig, type TrainConfig, type UtteranceSpec, type FeatureSetOptions, type FeaturesProgress, type TrainProgress, type TrainReport, type EvalReport, type EpochRecord, type EvaluateProgress } from './train.js';
+export { buildFeatureSet, openFeatureSet, train, resumeTraining, evaluate, type FeatureSet, type Variant, type ModelConfig, type TrainConfig, type LrPlateau, type UtteranceSpec, type FeatureSetOptions, type FeatureStoreOptions, type FeaturesProgress, type TrainProgress, type TrainReport, type EvalReport, type EpochRecord, type LossValues, type ValMetrics, type BestEpoch, type Prediction, type EvaluateProgress } from './train.js';

@@ -3,19 +3,37 @@
  * progress arrives through a callback in order, and an AbortSignal stops it (see src/jobs.rs).
  */
 import { abortError, isAbortError } from './errors.js';
+import type { Native } from './native.js';
+
+/** Every progress event the addon sends: a union discriminated by `stage`, generated from src/jobs.rs. */
+export type Progress = Native.Progress;
+/** The events of the given stages, e.g. `ProgressOf<'step' | 'epoch'>` for training. */
+export type ProgressOf<S extends Progress['stage']> = Extract<Progress, { stage: S }>;
+
+/**
+ * The `convert` of a job whose events are of the given stages: passes them through unchanged, typed as
+ * those stages. An event of another stage means the addon and the façade disagree, so it throws (which
+ * aborts the job with that error) instead of handing the caller a shape its type does not describe.
+ */
+export function stages<S extends Progress['stage']>(...expected: S[]): (p: Progress) => ProgressOf<S> {
+  return (p) => {
+    if (!(expected as string[]).includes(p.stage)) throw new Error(`trnet: a progress event of stage "${p.stage}" where ${expected.map((s) => `"${s}"`).join(' or ')} was expected; the addon and ts/ are out of step: rebuild with \`npm run build\`.`);
+    return p as ProgressOf<S>;
+  };
+}
 
 export interface JobOptions<P> {
   onProgress?: (progress: P) => void;
   signal?: AbortSignal;
 }
 
-type NativeStart<N, T> = (onProgress: ((p: N) => void) | undefined, signal: AbortSignal | undefined) => Promise<T>;
+type NativeStart<T> = (onProgress: ((p: Progress) => void) | undefined, signal: AbortSignal | undefined) => Promise<T>;
 
 /**
  * Starts a native job. A progress callback that throws aborts the job, which then rejects with that error;
  * progress events the native side queued before finishing are all delivered before the Promise settles.
  */
-export async function runJob<N, P, T>(start: NativeStart<N, T>, convert: (native: N) => P, options: JobOptions<P> = {}): Promise<T> {
+export async function runJob<P, T>(start: NativeStart<T>, convert: (native: Progress) => P, options: JobOptions<P> = {}): Promise<T> {
   const { onProgress, signal } = options;
   if (signal?.aborted) throw abortError(signal);
   // A private controller lets a throwing progress callback stop the job too.
@@ -24,7 +42,7 @@ export async function runJob<N, P, T>(start: NativeStart<N, T>, convert: (native
   signal?.addEventListener('abort', forward, { once: true });
   let callbackError: unknown;
   const progress = onProgress
-    ? (native: N) => {
+    ? (native: Progress) => {
         if (callbackError !== undefined) return;
         try {
           onProgress(convert(native));

@@ -3,8 +3,9 @@
 
 use crate::{Error, Result};
 
-/// How a short utterance is filled up to the target length.
+/// How a short utterance is filled up to the target length ("zero" | "repeat" with the `serde` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "lowercase"))]
 pub enum PadMode {
     /// Fill with zeros after the utterance.
     Zero,

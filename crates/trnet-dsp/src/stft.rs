@@ -8,8 +8,10 @@ use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::f64::consts::PI;
 use std::sync::Arc;
 
-/// Analysis/synthesis window, periodic as in torch's `*_window(periodic=True)` default.
+/// Analysis/synthesis window, periodic as in torch's `*_window(periodic=True)` default. With the `serde`
+/// feature: "hann", "sqrt-hann", "hamming", "rectangular" or `{ "custom": [...] }`.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "kebab-case"))]
 pub enum Window {
     Hann,
     /// Square root of a periodic Hann window (GTCRN).
@@ -38,12 +40,15 @@ impl Window {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "lowercase"))]
 pub enum PadMode {
     Reflect,
     Constant,
 }
 
+/// With the `serde` feature the JSON form uses camelCase names; every field is required.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "camelCase", deny_unknown_fields))]
 pub struct StftConfig {
     pub n_fft: usize,
     pub hop_length: usize,

@@ -18,13 +18,13 @@
 //! # Feature stores
 //!
 //! `stored_dataset_from_audio` builds the same dataset into a feature store (see `store`) under a root
-//! folder, in a subfolder named by a key: SHA-256 over everything that determines the features — the
-//! pipeline and store format versions, frames, padding, fbank options, clean/noisy copies, SNRs, seed, the
-//! enhancer's fingerprint, and every utterance (absolute path, size, modification time, label, speaker, id)
-//! and noise file (absolute path, size, modification time) in order. A second call with the same inputs
-//! finds the store and opens it (after checking every record's checksum: a damaged store is rebuilt)
-//! without decoding, mixing, enhancing or computing anything; a changed input
-//! is another key, so it misses and builds a new store beside the old one.
+//! folder, in a subfolder named by a key: SHA-256 over a JSON document (options as their serialised values)
+//! of everything that determines the features — the pipeline and store format versions, frames, padding,
+//! fbank options, clean/noisy copies, SNRs, seed, the enhancer's fingerprint, and every utterance (absolute
+//! path, size, modification time, label, speaker, id) and noise file (absolute path, size, modification
+//! time) in order. A second call with the same inputs finds the store and opens it (after checking every
+//! record's checksum: a damaged store is rebuilt) without decoding, mixing, enhancing or computing anything;
+//! a changed input is another key, so it misses and builds a new store beside the old one.
 //!
 //! Files are identified by path, size and modification time rather than by a hash of their content: a hit
 //! then costs one `stat` per file instead of reading the whole corpus (gigabytes for IEMOCAP), and any
@@ -40,6 +40,7 @@ use crate::dataset::{fix_frames, Dataset, Item};
 use crate::seed;
 use crate::store::{self, StoreWriter, StoredItem};
 use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use trnet_dsp::batch::{par_map_init, BatchControl};
@@ -65,8 +66,10 @@ pub struct NoiseClip {
     pub samples: Vec<f32>,
 }
 
-/// How many noisy versions of each utterance to make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How many noisy versions of each utterance to make. JSON names (store keys): "none", "one-per-utterance",
+/// "one-per-snr".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum NoisyCopies {
     None,
     /// One copy at an SNR drawn from `snrs_db` (the authors' training recipe).
@@ -131,8 +134,9 @@ pub fn dataset_from_audio(utterances: &[Utterance], noises: &[NoiseClip], spec: 
     Ok(ds)
 }
 
-/// Bump when decoding, mixing, fbank or frame fixing change their output, so stores of older features miss.
-pub const PIPELINE_VERSION: u32 = 1;
+/// Bump when decoding, mixing, fbank or frame fixing change their output, or when the key document changes
+/// its form, so older stores miss. 2: options are hashed as their JSON values, no longer as `{:?}` text.
+pub const PIPELINE_VERSION: u32 = 2;
 
 /// Where a dataset's features are kept on disk.
 #[derive(Debug, Clone, Copy)]
@@ -217,15 +221,16 @@ pub fn store_key(utterances: &[Utterance], noise_files: &[PathBuf], spec: &Audio
         })
         .collect::<Result<Vec<_>>>()?;
     let noises = noise_files.iter().map(|p| identity(p)).collect::<Result<Vec<_>>>()?;
-    // Debug forms of the option types: exact (floats print round-trip) and cover every field.
+    // The option types' serialised forms: every field by name, floats exact (shortest round-trip form), and
+    // stable under renames of Rust variants or reordering of fields that Debug text would not survive.
     let doc = json!({
         "pipeline": PIPELINE_VERSION,
         "format": store::FORMAT,
         "frames": spec.frames,
-        "pad": format!("{:?}", spec.pad),
-        "fbank": format!("{:?}", spec.fbank),
+        "pad": spec.pad,
+        "fbank": spec.fbank,
         "includeClean": spec.include_clean,
-        "noisy": format!("{:?}", spec.noisy),
+        "noisy": spec.noisy,
         "snrsDb": spec.snrs_db,
         "seed": spec.seed,
         "enhancer": enhancer,

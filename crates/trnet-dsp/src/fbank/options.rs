@@ -7,6 +7,7 @@ use crate::{Error, Result};
 
 /// Window applied to each frame before the FFT (`window_type` in torchaudio/Kaldi).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "lowercase"))]
 pub enum WindowType {
     /// Hann window raised to the power 0.85 (Kaldi's default): like Hann, but reaches zero at the edges.
     #[default]
@@ -67,7 +68,11 @@ impl FromStr for WindowType {
 ///
 /// Frequencies are in Hz, durations of frames in milliseconds, `min_duration` in seconds.
 /// `FbankOptions::default()` is torchaudio's default (23 bins); [`FbankOptions::paper`] is the paper's 80 bins.
+///
+/// With the `serde` feature the JSON form uses camelCase names; absent fields take the defaults above and
+/// unknown fields are an error, so a misspelt option cannot silently fall back to its default.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(default, rename_all = "camelCase", deny_unknown_fields))]
 pub struct FbankOptions {
     /// Constant coefficient of the generalized Blackman window.
     pub blackman_coeff: f64,
