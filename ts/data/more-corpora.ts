@@ -65,11 +65,10 @@ export function readEmodb(root: string, options: { emotions?: string[] } = {}): 
     const m = /^(\d\d)([a-b]\d\d)([WLEAFTN])([a-z])$/.exec(id);
     if (!m) throw corpusError(`EmoDB: ${path}: expected a name like 03a01Fa.wav (speaker, text, emotion letter W/L/E/A/F/T/N, version). Rename or remove the file.`);
     const emotion = EMODB_EMOTIONS[m[3]!]!;
-    if (options.emotions && !options.emotions.includes(emotion)) continue;
     raw.push({ corpus: 'emodb', path, id, speaker: `emodb${m[1]}`, gender: EMODB_MALE.has(m[1]!) ? 'male' : 'female', emotion });
   }
   if (raw.length === 0) throw corpusError(`EmoDB: expected files like 03a01Fa.wav in ${dir}, found none.`);
-  return withPairedSessions(raw);
+  return withPairedSessions(raw, options.emotions);
 }
 
 /** CREMA-D's emotion codes. */
@@ -98,18 +97,18 @@ export function readCremaD(root: string, options: { emotions?: string[] } = {}):
     const m = /^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$/.exec(id);
     const emotion = m ? CREMAD_EMOTIONS[m[3]!] : undefined;
     if (!m || !emotion) throw corpusError(`CREMA-D: ${path}: expected a name like 1001_DFA_ANG_XX.wav (actor, sentence, emotion ANG/DIS/FEA/HAP/NEU/SAD, intensity). Rename or remove the file.`);
-    if (options.emotions && !options.emotions.includes(emotion)) continue;
     raw.push({ corpus: 'crema-d', path, id, speaker: `cremad${m[1]}`, gender: genders.get(m[1]!), emotion });
   }
   if (raw.length === 0) throw corpusError(`CREMA-D: expected files like 1001_DFA_ANG_XX.wav in ${dir}, found none.`);
-  return withPairedSessions(raw);
+  return withPairedSessions(raw, options.emotions);
 }
 
-function withPairedSessions(raw: Omit<Utterance, 'session'>[]): Utterance[] {
+/** Sessions come from every speaker of the corpus, so they do not change with the emotions kept. */
+function withPairedSessions(raw: Omit<Utterance, 'session'>[], emotions?: string[]): Utterance[] {
   const speakers = new Map<string, 'female' | 'male' | undefined>();
   for (const u of raw) speakers.set(u.speaker, u.gender);
   const sessions = pairSpeakers([...speakers].map(([id, gender]) => ({ id, gender })));
-  return raw.map((u) => ({ ...u, session: sessions.get(u.speaker)! }));
+  return raw.filter((u) => !emotions || emotions.includes(u.emotion)).map((u) => ({ ...u, session: sessions.get(u.speaker)! }));
 }
 
 /** Minimal RFC 4180 CSV: a header row, quoted fields with "" escapes, commas and newlines inside quotes. */
@@ -200,13 +199,12 @@ export function readManifest(file: string, options: { emotions?: string[] } = {}
       if (before && before !== session) problems.push(`${where}: speaker ${speaker} is in session ${session} here and in ${before} before; a speaker belongs to one session`);
       sessionOf.set(speaker, session);
     }
-    if (options.emotions && !options.emotions.includes(label)) return;
     raw.push({ corpus: 'manifest', path: abs, id, speaker, gender: (gender || undefined) as Utterance['gender'], emotion: label, session });
   });
   const withSession = raw.filter((u) => u.session !== undefined).length;
   if (withSession !== 0 && withSession !== raw.length) problems.push(`"session" is given on ${withSession} of ${raw.length} rows; give it on every row or on none`);
   if (problems.length > 0) throw corpusError(`manifest ${file}: ${problems.length} problem(s):\n  ${problems.slice(0, 50).join('\n  ')}${problems.length > 50 ? `\n  … and ${problems.length - 50} more` : ''}`);
-  if (raw.length === 0) throw corpusError(`manifest ${file}: expected at least one row${options.emotions ? ` with a label in ${options.emotions.join(', ')}` : ''}, found none.`);
-  if (withSession === raw.length) return raw as Utterance[];
-  return withPairedSessions(raw);
+  const kept = withSession === raw.length ? (raw as Utterance[]).filter((u) => !options.emotions || options.emotions.includes(u.emotion)) : withPairedSessions(raw, options.emotions);
+  if (kept.length === 0) throw corpusError(`manifest ${file}: expected at least one row${options.emotions ? ` with a label in ${options.emotions.join(', ')}` : ''}, found none.`);
+  return kept;
 }
