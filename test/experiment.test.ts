@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAbortError, metricsFromPredictions, openExperiment, readCremaD, readEmodb, readManifest, report, resolveConfig, train, writeWav, type ExperimentConfig, type ExperimentResult } from '../ts/index.js';
+import { splitMatched } from '../ts/experiment/data.js';
+import { readEsc50, readNoiseFolder } from '../ts/index.js';
 import { repoRoot, sharedPath } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-experiment-'));
@@ -56,6 +58,30 @@ describe('experiment config', () => {
     expect(cfg.features.frames).toBe(500);
     expect(cfg.corpus.classes).toEqual(['angry', 'happy', 'neutral', 'sad']);
     expect(cfg.noise.split).toBe('disjoint');
+  });
+});
+
+describe('matched-noise split', () => {
+  it('keeps every source recording on one side and every ESC-50 category on both', () => {
+    const clips = readEsc50(sharedPath('data/esc50'), { folds: [4] });
+    const { train, test } = splitMatched(clips, 0.2, 0);
+    expect(train.length + test.length).toBe(clips.length);
+    const trainSources = new Set(train.map((c) => c.source));
+    expect(test.some((c) => trainSources.has(c.source))).toBe(false);
+    const categories = new Set(clips.map((c) => c.category));
+    const multi = [...categories].filter((cat) => new Set(clips.filter((c) => c.category === cat).map((c) => c.source)).size >= 2);
+    for (const cat of multi) {
+      expect(train.some((c) => c.category === cat)).toBe(true);
+      expect(test.some((c) => c.category === cat)).toBe(true);
+    }
+    expect(splitMatched(clips, 0.2, 0)).toEqual({ train, test }); // seeded
+  });
+
+  it('splits a folder of files (each its own recording) too, and says when it cannot', () => {
+    const clips = readNoiseFolder(sharedPath('data/noise-speechcommands'));
+    const { train, test } = splitMatched(clips, 0.3, 1);
+    expect([train.length, test.length]).toEqual([4, 2]);
+    expect(() => splitMatched(clips.slice(0, 1), 0.3, 1)).toThrow(/set noise.split to "shared"/);
   });
 });
 

@@ -92,8 +92,9 @@ function limitClips(clips: NoiseClip[], limit: number | undefined, seed: number)
 }
 
 /**
- * Splits the matched environment by source recording, per category, so train and test clips never come from one
- * recording and every category is on both sides where it has at least two sources.
+ * Splits the matched environment by source recording, so train and test clips never come from one recording.
+ * Categories with at least two sources are split each on their own (every category on both sides); categories
+ * with a single source (e.g. a folder of files, each its own category) are pooled and split together.
  */
 export function splitMatched(clips: NoiseClip[], testFraction: number, seed: number): { train: NoiseClip[]; test: NoiseClip[] } {
   const byCategory = new Map<string, string[]>();
@@ -103,10 +104,12 @@ export function splitMatched(clips: NoiseClip[], testFraction: number, seed: num
     if (!list.includes(c.source)) list.push(c.source);
     byCategory.set(cat, list);
   }
+  const groups = [...byCategory].sort(([a], [b]) => a.localeCompare(b)).map(([cat, sources]) => ({ cat, sources }));
+  const pooled = { cat: '', sources: groups.filter((g) => g.sources.length < 2).flatMap((g) => g.sources) };
   const testSources = new Set<string>();
-  for (const [cat, sources] of [...byCategory].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const { cat, sources } of [...groups.filter((g) => g.sources.length >= 2), pooled]) {
     if (sources.length < 2) continue;
-    const shuffled = seededShuffle(sources.sort(), seed + cat.length);
+    const shuffled = seededShuffle([...sources].sort(), seed + cat.length);
     const n = Math.min(sources.length - 1, Math.max(1, Math.round(sources.length * testFraction)));
     for (const s of shuffled.slice(0, n)) testSources.add(s);
   }
