@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAbortError, metricsFromPredictions, openExperiment, readCremaD, readEmodb, readManifest, report, resolveConfig, train, writeWav, type ExperimentConfig, type ExperimentResult } from '../ts/index.js';
 import { splitMatched } from '../ts/experiment/data.js';
 import { readEsc50, readNoiseFolder } from '../ts/index.js';
-import { repoRoot, sharedPath } from './shared.js';
+import { repoRoot, sharedDir, sharedPath } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-experiment-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -48,6 +48,19 @@ describe('experiment config', () => {
     ]) {
       expect(e.message).toContain(part);
     }
+  });
+
+  it('accepts the example configs that read ../shared, and the one `trnet init` writes', async () => {
+    for (const name of ['ravdess.json', 'ravdess-smoke.json']) {
+      const text = readFileSync(join(repoRoot, 'examples/configs', name), 'utf8').replaceAll('../shared', sharedDir);
+      expect(resolveConfig(JSON.parse(text)).corpus.reader).toBe('ravdess');
+    }
+    const { initCommand, readConfigFile } = await import('../ts/cli/experiment.js');
+    const file = join(work, 'init.json');
+    initCommand(file, { write: () => true } as unknown as NodeJS.WriteStream);
+    const written = readFileSync(file, 'utf8').replaceAll('../shared', sharedDir);
+    writeFileSync(file, written);
+    expect(resolveConfig(readConfigFile(file)).variants.length).toBe(6);
   });
 
   it('fills in the paper’s defaults', () => {
