@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAbortError, metricsFromPredictions, openExperiment, readCremaD, readEmodb, readManifest, report, resolveConfig, train, writeWav, type ExperimentConfig, type ExperimentResult } from '../ts/index.js';
+import { isAbortError, listTasks, runExperimentTask, metricsFromPredictions, openExperiment, readCremaD, readEmodb, readManifest, report, resolveConfig, train, writeWav, type ExperimentConfig, type ExperimentResult } from '../ts/index.js';
 import { splitMatched } from '../ts/experiment/data.js';
 import { readEsc50, readNoiseFolder } from '../ts/index.js';
 import { repoRoot, sharedDir, sharedPath } from './shared.js';
@@ -57,7 +57,7 @@ describe('experiment config', () => {
     }
     const { initCommand, readConfigFile } = await import('../ts/cli/experiment.js');
     const file = join(work, 'init.json');
-    initCommand(file, { write: () => true } as unknown as NodeJS.WriteStream);
+    initCommand(file, { write: () => true });
     const written = readFileSync(file, 'utf8').replaceAll('../shared', sharedDir);
     writeFileSync(file, written);
     expect(resolveConfig(readConfigFile(file)).variants.length).toBe(6);
@@ -258,4 +258,27 @@ describe('an experiment on real speech', () => {
     cpSync(outDir, join(work, 'run-d'), { recursive: true });
     expect(stripDir(report(join(work, 'run-d')))).toBe(stripDir(reference));
   }, 300_000);
+
+  it('runs task by task (as job-array elements do) to the same results, refusing a stage-2 task before its reference', async () => {
+    const cfg = config(join(work, 'run-e'));
+    const tasks = listTasks(cfg);
+    expect(tasks.map((t) => t.stage)).toEqual([1, 1, ...Array(10).fill(2)]);
+    expect(tasks[2]!.needs).toBe(tasks[0]!.id);
+    await expect(runExperimentTask(cfg, 2)).rejects.toMatchObject({ code: 'TRNET_TASK_NOT_READY' });
+    await expect(runExperimentTask(cfg, 12)).rejects.toMatchObject({ code: 'TRNET_INVALID_ARGUMENT' });
+    for (const t of tasks) expect((await runExperimentTask(cfg, t.index)).status).toBe('finished');
+    expect((await runExperimentTask(cfg, 0)).status).toBe('skipped');
+    expect(stripDir(report(cfg.outDir))).toBe(stripDir(reference));
+  }, 300_000);
+});
+
+describe('task index from the scheduler', () => {
+  it('reads --index, then SLURM_ARRAY_TASK_ID, then JOB_COMPLETION_INDEX, and refuses junk', async () => {
+    const { taskIndex } = await import('../ts/cli/experiment.js');
+    expect(taskIndex('3', { SLURM_ARRAY_TASK_ID: '5' })).toBe(3);
+    expect(taskIndex(undefined, { SLURM_ARRAY_TASK_ID: '5', JOB_COMPLETION_INDEX: '7' })).toBe(5);
+    expect(taskIndex(undefined, { JOB_COMPLETION_INDEX: '7' })).toBe(7);
+    expect(() => taskIndex(undefined, {})).toThrow(/SLURM_ARRAY_TASK_ID/);
+    expect(() => taskIndex('-1', {})).toThrow(/--index: expected a non-negative integer, found "-1"/);
+  });
 });

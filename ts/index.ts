@@ -79,7 +79,7 @@ export { losoFolds, select, type Fold } from './cv/loso.js';
 export { buildFeatureSet, openFeatureSet, train as trainModel, resumeTraining, evaluate, type FeatureSet, type Variant, type ModelConfig, type TrainConfig, type UtteranceSpec, type FeatureSetOptions, type FeaturesProgress, type TrainProgress, type TrainReport, type EvalReport, type EpochRecord, type EvaluateProgress } from './train.js';
 export { readEmodb, readCremaD, readManifest, EMODB_EMOTIONS, CREMAD_EMOTIONS } from './data/more-corpora.js';
 export { resolveConfig, ConfigError, VARIANTS, PAPER_CLASSES, PAPER_SNRS, type ExperimentConfig, type ResolvedConfig, type NoiseConfig } from './experiment/config.js';
-export { runExperiment, openExperiment, writeReports as report, metricsFromPredictions, type ExperimentProgress, type ExperimentOptions, type ExperimentResult, type ExperimentState } from './experiment/runner.js';
+export { runExperiment, runExperimentTask, listTasks, openExperiment, writeReports as report, metricsFromPredictions, type ExperimentProgress, type ExperimentOptions, type ExperimentResult, type ExperimentState } from './experiment/runner.js';
 export { planTasks, type Task } from './experiment/tasks.js';
 export type { PredictionRow, TaskResult, TaskMetrics, VariantSummary, Score, Stat, Condition } from './experiment/results.js';
 

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { isAbortError } from '../errors.js';
 import { ConfigError, type ExperimentConfig } from '../experiment/config.js';
-import { runExperiment, writeReports, type ExperimentProgress } from '../experiment/runner.js';
+import { listTasks, runExperiment, runExperimentTask, writeReports, type ExperimentProgress } from '../experiment/runner.js';
 
 /** Reads a JSON config; whole-line `//` comments (as `trnet init` writes) are allowed. */
 export function readConfigFile(file: string): ExperimentConfig {
@@ -85,7 +85,7 @@ export async function trainCommand(file: string, opts: { json: boolean; outDir?:
   }
 }
 
-export function reportCommand(dir: string, out = process.stdout): number {
+export function reportCommand(dir: string, out: Pick<NodeJS.WriteStream, 'write'> = process.stdout): number {
   const result = writeReports(dir);
   out.write(`${result.table}\n\n${result.tasks.length} of ${result.tasksTotal} tasks finished\nreport: ${result.files.markdown}\n`);
   return 0;
@@ -121,9 +121,60 @@ const EXAMPLE = `// trnet experiment config (JSON; whole-line // comments are al
 }
 `;
 
-export function initCommand(file: string, out = process.stdout): number {
+export function initCommand(file: string, out: Pick<NodeJS.WriteStream, 'write'> = process.stdout): number {
   if (existsSync(file)) throw new ConfigError([`${file}: already exists; choose another name or delete it`]);
   writeFileSync(file, EXAMPLE);
   out.write(`wrote ${file}; edit the paths, then run: trnet train ${file}\n`);
   return 0;
+}
+
+/** `trnet tasks <config>`: the task list with ids, stages and dependencies (the index is the job-array index). */
+export function tasksCommand(file: string, opts: { json: boolean }, out: Pick<NodeJS.WriteStream, 'write'> = process.stdout): number {
+  const tasks = listTasks(readConfigFile(file));
+  if (opts.json) out.write(JSON.stringify(tasks.map((t) => ({ index: t.index, id: t.id, stage: t.stage, needs: t.needs, dir: t.dir }))) + '\n');
+  else {
+    out.write('index  stage  task  (needs)\n');
+    for (const t of tasks) out.write(`${String(t.index).padStart(5)}  ${t.stage}      ${t.id}${t.needs ? `  (${t.needs})` : ''}\n`);
+    out.write(`${tasks.length} tasks: ${tasks.filter((t) => t.stage === 1).length} in stage 1, ${tasks.filter((t) => t.stage === 2).length} in stage 2\n`);
+  }
+  return 0;
+}
+
+/**
+ * The array index of this process: --index, else SLURM_ARRAY_TASK_ID (Slurm job arrays), else JOB_COMPLETION_INDEX
+ * (Kubernetes Indexed Jobs).
+ */
+export function taskIndex(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  const [source, raw] = flag !== undefined ? ['--index', flag] : env.SLURM_ARRAY_TASK_ID !== undefined ? ['SLURM_ARRAY_TASK_ID', env.SLURM_ARRAY_TASK_ID] : env.JOB_COMPLETION_INDEX !== undefined ? ['JOB_COMPLETION_INDEX', env.JOB_COMPLETION_INDEX] : [null, undefined];
+  if (source === null) throw new ConfigError(['task index: expected --index N, or SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX in the environment, found none']);
+  if (!/^\d+$/.test(raw ?? '')) throw new ConfigError([`${source}: expected a non-negative integer, found ${JSON.stringify(raw)}`]);
+  return Number(raw);
+}
+
+/** `trnet run-task <config> [--index N]`: one task of the experiment. */
+export async function runTaskCommand(file: string, opts: { index?: string; json: boolean }, out = process.stdout, err = process.stderr): Promise<number> {
+  const config = readConfigFile(file);
+  const index = taskIndex(opts.index);
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  // Slurm's scancel sends SIGTERM: stop cleanly so the task's last checkpoint is written and a retry resumes.
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const progress = progressPrinter(opts.json, opts.json ? out : err);
+  try {
+    const r = await runExperimentTask(config, index, { onProgress: progress.onProgress, signal: controller.signal });
+    progress.stop();
+    out.write(opts.json ? JSON.stringify({ stage: 'done', task: r.task, status: r.status, metrics: r.result.metrics }) + '\n' : `task ${index} (${r.task}): ${r.status}\n`);
+    return 0;
+  } catch (e) {
+    progress.stop();
+    if (isAbortError(e)) {
+      err.write(`\ntrnet run-task: stopped; run it again to resume.\n`);
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
 }

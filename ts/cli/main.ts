@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { doctor } from './doctor.js';
 import { enhanceFiles } from './enhance.js';
-import { initCommand, reportCommand, trainCommand } from './experiment.js';
+import { initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
 
 const USAGE = `usage: trnet <command> [options]
 
@@ -21,6 +21,11 @@ commands:
       regenerate results.json, predictions.csv and RESULTS.md of an experiment folder (finished or partial)
   init [file]
       write a commented example experiment config (default trnet.config.json)
+  tasks <config.json> [--json]
+      list the experiment's tasks: job-array index, stage (1: Baseline-c; 2: the variants that need it), id
+  run-task <config.json> [--index N] [--json]
+      run one task into the shared run folder (index from --index, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX);
+      a finished task is a no-op
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -75,6 +80,22 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
       }
       return reportCommand(positionals[0]!);
+    }
+    case 'tasks': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false } }, strict: true });
+      if (positionals.length !== 1) {
+        process.stderr.write(`trnet tasks: expected one config file\n\n${USAGE}`);
+        return 2;
+      }
+      return tasksCommand(positionals[0]!, { json: values.json });
+    }
+    case 'run-task': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { index: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
+      if (positionals.length !== 1) {
+        process.stderr.write(`trnet run-task: expected one config file\n\n${USAGE}`);
+        return 2;
+      }
+      return runTaskCommand(positionals[0]!, { index: values.index, json: values.json });
     }
     case 'init': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {}, strict: true });

@@ -169,35 +169,41 @@ interface StoredEvaluation extends TaskResult {
   rows: PredictionRow[];
 }
 
+/** Resolves the config, reads the data, claims the run folder and records the plan (every entry point starts here). */
+function prepare(config: ExperimentConfig): { cfg: ResolvedConfig; data: ExperimentData; tasks: Task[] } {
+  const cfg = resolveConfig(config);
+  const data = loadExperimentData(cfg);
+  mkdirSync(cfg.outDir, { recursive: true });
+  claimFolder(cfg);
+  const tasks = planTasks(cfg, data.folds);
+  const plan = {
+    folds: data.folds,
+    tasks: tasks.map((t) => ({ id: t.id, index: t.index, stage: t.stage, needs: t.needs })),
+    noise: { matchedTrain: data.matchedTrain.map((n) => n.id), matchedTest: data.matchedTest.map((n) => n.id), unmatched: data.unmatched.map((n) => n.id) },
+    utterances: data.utterances.length,
+  };
+  writeAtomic(join(cfg.outDir, PLAN_FILE), JSON.stringify(plan, null, 2) + '\n');
+  return { cfg, data, tasks };
+}
+
+function trainProgress(task: Task, tasksTotal: number, options: ExperimentOptions, eta: (fraction: number) => number | null): (p: TrainProgress) => void {
+  return (p) => {
+    if (p.stage === 'epoch' || p.total === p.done || p.done % 10 === 0) {
+      options.onProgress?.({ stage: 'train', task: task.id, taskIndex: task.index, tasksTotal, epoch: p.epoch, done: p.done, total: p.total, loss: p.loss, ...(p.valUar !== undefined ? { valUar: p.valUar } : {}), etaSeconds: eta(p.total > 0 ? p.done / p.total : 0) });
+    }
+  };
+}
+
 /**
  * Runs the experiment `config` describes (see ExperimentConfig) into `config.outDir` and resolves to its results.
  * Progress events name the stage, the task, done/total and an ETA; an AbortSignal stops it between or inside tasks
  * (a rerun resumes).
  */
 export async function runExperiment(config: ExperimentConfig, options: ExperimentOptions = {}): Promise<ExperimentResult> {
-  const cfg = resolveConfig(config);
-  const data = loadExperimentData(cfg);
-  mkdirSync(cfg.outDir, { recursive: true });
-  claimFolder(cfg);
-  const tasks = planTasks(cfg, data.folds);
-  writeAtomic(
-    join(cfg.outDir, PLAN_FILE),
-    JSON.stringify(
-      {
-        folds: data.folds,
-        tasks: tasks.map((t) => ({ id: t.id, index: t.index, stage: t.stage, needs: t.needs })),
-        noise: { matchedTrain: data.matchedTrain.map((n) => n.id), matchedTest: data.matchedTest.map((n) => n.id), unmatched: data.unmatched.map((n) => n.id) },
-        utterances: data.utterances.length,
-      },
-      null,
-      2,
-    ) + '\n',
-  );
+  const { cfg, data, tasks } = prepare(config);
   throwIfAborted(options.signal);
   const sets = await buildSets(cfg, data, options);
-
   const started = Date.now();
-  let ranSeconds = 0;
   let ran = 0;
   let done = 0;
   const eta = (fractionOfCurrent: number) => (ran === 0 && fractionOfCurrent === 0 ? null : ((Date.now() - started) / 1000 / (ran + fractionOfCurrent)) * (tasks.length - done - fractionOfCurrent));
@@ -208,19 +214,42 @@ export async function runExperiment(config: ExperimentConfig, options: Experimen
       options.onProgress?.({ stage: 'task', task: task.id, status: 'skipped', tasksDone: done, tasksTotal: tasks.length, etaSeconds: ran > 0 ? eta(0) : null });
       continue;
     }
-    const t0 = Date.now();
-    await runTask(task, cfg, data, sets, options, (p) => {
-      if (p.stage === 'epoch' || p.total === p.done || p.done % 10 === 0) {
-        options.onProgress?.({ stage: 'train', task: task.id, taskIndex: task.index, tasksTotal: tasks.length, epoch: p.epoch, done: p.done, total: p.total, loss: p.loss, ...(p.valUar !== undefined ? { valUar: p.valUar } : {}), etaSeconds: eta(p.total > 0 ? p.done / p.total : 0) });
-      }
-    });
-    ranSeconds += (Date.now() - t0) / 1000;
+    await runTask(task, cfg, data, sets, options, trainProgress(task, tasks.length, options, eta));
     ran++;
     done++;
     options.onProgress?.({ stage: 'task', task: task.id, status: 'finished', tasksDone: done, tasksTotal: tasks.length, etaSeconds: eta(0) });
   }
-  void ranSeconds;
   return writeReports(cfg.outDir);
+}
+
+/** The experiment's tasks in job-array order (stage 1 first), with their ids, folders and dependencies. */
+export function listTasks(config: ExperimentConfig): Task[] {
+  const cfg = resolveConfig(config);
+  return planTasks(cfg, loadExperimentData(cfg).folds);
+}
+
+/**
+ * Runs exactly one task (by its index in `listTasks` order) into the shared run folder — what one element of a
+ * cluster job array does. A finished task is a no-op (`status: "skipped"`); a stage-2 task whose Baseline-c has not
+ * finished fails with TRNET_TASK_NOT_READY. Features come from the shared feature stores (built by the first task
+ * that needs them; concurrent builders are safe).
+ */
+export async function runExperimentTask(config: ExperimentConfig, index: number, options: ExperimentOptions = {}): Promise<{ task: string; status: 'skipped' | 'finished'; result: TaskResult }> {
+  const { cfg, data, tasks } = prepare(config);
+  const task = tasks[index];
+  if (!Number.isInteger(index) || !task) throw Object.assign(new Error(`task index: expected an integer in [0, ${tasks.length - 1}] (the experiment has ${tasks.length} tasks; see \`trnet tasks\`), found ${index}.`), { code: 'TRNET_INVALID_ARGUMENT' });
+  const evaluation = join(task.dir, EVALUATION_FILE);
+  if (existsSync(evaluation)) {
+    const { rows: _rows, ...stored } = readJson<StoredEvaluation>(evaluation);
+    return { task: task.id, status: 'skipped', result: { id: stored.id, fold: stored.fold, seed: stored.seed, variant: stored.variant, metrics: stored.metrics } };
+  }
+  if (task.needs && !existsSync(join(dirname(task.dir), 'baseline-c', EVALUATION_FILE))) {
+    throw experimentError('TRNET_TASK_NOT_READY', `task ${task.id} needs ${task.needs} (its frozen reference), which has not finished. Run the stage-1 tasks first (on Slurm, stage 2 waits with --dependency=afterok).`);
+  }
+  const sets = await buildSets(cfg, data, options);
+  const started = Date.now();
+  const result = await runTask(task, cfg, data, sets, options, trainProgress(task, tasks.length, options, (f) => (f > 0 ? ((Date.now() - started) / 1000 / f) * (1 - f) : null)));
+  return { task: task.id, status: 'finished', result };
 }
 
 export interface ExperimentState {
