@@ -37,7 +37,7 @@ import type {
   ValMetrics,
   Variant,
 } from '../ts/index.js';
-import { buildFeatureSet, evaluate, resumeTraining, train, type FeatureSet } from '../ts/index.js';
+import { buildFeatureSet, evaluate, resumeTraining, trainModel, type FeatureSet } from '../ts/index.js';
 import type { Native } from '../ts/native.js';
 
 // ── The façade's names are the generated types, not copies.
@@ -187,8 +187,8 @@ expectTypeOf<FbankOptions>().toEqualTypeOf<{
 }>();
 
 // ── The jobs resolve with the generated reports and report the generated events (no JSON text, no casts).
-expectTypeOf(train).returns.resolves.toEqualTypeOf<TrainReport>();
+expectTypeOf(trainModel).returns.resolves.toEqualTypeOf<TrainReport>();
 expectTypeOf(resumeTraining).returns.resolves.toEqualTypeOf<TrainReport>();
 expectTypeOf(evaluate).returns.resolves.toEqualTypeOf<EvalReport>();
 expectTypeOf(buildFeatureSet).returns.resolves.toEqualTypeOf<FeatureSet>();
-expectTypeOf(train).parameter(1).toEqualTypeOf<{ onProgress?: (progress: TrainProgress) => void; signal?: AbortSignal } | undefined>();
+expectTypeOf(trainModel).parameter(1).toEqualTypeOf<{ onProgress?: (progress: TrainProgress) => void; signal?: AbortSignal } | undefined>();

@@ -59,4 +59,26 @@ export { fbank, fbankBatch, PAPER_FBANK, type FbankOptions, type Features, type 
 export { enhance, enhanceBatch, enhancerInfo, snrDb, siSdrDb, writeWav, type EnhancerOptions, type EnhancerInfo, type EnhanceItem, type EnhanceProgress } from './enhance.js';
 export { readRavdess, readIemocap, readEsc50, readMusanNoise, readNoiseFolder, RAVDESS_EMOTIONS, IEMOCAP_FOUR_CLASSES, type Utterance, type NoiseClip } from './data/corpora.js';
 export { losoFolds, select, type Fold } from './cv/loso.js';
-export { buildFeatureSet, openFeatureSet, train, resumeTraining, evaluate, type FeatureSet, type Variant, type ModelConfig, type TrainConfig, type LrPlateau, type UtteranceSpec, type FeatureSetOptions, type FeatureStoreOptions, type FeaturesProgress, type TrainProgress, type TrainReport, type EvalReport, type EpochRecord, type LossValues, type ValMetrics, type BestEpoch, type Prediction, type EvaluateProgress } from './train.js';
+export { buildFeatureSet, openFeatureSet, train as trainModel, resumeTraining, evaluate, type FeatureSet, type Variant, type ModelConfig, type TrainConfig, type LrPlateau, type UtteranceSpec, type FeatureSetOptions, type FeatureStoreOptions, type FeaturesProgress, type TrainProgress, type TrainReport, type EvalReport, type EpochRecord, type LossValues, type ValMetrics, type BestEpoch, type Prediction, type EvaluateProgress } from './train.js';
+export type { TrainOptions } from './train.js';
+export { readEmodb, readCremaD, readManifest, EMODB_EMOTIONS, CREMAD_EMOTIONS } from './data/more-corpora.js';
+export { resolveConfig, ConfigError, VARIANTS, PAPER_CLASSES, PAPER_SNRS, type ExperimentConfig, type ResolvedConfig, type NoiseConfig } from './experiment/config.js';
+export { runExperiment, runExperimentTask, listTasks, openExperiment, writeReports as report, metricsFromPredictions, type ExperimentProgress, type ExperimentOptions, type ExperimentResult, type ExperimentState } from './experiment/runner.js';
+export { planTasks, type Task } from './experiment/tasks.js';
+export type { PredictionRow, TaskResult, TaskMetrics, VariantSummary, Score, Stat, Condition } from './experiment/results.js';
+
+import { train as trainVariant, type TrainOptions, type TrainProgress, type TrainReport } from './train.js';
+import { runExperiment, type ExperimentOptions, type ExperimentResult } from './experiment/runner.js';
+import type { ExperimentConfig } from './experiment/config.js';
+
+/**
+ * Runs an experiment (the paper's protocol: variants × leave-one-speaker-out folds × seeds, evaluated clean and in
+ * matched and unmatched noise) from one config, into `config.outDir`; rerunning resumes. Given a single variant's
+ * `TrainOptions` (a `trainSet`), trains that one model instead (the same as `trainModel`).
+ */
+export function train(config: ExperimentConfig, options?: ExperimentOptions): Promise<ExperimentResult>;
+export function train(options: TrainOptions, job?: JobOptions<TrainProgress>): Promise<TrainReport>;
+export function train(arg: ExperimentConfig | TrainOptions, options: ExperimentOptions | JobOptions<TrainProgress> = {}): Promise<ExperimentResult | TrainReport> {
+  if (arg !== null && typeof arg === 'object' && 'trainSet' in arg) return trainVariant(arg, options as JobOptions<TrainProgress>);
+  return runExperiment(arg as ExperimentConfig, options as ExperimentOptions);
+}

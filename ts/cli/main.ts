@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { doctor } from './doctor.js';
 import { enhanceFiles } from './enhance.js';
+import { initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
 
 const USAGE = `usage: trnet <command> [options]
 
@@ -13,6 +14,18 @@ commands:
           [--cache DIR] [--threads N] [--json]
       enhance 16 kHz speech with an SE front end (default: the weight-free classical enhancer) and write
       DIR/<name>.enhanced.wav; files that fail are reported and the rest are still written
+  train <config.json> [--out DIR] [--json]
+      run an experiment (variants × leave-one-speaker-out folds × seeds, evaluated clean and in matched and
+      unmatched noise) with progress bars; --json prints line-delimited events; Ctrl-C stops, rerunning resumes
+  report <dir>
+      regenerate results.json, predictions.csv and RESULTS.md of an experiment folder (finished or partial)
+  init [file]
+      write a commented example experiment config (default trnet.config.json)
+  tasks <config.json> [--json]
+      list the experiment's tasks: job-array index, stage (1: Baseline-c; 2: the variants that need it), id
+  run-task <config.json> [--index N] [--json]
+      run one task into the shared run folder (index from --index, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX);
+      a finished task is a no-op
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -51,6 +64,46 @@ export async function main(argv: string[]): Promise<number> {
         json: values.json,
         enhancer: { kind: values.kind, model: values.model, card: values.card, cacheDir: values.cache, intraThreads: values.threads ? Number(values.threads) : undefined },
       });
+    }
+    case 'train': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { out: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
+      if (positionals.length !== 1) {
+        process.stderr.write(`trnet train: expected one config file\n\n${USAGE}`);
+        return 2;
+      }
+      return trainCommand(positionals[0]!, { json: values.json, outDir: values.out });
+    }
+    case 'report': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {}, strict: true });
+      if (positionals.length !== 1) {
+        process.stderr.write(`trnet report: expected one experiment folder\n\n${USAGE}`);
+        return 2;
+      }
+      return reportCommand(positionals[0]!);
+    }
+    case 'tasks': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false } }, strict: true });
+      if (positionals.length !== 1) {
+        process.stderr.write(`trnet tasks: expected one config file\n\n${USAGE}`);
+        return 2;
+      }
+      return tasksCommand(positionals[0]!, { json: values.json });
+    }
+    case 'run-task': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { index: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
+      if (positionals.length !== 1) {
+        process.stderr.write(`trnet run-task: expected one config file\n\n${USAGE}`);
+        return 2;
+      }
+      return runTaskCommand(positionals[0]!, { index: values.index, json: values.json });
+    }
+    case 'init': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {}, strict: true });
+      if (positionals.length > 1) {
+        process.stderr.write(`trnet init: expected at most one file name\n\n${USAGE}`);
+        return 2;
+      }
+      return initCommand(positionals[0] ?? 'trnet.config.json');
     }
     case undefined:
     case 'help':

@@ -14,7 +14,8 @@ export interface Utterance {
   speaker: string;
   /** Speakers recorded together (IEMOCAP session; RAVDESS pair of consecutive actors) — the LOSO unit. */
   session: string;
-  gender: 'female' | 'male';
+  /** Unknown for corpora that do not say (CREMA-D without its demographics file, manifests without it). */
+  gender?: 'female' | 'male';
   emotion: string;
 }
 

@@ -1,0 +1,310 @@
+/**
+ * Runs an experiment: the paper's protocol from one config. Features are built once per experiment into feature
+ * stores (every fold, variant and seed reads subsets of them); then per (fold, seed) Baseline-c trains first and the
+ * other variants train against its best checkpoint; every task is evaluated clean and at each SNR of each noise
+ * environment; the reports are written last (and again by `report(dir)`).
+ *
+ * Rerunning resumes: a finished task (its `evaluation.json` exists) is skipped, an interrupted one continues from
+ * its `last/` checkpoint (after an abort or `kill -9`) to the result an uninterrupted run gives. A changed config is
+ * refused with the list of changes.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { abortError } from '../errors.js';
+import { buildFeatureSet, evaluate, resumeTraining, train as trainVariant, type FeatureSet, type TrainProgress, type TrainReport, type UtteranceSpec } from '../train.js';
+import { configChanges, resolveConfig, type ExperimentConfig, type ResolvedConfig } from './config.js';
+import { loadExperimentData, uniformAt, type ExperimentData, type LabelledUtterance } from './data.js';
+import { parsePredictionsCsv, predictionsCsv, resultsMarkdown, score, summarise, table1Text, taskMetrics, type Condition, type PredictionRow, type TaskResult, type VariantSummary } from './results.js';
+import { planTasks, type Task } from './tasks.js';
+
+export type ExperimentProgress =
+  | { stage: 'features'; set: 'train' | 'matched' | 'unmatched'; done: number; total: number; cached?: boolean }
+  | { stage: 'train'; task: string; taskIndex: number; tasksTotal: number; epoch: number; done: number; total: number; loss: number; valUar?: number; etaSeconds: number | null }
+  | { stage: 'evaluate'; task: string; condition: Condition; done: number; total: number }
+  | { stage: 'task'; task: string; status: 'skipped' | 'finished'; tasksDone: number; tasksTotal: number; etaSeconds: number | null };
+
+export interface ExperimentOptions {
+  onProgress?: (p: ExperimentProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface ExperimentResult {
+  dir: string;
+  config: ResolvedConfig;
+  tasks: TaskResult[];
+  tasksTotal: number;
+  summary: VariantSummary[];
+  /** Paths of the reports written. */
+  files: { results: string; predictions: string; markdown: string };
+  /** The Table-1 rows as plain text. */
+  table: string;
+}
+
+const CONFIG_FILE = 'config.json';
+const PLAN_FILE = 'plan.json';
+const EVALUATION_FILE = 'evaluation.json';
+
+function experimentError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** Writes a file so that readers see the old or the new content, never a part. */
+function writeAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
+
+/** Records the resolved config, or checks that a rerun into the same folder asks for the same experiment. */
+function claimFolder(cfg: ResolvedConfig): void {
+  const file = join(cfg.outDir, CONFIG_FILE);
+  if (existsSync(file)) {
+    const before = readJson<unknown>(file);
+    const changes = configChanges(before, JSON.parse(JSON.stringify(cfg)));
+    if (changes.length > 0) {
+      throw experimentError('TRNET_CONFIG_CHANGED', `${cfg.outDir} holds an experiment with another config; rerunning resumes only the same experiment. Changes:\n  ${changes.join('\n  ')}\nUse a new outDir for a new experiment, or restore the config.`);
+    }
+    return;
+  }
+  writeAtomic(file, JSON.stringify(cfg, null, 2) + '\n');
+}
+
+interface FeatureSets {
+  trainView: FeatureSet;
+  matched: FeatureSet | null;
+  unmatched: FeatureSet | null;
+  /** Index of each utterance in `data.utterances` → its position in the test sets (null if not a test utterance). */
+  testPos: Map<number, number>;
+}
+
+const spec = (u: LabelledUtterance): UtteranceSpec => ({ path: u.path, label: u.label, speaker: u.speaker, id: u.id });
+
+async function buildSets(cfg: ResolvedConfig, data: ExperimentData, options: ExperimentOptions): Promise<FeatureSets> {
+  const common = { frames: cfg.features.frames, pad: cfg.features.pad, fbank: cfg.features.fbank, enhancer: cfg.enhancer, store: { dir: cfg.features.storeDir }, snrsDb: cfg.snrsDb };
+  const progress = (set: 'train' | 'matched' | 'unmatched') => (p: { done: number; total: number; cached?: boolean }) => options.onProgress?.({ stage: 'features', set, done: p.done, total: p.total, ...(p.cached ? { cached: true } : {}) });
+  const trainView = await buildFeatureSet(data.utterances.map(spec), { ...common, noises: data.matchedTrain.map((n) => n.path), noisy: 'one-per-utterance', includeClean: true, seed: cfg.dataSeed }, { onProgress: progress('train'), signal: options.signal });
+  const testSpeakers = new Set(data.folds.flatMap((f) => f.test));
+  const testIdx = data.utterances.map((u, i) => (testSpeakers.has(u.speaker) ? i : -1)).filter((i) => i >= 0);
+  const testPos = new Map(testIdx.map((i, k) => [i, k]));
+  const tests = testIdx.map((i) => spec(data.utterances[i]!));
+  const testSet = async (noises: string[], seed: number, set: 'matched' | 'unmatched') =>
+    noises.length === 0 ? null : buildFeatureSet(tests, { ...common, noises, noisy: 'one-per-snr', includeClean: false, seed }, { onProgress: progress(set), signal: options.signal });
+  const matched = await testSet(data.matchedTest.map((n) => n.path), cfg.dataSeed + 1, 'matched');
+  const unmatched = await testSet(data.unmatched.map((n) => n.path), cfg.dataSeed + 2, 'unmatched');
+  return { trainView, matched, unmatched, testPos };
+}
+
+/** Item indices of the training view for the utterances of `speakers` (clean: item 2k; noisy copy: 2k+1). */
+function trainItems(cfg: ResolvedConfig, data: ExperimentData, speakers: string[], cleanOnly: boolean): number[] {
+  const want = new Set(speakers);
+  const out: number[] = [];
+  data.utterances.forEach((u, k) => {
+    if (!want.has(u.speaker)) return;
+    if (cleanOnly) out.push(2 * k);
+    else if (cfg.trainingNoise === 'authors') out.push(uniformAt(cfg.dataSeed, k) < 1 / (cfg.snrsDb.length + 1) ? 2 * k : 2 * k + 1);
+    else out.push(2 * k, 2 * k + 1);
+  });
+  return out;
+}
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw abortError(signal);
+}
+
+/** Trains a task (or resumes or reuses its run) and evaluates its best checkpoint in every condition. */
+async function runTask(task: Task, cfg: ResolvedConfig, data: ExperimentData, sets: FeatureSets, options: ExperimentOptions, onTrain: (p: TrainProgress) => void): Promise<TaskResult> {
+  const cleanOnly = task.variant === 'baseline-c';
+  const trainSet = sets.trainView.subset(trainItems(cfg, data, task.fold.train, cleanOnly));
+  const valSet = sets.trainView.subset(trainItems(cfg, data, task.fold.validation, cleanOnly));
+  let reference: string | undefined;
+  if (task.needs) {
+    reference = join(dirname(task.dir), 'baseline-c', 'run', 'best');
+    if (!existsSync(join(dirname(task.dir), 'baseline-c', EVALUATION_FILE))) {
+      throw experimentError('TRNET_TASK_NOT_READY', `task ${task.id} needs ${task.needs} (its frozen reference), which has not finished. Run the stage-1 task first.`);
+    }
+  }
+  const runDir = join(task.dir, 'run');
+  const trainConfig = { ...cfg.training, seed: task.seed, device: cfg.device };
+  let report: TrainReport;
+  if (existsSync(join(runDir, 'report.json'))) {
+    report = readJson<TrainReport>(join(runDir, 'report.json'));
+  } else if (existsSync(join(runDir, 'last', 'state.json')) || existsSync(join(runDir, '.last.old', 'state.json'))) {
+    report = await resumeTraining({ trainConfig, trainSet, valSet, reference, outDir: runDir }, { onProgress: onTrain, signal: options.signal });
+  } else {
+    // Nothing resumable: a start that died before its first checkpoint. Start over.
+    rmSync(runDir, { recursive: true, force: true });
+    mkdirSync(task.dir, { recursive: true });
+    report = await trainVariant({ modelConfig: { ...cfg.model, variant: task.variant, numClasses: cfg.corpus.classes.length }, trainConfig, trainSet, valSet, reference, outDir: runDir }, { onProgress: onTrain, signal: options.signal });
+  }
+  throwIfAborted(options.signal);
+
+  const rows: PredictionRow[] = [];
+  const testUtts = data.utterances.map((u, k) => ({ u, k })).filter(({ u }) => task.fold.test.includes(u.speaker));
+  const conditions: { condition: Condition; set: FeatureSet | null; items: { index: number; u: LabelledUtterance; snr: number | null }[] }[] = [
+    { condition: 'clean', set: sets.trainView, items: testUtts.map(({ u, k }) => ({ index: 2 * k, u, snr: null })) },
+    ...(['matched', 'unmatched'] as const).map((condition) => ({
+      condition,
+      set: sets[condition],
+      items: testUtts.flatMap(({ u, k }) => cfg.snrsDb.map((snr, j) => ({ index: sets.testPos.get(k)! * cfg.snrsDb.length + j, u, snr }))),
+    })),
+  ];
+  for (const { condition, set, items } of conditions) {
+    if (!set) continue;
+    const result = await evaluate(report.bestDir, set.subset(items.map((i) => i.index)), { device: cfg.device }, { signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'evaluate', task: task.id, condition, done: p.done, total: p.total }) });
+    for (const p of result.predictions) {
+      const item = items[p.item]!;
+      if (p.label !== item.u.label) throw experimentError('TRNET_INTERNAL', `task ${task.id}: item ${p.item} of the ${condition} set has label ${p.label}, expected ${item.u.label} (${item.u.id}); the feature store does not hold the experiment's utterances.`);
+      rows.push({ utterance: item.u.id, speaker: item.u.speaker, fold: task.fold.name, seed: task.seed, variant: task.variant, condition, snrDb: item.snr, label: p.label, prediction: p.predicted, probs: p.probs, c: p.c });
+    }
+  }
+  const result: TaskResult = { id: task.id, fold: task.fold.name, seed: task.seed, variant: task.variant, metrics: taskMetrics(rows) };
+  writeAtomic(join(task.dir, EVALUATION_FILE), JSON.stringify({ ...result, best: report.best, epochsRun: report.epochsRun, rows }) + '\n');
+  return result;
+}
+
+interface StoredEvaluation extends TaskResult {
+  rows: PredictionRow[];
+}
+
+/** Resolves the config, reads the data, claims the run folder and records the plan (every entry point starts here). */
+function prepare(config: ExperimentConfig): { cfg: ResolvedConfig; data: ExperimentData; tasks: Task[] } {
+  const cfg = resolveConfig(config);
+  const data = loadExperimentData(cfg);
+  mkdirSync(cfg.outDir, { recursive: true });
+  claimFolder(cfg);
+  const tasks = planTasks(cfg, data.folds);
+  const plan = {
+    folds: data.folds,
+    tasks: tasks.map((t) => ({ id: t.id, index: t.index, stage: t.stage, needs: t.needs })),
+    noise: { matchedTrain: data.matchedTrain.map((n) => n.id), matchedTest: data.matchedTest.map((n) => n.id), unmatched: data.unmatched.map((n) => n.id) },
+    utterances: data.utterances.length,
+  };
+  writeAtomic(join(cfg.outDir, PLAN_FILE), JSON.stringify(plan, null, 2) + '\n');
+  return { cfg, data, tasks };
+}
+
+function trainProgress(task: Task, tasksTotal: number, options: ExperimentOptions, eta: (fraction: number) => number | null): (p: TrainProgress) => void {
+  return (p) => {
+    if (p.stage === 'epoch' || p.total === p.done || p.done % 10 === 0) {
+      options.onProgress?.({ stage: 'train', task: task.id, taskIndex: task.index, tasksTotal, epoch: p.epoch, done: p.done, total: p.total, loss: p.loss, ...(p.stage === 'epoch' ? { valUar: p.valUar } : {}), etaSeconds: eta(p.total > 0 ? p.done / p.total : 0) });
+    }
+  };
+}
+
+/**
+ * Runs the experiment `config` describes (see ExperimentConfig) into `config.outDir` and resolves to its results.
+ * Progress events name the stage, the task, done/total and an ETA; an AbortSignal stops it between or inside tasks
+ * (a rerun resumes).
+ */
+export async function runExperiment(config: ExperimentConfig, options: ExperimentOptions = {}): Promise<ExperimentResult> {
+  const { cfg, data, tasks } = prepare(config);
+  throwIfAborted(options.signal);
+  const sets = await buildSets(cfg, data, options);
+  const started = Date.now();
+  let ran = 0;
+  let done = 0;
+  const eta = (fractionOfCurrent: number) => (ran === 0 && fractionOfCurrent === 0 ? null : ((Date.now() - started) / 1000 / (ran + fractionOfCurrent)) * (tasks.length - done - fractionOfCurrent));
+  for (const task of tasks) {
+    throwIfAborted(options.signal);
+    if (existsSync(join(task.dir, EVALUATION_FILE))) {
+      done++;
+      options.onProgress?.({ stage: 'task', task: task.id, status: 'skipped', tasksDone: done, tasksTotal: tasks.length, etaSeconds: ran > 0 ? eta(0) : null });
+      continue;
+    }
+    await runTask(task, cfg, data, sets, options, trainProgress(task, tasks.length, options, eta));
+    ran++;
+    done++;
+    options.onProgress?.({ stage: 'task', task: task.id, status: 'finished', tasksDone: done, tasksTotal: tasks.length, etaSeconds: eta(0) });
+  }
+  return writeReports(cfg.outDir);
+}
+
+/** The experiment's tasks in job-array order (stage 1 first), with their ids, folders and dependencies. */
+export function listTasks(config: ExperimentConfig): Task[] {
+  const cfg = resolveConfig(config);
+  return planTasks(cfg, loadExperimentData(cfg).folds);
+}
+
+/**
+ * Runs exactly one task (by its index in `listTasks` order) into the shared run folder — what one element of a
+ * cluster job array does. A finished task is a no-op (`status: "skipped"`); a stage-2 task whose Baseline-c has not
+ * finished fails with TRNET_TASK_NOT_READY. Features come from the shared feature stores (built by the first task
+ * that needs them; concurrent builders are safe).
+ */
+export async function runExperimentTask(config: ExperimentConfig, index: number, options: ExperimentOptions = {}): Promise<{ task: string; status: 'skipped' | 'finished'; result: TaskResult }> {
+  const { cfg, data, tasks } = prepare(config);
+  const task = tasks[index];
+  if (!Number.isInteger(index) || !task) throw Object.assign(new Error(`task index: expected an integer in [0, ${tasks.length - 1}] (the experiment has ${tasks.length} tasks; see \`trnet tasks\`), found ${index}.`), { code: 'TRNET_INVALID_ARGUMENT' });
+  const evaluation = join(task.dir, EVALUATION_FILE);
+  if (existsSync(evaluation)) {
+    const { rows: _rows, ...stored } = readJson<StoredEvaluation>(evaluation);
+    return { task: task.id, status: 'skipped', result: { id: stored.id, fold: stored.fold, seed: stored.seed, variant: stored.variant, metrics: stored.metrics } };
+  }
+  if (task.needs && !existsSync(join(dirname(task.dir), 'baseline-c', EVALUATION_FILE))) {
+    throw experimentError('TRNET_TASK_NOT_READY', `task ${task.id} needs ${task.needs} (its frozen reference), which has not finished. Run the stage-1 tasks first (on Slurm, stage 2 waits with --dependency=afterok).`);
+  }
+  const sets = await buildSets(cfg, data, options);
+  const started = Date.now();
+  const result = await runTask(task, cfg, data, sets, options, trainProgress(task, tasks.length, options, (f) => (f > 0 ? ((Date.now() - started) / 1000 / f) * (1 - f) : null)));
+  return { task: task.id, status: 'finished', result };
+}
+
+export interface ExperimentState {
+  dir: string;
+  config: ResolvedConfig;
+  tasks: { id: string; index: number; stage: 1 | 2; needs: string | null; status: 'finished' | 'started' | 'pending' }[];
+  results: TaskResult[];
+}
+
+/** Reads a finished or partial experiment folder. */
+export function openExperiment(dir: string): ExperimentState {
+  const configFile = join(dir, CONFIG_FILE);
+  const planFile = join(dir, PLAN_FILE);
+  if (!existsSync(configFile) || !existsSync(planFile)) {
+    throw experimentError('TRNET_EXPERIMENT_NOT_FOUND', `expected an experiment folder at ${dir} (with ${CONFIG_FILE} and ${PLAN_FILE}), found ${existsSync(dir) ? 'a folder without them' : 'nothing'}. Point it at the outDir of \`trnet train\`.`);
+  }
+  const config = readJson<ResolvedConfig>(configFile);
+  const plan = readJson<{ tasks: { id: string; index: number; stage: 1 | 2; needs: string | null }[] }>(planFile);
+  const results: TaskResult[] = [];
+  const tasks = plan.tasks.map((t) => {
+    const taskDir = join(dir, 'tasks', t.id);
+    const evaluation = join(taskDir, EVALUATION_FILE);
+    if (existsSync(evaluation)) {
+      const { rows: _rows, ...result } = readJson<StoredEvaluation>(evaluation);
+      results.push({ id: result.id, fold: result.fold, seed: result.seed, variant: result.variant, metrics: result.metrics });
+      return { ...t, status: 'finished' as const };
+    }
+    return { ...t, status: existsSync(join(taskDir, 'run')) ? ('started' as const) : ('pending' as const) };
+  });
+  return { dir, config, tasks, results };
+}
+
+/** Regenerates results.json, predictions.csv and RESULTS.md of an experiment folder from its finished tasks. */
+export function writeReports(dir: string): ExperimentResult {
+  const state = openExperiment(dir);
+  const cfg = state.config;
+  const rows: PredictionRow[] = [];
+  for (const t of state.tasks) if (t.status === 'finished') rows.push(...readJson<StoredEvaluation>(join(dir, 'tasks', t.id, EVALUATION_FILE)).rows);
+  const summary = summarise(state.results, cfg.variants.includes('baseline-c') ? cfg.variants : ['baseline-c', ...cfg.variants]);
+  const files = { results: join(dir, 'results.json'), predictions: join(dir, 'predictions.csv'), markdown: join(dir, 'RESULTS.md') };
+  const folds = new Set(state.tasks.map((t) => t.id.split('/')[0])).size;
+  writeAtomic(files.results, JSON.stringify({ tasksDone: state.results.length, tasksTotal: state.tasks.length, classes: cfg.corpus.classes, snrsDb: cfg.snrsDb, summary, tasks: state.results }, null, 2) + '\n');
+  writeAtomic(files.predictions, predictionsCsv(rows, cfg.corpus.classes));
+  writeAtomic(
+    files.markdown,
+    resultsMarkdown({ title: `TRNet experiment: ${cfg.corpus.reader} (${cfg.corpus.classes.join(', ')})`, environments: { matched: cfg.noise.matched.name, unmatched: cfg.noise.unmatched?.name ?? null }, snrsDb: cfg.snrsDb, folds, seeds: cfg.seeds, summary, tasksDone: state.results.length, tasksTotal: state.tasks.length }),
+  );
+  return { dir, config: cfg, tasks: state.results, tasksTotal: state.tasks.length, summary, files, table: table1Text(summary) };
+}
+
+/** Recomputes every task's metrics from predictions.csv (a consistency check of the outputs). */
+export function metricsFromPredictions(dir: string): TaskResult[] {
+  const state = openExperiment(dir);
+  const rows = parsePredictionsCsv(readFileSync(join(dir, 'predictions.csv'), 'utf8'), state.config.corpus.classes);
+  return state.results.map((t) => ({ ...t, metrics: taskMetrics(rows.filter((r) => r.fold === t.fold && r.seed === t.seed && r.variant === t.variant)) }));
+}
+
+export { score };
