@@ -43,6 +43,11 @@ pub enum Error {
     /// A feature store is intact but not what this version reads (another layout format).
     #[error("feature store {}: {what}: expected {expected}, found {found}. {fix}", dir.display())]
     StoreMismatch { dir: PathBuf, what: String, expected: String, found: String, fix: String },
+    /// The enhancer failed on some items of a dataset build (`features`). Nothing was kept: no dataset is
+    /// returned and no feature store is written, so a later build with the same inputs enhances them again
+    /// (and fails the same way) instead of reusing features computed from audio that was never enhanced.
+    #[error("{}", enhance_failed(*utterances, failures))]
+    EnhanceFailed { utterances: usize, failures: Vec<EnhanceFailure> },
     /// Reading or writing a file failed for a reason other than it being absent.
     #[error("{during} {}: {source}", path.display())]
     Io {
@@ -77,6 +82,7 @@ impl Error {
             Error::StoreNotFound { .. } => "TRNET_STORE_NOT_FOUND",
             Error::StoreCorrupt { .. } => "TRNET_STORE_CORRUPT",
             Error::StoreMismatch { .. } => "TRNET_STORE_MISMATCH",
+            Error::EnhanceFailed { .. } => "TRNET_ENHANCE_FAILED",
             Error::Io { .. } => "TRNET_IO",
             Error::Torch { .. } => "TRNET_TORCH",
         }
@@ -99,4 +105,31 @@ impl Error {
         let during = during.into();
         move |source| Error::Torch { during, source }
     }
+}
+
+/// One item the enhancer failed on.
+#[derive(Debug)]
+pub struct EnhanceFailure {
+    /// The utterance's audio file.
+    pub path: PathBuf,
+    /// The item's id (`utt` for the clean item, `utt@noise:SNRdB` for a noisy copy).
+    pub item: String,
+    pub error: trnet_enhance::Error,
+}
+
+/// Items listed in the message; the rest are counted.
+const LISTED: usize = 8;
+
+fn enhance_failed(utterances: usize, failures: &[EnhanceFailure]) -> String {
+    let mut files: Vec<&PathBuf> = failures.iter().map(|f| &f.path).collect();
+    files.sort();
+    files.dedup();
+    let listed: Vec<String> = failures.iter().take(LISTED).map(|f| format!("{} (item {}): [{}] {}", f.path.display(), f.item, f.error.code(), f.error)).collect();
+    let more = if failures.len() > LISTED { format!("; and {} more", failures.len() - LISTED) } else { String::new() };
+    format!(
+        "the enhancer failed on {} item(s) of {} of {utterances} utterance(s), so no features were kept and no feature store was written: {}{more}. Fix or leave out these files, or use an enhancer that accepts them",
+        failures.len(),
+        files.len(),
+        listed.join("; ")
+    )
 }

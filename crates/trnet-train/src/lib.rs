@@ -27,7 +27,7 @@ pub mod trainer;
 
 pub use config::{LrPlateau, TrainConfig};
 pub use dataset::{Arrays, Condition, Dataset, Features, Item};
-pub use error::Error;
+pub use error::{EnhanceFailure, Error};
 pub use metrics::{evaluate, evaluate_items, EvalOptions, EvalReport, Prediction};
 pub use schedule::Best;
 pub use trainer::{resume, train, EpochRecord, LossValues, Stage, TrainHooks, TrainProgress, TrainReport, ValMetrics};
