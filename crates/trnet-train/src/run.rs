@@ -24,7 +24,7 @@
 
 use crate::config::TrainConfig;
 use crate::schedule::{Best, PlateauState};
-use crate::trainer::{EpochRecord, LossValues};
+use crate::report::{EpochRecord, LossValues};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;

@@ -33,6 +33,8 @@
 //! instead of a SIGBUS that would kill Node.
 
 use crate::dataset::{Condition, Dataset, Features, Item};
+pub use crate::records::Records;
+use crate::records::{corrupt, HEADER};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -49,51 +51,6 @@ pub const FORMAT: u32 = 1;
 pub const DATA_FILE: &str = "features.f32";
 pub const MANIFEST_FILE: &str = "manifest.json";
 const MAGIC: &[u8; 8] = b"TRNETFST";
-const HEADER: u64 = 64;
-
-const REBUILD: &str = "Delete the folder and build it again (buildFeatureSet with the same store options rebuilds it).";
-
-/// An open data file, shared by every item that reads from it.
-#[derive(Debug)]
-pub struct Records {
-    file: File,
-    path: PathBuf,
-    values: usize,
-    count: u64,
-}
-
-impl Records {
-    /// Values per record (frames × bins).
-    pub fn values(&self) -> usize {
-        self.values
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads record `record` into `out` (`values()` long) with one positional read.
-    pub fn read(&self, record: u32, out: &mut [f32]) -> Result<()> {
-        assert_eq!(out.len(), self.values, "a record is read into a buffer of its size");
-        // SAFETY: u8 has no alignment requirement and every bit pattern is a valid f32, so viewing the
-        // buffer as bytes and filling it is sound; the byte length is exactly the slice's.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(out)) };
-        let offset = HEADER + record as u64 * (self.values as u64 * 4);
-        self.file.read_exact_at(bytes, offset).map_err(|e| {
-            if e.kind() == ErrorKind::UnexpectedEof {
-                corrupt(&self.path, format!("record {record} of {} lies past the end of the file: it was truncated after the store was opened", self.count))
-            } else {
-                Error::io(format!("reading feature record {record} from"), &self.path)(e)
-            }
-        })?;
-        if cfg!(target_endian = "big") {
-            for v in out.iter_mut() {
-                *v = f32::from_bits(u32::from_le(v.to_bits()));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// One item as the manifest records it: metadata and the records of its spectrograms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,10 +80,6 @@ struct Manifest {
     bins: usize,
     records: u64,
     items: Vec<StoredItem>,
-}
-
-fn corrupt(path: &Path, problem: impl Into<String>) -> Error {
-    Error::StoreCorrupt { path: path.to_path_buf(), problem: problem.into(), fix: REBUILD.into() }
 }
 
 /// Hex SHA-256, the form keys and checksums take.
@@ -350,7 +303,7 @@ pub fn open_with_key(dir: &Path) -> Result<(Dataset, String)> {
     if found != expected {
         return Err(corrupt(&data_path, format!("it is {found} bytes, but {} records of {} × {} f32 values take {expected} bytes: it was truncated or overwritten", m.records, m.frames, m.bins)));
     }
-    let records = Arc::new(Records { file, path: data_path, values, count: m.records });
+    let records = Arc::new(Records::new(file, data_path, values, m.records));
     let mut ds = Dataset::new(m.frames, m.bins)?;
     let record = |r: u32, what: &str, i: usize| -> Result<Features> {
         if r as u64 >= m.records {
