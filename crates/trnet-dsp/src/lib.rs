@@ -7,11 +7,13 @@
 //! - `stft`: STFT and inverse STFT for the speech-enhancement front end.
 //! - `frames`: fixed-length utterances (pad/truncate to N frames).
 //! - `mix`: noise mixed in at a target SNR.
+//! - `files`: atomic file writes, the one way every trnet crate writes a file.
 
 pub mod audio;
 pub mod batch;
 pub mod error;
 pub mod fbank;
+pub mod files;
 pub mod frames;
 pub mod mix;
 pub mod resample;

@@ -3,15 +3,15 @@
 //! The key is SHA-256 over the enhancer's fingerprint (name, processing version, model file hash, every
 //! setting that changes the output) and the noisy samples themselves. The noisy samples are a function of
 //! (utterance, noise clip, SNR, seed), so this is "once per (utterance, noise, SNR, seed, SE model)", and a
-//! changed model file or setting simply misses. Entries are written to a unique temporary file and renamed
-//! into place, so two processes filling the same entry at once both succeed and a reader never sees half a
-//! file; a damaged entry (wrong header or length) is treated as a miss and rewritten.
+//! changed model file or setting simply misses. Entries are written atomically (`trnet_dsp::files`), so two
+//! processes filling the same entry at once both succeed and a reader never sees half a file; they are not
+//! fsynced (an entry lost in a crash is only a miss), and a damaged entry (wrong header or length) is treated
+//! as a miss and rewritten.
 
 use crate::{Enhancer, Error, Result};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use trnet_dsp::files::{write_atomic, Durability};
 
 const MAGIC: &[u8; 8] = b"TRNETENH";
 const VERSION: u32 = 1;
@@ -20,9 +20,6 @@ const HEADER: usize = 8 + 4 + 8;
 pub struct EnhanceCache {
     dir: PathBuf,
 }
-
-/// Makes temporary names unique within a process; the pid makes them unique across processes.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl EnhanceCache {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
@@ -70,7 +67,6 @@ impl EnhanceCache {
         let parent = path.parent().expect("entries live in a fan-out folder");
         let fail = |what: &str, e: std::io::Error| Error::Cache { path: path.clone(), reason: format!("{what}: {e}") };
         std::fs::create_dir_all(parent).map_err(|e| fail("cannot create its folder", e))?;
-        let tmp = parent.join(format!(".{key}.{}.{}.tmp", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
         let mut bytes = Vec::with_capacity(HEADER + samples.len() * 4);
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&VERSION.to_le_bytes());
@@ -78,12 +74,7 @@ impl EnhanceCache {
         for v in samples {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
-        let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(&bytes));
-        if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, &path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(fail("cannot write it", e));
-        }
-        Ok(())
+        write_atomic(&path, &bytes, Durability::Atomic).map_err(|e| fail("cannot write it", e))
     }
 
     /// Enhances `noisy`, reading the result from the cache when present. Returns the samples and whether

@@ -1,8 +1,9 @@
 //! Checkpoints: a folder holding `model.safetensors` (every variable of the var store, BatchNorm running
 //! stats included, by PyTorch-style name) and `config.json` (the `ModelConfig` that builds the model).
 //!
-//! Each file is written atomically: to a temporary file in the same folder, fsynced, then renamed over the
-//! target, and the folder is fsynced so the rename itself survives a crash. A reader never sees a torn
+//! Each file is written atomically (`trnet_dsp::files`, durability `Synced`): to a temporary file in the same
+//! folder, fsynced, then renamed over the target, and the folder is fsynced so the rename itself survives a
+//! crash. A reader never sees a torn
 //! file. The two renames are not one transaction: after a crash between them the folder can hold new
 //! weights beside the old config, and `load` then refuses with a mismatch error unless the shapes agree.
 //!
@@ -13,12 +14,11 @@ use crate::config::ModelConfig;
 use crate::trnet::TrnetModel;
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
+use trnet_dsp::files::{AtomicFile, Durability};
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
@@ -37,34 +37,19 @@ pub fn save(dir: &Path, vs: &VarStore, config: &ModelConfig) -> Result<()> {
     config.validate()?;
     std::fs::create_dir_all(dir).map_err(Error::io("creating checkpoint folder", dir))?;
     let weights = dir.join(WEIGHTS_FILE);
-    let tmp_weights = temp_path(&weights);
+    let tmp_weights = AtomicFile::create(&weights, Durability::Synced).map_err(Error::io("creating a temporary file for", &weights))?;
     // Sorted, so the same model always gives the same file.
     let named: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     let named: Vec<(&str, &Tensor)> = named.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let written = Tensor::write_safetensors(&named, &tmp_weights)
-        .map_err(Error::torch(format!("writing {}", tmp_weights.display())))
-        .and_then(|()| File::open(&tmp_weights).and_then(|f| f.sync_all()).map_err(Error::io("syncing", &tmp_weights)));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp_weights);
-        return Err(e);
-    }
+    Tensor::write_safetensors(&named, tmp_weights.temp_path()).map_err(Error::torch(format!("writing {}", tmp_weights.temp_path().display())))?;
     let json = dir.join(CONFIG_FILE);
-    let tmp_json = temp_path(&json);
-    let written = File::create(&tmp_json)
-        .and_then(|mut f| {
-            f.write_all(config.to_json().as_bytes())?;
-            f.write_all(b"\n")?;
-            f.sync_all()
-        })
-        .map_err(Error::io("writing", &tmp_json));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp_weights);
-        let _ = std::fs::remove_file(&tmp_json);
-        return Err(e);
-    }
-    std::fs::rename(&tmp_weights, &weights).map_err(Error::io("renaming into place", &weights))?;
-    std::fs::rename(&tmp_json, &json).map_err(Error::io("renaming into place", &json))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("syncing checkpoint folder", dir))
+    let mut tmp_json = AtomicFile::create(&json, Durability::Synced).map_err(Error::io("creating a temporary file for", &json))?;
+    let text = config.to_json() + "\n";
+    tmp_json.file().write_all(text.as_bytes()).map_err(Error::io("writing", &json))?;
+    // Both files are whole on disk before either is renamed into place (dropping them on an error above
+    // removes the temporary files).
+    tmp_weights.commit().map_err(Error::io("moving into place", &weights))?;
+    tmp_json.commit().map_err(Error::io("moving into place", &json))
 }
 
 /// Reads `dir/config.json`, builds that model on `device` and loads `dir/model.safetensors` into it.
@@ -132,14 +117,6 @@ pub fn load_weights(vs: &mut VarStore, path: &Path) -> Result<()> {
         }
         Ok(())
     })
-}
-
-/// A name no other writer uses: the process id keeps processes apart, the counter threads and calls.
-fn temp_path(target: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    target.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 fn fix_missing() -> String {

@@ -31,6 +31,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use trnet_dsp::files::{write_atomic, Durability};
 use trnet_model::ModelConfig;
 
 pub const LAST: &str = "last";
@@ -194,9 +195,13 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("syncing folder", dir))
 }
 
+fn json_text<T: Serialize>(path: &Path, value: &T) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Corrupt { path: path.to_path_buf(), problem: format!("cannot serialise: {e}"), fix: "This is a bug in trnet-train.".into() })
+}
+
 /// Writes `value` as pretty JSON to `path` and fsyncs it (the caller's folder swap makes it atomic).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Corrupt { path: path.to_path_buf(), problem: format!("cannot serialise: {e}"), fix: "This is a bug in trnet-train.".into() })?;
+    let text = json_text(path, value)?;
     File::create(path)
         .and_then(|mut f| {
             f.write_all(text.as_bytes())?;
@@ -206,15 +211,10 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         .map_err(Error::io("writing", path))
 }
 
-/// Writes a JSON file atomically (temporary file, fsync, rename).
+/// Writes a JSON file atomically and durably (`trnet_dsp::files`: temporary file, fsync, rename, folder fsync).
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let tmp = sibling(path, &format!("tmp-{}", std::process::id()));
-    write_json(&tmp, value)?;
-    std::fs::rename(&tmp, path).map_err(Error::io("renaming into place", path))?;
-    if let Some(parent) = path.parent() {
-        sync_dir(parent)?;
-    }
-    Ok(())
+    let text = json_text(path, value)? + "\n";
+    write_atomic(path, text.as_bytes(), Durability::Synced).map_err(Error::io("writing", path))
 }
 
 pub fn fsync_file(path: &Path) -> Result<()> {

@@ -1,0 +1,145 @@
+//! Writing files so that no reader ever sees half of one: the one way every trnet crate writes a file
+//! (checkpoints, run state, enhancement cache entries, WAV output).
+//!
+//! The content goes to a uniquely named temporary file in the target's own folder (`tempfile`'s
+//! `NamedTempFile`: a random name, created exclusively, so no two writers — threads or processes — share
+//! one), which is then renamed over the target. A rename within one folder is atomic: readers see the old
+//! file or the new one, and two writers of the same target both succeed, the last rename winning. On any
+//! failure the temporary file is removed and the target is left as it was. Temporary names start with the
+//! target's name after a dot (`.config.json.XXXXXX.tmp`), so they are hidden and easy to attribute.
+//!
+//! Feature stores and run checkpoints publish whole folders (a temporary folder renamed into place, see
+//! `trnet_train::store` and `trnet_train::run`); the files inside such a folder are written directly.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
+
+/// What a finished write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The file is fsynced before the rename and its folder after it, so the new file survives a crash or
+    /// power cut. For files that cannot be made again: checkpoints, run state.
+    Synced,
+    /// Atomic for readers, but a crash soon after may lose the new file. For files that are checked when read
+    /// or cheap to make again (cache entries, WAV output), where an fsync per file would cost more than it saves.
+    Atomic,
+}
+
+/// A file being written in place of `target`; invisible there until [`AtomicFile::commit`]. Dropping it
+/// uncommitted removes the temporary file.
+#[derive(Debug)]
+pub struct AtomicFile {
+    target: PathBuf,
+    temp: NamedTempFile,
+    durability: Durability,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file next to `target` (whose folder must exist).
+    pub fn create(target: &Path, durability: Durability) -> io::Result<Self> {
+        let folder = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = target.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{} names no file", target.display())))?;
+        let temp = tempfile::Builder::new().prefix(&format!(".{}.", name.to_string_lossy())).suffix(".tmp").tempfile_in(folder)?;
+        Ok(AtomicFile { target: target.to_path_buf(), temp, durability })
+    }
+
+    /// The temporary file's path, for writers that take a path (e.g. libtorch's safetensors writer).
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// Moves the file into place (with the fsyncs its durability asks for).
+    pub fn commit(self) -> io::Result<()> {
+        if self.durability == Durability::Synced {
+            // Opened again by path: a writer that took `temp_path` may have written through its own handle.
+            File::open(self.temp.path())?.sync_all()?;
+        }
+        self.temp.persist(&self.target).map_err(|e| e.error)?;
+        if self.durability == Durability::Synced
+            && let Some(folder) = self.target.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            File::open(folder)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `target` atomically (module docs).
+pub fn write_atomic(target: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+    let mut file = AtomicFile::create(target, durability)?;
+    file.file().write_all(bytes)?;
+    file.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("trnet-files-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn writes_replace_whole_files_and_leave_no_temporary_files() {
+        let dir = temp_dir("replace");
+        let target = dir.join("a.json");
+        write_atomic(&target, b"first", Durability::Synced).unwrap();
+        write_atomic(&target, b"second, longer", Durability::Atomic).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"second, longer");
+        assert_eq!(names(&dir), ["a.json"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_uncommitted_file_never_appears_and_is_cleaned_up() {
+        let dir = temp_dir("uncommitted");
+        let target = dir.join("b.bin");
+        let mut f = AtomicFile::create(&target, Durability::Synced).unwrap();
+        f.file().write_all(b"partial").unwrap();
+        assert!(!target.exists());
+        assert!(f.temp_path().file_name().unwrap().to_string_lossy().starts_with(".b.bin."));
+        drop(f);
+        assert_eq!(names(&dir), Vec::<String>::new());
+        // A missing folder is an error, not a file somewhere else.
+        assert_eq!(write_atomic(&dir.join("no/such/c"), b"x", Durability::Atomic).unwrap_err().kind(), io::ErrorKind::NotFound);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_file_all_succeed_and_leave_one_whole_file() {
+        let dir = temp_dir("race");
+        let target = dir.join("c.bin");
+        std::thread::scope(|s| {
+            for k in 0..8u8 {
+                let target = &target;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        write_atomic(target, &vec![k; 100_000], Durability::Atomic).unwrap();
+                        let seen = std::fs::read(target).unwrap();
+                        assert!(seen.len() == 100_000 && seen.iter().all(|&b| b == seen[0]), "a torn file");
+                    }
+                });
+            }
+        });
+        assert_eq!(names(&dir), ["c.bin"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
