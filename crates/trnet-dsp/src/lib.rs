@@ -20,7 +20,7 @@ pub mod resample;
 pub mod rng;
 pub mod stft;
 
-pub use error::Error;
+pub use error::{Detail, Error};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The sample rate everything in trnet runs at (paper §4.2).

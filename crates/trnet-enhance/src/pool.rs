@@ -56,12 +56,8 @@ impl EnhancerPool {
     pub fn enhance(&self, noisy: &[f32]) -> Result<Enhanced> {
         let mut enhancer = match self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             Some(e) => e,
-            None => build(&self.spec, self.options).map_err(|e| Error::InvalidArgument {
-                what: "enhancer on a worker thread".into(),
-                expected: "the same model that loaded a moment ago".into(),
-                found: e.to_string(),
-                fix: "Check the model file is not being replaced while enhancing.".into(),
-            })?,
+            None => build(&self.spec, self.options)
+                .map_err(|e| Error::invalid("enhancer on a worker thread", "the same model that loaded a moment ago", e, "Check the model file is not being replaced while enhancing."))?,
         };
         let result = match &self.cache {
             Some(c) => c.enhance(enhancer.as_mut(), noisy).map(|(samples, cached)| Enhanced { samples, cached }),

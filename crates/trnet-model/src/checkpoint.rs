@@ -19,6 +19,7 @@ use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 use trnet_dsp::files::{AtomicFile, Durability};
+use trnet_dsp::Detail;
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
@@ -70,7 +71,7 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig> {
 pub fn read_config_file(path: &Path) -> Result<ModelConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| not_found_or_io(e, path, "reading"))?;
     ModelConfig::from_json(&text).map_err(|e| match e {
-        Error::InvalidConfig { field, expected, found, fix } => Error::InvalidConfig { field: format!("{field} (in {})", path.display()), expected, found, fix },
+        Error::InvalidConfig(d) => Error::InvalidConfig(Detail { what: format!("{} (in {})", d.what, path.display()), ..d }),
         other => other,
     })
 }

@@ -1,5 +1,6 @@
 use std::fmt;
 use std::path::PathBuf;
+use trnet_dsp::Detail;
 
 /// Errors of the training crate. Each has a stable `code()` that reaches JavaScript as `err.code`; errors
 /// of the model and DSP crates pass through with their own codes.
@@ -10,11 +11,12 @@ pub enum Error {
     #[error(transparent)]
     Dsp(#[from] trnet_dsp::Error),
     /// A caller passed a value this crate cannot use; the message says what was expected and how to fix it.
-    #[error("{what}: expected {expected}, found {found}. {fix}")]
-    InvalidArgument { what: String, expected: String, found: String, fix: String },
+    #[error("{0}")]
+    InvalidArgument(Detail),
     /// A training config field is out of range or inconsistent with another field.
-    #[error("train config {field}: expected {expected}, found {found}. {fix}")]
-    InvalidConfig { field: String, expected: String, found: String, fix: String },
+    /// `what` names the field.
+    #[error("train config {0}")]
+    InvalidConfig(Detail),
     /// The caller asked to stop. When a run folder exists, its `last` checkpoint is valid and `resume`
     /// continues from it.
     #[error("training was cancelled{}", match checkpoint { Some(p) => format!("; resume continues from {}", p.display()), None => String::new() })]
@@ -70,8 +72,8 @@ impl Error {
         match self {
             Error::Model(e) => e.code(),
             Error::Dsp(e) => e.code(),
-            Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
-            Error::InvalidConfig { .. } => "TRNET_INVALID_CONFIG",
+            Error::InvalidArgument(_) => "TRNET_INVALID_ARGUMENT",
+            Error::InvalidConfig(_) => "TRNET_INVALID_CONFIG",
             // The code the addon gives every aborted job (AbortSignal), so callers test one thing.
             Error::Cancelled { .. } => "ABORT_ERR",
             Error::Diverged { .. } => "TRNET_TRAINING_DIVERGED",
@@ -89,11 +91,11 @@ impl Error {
     }
 
     pub fn invalid(what: impl fmt::Display, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Self {
-        Error::InvalidArgument { what: what.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+        Error::InvalidArgument(Detail::new(what, expected, found, fix))
     }
 
     pub fn invalid_config(field: impl fmt::Display, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Self {
-        Error::InvalidConfig { field: field.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+        Error::InvalidConfig(Detail::new(field, expected, found, fix))
     }
 
     pub(crate) fn io(during: impl Into<String>, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
