@@ -64,7 +64,7 @@ pub fn train(
     if let Some(found) = run::existing_run(out_dir) {
         return Err(Error::RunExists { dir: out_dir.to_path_buf(), found });
     }
-    let _malloc = trnet_model::allocator::job_scope();
+    let _malloc = trnet_runtime::allocator::job_scope();
     let setup = Setup::new(config, model_config, train_set, val_set, reference)?;
     std::fs::create_dir_all(out_dir).map_err(Error::io("creating run folder", out_dir))?;
     run::write_json_atomic(&out_dir.join(TRAIN_CONFIG_FILE), config)?;
@@ -78,7 +78,7 @@ pub fn train(
 /// `device` (another device continues correctly but not bit-identically). The datasets and reference
 /// must be the ones the run started with (checked by fingerprint).
 pub fn resume(config: &TrainConfig, train_set: &Dataset, val_set: &Dataset, reference: Option<&Path>, out_dir: &Path, hooks: &TrainHooks<'_>) -> Result<TrainReport> {
-    let _malloc = trnet_model::allocator::job_scope();
+    let _malloc = trnet_runtime::allocator::job_scope();
     let (last_dir, state) = run::read_state(out_dir)?;
     check_resumable(out_dir, &state.train_config, config)?;
     let setup = Setup::new(config, &state.model_config, train_set, val_set, reference)?;
@@ -177,7 +177,7 @@ impl<'a> Setup<'a> {
         Fields::eval(variant).check(val_set, &val_items, "validation")?;
 
         if let Some(n) = config.threads {
-            trnet_model::runtime::set_intra_op_threads(n);
+            trnet_runtime::torch::set_intra_op_threads(n);
         }
         let device = config.device_spec()?.resolve()?;
         let mixed_precision = config.mixed_precision && device.is_cuda();
