@@ -8,12 +8,16 @@
 //! failure the temporary file is removed and the target is left as it was. Temporary names start with the
 //! target's name after a dot (`.config.json.XXXXXX.tmp`), so they are hidden and easy to attribute.
 //!
-//! Feature stores and run checkpoints publish whole folders (a temporary folder renamed into place, see
-//! `trnet_train::store` and `trnet_train::run`); the files inside such a folder are written directly.
+//! Feature stores and run checkpoints publish whole folders instead: a temporary folder, named by
+//! [`temp_sibling`], is filled (its files written directly) and renamed into place (see
+//! `trnet_train::store` and `trnet_train::run`). `NamedTempFile` cannot do that for folders, and these names
+//! carry the writer's process id so that a later process can remove what a killed one left
+//! ([`left_by_dead_process`]).
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tempfile::NamedTempFile;
 
 /// What a finished write survives.
@@ -80,6 +84,24 @@ pub fn write_atomic(target: &Path, bytes: &[u8], durability: Durability) -> io::
     file.commit()
 }
 
+/// A fresh path beside `target` for a temporary folder that will become `target`, or that `target` is moved
+/// aside into: `.{tag}-{name}-{pid}-{n}`. The process id keeps processes apart, the counter threads and calls.
+pub fn temp_sibling(target: &Path, tag: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    target.with_file_name(format!(".{tag}-{name}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Whether `name` is a [`temp_sibling`] name with `tag` whose process no longer runs (its pid is not in
+/// /proc). False when that cannot be known (no /proc), so nothing of a live writer is ever taken for dead.
+pub fn left_by_dead_process(name: &str, tag: &str) -> bool {
+    if !name.starts_with(&format!(".{tag}-")) || !Path::new("/proc/self").exists() {
+        return false;
+    }
+    let pid = name.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+    pid.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +143,20 @@ mod tests {
         // A missing folder is an error, not a file somewhere else.
         assert_eq!(write_atomic(&dir.join("no/such/c"), b"x", Durability::Atomic).unwrap_err().kind(), io::ErrorKind::NotFound);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temporary_folder_names_are_unique_and_tell_dead_writers_from_live_ones() {
+        let target = Path::new("/x/store");
+        let (a, b) = (temp_sibling(target, "building"), temp_sibling(target, "building"));
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(&format!(".building-store-{}-", std::process::id())), "{name}");
+        assert_eq!(a.parent(), Some(Path::new("/x")));
+        assert!(!left_by_dead_process(&name, "building"), "this process runs");
+        assert!(left_by_dead_process(".building-store-4294967295-0", "building"));
+        assert!(!left_by_dead_process(".building-store-4294967295-0", "damaged"));
+        assert!(!left_by_dead_process("store", "building"));
     }
 
     #[test]

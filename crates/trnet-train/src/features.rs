@@ -171,7 +171,7 @@ pub fn stored_dataset_from_audio(utterances: &[Utterance], noise_files: &[PathBu
             // A process still reading the old files keeps reading them (they are unlinked, not overwritten);
             // at worst two processes that both found it damaged build it twice.
             _ => {
-                let aside = options.root.join(format!(".damaged-{key}-{}-0", std::process::id()));
+                let aside = trnet_dsp::files::temp_sibling(&dir, store::DAMAGED);
                 if std::fs::rename(&dir, &aside).is_ok() {
                     let _ = std::fs::remove_dir_all(&aside);
                 }

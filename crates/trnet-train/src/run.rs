@@ -30,8 +30,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use trnet_dsp::files::{write_atomic, Durability};
+use trnet_dsp::files::{temp_sibling, write_atomic, Durability};
 use trnet_model::ModelConfig;
 
 pub const LAST: &str = "last";
@@ -164,10 +163,9 @@ fn sibling(dir: &Path, tag: &str) -> PathBuf {
 
 /// Replaces the folder `target` with one that `fill` writes, as described in the module docs.
 pub fn replace_dir(target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let parent = target.parent().ok_or_else(|| Error::invalid("checkpoint folder", "a path with a parent folder", target.display(), "Pass a run folder path."))?;
     std::fs::create_dir_all(parent).map_err(Error::io("creating run folder", parent))?;
-    let tmp = sibling(target, &format!("tmp-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let tmp = temp_sibling(target, "tmp");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(Error::io("removing stale folder", &tmp))?;
     }

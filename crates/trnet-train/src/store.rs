@@ -43,14 +43,18 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use trnet_dsp::files::{left_by_dead_process, temp_sibling};
 
 /// The layout version; `open` refuses other versions (TRNET_STORE_MISMATCH).
 pub const FORMAT: u32 = 1;
 pub const DATA_FILE: &str = "features.f32";
 pub const MANIFEST_FILE: &str = "manifest.json";
 const MAGIC: &[u8; 8] = b"TRNETFST";
+/// Tags of the temporary folders beside stores (`trnet_dsp::files::temp_sibling`): one being built, and a
+/// damaged one moved out of the way.
+const BUILDING: &str = "building";
+pub(crate) const DAMAGED: &str = "damaged";
 
 /// One item as the manifest records it: metadata and the records of its spectrograms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,16 +102,12 @@ pub struct StoreWriter {
     finished: bool,
 }
 
-/// Makes temporary names unique within a process; the pid makes them unique across processes.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 impl StoreWriter {
     /// Starts a store that will appear at `dir` (its parent is created). Records are `frames × bins` values.
     pub fn create(dir: &Path, frames: usize, bins: usize) -> Result<Self> {
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(Error::io("creating the feature store folder", parent))?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp_dir = parent.join(format!(".building-{name}-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let tmp_dir = temp_sibling(dir, BUILDING);
         std::fs::create_dir(&tmp_dir).map_err(Error::io("creating a temporary feature store folder", &tmp_dir))?;
         let data = tmp_dir.join(DATA_FILE);
         let file = match std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&data) {
@@ -228,18 +228,9 @@ impl Drop for StoreWriter {
 /// left alone; without /proc nothing is removed.
 pub fn remove_abandoned(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !(name.starts_with(".building-") || name.starts_with(".damaged-")) {
-            continue;
-        }
-        let pid = name.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid
-            && !Path::new("/proc").join(pid.to_string()).exists()
-        {
+        if left_by_dead_process(&name, BUILDING) || left_by_dead_process(&name, DAMAGED) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
