@@ -48,7 +48,13 @@ impl AtomicFile {
             _ => Path::new("."),
         };
         let name = target.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{} names no file", target.display())))?;
-        let temp = tempfile::Builder::new().prefix(&format!(".{}.", name.to_string_lossy())).suffix(".tmp").tempfile_in(folder)?;
+        // Mode 0666 less the umask, as `File::create` gives (tempfile's own default, 0600, would make the
+        // finished checkpoint or WAV unreadable to the user's group).
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", name.to_string_lossy()))
+            .suffix(".tmp")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .tempfile_in(folder)?;
         Ok(AtomicFile { target: target.to_path_buf(), temp, durability })
     }
 
@@ -127,6 +133,11 @@ mod tests {
         write_atomic(&target, b"second, longer", Durability::Atomic).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"second, longer");
         assert_eq!(names(&dir), ["a.json"]);
+        // The same permissions as a file made with File::create.
+        use std::os::unix::fs::PermissionsExt;
+        File::create(dir.join("plain")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&target), mode(&dir.join("plain")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
