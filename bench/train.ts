@@ -5,7 +5,7 @@
  * each with glibc malloc as it comes and tuned:
  *
  *   trnet  default   `--malloc default`: trnet leaves malloc alone
- *   trnet  fast      `--malloc fast`: trnet's run-time tuning (mallopt, `trnet_model::allocator`), the
+ *   trnet  fast      `--malloc fast`: trnet's run-time tuning (mallopt, `trnet_runtime::allocator`), the
  *                    addon's default for jobs; the work runs on a worker thread as in the addon
  *   torch  default   python as it comes
  *   torch  env       python with MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=33554432

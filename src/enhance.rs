@@ -10,7 +10,7 @@ use napi_derive::napi;
 use std::path::PathBuf;
 use trnet_dsp::batch::BatchControl;
 use trnet_enhance::cache::EnhanceCache;
-use trnet_enhance::{EnhancerSpec, SessionOptions};
+use trnet_enhance::{EnhancerPool, EnhancerSpec, SessionOptions};
 
 #[napi(object)]
 #[derive(Default)]
@@ -27,7 +27,7 @@ pub struct EnhancerOptions {
     pub intra_threads: Option<u32>,
 }
 
-pub(crate) fn spec(o: &EnhancerOptions) -> Result<EnhancerSpec, Failure> {
+fn spec(o: &EnhancerOptions) -> Result<EnhancerSpec, Failure> {
     let kind = o.kind.as_deref().unwrap_or("classical");
     let path = |field: &Option<String>, name: &str| -> Result<PathBuf, Failure> {
         field.as_ref().map(PathBuf::from).ok_or_else(|| {
@@ -45,8 +45,16 @@ pub(crate) fn spec(o: &EnhancerOptions) -> Result<EnhancerSpec, Failure> {
     })
 }
 
-pub(crate) fn session(o: &EnhancerOptions) -> SessionOptions {
+fn session(o: &EnhancerOptions) -> SessionOptions {
     SessionOptions { intra_threads: o.intra_threads.map_or(SessionOptions::default().intra_threads, |n| n as usize) }
+}
+
+/// The enhancer pool these options describe (with its cache when `cacheDir` is set); its first enhancer is
+/// built now, so a bad model fails the call before any audio.
+pub(crate) fn pool(o: &EnhancerOptions) -> Result<EnhancerPool, Failure> {
+    let spec = spec(o)?;
+    let cache = o.cache_dir.as_ref().map(EnhanceCache::open).transpose()?;
+    Ok(EnhancerPool::new(spec, session(o), cache)?)
 }
 
 #[napi(object)]
@@ -86,12 +94,11 @@ pub fn enhance_batch(
     spawn(
         env,
         move |ctx| {
-            let spec = spec(&options)?;
-            let cache = options.cache_dir.as_ref().map(EnhanceCache::open).transpose()?;
+            let pool = pool(&options)?;
             let inputs: Vec<&[f32]> = waves.iter().map(|w| &w[..]).collect();
             let on_done = |done: usize, total: usize| ctx.report(Progress::Enhance { done: done as u32, total: total as u32 });
             let cancelled = || ctx.keep_going().is_break();
-            let results = trnet_enhance::batch::enhance_batch(&spec, session(&options), &inputs, cache.as_ref(), &BatchControl { on_done: &on_done, cancelled: &cancelled })?;
+            let results = pool.enhance_batch(&inputs, &BatchControl { on_done: &on_done, cancelled: &cancelled });
             ctx.check_aborted()?;
             Ok(results
                 .into_iter()

@@ -101,6 +101,12 @@ impl From<trnet_train::Error> for Failure {
     }
 }
 
+impl From<trnet_runtime::Error> for Failure {
+    fn from(e: trnet_runtime::Error) -> Self {
+        Failure::from_error(e.code(), &e)
+    }
+}
+
 impl From<trnet_enhance::Error> for Failure {
     fn from(e: trnet_enhance::Error) -> Self {
         Failure::from_error(e.code(), &e)

@@ -33,7 +33,7 @@ pub fn info() -> napi::Result<NativeInfo, Code> {
 }
 
 fn collect() -> NativeInfo {
-    let torch = trnet_model::runtime::torch_info();
+    let torch = trnet_runtime::torch::torch_info();
     let ort = trnet_enhance::onnx::runtime();
     let cuda = torch.cuda_runtime_version;
     NativeInfo {
@@ -55,7 +55,7 @@ fn collect() -> NativeInfo {
     }
 }
 
-/// Where glibc's malloc tuning for training and evaluation jobs stands (`trnet_model::allocator`).
+/// Where glibc's malloc tuning for training and evaluation jobs stands (`trnet_runtime::allocator`).
 #[napi(object)]
 pub struct MallocStatus {
     /// "fast" (keep and reuse freed memory while a job runs; the default) or "default" (glibc's behaviour).
@@ -73,7 +73,7 @@ pub struct MallocStatus {
 #[napi]
 pub fn configure_malloc(mode: Option<String>) -> napi::Result<MallocStatus, Code> {
     guard(|| {
-        use trnet_model::allocator;
+        use trnet_runtime::allocator;
         let s = match mode {
             Some(m) => allocator::configure(m.parse()?),
             None => allocator::status(),

@@ -182,7 +182,7 @@ pub fn matmul_burn(
             let size = options.size.unwrap_or(256) as usize;
             let steps = options.steps.unwrap_or(20) as usize;
             let device = trnet_model::parse_device(options.device.as_deref().unwrap_or("cpu"))?.resolve()?;
-            let report = trnet_model::ops::matmul_burn(size, steps, device, options.seed.unwrap_or(0), |done| {
+            let report = trnet_runtime::burn::matmul_burn(size, steps, device, options.seed.unwrap_or(0), |done| {
                 ctx.report(Progress::Matmul { done: done as u32, total: steps as u32 });
                 ctx.keep_going()
             })?;

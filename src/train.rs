@@ -5,7 +5,7 @@
 //! back as typed objects (reports.rs).
 
 use crate::dsp::by_name;
-use crate::enhance::{session, spec, EnhancerOptions};
+use crate::enhance::{pool as enhancer_pool, EnhancerOptions};
 use crate::errors::{guard, Code, Failure};
 use crate::features::{to_options, FbankOptions};
 use crate::jobs::{spawn, Job, JobContext, Progress, ProgressFn};
@@ -15,10 +15,8 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use trnet_dsp::batch::BatchControl;
-use trnet_enhance::cache::EnhanceCache;
-use trnet_enhance::Enhancer;
 use trnet_train::features::{dataset_from_audio, load_noises, stored_dataset_from_audio, AudioDatasetSpec, StoreOptions, Utterance};
 use trnet_train::{Dataset, TrainHooks, TrainProgress};
 
@@ -162,33 +160,8 @@ pub fn build_feature_set(
         env,
         move |ctx| {
             let spec_ = audio_spec(&options)?;
-            let enhancer_options = options.enhancer.unwrap_or_default();
-            let enhancer_spec = spec(&enhancer_options)?;
-            let sessions = session(&enhancer_options);
-            let cache = enhancer_options.cache_dir.as_ref().map(EnhanceCache::open).transpose()?;
-            // Enhancers need `&mut` and are not Sync: workers borrow one from a pool (built on demand).
-            let pool: Mutex<Vec<Box<dyn Enhancer>>> = Mutex::new(vec![trnet_enhance::build(&enhancer_spec, sessions)?]);
-            let first_error: Mutex<Option<Failure>> = Mutex::new(None);
-            let enhance = |noisy: &[f32]| -> Vec<f32> {
-                let taken = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
-                let mut enhancer = match taken.map_or_else(|| trnet_enhance::build(&enhancer_spec, sessions), Ok) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.into());
-                        return noisy.to_vec();
-                    }
-                };
-                let result = match &cache {
-                    Some(c) => c.enhance(enhancer.as_mut(), noisy).map(|(s, _)| s),
-                    None => enhancer.enhance(noisy),
-                };
-                pool.lock().unwrap_or_else(|p| p.into_inner()).push(enhancer);
-                result.unwrap_or_else(|e| {
-                    // The engine's enhancer hook cannot fail; the first failure fails the whole call below.
-                    first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.into());
-                    noisy.to_vec()
-                })
-            };
+            let pool = enhancer_pool(&options.enhancer.unwrap_or_default())?;
+            let enhance = |noisy: &[f32]| pool.enhance(noisy).map(|e| e.samples);
             let noise_paths: Vec<PathBuf> = options.noises.unwrap_or_default().into_iter().map(PathBuf::from).collect();
             let utts: Vec<Utterance> = utterances
                 .into_iter()
@@ -200,8 +173,7 @@ pub fn build_feature_set(
             let set = match &options.store {
                 None => load_noises(&noise_paths).and_then(|noises| dataset_from_audio(&utts, &noises, &spec_, &enhance, &control)).map(FeatureSet::in_memory),
                 Some(store) => {
-                    let fingerprint = pool.lock().unwrap_or_else(|p| p.into_inner())[0].fingerprint();
-                    let options = StoreOptions { root: Path::new(&store.dir), enhancer: &fingerprint };
+                    let options = StoreOptions { root: Path::new(&store.dir), enhancer: pool.fingerprint() };
                     stored_dataset_from_audio(&utts, &noise_paths, &spec_, &enhance, &options, &control).map(|s| {
                         if s.cached {
                             // One event, so a progress bar completes and says why it was instant.
@@ -212,9 +184,6 @@ pub fn build_feature_set(
                     })
                 }
             };
-            if let Some(f) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-                return Err(f);
-            }
             Ok(set?)
         },
         on_progress,

@@ -141,4 +141,20 @@ describe('CMGAN-format models and model cards through the addon', () => {
     expect(wf.length).toBe(wave.length);
     await expect(enhance(wave, { kind: 'card', card: join(fixtures, 'no-such.card.json') })).rejects.toMatchObject({ code: 'TRNET_CARD_INVALID' });
   });
+
+  it('a model that rejects one input fails that item only, with its code, and caches nothing for it', async () => {
+    // waveform_even reshapes audio into pairs of samples: ONNX Runtime rejects an odd length while running.
+    const options = { kind: 'card', card: join(fixtures, 'waveform_even.card.json'), cacheDir: join(work, 'even-cache') };
+    const waves = [wave.subarray(0, 8000), wave.subarray(0, 8001), wave.subarray(0, 12000)];
+    for (const round of [0, 1]) {
+      const items = await enhanceBatch(waves, options);
+      expect(items[1]!.samples ?? null).toBeNull();
+      expect(items[1]!.error?.code).toBe('TRNET_ORT');
+      for (const i of [0, 2]) {
+        expect(items[i]!.error ?? null).toBeNull();
+        expect(items[i]!.samples).toEqual(waves[i]);
+        expect(items[i]!.cached).toBe(round === 1);
+      }
+    }
+  });
 });

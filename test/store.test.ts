@@ -3,7 +3,7 @@ import { readdirSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildFeatureSet, isAbortError, openFeatureSet, readEsc50, readRavdess, train, type FeaturesProgress, type UtteranceSpec } from '../ts/index.js';
+import { buildFeatureSet, decodeAudio, isAbortError, openFeatureSet, readEsc50, readRavdess, train, type FeaturesProgress, type UtteranceSpec } from '../ts/index.js';
 import { repoRoot, sharedPath } from './shared.js';
 
 // Feature stores on real audio: RAVDESS actors 1–2, four emotions, ESC-50 noise, the classical enhancer.
@@ -105,5 +105,38 @@ describe('feature stores', () => {
     expect(isAbortError(err)).toBe(true);
     expect(stores(root)).toEqual([]);
     expect((await buildFeatureSet(utterances, options(root, 9))).cached).toBe(false);
+  });
+
+  it('an enhancer that fails on one utterance fails the build with a coded report, publishes no store, and fails again next time', async () => {
+    // waveform_even's model reshapes audio into pairs of samples, so ONNX Runtime rejects odd lengths while running.
+    const card = join(repoRoot, 'crates/trnet-enhance/tests/fixtures/waveform_even.card.json');
+    const odd = (u: UtteranceSpec) => decodeAudio(u.path).samples.length % 2 === 1;
+    const bad = utterances.find(odd)!;
+    const good = utterances.filter((u) => !odd(u)).slice(0, 5);
+    expect(bad).toBeDefined();
+    expect(good).toHaveLength(5);
+    const set = [...good.slice(0, 2), bad, ...good.slice(2)];
+    const root = join(work, 'enhance-fails');
+    const cacheDir = join(work, 'enhance-fails-cache');
+    const opts = { ...options(root, 11), enhancer: { kind: 'card', card, cacheDir } };
+    for (const attempt of [1, 2]) {
+      const err = (await buildFeatureSet(set, opts).then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as { code?: string; message?: string } | undefined;
+      expect(err?.code, `attempt ${attempt}`).toBe('TRNET_ENHANCE_FAILED');
+      expect(err?.message).toContain(bad.path);
+      expect(err?.message).toContain('2 item(s) of 1 of 6 utterance(s)');
+      expect(err?.message).toContain('[TRNET_ORT]');
+      for (const u of good) expect(err?.message).not.toContain(u.path);
+      // No store folder, no temporary folder.
+      expect(stores(root), `attempt ${attempt}`).toEqual([]);
+    }
+    // In memory the same.
+    await expect(buildFeatureSet(set, { ...opts, store: undefined })).rejects.toMatchObject({ code: 'TRNET_ENHANCE_FAILED' });
+    // The good utterances alone build a store with this enhancer.
+    const built = await buildFeatureSet(good, opts);
+    expect([built.cached, built.length]).toEqual([false, 10]);
+    expect(stores(root)).toHaveLength(1);
   });
 });

@@ -36,6 +36,7 @@ export type TrnetErrorCode =
   | 'TRNET_STORE_NOT_FOUND'
   | 'TRNET_STORE_CORRUPT'
   | 'TRNET_STORE_MISMATCH'
+  | 'TRNET_ENHANCE_FAILED'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {

@@ -17,6 +17,9 @@ Models (B and T are dynamic axes unless said otherwise):
 - waveform_gain:     audio [1,N] -> enhanced [1,N] = 0.5 audio.
 - spectrum_lowpass:  spec [1,257,T,2] (layout BFTC) -> enh, times a mask (1 below bin 64 = 2 kHz, 0 above).
 - spectrum_fixed_t:  like spectrum_lowpass without the mask but with T fixed to 10 (must be refused).
+- waveform_even:     audio [1,N] -> enhanced [1,N] unchanged, through a reshape to pairs of samples, so ONNX
+                     Runtime rejects an odd N while running: a real per-input failure for the tests that
+                     prove a failed enhancement never becomes features (feature stores).
 """
 import json
 import pathlib
@@ -90,6 +93,14 @@ def main():
     o = helper.make_tensor_value_info("enh", F32, [1, 257, 10, 2])
     save("spectrum_fixed_t", [helper.make_node("Identity", ["spec"], ["enh"])], [s], [o])
 
+    a = helper.make_tensor_value_info("audio", F32, [1, "N"])
+    e = helper.make_tensor_value_info("enhanced", F32, [1, "N"])
+    pairs = numpy_helper.from_array(np.array([-1, 2], dtype=np.int64), "pairs")
+    row = numpy_helper.from_array(np.array([1, -1], dtype=np.int64), "row")
+    nodes = [helper.make_node("Reshape", ["audio", "pairs"], ["paired"]), helper.make_node("Reshape", ["paired", "row"], ["enhanced"])]
+    save("waveform_even", nodes, [a], [e], [pairs, row])
+
+    card("waveform_even", {"name": "waveform-even", "model": "waveform_even.onnx", "kind": "waveform", "sample_rate": 16000, "inputs": {"audio": "audio"}, "outputs": {"audio": "enhanced"}})
     card("waveform_gain", {"name": "waveform-gain", "model": "waveform_gain.onnx", "kind": "waveform", "sample_rate": 16000, "inputs": {"audio": "audio"}, "outputs": {"audio": "enhanced"}})
     card(
         "spectrum_lowpass",

@@ -419,8 +419,8 @@ impl MonoSink {
     }
 }
 
-/// Writes mono samples as a 32-bit float WAV file, atomically (a temporary file renamed into place), so an
-/// interrupted write never leaves a half file under the final name.
+/// Writes mono samples as a 32-bit float WAV file, atomically (`files::write_atomic`), so an interrupted
+/// write never leaves a half file under the final name.
 pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     resample::check_rate("sample rate of the WAV to write", sample_rate)?;
     let data_len = samples.len() as u64 * 4;
@@ -443,11 +443,5 @@ pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     for v in samples {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    let tmp = path.with_file_name(format!(".{}.{}.tmp", path.file_name().map_or("out".into(), |n| n.to_string_lossy()), std::process::id()));
-    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), reason: e.to_string() };
-    std::fs::write(&tmp, &bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+    crate::files::write_atomic(path, &bytes, crate::files::Durability::Atomic).map_err(|e| Error::Io { path: path.to_path_buf(), reason: e.to_string() })
 }

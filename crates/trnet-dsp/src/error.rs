@@ -1,4 +1,28 @@
+use std::fmt;
 use std::path::PathBuf;
+
+/// Why a value was refused, in the four parts every trnet error of that kind gives: what was checked, what
+/// was expected, what was found, and how to fix it. The one shape the crates share: each crate's
+/// `InvalidArgument` (and the config errors) hold a `Detail`, so the message reads the same everywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detail {
+    pub what: String,
+    pub expected: String,
+    pub found: String,
+    pub fix: String,
+}
+
+impl Detail {
+    pub fn new(what: impl fmt::Display, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Self {
+        Detail { what: what.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: expected {}, found {}. {}", self.what, self.expected, self.found, self.fix)
+    }
+}
 
 /// Errors of the DSP crate. Each has a stable `code()` that reaches JavaScript as `err.code`.
 /// Audio errors name the source (a file path, or "<bytes>" for in-memory input).
@@ -6,8 +30,8 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{source_name}: {problem}. {fix}")]
     Audio { source_name: String, kind: AudioProblem, problem: String, fix: String },
-    #[error("{what}: expected {expected}, found {found}. {fix}")]
-    InvalidArgument { what: String, expected: String, found: String, fix: String },
+    #[error("{0}")]
+    InvalidArgument(Detail),
     #[error("cannot read {}: {reason}", path.display())]
     Io { path: PathBuf, reason: String },
 }
@@ -36,13 +60,13 @@ impl Error {
                 AudioProblem::NoSamples => "TRNET_AUDIO_NO_SAMPLES",
                 AudioProblem::NonFinite => "TRNET_AUDIO_NON_FINITE",
             },
-            Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
+            Error::InvalidArgument(_) => "TRNET_INVALID_ARGUMENT",
             Error::Io { .. } => "TRNET_IO",
         }
     }
 
     pub fn invalid(what: impl std::fmt::Display, expected: impl std::fmt::Display, found: impl std::fmt::Display, fix: impl std::fmt::Display) -> Self {
-        Error::InvalidArgument { what: what.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+        Error::InvalidArgument(Detail::new(what, expected, found, fix))
     }
 
     pub fn audio(source_name: impl Into<String>, kind: AudioProblem, problem: impl Into<String>, fix: impl Into<String>) -> Self {

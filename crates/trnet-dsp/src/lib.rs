@@ -7,18 +7,20 @@
 //! - `stft`: STFT and inverse STFT for the speech-enhancement front end.
 //! - `frames`: fixed-length utterances (pad/truncate to N frames).
 //! - `mix`: noise mixed in at a target SNR.
+//! - `files`: atomic file writes, the one way every trnet crate writes a file.
 
 pub mod audio;
 pub mod batch;
 pub mod error;
 pub mod fbank;
+pub mod files;
 pub mod frames;
 pub mod mix;
 pub mod resample;
 pub mod rng;
 pub mod stft;
 
-pub use error::Error;
+pub use error::{Detail, Error};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The sample rate everything in trnet runs at (paper §4.2).

@@ -3,17 +3,16 @@
 //! The key is SHA-256 over the enhancer's fingerprint (name, processing version, model file hash, every
 //! setting that changes the output) and the noisy samples themselves. The noisy samples are a function of
 //! (utterance, noise clip, SNR, seed), so this is "once per (utterance, noise, SNR, seed, SE model)", and a
-//! changed model file or setting simply misses. Entries are written to a unique temporary file and renamed
-//! into place, so two processes filling the same entry at once both succeed and a reader never sees half a
-//! file. Each entry carries the CRC-32 of its samples' bytes: a damaged entry (wrong header, length or
-//! checksum: a byte flipped on disk, a file truncated or overwritten) is treated as a miss and rewritten,
-//! so garbage never comes back as enhanced audio.
+//! changed model file or setting simply misses. Entries are written atomically (`trnet_dsp::files`), so two
+//! processes filling the same entry at once both succeed and a reader never sees half a file; they are not
+//! fsynced (an entry lost in a crash is only a miss). Each entry carries the CRC-32 of its samples' bytes: a
+//! damaged entry (wrong header, length or checksum: a byte flipped on disk, a file truncated or overwritten)
+//! is treated as a miss and rewritten, so garbage never comes back as enhanced audio.
 
 use crate::{Enhancer, Error, Result};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use trnet_dsp::files::{write_atomic, Durability};
 
 const MAGIC: &[u8; 8] = b"TRNETENH";
 /// 2 added the checksum; entries of version 1 miss and are rewritten.
@@ -24,9 +23,6 @@ const HEADER: usize = 8 + 4 + 8 + 4;
 pub struct EnhanceCache {
     dir: PathBuf,
 }
-
-/// Makes temporary names unique within a process; the pid makes them unique across processes.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl EnhanceCache {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
@@ -75,7 +71,6 @@ impl EnhanceCache {
         let parent = path.parent().expect("entries live in a fan-out folder");
         let fail = |what: &str, e: std::io::Error| Error::Cache { path: path.clone(), reason: format!("{what}: {e}") };
         std::fs::create_dir_all(parent).map_err(|e| fail("cannot create its folder", e))?;
-        let tmp = parent.join(format!(".{key}.{}.{}.tmp", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
         let mut bytes = Vec::with_capacity(HEADER + samples.len() * 4);
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&VERSION.to_le_bytes());
@@ -86,12 +81,7 @@ impl EnhanceCache {
         }
         let crc = crc32fast::hash(&bytes[HEADER..]);
         bytes[20..24].copy_from_slice(&crc.to_le_bytes());
-        let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(&bytes));
-        if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, &path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(fail("cannot write it", e));
-        }
-        Ok(())
+        write_atomic(&path, &bytes, Durability::Atomic).map_err(|e| fail("cannot write it", e))
     }
 
     /// Enhances `noisy`, reading the result from the cache when present. Returns the samples and whether

@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use trnet_dsp::Detail;
 
 /// Errors of the enhancement crate. Each has a stable `code()` that reaches JavaScript as `err.code`.
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +24,8 @@ pub enum Error {
     /// A model card that cannot be read, parsed or is inconsistent in itself.
     #[error("model card {}: {problem}. {fix}", path.display())]
     Card { path: PathBuf, problem: String, fix: String },
-    #[error("{what}: expected {expected}, found {found}. {fix}")]
-    InvalidArgument { what: String, expected: String, found: String, fix: String },
+    #[error("{0}")]
+    InvalidArgument(Detail),
     #[error("enhancement cache {}: {reason}. Check the folder is writable, or set another cache folder", path.display())]
     Cache { path: PathBuf, reason: String },
     #[error("ONNX Runtime failed while {during}: {reason}")]
@@ -43,7 +44,7 @@ impl Error {
             Error::ModelContract { .. } => "TRNET_MODEL_CONTRACT",
             Error::ModelOutput { .. } => "TRNET_MODEL_OUTPUT",
             Error::Card { .. } => "TRNET_CARD_INVALID",
-            Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
+            Error::InvalidArgument(_) => "TRNET_INVALID_ARGUMENT",
             Error::Ort { .. } => "TRNET_ORT",
             Error::Cache { .. } => "TRNET_CACHE",
             Error::Dsp(inner) => inner.code(),
@@ -55,7 +56,7 @@ impl Error {
     }
 
     pub fn invalid(what: impl std::fmt::Display, expected: impl std::fmt::Display, found: impl std::fmt::Display, fix: impl std::fmt::Display) -> Self {
-        Error::InvalidArgument { what: what.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+        Error::InvalidArgument(Detail::new(what, expected, found, fix))
     }
 
     pub(crate) fn card(path: &std::path::Path, problem: impl Into<String>, fix: impl Into<String>) -> Self {

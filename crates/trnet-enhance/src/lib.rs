@@ -10,9 +10,9 @@
 //! - `spectral`: the engine shared by CMGAN and spectrum cards (layouts, compression, normalisation).
 //! - `onnx`: ONNX Runtime plumbing: loading the runtime library, sessions, checked inputs.
 //! - `quality`: SNR and SI-SDR against a clean reference.
-//! - `cache`: enhanced audio on disk, keyed by enhancer fingerprint and input; `batch`: all cores.
+//! - `cache`: enhanced audio on disk, keyed by enhancer fingerprint and input.
+//! - `pool`: the enhancer pool with its cache, on all cores; batch enhancement and feature building both use it.
 
-pub mod batch;
 pub mod cache;
 pub mod card;
 pub mod classical;
@@ -22,12 +22,14 @@ pub mod error;
 pub mod gtcrn;
 pub mod min_stats;
 pub mod onnx;
+pub mod pool;
 pub mod quality;
 pub mod spectral;
 
 pub use enhancer::Enhancer;
 pub use error::Error;
 pub use onnx::SessionOptions;
+pub use pool::{Enhanced, EnhancerPool};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 use std::path::PathBuf;

@@ -133,3 +133,37 @@ fn the_factory_builds_every_kind() {
     let err = build(&EnhancerSpec::Gtcrn { model: "/nonexistent/gtcrn.onnx".into() }, options).err().unwrap();
     assert_eq!(err.code(), "TRNET_MODEL_LOAD");
 }
+
+/// `waveform_even` reshapes its input to pairs of samples, so ONNX Runtime rejects odd lengths while running:
+/// a real per-input failure. Through the pool (with a cache) a failed input is an error of its own every
+/// time, never an entry in the cache, and the other inputs are enhanced.
+#[test]
+fn a_model_that_rejects_a_length_fails_that_input_only_and_caches_nothing_for_it() {
+    let mut e = load(&fixture("waveform_even.card.json")).unwrap();
+    let x = signal();
+    assert_eq!(e.enhance(&x[..9_998]).unwrap(), x[..9_998].to_vec());
+    let err = e.enhance(&x).unwrap_err();
+    assert_eq!(err.code(), "TRNET_ORT", "{err}");
+
+    let dir = std::env::temp_dir().join(format!("trnet-card-pool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = trnet_enhance::cache::EnhanceCache::open(&dir).unwrap();
+    let pool = trnet_enhance::EnhancerPool::new(EnhancerSpec::Card { card: fixture("waveform_even.card.json") }, SessionOptions::default(), Some(cache)).unwrap();
+    let inputs: Vec<&[f32]> = vec![&x[..4_000], &x[..4_001], &x[..6_000]];
+    for round in 0..2 {
+        let out = pool.enhance_batch(&inputs, &trnet_dsp::batch::BatchControl::NONE);
+        let out: Vec<_> = out.into_iter().map(Option::unwrap).collect();
+        assert_eq!(out[1].as_ref().unwrap_err().code(), "TRNET_ORT", "round {round}");
+        for i in [0, 2] {
+            let e = out[i].as_ref().unwrap();
+            assert_eq!((e.samples.len(), e.cached), (inputs[i].len(), round == 1), "round {round}, input {i}");
+        }
+    }
+    let entries = walk(&dir);
+    assert_eq!(entries, 2, "only the two enhanced inputs are cached");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn walk(dir: &Path) -> usize {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).map(|p| if p.is_dir() { walk(&p) } else { 1 }).sum()
+}

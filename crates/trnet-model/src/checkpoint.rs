@@ -7,11 +7,12 @@
 //! silently. A folder without `checksums.json` (weights exported by other tools) loads unverified; a file
 //! that cannot be parsed is still TRNET_CHECKPOINT_CORRUPT, never a bare libtorch error.
 //!
-//! Each file is written atomically: to a temporary file in the same folder, fsynced, then renamed over the
-//! target, and the folder is fsynced so the rename itself survives a crash. A reader never sees a torn
-//! file. The renames are not one transaction: after a crash between them the folder can hold new
-//! weights beside the old config or checksums, and `load` then refuses with a mismatch or corrupt error
-//! (a run's `best/` and `last/` are written into a fresh folder and swapped whole, so they never are).
+//! Each file is written atomically (`trnet_dsp::files`, durability `Synced`): to a temporary file in the same
+//! folder, fsynced, then renamed over the target, and the folder is fsynced so the rename itself survives a
+//! crash. A reader never sees a torn file. The renames are not one transaction: after a crash between them
+//! the folder can hold new weights beside the old config or checksums, and `load` then refuses with a
+//! mismatch or corrupt error (a run's `best/` and `last/` are written into a fresh folder and swapped whole,
+//! so they never are).
 //!
 //! Loading is strict: every variable the config's model has must be in the file with the same shape and
 //! type, and the file may hold nothing else. Values are copied bit for bit.
@@ -24,10 +25,11 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
+use trnet_dsp::files::{write_atomic, AtomicFile, Durability};
+use trnet_dsp::Detail;
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
@@ -49,33 +51,19 @@ pub fn save(dir: &Path, vs: &VarStore, config: &ModelConfig) -> Result<()> {
     config.validate()?;
     std::fs::create_dir_all(dir).map_err(Error::io("creating checkpoint folder", dir))?;
     let weights = dir.join(WEIGHTS_FILE);
-    let tmp_weights = temp_path(&weights);
+    let tmp_weights = AtomicFile::create(&weights, Durability::Synced).map_err(Error::io("creating a temporary file for", &weights))?;
     // Sorted, so the same model always gives the same file.
     let named: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     let named: Vec<(&str, &Tensor)> = named.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let written = Tensor::write_safetensors(&named, &tmp_weights)
-        .map_err(Error::torch(format!("writing {}", tmp_weights.display())))
-        .and_then(|()| File::open(&tmp_weights).and_then(|f| f.sync_all()).map_err(Error::io("syncing", &tmp_weights)));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp_weights);
-        return Err(e);
-    }
+    Tensor::write_safetensors(&named, tmp_weights.temp_path()).map_err(Error::torch(format!("writing {}", tmp_weights.temp_path().display())))?;
     let json = dir.join(CONFIG_FILE);
-    let tmp_json = temp_path(&json);
-    let written = File::create(&tmp_json)
-        .and_then(|mut f| {
-            f.write_all(config.to_json().as_bytes())?;
-            f.write_all(b"\n")?;
-            f.sync_all()
-        })
-        .map_err(Error::io("writing", &tmp_json));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp_weights);
-        let _ = std::fs::remove_file(&tmp_json);
-        return Err(e);
-    }
-    std::fs::rename(&tmp_weights, &weights).map_err(Error::io("renaming into place", &weights))?;
-    std::fs::rename(&tmp_json, &json).map_err(Error::io("renaming into place", &json))?;
+    let mut tmp_json = AtomicFile::create(&json, Durability::Synced).map_err(Error::io("creating a temporary file for", &json))?;
+    let text = config.to_json() + "\n";
+    tmp_json.file().write_all(text.as_bytes()).map_err(Error::io("writing", &json))?;
+    // Both files are whole on disk before either is renamed into place (dropping them on an error above
+    // removes the temporary files).
+    tmp_weights.commit().map_err(Error::io("moving into place", &weights))?;
+    tmp_json.commit().map_err(Error::io("moving into place", &json))?;
     record_checksums(dir, &[WEIGHTS_FILE])
 }
 
@@ -111,17 +99,7 @@ pub fn record_checksums(dir: &Path, files: &[&str]) -> Result<()> {
     }
     let text = serde_json::to_string_pretty(&Checksums { sha256 }).expect("checksums serialise");
     let path = dir.join(CHECKSUMS_FILE);
-    let tmp = temp_path(&path);
-    let written = File::create(&tmp).and_then(|mut f| {
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()
-    });
-    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io("writing", &path)(e));
-    }
-    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("syncing checkpoint folder", dir))
+    write_atomic(&path, (text + "\n").as_bytes(), Durability::Synced).map_err(Error::io("writing", &path))
 }
 
 /// Checks `path` against the `checksums.json` beside it. Without that file there is nothing to check
@@ -174,7 +152,7 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig> {
 pub fn read_config_file(path: &Path) -> Result<ModelConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| not_found_or_io(e, path, "reading"))?;
     ModelConfig::from_json(&text).map_err(|e| match e {
-        Error::InvalidConfig { field, expected, found, fix } => Error::InvalidConfig { field: format!("{field} (in {})", path.display()), expected, found, fix },
+        Error::InvalidConfig(d) => Error::InvalidConfig(Detail { what: format!("{} (in {})", d.what, path.display()), ..d }),
         other => other,
     })
 }
@@ -220,14 +198,6 @@ pub fn load_weights(vs: &mut VarStore, path: &Path) -> Result<()> {
         }
         Ok(())
     })
-}
-
-/// A name no other writer uses: the process id keeps processes apart, the counter threads and calls.
-fn temp_path(target: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    target.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 fn fix_missing() -> String {

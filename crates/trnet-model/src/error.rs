@@ -1,18 +1,20 @@
 use std::fmt;
 use std::path::PathBuf;
+use trnet_dsp::Detail;
 
 /// Errors of the model crate. Each has a stable `code()` that reaches JavaScript as `err.code`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A caller passed a value this crate cannot use; the message says what was expected and how to fix it.
-    #[error("{what}: expected {expected}, found {found}. {fix}")]
-    InvalidArgument { what: String, expected: String, found: String, fix: String },
+    #[error("{0}")]
+    InvalidArgument(Detail),
     /// A device was asked for that this process cannot use.
     #[error("device {requested} is not available: {reason}. Use \"cpu\", or \"auto\" to take a GPU only when one is present")]
     DeviceUnavailable { requested: String, reason: String },
     /// A model config field is out of range or inconsistent with another field.
-    #[error("config {field}: expected {expected}, found {found}. {fix}")]
-    InvalidConfig { field: String, expected: String, found: String, fix: String },
+    /// `what` names the field.
+    #[error("config {0}")]
+    InvalidConfig(Detail),
     /// A checkpoint file (weights or config) is not where it was asked for.
     #[error("checkpoint file {} does not exist. {fix}", path.display())]
     CheckpointNotFound { path: PathBuf, fix: String },
@@ -44,9 +46,9 @@ pub enum Error {
 impl Error {
     pub fn code(&self) -> &'static str {
         match self {
-            Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
+            Error::InvalidArgument(_) => "TRNET_INVALID_ARGUMENT",
             Error::DeviceUnavailable { .. } => "TRNET_DEVICE_UNAVAILABLE",
-            Error::InvalidConfig { .. } => "TRNET_INVALID_CONFIG",
+            Error::InvalidConfig(_) => "TRNET_INVALID_CONFIG",
             Error::CheckpointNotFound { .. } => "TRNET_CHECKPOINT_NOT_FOUND",
             Error::CheckpointMismatch { .. } => "TRNET_CHECKPOINT_MISMATCH",
             Error::CheckpointCorrupt { .. } => "TRNET_CHECKPOINT_CORRUPT",
@@ -56,16 +58,11 @@ impl Error {
     }
 
     pub fn invalid(what: impl fmt::Display, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Self {
-        Error::InvalidArgument {
-            what: what.to_string(),
-            expected: expected.to_string(),
-            found: found.to_string(),
-            fix: fix.to_string(),
-        }
+        Error::InvalidArgument(Detail::new(what, expected, found, fix))
     }
 
     pub fn invalid_config(field: impl fmt::Display, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Self {
-        Error::InvalidConfig { field: field.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+        Error::InvalidConfig(Detail::new(field, expected, found, fix))
     }
 
     pub(crate) fn io(during: impl Into<String>, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {

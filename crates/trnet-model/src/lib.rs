@@ -7,10 +7,10 @@
 //! - `losses`: CE, L_low, L_high and their weighted total.
 //! - `trnet`: the six compared models as one `TrnetModel` (see its table of what each variant computes).
 //! - `checkpoint`: safetensors weights + JSON config, written atomically, loaded strictly.
-//! - `runtime`, `device`, `ops`: libtorch facts, device selection, and the addon's plumbing ops.
-//! - `allocator`: glibc malloc tuning for training and evaluation jobs (`MallocMode`, `job_scope`).
+//! - `device`, `ops`: device selection, and tensor ops on caller-owned memory (softmax for the addon).
+//!
+//! Process-level concerns (libtorch facts, malloc tuning, the matmul smoke job) live in `trnet-runtime`.
 
-pub mod allocator;
 mod check;
 pub mod checkpoint;
 pub mod config;
@@ -21,7 +21,6 @@ pub mod film;
 mod layers;
 pub mod losses;
 pub mod ops;
-pub mod runtime;
 pub mod snr_aware;
 pub mod trnet;
 

@@ -7,7 +7,7 @@
 //! Each utterance becomes a clean and a noisy item (X, Xe, Xs: 3 spectrograms of 160 kB, Xs shared), so the
 //! data itself takes about utterances × 0.5 MB.
 //!
-//! `--malloc fast|default` picks trnet's malloc mode for the jobs (`trnet_model::allocator`; fast is the
+//! `--malloc fast|default` picks trnet's malloc mode for the jobs (`trnet_runtime::allocator`; fast is the
 //! default). The runs happen on a spawned thread, as in the addon (libuv worker). `rss_after_mib` is the
 //! resident memory once the job has ended (fast mode hands free memory back then).
 
@@ -45,7 +45,7 @@ fn main() {
 fn run() {
     let args: Vec<String> = std::env::args().collect();
     let malloc = args.iter().position(|a| a == "--malloc").and_then(|i| args.get(i + 1)).map_or("fast", String::as_str);
-    trnet_model::allocator::configure(malloc.parse().unwrap());
+    trnet_runtime::allocator::configure(malloc.parse().unwrap());
     let utterances = arg(&args, "--utterances", 64);
     let threads = arg(&args, "--threads", 2);
     let base_rss = {

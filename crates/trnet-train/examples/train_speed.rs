@@ -6,7 +6,7 @@
 //!
 //! Options: --threads N (2), --batch B (32), --frames T (500), --bins F (80), --steps S (5 timed steps
 //! after 2 warm-up steps), --variant NAME (trnet), --device D (cpu), --only both|train|infer (both),
-//! --malloc fast|default|env (fast: trnet's run-time tuning, `trnet_model::allocator`, held for the whole
+//! --malloc fast|default|env (fast: trnet's run-time tuning, `trnet_runtime::allocator`, held for the whole
 //! run as a job holds it; default: glibc as it comes; env: leave malloc to the MALLOC_* environment
 //! variables), --thread worker|main (worker: run on a spawned thread, as the addon runs jobs on a libuv
 //! worker thread, whose malloc arena is not the main one).
@@ -81,14 +81,14 @@ fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let only: String = arg(&args, "--only", "both".into());
     let variant: Variant = arg::<String>(&args, "--variant", "trnet".into()).parse()?;
     let device = trnet_model::parse_device(&arg::<String>(&args, "--device", "cpu".into()))?.resolve()?;
-    // "fast" / "default": trnet's run-time setting (trnet_model::allocator), held for the whole run as a
+    // "fast" / "default": trnet's run-time setting (trnet_runtime::allocator), held for the whole run as a
     // job would; "env": leave malloc alone (to compare with MALLOC_* variables set by the caller).
     let malloc: String = arg(&args, "--malloc", "fast".into());
     let _job = match malloc.as_str() {
         "env" => None,
         m => {
-            trnet_model::allocator::configure(m.parse()?);
-            Some(trnet_model::allocator::job_scope())
+            trnet_runtime::allocator::configure(m.parse()?);
+            Some(trnet_runtime::allocator::job_scope())
         }
     };
     tch::set_num_threads(threads as i32);
@@ -142,7 +142,7 @@ fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let ups = |s: f64| num(b as f64 / s);
     println!(
         "{{\"impl\": \"trnet (tch {})\", \"variant\": \"{variant}\", \"device\": \"{device:?}\", \"threads\": {threads}, \"malloc\": \"{malloc}\", \"batch\": {b}, \"frames\": {t}, \"bins\": {f}, \"train_step_s\": {}, \"infer_utt_per_s\": {}, \"train_step_min_s\": {}, \"infer_utt_per_s_best\": {}, \"train_step_cpu_s\": {}, \"infer_cpu_utt_per_s\": {}, \"train_step_faults\": {}, \"infer_faults\": {}, \"peak_rss_mib\": {:.0}}}",
-        trnet_model::runtime::torch_info().version,
+        trnet_runtime::torch::torch_info().version,
         num(train[train.len() / 2]),
         ups(inf[inf.len() / 2]),
         num(train[0]),

@@ -164,7 +164,7 @@ impl TrainConfig {
 
     pub fn device_spec(&self) -> Result<DeviceSpec> {
         trnet_model::parse_device(&self.device).map_err(|e| match e {
-            trnet_model::Error::InvalidArgument { expected, found, fix, .. } => Error::invalid_config("device", expected, found, fix),
+            trnet_model::Error::InvalidArgument(d) => Error::invalid_config("device", d.expected, d.found, d.fix),
             other => other.into(),
         })
     }

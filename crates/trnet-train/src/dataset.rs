@@ -28,7 +28,7 @@
 //! `store`) read when a batch needs them; either way a noisy item's Xs and its clean twin's X are one
 //! buffer, and `subset` copies no features.
 
-use crate::store::Records;
+use crate::records::Records;
 use crate::{Error, Result};
 use std::borrow::Cow;
 use std::sync::Arc;

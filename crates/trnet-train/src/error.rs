@@ -1,5 +1,6 @@
 use std::fmt;
 use std::path::PathBuf;
+use trnet_dsp::Detail;
 
 /// Errors of the training crate. Each has a stable `code()` that reaches JavaScript as `err.code`; errors
 /// of the model and DSP crates pass through with their own codes.
@@ -10,11 +11,12 @@ pub enum Error {
     #[error(transparent)]
     Dsp(#[from] trnet_dsp::Error),
     /// A caller passed a value this crate cannot use; the message says what was expected and how to fix it.
-    #[error("{what}: expected {expected}, found {found}. {fix}")]
-    InvalidArgument { what: String, expected: String, found: String, fix: String },
+    #[error("{0}")]
+    InvalidArgument(Detail),
     /// A training config field is out of range or inconsistent with another field.
-    #[error("train config {field}: expected {expected}, found {found}. {fix}")]
-    InvalidConfig { field: String, expected: String, found: String, fix: String },
+    /// `what` names the field.
+    #[error("train config {0}")]
+    InvalidConfig(Detail),
     /// The caller asked to stop. When a run folder exists, its `last` checkpoint is valid and `resume`
     /// continues from it.
     #[error("training was cancelled{}", match checkpoint { Some(p) => format!("; resume continues from {}", p.display()), None => String::new() })]
@@ -46,6 +48,11 @@ pub enum Error {
     /// A feature store is intact but not what this version reads (another layout format).
     #[error("feature store {}: {what}: expected {expected}, found {found}. {fix}", dir.display())]
     StoreMismatch { dir: PathBuf, what: String, expected: String, found: String, fix: String },
+    /// The enhancer failed on some items of a dataset build (`features`). Nothing was kept: no dataset is
+    /// returned and no feature store is written, so a later build with the same inputs enhances them again
+    /// (and fails the same way) instead of reusing features computed from audio that was never enhanced.
+    #[error("{}", enhance_failed(*utterances, failures))]
+    EnhanceFailed { utterances: usize, failures: Vec<EnhanceFailure> },
     /// Reading or writing a file failed for a reason other than it being absent.
     #[error("{during} {}: {source}", path.display())]
     Io {
@@ -68,8 +75,8 @@ impl Error {
         match self {
             Error::Model(e) => e.code(),
             Error::Dsp(e) => e.code(),
-            Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
-            Error::InvalidConfig { .. } => "TRNET_INVALID_CONFIG",
+            Error::InvalidArgument(_) => "TRNET_INVALID_ARGUMENT",
+            Error::InvalidConfig(_) => "TRNET_INVALID_CONFIG",
             // The code the addon gives every aborted job (AbortSignal), so callers test one thing.
             Error::Cancelled { .. } => "ABORT_ERR",
             Error::Diverged { .. } => "TRNET_TRAINING_DIVERGED",
@@ -81,17 +88,18 @@ impl Error {
             Error::StoreNotFound { .. } => "TRNET_STORE_NOT_FOUND",
             Error::StoreCorrupt { .. } => "TRNET_STORE_CORRUPT",
             Error::StoreMismatch { .. } => "TRNET_STORE_MISMATCH",
+            Error::EnhanceFailed { .. } => "TRNET_ENHANCE_FAILED",
             Error::Io { .. } => "TRNET_IO",
             Error::Torch { .. } => "TRNET_TORCH",
         }
     }
 
     pub fn invalid(what: impl fmt::Display, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Self {
-        Error::InvalidArgument { what: what.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+        Error::InvalidArgument(Detail::new(what, expected, found, fix))
     }
 
     pub fn invalid_config(field: impl fmt::Display, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Self {
-        Error::InvalidConfig { field: field.to_string(), expected: expected.to_string(), found: found.to_string(), fix: fix.to_string() }
+        Error::InvalidConfig(Detail::new(field, expected, found, fix))
     }
 
     pub(crate) fn io(during: impl Into<String>, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
@@ -103,4 +111,31 @@ impl Error {
         let during = during.into();
         move |source| Error::Torch { during, source }
     }
+}
+
+/// One item the enhancer failed on.
+#[derive(Debug)]
+pub struct EnhanceFailure {
+    /// The utterance's audio file.
+    pub path: PathBuf,
+    /// The item's id (`utt` for the clean item, `utt@noise:SNRdB` for a noisy copy).
+    pub item: String,
+    pub error: trnet_enhance::Error,
+}
+
+/// Items listed in the message; the rest are counted.
+const LISTED: usize = 8;
+
+fn enhance_failed(utterances: usize, failures: &[EnhanceFailure]) -> String {
+    let mut files: Vec<&PathBuf> = failures.iter().map(|f| &f.path).collect();
+    files.sort();
+    files.dedup();
+    let listed: Vec<String> = failures.iter().take(LISTED).map(|f| format!("{} (item {}): [{}] {}", f.path.display(), f.item, f.error.code(), f.error)).collect();
+    let more = if failures.len() > LISTED { format!("; and {} more", failures.len() - LISTED) } else { String::new() };
+    format!(
+        "the enhancer failed on {} item(s) of {} of {utterances} utterance(s), so no features were kept and no feature store was written: {}{more}. Fix or leave out these files, or use an enhancer that accepts them",
+        failures.len(),
+        files.len(),
+        listed.join("; ")
+    )
 }

@@ -39,6 +39,7 @@
 use crate::dataset::{fix_frames, Dataset, Item};
 use crate::seed;
 use crate::store::{self, StoreWriter, StoredItem};
+use crate::error::EnhanceFailure;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -118,11 +119,14 @@ pub fn load_noises(paths: &[PathBuf]) -> Result<Vec<NoiseClip>> {
         .collect()
 }
 
-/// The enhancer: a frozen SE front end over 16 kHz mono samples (identity is allowed).
-pub type Enhancer<'a> = &'a (dyn Fn(&[f32]) -> Vec<f32> + Sync);
+/// The enhancer: a frozen SE front end over 16 kHz mono samples (identity is allowed), e.g.
+/// `trnet_enhance::EnhancerPool::enhance`. When it fails on any item the whole build fails with
+/// `Error::EnhanceFailed`, listing every failed item: a dataset never holds an Xe that is not the
+/// enhancer's output.
+pub type Enhancer<'a> = &'a (dyn Fn(&[f32]) -> trnet_enhance::Result<Vec<f32>> + Sync);
 
 /// Builds a dataset from `utterances` as described in the module docs. `control` reports per utterance and
-/// can cancel (→ `Error::Cancelled`).
+/// can cancel (→ `Error::Cancelled`). An enhancer failure on any item fails the call (`Error::EnhanceFailed`).
 pub fn dataset_from_audio(utterances: &[Utterance], noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, control: &BatchControl<'_>) -> Result<Dataset> {
     check_spec(spec, noises.len())?;
     let mut ds = Dataset::new(spec.frames, bins(spec))?;
@@ -159,7 +163,8 @@ pub struct StoredDataset {
 
 /// `dataset_from_audio` through a feature store (module docs): opens the store of these inputs when it
 /// exists and is intact, and otherwise decodes the noises, builds the store and opens it. A damaged store
-/// is replaced. Progress counts utterances as they finish; a hit reports nothing.
+/// is replaced. Progress counts utterances as they finish; a hit reports nothing. A build that fails (an
+/// enhancer failure on any item included) publishes nothing: its temporary folder is removed.
 pub fn stored_dataset_from_audio(utterances: &[Utterance], noise_files: &[PathBuf], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, options: &StoreOptions<'_>, control: &BatchControl<'_>) -> Result<StoredDataset> {
     check_spec(spec, noise_files.len())?;
     let (key, inputs) = store_key(utterances, noise_files, spec, options.enhancer)?;
@@ -174,7 +179,7 @@ pub fn stored_dataset_from_audio(utterances: &[Utterance], noise_files: &[PathBu
             // A process still reading the old files keeps reading them (they are unlinked, not overwritten);
             // at worst two processes that both found it damaged build it twice.
             _ => {
-                let aside = options.root.join(format!(".damaged-{key}-{}-0", std::process::id()));
+                let aside = trnet_dsp::files::temp_sibling(&dir, store::DAMAGED);
                 if std::fs::rename(&dir, &aside).is_ok() {
                     let _ = std::fs::remove_dir_all(&aside);
                 }
@@ -272,7 +277,9 @@ fn check_spec(spec: &AudioDatasetSpec, noises: usize) -> Result<()> {
 }
 
 /// Computes every utterance's items on all cores and passes them to `keep(i, items)` on the worker that
-/// made them; returns what `keep` returned, in utterance order.
+/// made them; returns what `keep` returned, in utterance order. Cancellation wins over failures; otherwise
+/// the first failure in utterance order is returned, except that enhancer failures are gathered from every
+/// utterance into one `Error::EnhanceFailed`, so the report names all the files at once.
 fn map_utterances<T: Send>(utterances: &[Utterance], noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, control: &BatchControl<'_>, keep: impl Fn(usize, Vec<Item>) -> Result<T> + Sync + Send) -> Result<Vec<T>> {
     let indexed: Vec<(usize, &Utterance)> = utterances.iter().enumerate().collect();
     let results = par_map_init(
@@ -284,7 +291,20 @@ fn map_utterances<T: Send>(utterances: &[Utterance], noises: &[NoiseClip], spec:
         },
         control,
     );
-    results.into_iter().map(|r| r.ok_or(Error::Cancelled { checkpoint: None })?).collect()
+    if results.iter().any(Option::is_none) {
+        return Err(Error::Cancelled { checkpoint: None });
+    }
+    let mut kept = Vec::with_capacity(results.len());
+    let mut failures = Vec::new();
+    for result in results.into_iter().flatten() {
+        match result {
+            Ok(t) => kept.push(t),
+            Err(Error::EnhanceFailed { failures: f, .. }) => failures.extend(f),
+            Err(e) if failures.is_empty() => return Err(e),
+            Err(_) => {}
+        }
+    }
+    if failures.is_empty() { Ok(kept) } else { Err(Error::EnhanceFailed { utterances: utterances.len(), failures }) }
 }
 
 fn utterance_items(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, fbank: &mut Fbank) -> Result<Vec<Item>> {
@@ -296,9 +316,17 @@ fn utterance_items(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &Audio
     let id = if utt.id.is_empty() { utt.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default() } else { utt.id.clone() };
     let (xs, valid) = features(&clean)?;
     let mut items = Vec::new();
+    // Every item is tried, so the report lists all of this utterance's failures, not just the first.
+    let mut failures = Vec::new();
+    let mut failed = |item: String, error: trnet_enhance::Error| failures.push(EnhanceFailure { path: utt.path.clone(), item, error });
     if spec.include_clean {
-        let (xe, _) = features(&enhancer(&clean))?;
-        items.push(Item::clean(xs.clone(), utt.label).enhanced(xe).valid_frames(valid).speaker(&utt.speaker).id(&id));
+        match enhancer(&clean) {
+            Ok(enhanced) => {
+                let (xe, _) = features(&enhanced)?;
+                items.push(Item::clean(xs.clone(), utt.label).enhanced(xe).valid_frames(valid).speaker(&utt.speaker).id(&id));
+            }
+            Err(e) => failed(id.clone(), e),
+        }
     }
     let copies: Vec<(usize, Option<f64>)> = match spec.noisy {
         NoisyCopies::None => Vec::new(),
@@ -310,10 +338,21 @@ fn utterance_items(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &Audio
         let snr = fixed_snr.unwrap_or_else(|| spec.snrs_db[rng.below(spec.snrs_db.len() as u64) as usize]);
         let noise = &noises[rng.below(noises.len() as u64) as usize];
         let mix = mix_at_snr(&clean, &noise.samples, snr, rng.next_u64())?;
+        let item_id = format!("{id}@{}:{snr}dB", noise.name);
+        let enhanced = match enhancer(&mix.noisy) {
+            Ok(e) => e,
+            Err(e) => {
+                failed(item_id, e);
+                continue;
+            }
+        };
         let (x, valid) = features(&mix.noisy)?;
-        let (xe, _) = features(&enhancer(&mix.noisy))?;
-        let item = Item::noisy(x, Some(xs.clone()), utt.label, Some(snr), Some(noise.name.clone())).enhanced(xe).valid_frames(valid).speaker(&utt.speaker).id(format!("{id}@{}:{snr}dB", noise.name));
+        let (xe, _) = features(&enhanced)?;
+        let item = Item::noisy(x, Some(xs.clone()), utt.label, Some(snr), Some(noise.name.clone())).enhanced(xe).valid_frames(valid).speaker(&utt.speaker).id(item_id);
         items.push(item);
+    }
+    if !failures.is_empty() {
+        return Err(Error::EnhanceFailed { utterances: 1, failures });
     }
     Ok(items)
 }

@@ -3,11 +3,12 @@
 //! - `dataset`: feature datasets (X, Xe, Xs per item, in memory or in a store) and how each variant reads them.
 //! - `features`: a dataset computed from audio files, noise at seeded SNRs and an enhancer, optionally
 //!   written to (or reused from) a feature store keyed by its inputs.
-//! - `store`: feature stores on disk (records + manifest), written atomically, read on demand.
+//! - `store`: feature stores on disk (records + manifest), written atomically, read on demand; `records`:
+//!   a store's data file as items read it.
 //! - `batcher`: seeded per-epoch order, batches stacked into tensors, optional prefetch threads.
 //! - `adam`: Adam with saveable state, step for step PyTorch's; gradient-norm clipping.
 //! - `trainer`: `train` / `resume` with progress and cancellation hooks, best-by-UAR and resumable
-//!   checkpoints.
+//!   checkpoints; `report`: the progress events, epoch records and reports they produce.
 //! - `metrics`: UAR, WAR, confusion matrices, `evaluate`.
 //! - `schedule`, `run`, `seed`: plateau schedule and early stopping, the run folder, seeded streams.
 
@@ -19,6 +20,8 @@ pub mod error;
 pub mod features;
 pub mod forward;
 pub mod metrics;
+mod records;
+pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod seed;
@@ -27,10 +30,11 @@ pub mod trainer;
 
 pub use config::{LrPlateau, TrainConfig};
 pub use dataset::{Arrays, Condition, Dataset, Features, Item};
-pub use error::Error;
+pub use error::{EnhanceFailure, Error};
 pub use metrics::{evaluate, evaluate_items, EvalOptions, EvalReport, Prediction};
 pub use schedule::Best;
-pub use trainer::{resume, train, EpochRecord, LossValues, Stage, TrainHooks, TrainProgress, TrainReport, ValMetrics};
+pub use report::{EpochRecord, LossValues, Stage, TrainProgress, TrainReport, ValMetrics};
+pub use trainer::{resume, train, TrainHooks};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

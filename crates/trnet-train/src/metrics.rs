@@ -121,7 +121,7 @@ pub fn evaluate_items(model: &TrnetModel, dataset: &Dataset, items: &[usize], op
     }
     let fields = Fields::eval(model.variant());
     fields.check(dataset, items, "evaluation")?;
-    let _malloc = trnet_model::allocator::job_scope();
+    let _malloc = trnet_runtime::allocator::job_scope();
     let device = model.encoder().device();
     let plan = sequential_plan(items, options.batch_size);
     let mut predictions = Vec::with_capacity(items.len());

@@ -30,13 +30,13 @@
 
 use crate::config::TrainConfig;
 use crate::schedule::{Best, PlateauState};
-use crate::trainer::{EpochRecord, LossValues};
+use crate::report::{EpochRecord, LossValues};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use trnet_dsp::files::{temp_sibling, write_atomic, Durability};
 use trnet_model::ModelConfig;
 
 pub const LAST: &str = "last";
@@ -170,10 +170,9 @@ fn sibling(dir: &Path, tag: &str) -> PathBuf {
 
 /// Replaces the folder `target` with one that `fill` writes, as described in the module docs.
 pub fn replace_dir(target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let parent = target.parent().ok_or_else(|| Error::invalid("checkpoint folder", "a path with a parent folder", target.display(), "Pass a run folder path."))?;
     std::fs::create_dir_all(parent).map_err(Error::io("creating run folder", parent))?;
-    let tmp = sibling(target, &format!("tmp-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let tmp = temp_sibling(target, "tmp");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(Error::io("removing stale folder", &tmp))?;
     }
@@ -201,9 +200,13 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("syncing folder", dir))
 }
 
+fn json_text<T: Serialize>(path: &Path, value: &T) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Corrupt { path: path.to_path_buf(), problem: format!("cannot serialise: {e}"), fix: "This is a bug in trnet-train.".into() })
+}
+
 /// Writes `value` as pretty JSON to `path` and fsyncs it (the caller's folder swap makes it atomic).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Corrupt { path: path.to_path_buf(), problem: format!("cannot serialise: {e}"), fix: "This is a bug in trnet-train.".into() })?;
+    let text = json_text(path, value)?;
     File::create(path)
         .and_then(|mut f| {
             f.write_all(text.as_bytes())?;
@@ -213,15 +216,10 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         .map_err(Error::io("writing", path))
 }
 
-/// Writes a JSON file atomically (temporary file, fsync, rename).
+/// Writes a JSON file atomically and durably (`trnet_dsp::files`: temporary file, fsync, rename, folder fsync).
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let tmp = sibling(path, &format!("tmp-{}", std::process::id()));
-    write_json(&tmp, value)?;
-    std::fs::rename(&tmp, path).map_err(Error::io("renaming into place", path))?;
-    if let Some(parent) = path.parent() {
-        sync_dir(parent)?;
-    }
-    Ok(())
+    let text = json_text(path, value)? + "\n";
+    write_atomic(path, text.as_bytes(), Durability::Synced).map_err(Error::io("writing", path))
 }
 
 pub fn fsync_file(path: &Path) -> Result<()> {
@@ -428,7 +426,7 @@ mod tests {
                     start.wait();
                     let got = lock(&root);
                     if got.is_ok() {
-                        won.fetch_add(1, Ordering::SeqCst);
+                        won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     } else {
                         assert_eq!(got.as_ref().unwrap_err().code(), "TRNET_RUN_LOCKED");
                     }
@@ -437,7 +435,7 @@ mod tests {
                 });
             }
         });
-        assert_eq!(won.load(Ordering::SeqCst), 1);
+        assert_eq!(won.load(std::sync::atomic::Ordering::SeqCst), 1);
 
         // A killed job's lock on this host (pid not running) is taken over; another host's is not.
         let dead = LockHolder { pid: 4_000_000_000, host: host_name() };

@@ -39,6 +39,8 @@
 //! instead of a SIGBUS that would kill Node.
 
 use crate::dataset::{Condition, Dataset, Features, Item};
+pub use crate::records::Records;
+use crate::records::{corrupt, HEADER};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -47,103 +49,18 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use trnet_dsp::files::{left_by_dead_process, temp_sibling};
 
 /// The layout version; `open` refuses other versions (TRNET_STORE_MISMATCH). 2 added per-record checksums.
 pub const FORMAT: u32 = 2;
 pub const DATA_FILE: &str = "features.f32";
 pub const MANIFEST_FILE: &str = "manifest.json";
 const MAGIC: &[u8; 8] = b"TRNETFST";
-const HEADER: u64 = 64;
-
-const REBUILD: &str = "Delete the folder and build it again (buildFeatureSet with the same store options rebuilds it).";
-
-/// An open data file, shared by every item that reads from it.
-#[derive(Debug)]
-pub struct Records {
-    file: File,
-    path: PathBuf,
-    values: usize,
-    count: u64,
-    /// CRC-32 of each record's bytes, from the manifest.
-    checksums: Vec<u32>,
-}
-
-impl Records {
-    /// Values per record (frames × bins).
-    pub fn values(&self) -> usize {
-        self.values
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads record `record` into `out` (`values()` long) with one positional read.
-    pub fn read(&self, record: u32, out: &mut [f32]) -> Result<()> {
-        assert_eq!(out.len(), self.values, "a record is read into a buffer of its size");
-        // SAFETY: u8 has no alignment requirement and every bit pattern is a valid f32, so viewing the
-        // buffer as bytes and filling it is sound; the byte length is exactly the slice's.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(out)) };
-        let offset = HEADER + record as u64 * (self.values as u64 * 4);
-        self.file.read_exact_at(bytes, offset).map_err(|e| {
-            if e.kind() == ErrorKind::UnexpectedEof {
-                corrupt(&self.path, format!("record {record} of {} lies past the end of the file: it was truncated after the store was opened", self.count))
-            } else {
-                Error::io(format!("reading feature record {record} from"), &self.path)(e)
-            }
-        })?;
-        self.check(record, bytes)?;
-        if cfg!(target_endian = "big") {
-            for v in out.iter_mut() {
-                *v = f32::from_bits(u32::from_le(v.to_bits()));
-            }
-        }
-        Ok(())
-    }
-
-    /// Compares a record's bytes with the checksum the manifest recorded for it.
-    fn check(&self, record: u32, bytes: &[u8]) -> Result<()> {
-        let Some(&expected) = self.checksums.get(record as usize) else {
-            return Err(corrupt(&self.path, format!("record {record} is past the {} records the manifest lists", self.count)));
-        };
-        let found = crc32fast::hash(bytes);
-        if found != expected {
-            let at = HEADER + record as u64 * (self.values as u64 * 4);
-            return Err(corrupt(
-                &self.path,
-                format!("record {record} (bytes {at}..{}) has CRC-32 {found:08x} where the manifest recorded {expected:08x}: the file changed after it was written (disk or copy damage, or an edit)", at + bytes.len() as u64),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Reads every record in file order and checks its checksum (the first mismatch is the error).
-    pub fn verify_all(&self) -> Result<()> {
-        let size = self.values * 4;
-        // Several records per read: fewer system calls on stores of small records.
-        let per_read = (4usize << 20).div_ceil(size.max(1)).max(1);
-        let mut buf = vec![0u8; per_read * size];
-        let mut record = 0u64;
-        while record < self.count {
-            let n = (self.count - record).min(per_read as u64) as usize;
-            let chunk = &mut buf[..n * size];
-            self.file.read_exact_at(chunk, HEADER + record * size as u64).map_err(|e| {
-                if e.kind() == ErrorKind::UnexpectedEof {
-                    corrupt(&self.path, "the file ends before its last record: it was truncated")
-                } else {
-                    Error::io("verifying the records of", &self.path)(e)
-                }
-            })?;
-            for (k, bytes) in chunk.chunks_exact(size.max(1)).enumerate() {
-                self.check((record + k as u64) as u32, bytes)?;
-            }
-            record += n as u64;
-        }
-        Ok(())
-    }
-}
+/// Tags of the temporary folders beside stores (`trnet_dsp::files::temp_sibling`): one being built, and a
+/// damaged one moved out of the way.
+const BUILDING: &str = "building";
+pub(crate) const DAMAGED: &str = "damaged";
 
 /// One item as the manifest records it: metadata and the records of its spectrograms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,10 +94,6 @@ struct Manifest {
     items: Vec<StoredItem>,
 }
 
-fn corrupt(path: &Path, problem: impl Into<String>) -> Error {
-    Error::StoreCorrupt { path: path.to_path_buf(), problem: problem.into(), fix: REBUILD.into() }
-}
-
 /// Hex SHA-256, the form keys and checksums take.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -199,16 +112,12 @@ pub struct StoreWriter {
     finished: bool,
 }
 
-/// Makes temporary names unique within a process; the pid makes them unique across processes.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 impl StoreWriter {
     /// Starts a store that will appear at `dir` (its parent is created). Records are `frames × bins` values.
     pub fn create(dir: &Path, frames: usize, bins: usize) -> Result<Self> {
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(Error::io("creating the feature store folder", parent))?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp_dir = parent.join(format!(".building-{name}-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let tmp_dir = temp_sibling(dir, BUILDING);
         std::fs::create_dir(&tmp_dir).map_err(Error::io("creating a temporary feature store folder", &tmp_dir))?;
         let data = tmp_dir.join(DATA_FILE);
         let file = match std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&data) {
@@ -340,18 +249,9 @@ impl Drop for StoreWriter {
 /// left alone; without /proc nothing is removed.
 pub fn remove_abandoned(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !(name.starts_with(".building-") || name.starts_with(".damaged-")) {
-            continue;
-        }
-        let pid = name.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid
-            && !Path::new("/proc").join(pid.to_string()).exists()
-        {
+        if left_by_dead_process(&name, BUILDING) || left_by_dead_process(&name, DAMAGED) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -428,7 +328,7 @@ fn open_checked(dir: &Path, verify: bool) -> Result<(Dataset, String)> {
     if m.checksums.len() as u64 != m.records {
         return Err(corrupt(&manifest_path, format!("it lists {} record checksums for {} records", m.checksums.len(), m.records)));
     }
-    let records = Arc::new(Records { file, path: data_path, values, count: m.records, checksums: m.checksums });
+    let records = Arc::new(Records::new(file, data_path, values, m.records, m.checksums));
     if verify {
         records.verify_all()?;
     }

@@ -14,8 +14,8 @@ use trnet_train::features::{dataset_from_audio, load_noises, AudioDatasetSpec, N
 use trnet_train::{evaluate, train, Condition, EvalOptions, TrainConfig, TrainHooks, TrainReport};
 
 /// A stand-in for a speech-enhancement front end: y[n] = (x[n−1] + 2x[n] + x[n+1]) / 4.
-fn smooth(x: &[f32]) -> Vec<f32> {
-    (0..x.len()).map(|n| (x[n.saturating_sub(1)] + 2.0 * x[n] + x[(n + 1).min(x.len() - 1)]) / 4.0).collect()
+fn smooth(x: &[f32]) -> trnet_enhance::Result<Vec<f32>> {
+    Ok((0..x.len()).map(|n| (x[n.saturating_sub(1)] + 2.0 * x[n] + x[(n + 1).min(x.len() - 1)]) / 4.0).collect())
 }
 
 fn check_run(report: &TrainReport, variant: Variant) {

@@ -16,14 +16,14 @@ use trnet_train::{store, train, Dataset, TrainConfig, TrainHooks, TrainReport};
 /// Counts its calls, so a test can tell whether features were computed.
 static ENHANCED: AtomicUsize = AtomicUsize::new(0);
 
-fn halve(x: &[f32]) -> Vec<f32> {
+fn halve(x: &[f32]) -> trnet_enhance::Result<Vec<f32>> {
     ENHANCED.fetch_add(1, Ordering::SeqCst);
-    x.iter().map(|v| v * 0.5).collect()
+    Ok(x.iter().map(|v| v * 0.5).collect())
 }
 
-/// `halve` without the count, for the test that does not count.
-fn quiet_halve(x: &[f32]) -> Vec<f32> {
-    x.iter().map(|v| v * 0.5).collect()
+/// `halve` without the count, for the tests that do not count.
+fn quiet_halve(x: &[f32]) -> trnet_enhance::Result<Vec<f32>> {
+    Ok(x.iter().map(|v| v * 0.5).collect())
 }
 
 fn spec(seed: u64) -> AudioDatasetSpec {
@@ -142,4 +142,63 @@ fn training_from_a_store_is_bit_identical_to_training_in_memory() {
         assert_eq!(serde_json::to_string(&on_disk.history.iter().map(|h| (&h.train, &h.val)).collect::<Vec<_>>()).unwrap(), serde_json::to_string(&in_memory.history.iter().map(|h| (&h.train, &h.val)).collect::<Vec<_>>()).unwrap());
         assert_eq!(weights(&on_disk), weights(&in_memory), "prefetch {prefetch}");
     }
+}
+
+/// An enhancer that fails on one utterance (told apart by its length, which its noisy copies share) must fail
+/// the whole build with a report naming that file, publish no store, and fail again on the next call: a
+/// failure must never become a cached store of features from unenhanced audio.
+#[test]
+fn an_enhancer_failure_on_one_utterance_fails_the_build_and_publishes_no_store() {
+    let root = TempDir::new("store-enhance-fails");
+    let utts = utterances(&[4])[..6].to_vec();
+    let noises = noise_files(0..2);
+    let bad = &utts[3];
+    let bad_len = trnet_dsp::audio::load_file(&bad.path, trnet_dsp::SAMPLE_RATE).unwrap().len();
+    let same_length = utts.iter().filter(|u| trnet_dsp::audio::load_file(&u.path, trnet_dsp::SAMPLE_RATE).unwrap().len() == bad_len).count();
+    assert_eq!(same_length, 1, "the failing length must single out one utterance");
+    let calls = AtomicUsize::new(0);
+    let picky = |x: &[f32]| -> trnet_enhance::Result<Vec<f32>> {
+        calls.fetch_add(1, Ordering::SeqCst);
+        if x.len() == bad_len {
+            return Err(trnet_enhance::Error::invalid("input length", "another length", x.len(), "Injected by the test."));
+        }
+        quiet_halve(x)
+    };
+    let spec = AudioDatasetSpec { noisy: NoisyCopies::OnePerSnr, snrs_db: vec![10.0, 0.0], ..spec(7) };
+    let options = StoreOptions { root: root.path(), enhancer: "picky/v1" };
+    for attempt in 0..2 {
+        let before = calls.load(Ordering::SeqCst);
+        let err = stored_dataset_from_audio(&utts, &noises, &spec, &picky, &options, &BatchControl::NONE).unwrap_err();
+        assert_eq!(err.code(), "TRNET_ENHANCE_FAILED", "attempt {attempt}: {err}");
+        let message = err.to_string();
+        assert!(message.contains(&bad.path.display().to_string()), "{message}");
+        assert!(message.contains("3 item(s) of 1 of 6 utterance(s)"), "{message}");
+        assert!(message.contains("[TRNET_INVALID_ARGUMENT]") && message.contains("Injected by the test"), "{message}");
+        // The clean item and both noisy copies are named.
+        assert!(message.contains(&format!("(item {})", bad.id)) && message.contains(":10dB") && message.contains(":0dB"), "{message}");
+        for other in utts.iter().filter(|u| u.path != bad.path) {
+            assert!(!message.contains(&other.path.display().to_string()), "{message}");
+        }
+        match &err {
+            trnet_train::Error::EnhanceFailed { utterances, failures } => {
+                assert_eq!(*utterances, 6);
+                assert!(failures.iter().all(|f| f.path == bad.path && f.error.code() == "TRNET_INVALID_ARGUMENT"));
+                assert_eq!(failures.len(), 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Nothing published, nothing left behind, and every item was enhanced again (no cache hit).
+        assert_eq!(stores_in(root.path()), Vec::<String>::new(), "attempt {attempt}");
+        assert_eq!(calls.load(Ordering::SeqCst) - before, 6 * 3, "attempt {attempt}");
+    }
+
+    // In memory: the same error, and no dataset.
+    let err = dataset_from_audio(&utts, &load_noises(&noises).unwrap(), &spec, &picky, &BatchControl::NONE).unwrap_err();
+    assert_eq!(err.code(), "TRNET_ENHANCE_FAILED");
+
+    // Without the failing utterance the same options build and publish a store.
+    let good: Vec<Utterance> = utts.iter().filter(|u| u.path != bad.path).cloned().collect();
+    let built = stored_dataset_from_audio(&good, &noises, &spec, &picky, &options, &BatchControl::NONE).unwrap();
+    assert!(!built.cached && built.dataset.len() == 5 * 3);
+    assert_eq!(stores_in(root.path()).len(), 1);
 }

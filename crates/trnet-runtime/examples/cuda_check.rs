@@ -5,7 +5,8 @@
 
 use std::ops::ControlFlow;
 use std::process::ExitCode;
-use trnet_model::{parse_device, runtime::torch_info};
+use trnet_model::parse_device;
+use trnet_runtime::torch::torch_info;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let run = |d| trnet_model::ops::matmul_burn(1024, 50, d, 42, |_| ControlFlow::Continue(()));
+    let run = |d| trnet_runtime::burn::matmul_burn(1024, 50, d, 42, |_| ControlFlow::Continue(()));
     let (gpu, cpu) = match (run(device), run(tch::Device::Cpu)) {
         (Ok(g), Ok(c)) => (g, c),
         (Err(e), _) | (_, Err(e)) => {
