@@ -10,6 +10,8 @@ pub enum Error {
     InvalidArgument { what: String, expected: String, found: String, fix: String },
     #[error("cannot read {}: {reason}", path.display())]
     Io { path: PathBuf, reason: String },
+    #[error("cannot write {}: {reason}", path.display())]
+    Write { path: PathBuf, reason: String },
 }
 
 /// What was wrong with an audio input; also the suffix of its error code.
@@ -22,6 +24,8 @@ pub enum AudioProblem {
     UnsupportedCodec,
     NoSamples,
     NonFinite,
+    /// A FIFO, device or socket: reading it could block forever or never end.
+    NotAFile,
 }
 
 impl Error {
@@ -35,9 +39,10 @@ impl Error {
                 AudioProblem::UnsupportedCodec => "TRNET_AUDIO_UNSUPPORTED",
                 AudioProblem::NoSamples => "TRNET_AUDIO_NO_SAMPLES",
                 AudioProblem::NonFinite => "TRNET_AUDIO_NON_FINITE",
+                AudioProblem::NotAFile => "TRNET_AUDIO_NOT_A_FILE",
             },
             Error::InvalidArgument { .. } => "TRNET_INVALID_ARGUMENT",
-            Error::Io { .. } => "TRNET_IO",
+            Error::Io { .. } | Error::Write { .. } => "TRNET_IO",
         }
     }
 

@@ -7,12 +7,14 @@
 //! - `stft`: STFT and inverse STFT for the speech-enhancement front end.
 //! - `frames`: fixed-length utterances (pad/truncate to N frames).
 //! - `mix`: noise mixed in at a target SNR.
+//! - `limits`: bounds and fallible allocation for caller-sized buffers.
 
 pub mod audio;
 pub mod batch;
 pub mod error;
 pub mod fbank;
 pub mod frames;
+pub mod limits;
 pub mod mix;
 pub mod resample;
 pub mod rng;
