@@ -35,6 +35,8 @@ export type TrnetErrorCode =
   | 'TRNET_STORE_NOT_FOUND'
   | 'TRNET_STORE_CORRUPT'
   | 'TRNET_STORE_MISMATCH'
+  | 'TRNET_AUDIO_NOT_A_FILE'
+  | 'TRNET_INTERNAL'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {

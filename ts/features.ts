@@ -1,6 +1,7 @@
 /** Log-Mel filterbank features equal to torchaudio.compliance.kaldi.fbank, computed natively. */
 import { native, type Native } from './native.js';
 import { runJob, type JobOptions } from './jobs.js';
+import { FBANK_OPTIONS, arrayOf, callNative, float32Array, optional } from './validate.js';
 
 export type FbankOptions = Native.FbankOptions;
 export type Features = Native.Features;
@@ -20,11 +21,15 @@ export interface FbankProgress {
  * pass PAPER_FBANK for 80). Returns frames × bins, row-major.
  */
 export function fbank(wave: Float32Array, options?: FbankOptions): Features {
-  return native.fbank(wave, options);
+  float32Array(wave, 'wave');
+  optional(FBANK_OPTIONS)(options, 'options');
+  return callNative(() => native.fbank(wave, options));
 }
 
 /** Filterbanks of many waveforms on all cores; one item per waveform in order, with `error` for bad ones. */
-export function fbankBatch(waves: Float32Array[], options?: FbankOptions, job: JobOptions<FbankProgress> = {}): Promise<FeaturesBatchItem[]> {
+export async function fbankBatch(waves: Float32Array[], options?: FbankOptions, job: JobOptions<FbankProgress> = {}): Promise<FeaturesBatchItem[]> {
+  arrayOf(float32Array)(waves, 'waves');
+  optional(FBANK_OPTIONS)(options, 'options');
   return runJob<Native.Progress, FbankProgress, FeaturesBatchItem[]>(
     (onProgress, signal) => native.fbankBatch(waves, options, onProgress, signal),
     (p) => ({ stage: 'fbank', done: p.done, total: p.total }),

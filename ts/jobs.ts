@@ -3,6 +3,7 @@
  * progress arrives through a callback in order, and an AbortSignal stops it (see src/jobs.rs).
  */
 import { abortError, isAbortError } from './errors.js';
+import { JOB_OPTIONS, recode } from './validate.js';
 
 export interface JobOptions<P> {
   onProgress?: (progress: P) => void;
@@ -16,6 +17,7 @@ type NativeStart<N, T> = (onProgress: ((p: N) => void) | undefined, signal: Abor
  * progress events the native side queued before finishing are all delivered before the Promise settles.
  */
 export async function runJob<N, P, T>(start: NativeStart<N, T>, convert: (native: N) => P, options: JobOptions<P> = {}): Promise<T> {
+  JOB_OPTIONS(options, 'job');
   const { onProgress, signal } = options;
   if (signal?.aborted) throw abortError(signal);
   // A private controller lets a throwing progress callback stop the job too.
@@ -40,7 +42,7 @@ export async function runJob<N, P, T>(start: NativeStart<N, T>, convert: (native
     if (callbackError !== undefined) throw callbackError;
     // napi's own cancellation of a job still queued has code "Cancelled"; give every abort one shape.
     if (isAbortError(err)) throw abortError(signal);
-    throw err;
+    throw recode(err);
   } finally {
     signal?.removeEventListener('abort', forward);
   }
