@@ -1,7 +1,8 @@
 /** The `trnet` command line. */
 import { parseArgs } from 'node:util';
 import { doctor } from './doctor.js';
-import { enhanceFiles } from './enhance.js';
+import { checkEnhancer, enhanceFiles, planOutputs, prepareOutDir } from './enhance.js';
+import { isUsageError, UsageError } from './usage.js';
 
 const USAGE = `usage: trnet <command> [options]
 
@@ -12,10 +13,33 @@ commands:
   enhance <audio files...> --out DIR [--kind classical|gtcrn|cmgan|card] [--model FILE] [--card FILE]
           [--cache DIR] [--threads N] [--json]
       enhance 16 kHz speech with an SE front end (default: the weight-free classical enhancer) and write
-      DIR/<name>.enhanced.wav; files that fail are reported and the rest are still written
+      DIR/<name>.enhanced.wav; when two inputs share a name, outputs mirror the inputs' folders below their
+      common parent (DIR/<folder>/<name>.enhanced.wav); files that fail are reported and the rest are
+      still written
+
+exit codes: 0 all done, 1 some input failed (reported), 2 usage error (nothing was run)
 `;
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs a command; usage errors print the usage and give exit code 2 before any work starts. */
+export async function main(argv: string[], err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  try {
+    return await command(argv);
+  } catch (e) {
+    if (!isUsageError(e)) throw e;
+    err.write(`trnet: ${e.message}\n\n${USAGE}`);
+    return 2;
+  }
+}
+
+/** --threads: a whole number of threads, 1..1024 (Number('abc') or '-3' must not slip through). */
+function threads(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= 1024)) throw new UsageError(`--threads: expected a whole number from 1 to 1024, found ${JSON.stringify(value)}`);
+  return n;
+}
+
+async function command(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'doctor': {
@@ -41,16 +65,13 @@ export async function main(argv: string[]): Promise<number> {
         },
         strict: true,
       });
-      if (!values.out || positionals.length === 0) {
-        process.stderr.write(`trnet enhance: expected audio files and --out DIR\n\n${USAGE}`);
-        return 2;
-      }
-      return enhanceFiles({
-        inputs: positionals,
-        outDir: values.out,
-        json: values.json,
-        enhancer: { kind: values.kind, model: values.model, card: values.card, cacheDir: values.cache, intraThreads: values.threads ? Number(values.threads) : undefined },
-      });
+      if (!values.out || positionals.length === 0) throw new UsageError('enhance: expected audio files and --out DIR');
+      const enhancer = { kind: values.kind, model: values.model, card: values.card, cacheDir: values.cache, intraThreads: threads(values.threads) };
+      // Everything that can be wrong with the command is found before any file is decoded.
+      const outputs = planOutputs(positionals, values.out);
+      checkEnhancer(enhancer);
+      prepareOutDir(values.out);
+      return enhanceFiles({ inputs: positionals, outDir: values.out, outputs, json: values.json, enhancer });
     }
     case undefined:
     case 'help':
@@ -59,7 +80,6 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      process.stderr.write(`trnet: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-      return 2;
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
 }
