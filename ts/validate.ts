@@ -219,7 +219,7 @@ export const SPECTROGRAM: Check = (v, name) => {
 };
 
 export const BENCH_OPTIONS: Check = object<Native.BurnOptions>({
-  size: optional(integer(1, 8192, 'Use e.g. 256 or 512.')),
+  size: optional(integer(1, 4096, 'Use e.g. 256 or 512.')),
   steps: optional(integer(0, 1_000_000, 'Use e.g. 20.')),
   device: optional(string()),
   seed: optional(seed),
