@@ -6,7 +6,7 @@
  */
 import { native, type Native } from './native.js';
 import { runJob, type JobOptions } from './jobs.js';
-import { BENCH_OPTIONS, NAMED_TENSOR, ONNX_SESSION_OPTIONS, arrayOf, callNative, float32Array, integer, invalid, oneOf, optional, path } from './validate.js';
+import { BENCH_OPTIONS, NAMED_TENSOR, ONNX_SESSION_OPTIONS, arrayOf, callNative, float32Array, integer, invalid, oneOf, optional, readableFile } from './validate.js';
 
 export { isTrnetError, isAbortError, type TrnetError, type TrnetErrorCode } from './errors.js';
 export type { JobOptions } from './jobs.js';
@@ -49,7 +49,7 @@ export function softmax(logits: Float32Array, classes: number): Float32Array {
  */
 export const OnnxSession = Object.freeze({
   load(file: string, options?: Native.OnnxSessionOptions): OnnxSession {
-    path(file, 'path');
+    readableFile(file, 'path');
     optional(ONNX_SESSION_OPTIONS)(options, 'options');
     return callNative(() => native.OnnxSession.load(file, options));
   },

@@ -16,6 +16,15 @@ export type FeatureSet = Native.FeatureSet;
 // FeatureSet is the native class; its methods check their arguments here first, like every other export.
 const nativeSubset = native.FeatureSet.prototype.subset;
 const nativeClassCounts = native.FeatureSet.prototype.classCounts;
+const nativeSpeakers = native.FeatureSet.prototype.speakers;
+Object.defineProperty(native.FeatureSet.prototype, 'speakers', {
+  value: function speakers(this: FeatureSet): string[] {
+    featureSet(this, 'this');
+    return callNative(() => nativeSpeakers.call(this));
+  },
+  writable: true,
+  configurable: true,
+});
 Object.defineProperty(native.FeatureSet.prototype, 'subset', {
   value: function subset(this: FeatureSet, indices: number[]): FeatureSet {
     featureSet(this, 'this');

@@ -9,6 +9,7 @@
  * The schemas of the option objects are typed against the generated native types (`Schema<T>` needs every
  * key of T), so a field added on the Rust side fails the type check until it is validated here.
  */
+import { statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { native, type Native } from './native.js';
 import type { TrnetError, TrnetErrorCode } from './errors.js';
@@ -82,6 +83,24 @@ export const string =
 /** A non-empty string that can be a file system path (no NUL byte, which the OS would cut the path at). */
 export const path: Check = (v, name) => {
   if (typeof v !== 'string' || v.length === 0 || v.includes('\0')) throw invalid(name, 'a file or folder path (a non-empty string without NUL)', v, 'Pass a path such as "data/x.wav".');
+};
+
+/**
+ * A path to a file the addon reads whole (a model, a model card): when it exists it must be a regular file.
+ * A FIFO or a device would block the reading thread forever (an absent file gets the addon's own error).
+ */
+export const readableFile: Check = (v, name) => {
+  path(v, name);
+  let stat;
+  try {
+    stat = statSync(v as string);
+  } catch {
+    return;
+  }
+  if (!stat.isFile() && !stat.isDirectory()) {
+    const kind = stat.isFIFO() ? 'a FIFO (named pipe)' : stat.isCharacterDevice() ? 'a character device' : stat.isBlockDevice() ? 'a block device' : stat.isSocket() ? 'a socket' : 'not a regular file';
+    throw invalid(name, 'a regular file', new Found(`${JSON.stringify(v)}, ${kind}`), 'Pass the path of the file on disk.');
+  }
 };
 
 export const oneOf =
@@ -196,8 +215,8 @@ const threads: Check = integer(1, MAX_THREADS, 'Use at least 1 thread (default 1
 
 export const ENHANCER_OPTIONS: Check = object<Native.EnhancerOptions>({
   kind: optional(oneOf('classical', 'gtcrn', 'cmgan', 'card')),
-  model: optional(path),
-  card: optional(path),
+  model: optional(readableFile),
+  card: optional(readableFile),
   cacheDir: optional(path),
   intraThreads: optional(threads),
 });
