@@ -84,7 +84,8 @@ describe('case 1: numbers at the boundary', () => {
     expect(results).toHaveLength(10);
     for (const x of results) expect(x.code, x.label).toBe('TRNET_INVALID_ARGUMENT');
     // A negative number is reported as what was passed, not as 4294967295.
-    for (const x of results) expect(x.message, x.label).not.toContain('4294967295');
+    for (const x of results) expect(x.message, x.label).not.toContain('found 4294967295');
+    expect(results.find((x) => x.label === 'fixLength -1')!.message).toContain('found -1');
     expect(results.find((x) => x.label === 'targetRate -1')!.message).toContain('found -1');
   });
 

@@ -231,7 +231,7 @@ export async function train(options: TrainOptions, job: JobOptions<TrainProgress
 }
 
 /** Continues an interrupted run in `outDir` (after an abort or a crash) to the same result an uninterrupted run gives. */
-export async function resumeTraining(options: Omit<TrainOptions, 'modelConfig'>, job: JobOptions<TrainProgress> = {}): Promise<TrainReport> {
+export async function resumeTraining(options: Omit<TrainOptions, 'modelConfig'> & { modelConfig?: ModelConfig }, job: JobOptions<TrainProgress> = {}): Promise<TrainReport> {
   RESUME_OPTIONS(options, 'options');
   disjointSpeakers(options.trainSet, options.valSet);
   const text = await runJob<Native.Progress, TrainProgress, string>(

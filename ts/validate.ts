@@ -311,7 +311,9 @@ const trainOptionsSchema = {
   outDir: path,
 };
 export const TRAIN_OPTIONS: Check = object<{ modelConfig: unknown; trainConfig?: unknown; trainSet: unknown; valSet: unknown; reference?: unknown; outDir: unknown }>({ modelConfig: MODEL_CONFIG, ...trainOptionsSchema });
-export const RESUME_OPTIONS: Check = object<{ trainConfig?: unknown; trainSet: unknown; valSet: unknown; reference?: unknown; outDir: unknown }>(trainOptionsSchema);
+// `modelConfig` is accepted so that the options given to train can be given to resume again; the run
+// folder's own config is what resumes.
+export const RESUME_OPTIONS: Check = object<{ modelConfig?: unknown; trainConfig?: unknown; trainSet: unknown; valSet: unknown; reference?: unknown; outDir: unknown }>({ modelConfig: optional(MODEL_CONFIG), ...trainOptionsSchema });
 
 /** Validation must not learn from the speakers it judges: a speaker in both sets inflates every score. */
 export function disjointSpeakers(trainSet: Native.FeatureSet, valSet: Native.FeatureSet): void {
