@@ -342,3 +342,28 @@ fn utterance_items_of(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &Au
     }
     Ok(items)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_samples_give_the_frames_the_whole_utterance_gives() {
+        for snip_edges in [true, false] {
+            let mut spec = AudioDatasetSpec { frames: 50, ..Default::default() };
+            spec.fbank.snip_edges = snip_edges;
+            let kept = samples_kept(&spec).expect("a bound");
+            let wave: Vec<f32> = (0..kept * 3).map(|i| (i as f32 * 0.013).sin() * 0.3 + ((i * 7919) % 101) as f32 * 1e-3).collect();
+            let mut fbank = Fbank::new(spec.fbank.clone()).unwrap();
+            let whole = fbank.compute(&wave).unwrap();
+            let cut = fbank.compute(&wave[..kept]).unwrap();
+            assert!(cut.frames >= spec.frames, "snip_edges {snip_edges}: {} frames", cut.frames);
+            let n = spec.frames * whole.bins;
+            assert_eq!(whole.data[..n], cut.data[..n], "snip_edges {snip_edges}");
+        }
+        // A mean over the whole utterance needs all of it.
+        let mut spec = AudioDatasetSpec::default();
+        spec.fbank.subtract_mean = true;
+        assert_eq!(samples_kept(&spec), None);
+    }
+}
