@@ -13,7 +13,10 @@ const { main } = await import(entry.href);
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
-  process.stderr.write(`trnet: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  // A coded trnet error says what was wrong and how to fix it: its message is the report. Anything else is
+  // a bug, and the stack helps to report it.
+  const code = err instanceof Error && typeof err.code === 'string' && /^TRNET_|^ABORT_ERR$/.test(err.code) ? err.code : undefined;
+  process.stderr.write(code ? `trnet: [${code}] ${err.message}\n` : `trnet: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   if (err instanceof Error && err.cause) process.stderr.write(`caused by: ${String(err.cause)}\n`);
   process.exitCode = 1;
 }

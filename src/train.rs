@@ -64,6 +64,9 @@ pub struct FeatureStoreOptions {
     pub dir: String,
 }
 
+/// Most classes `classCounts` counts (far above any emotion set).
+const MAX_CLASSES: u32 = 1 << 16;
+
 /// A set of (X, Xe, Xs) feature items in native memory or in a feature store on disk, ready for training or
 /// evaluation.
 #[napi]
@@ -98,8 +101,14 @@ impl FeatureSet {
 
     /// Items per class 0..numClasses−1.
     #[napi]
-    pub fn class_counts(&self, num_classes: u32) -> Vec<u32> {
-        self.inner.class_counts(num_classes as usize).into_iter().map(|n| n as u32).collect()
+    pub fn class_counts(&self, num_classes: u32) -> napi::Result<Vec<u32>, Code> {
+        guard(|| {
+            // The count sizes the result: a wrapped −1 (4294967295) must not become a 32 GB allocation.
+            if num_classes == 0 || num_classes > MAX_CLASSES {
+                return Err(trnet_dsp::Error::invalid("numClasses", format!("1..={MAX_CLASSES}"), num_classes, "Pass the model's number of classes, e.g. 4.").into());
+            }
+            Ok(self.inner.class_counts(num_classes as usize).into_iter().map(|n| n as u32).collect())
+        })
     }
 
     /// The folder of the feature store the items read from (for `openFeatureSet`); null when in memory.

@@ -1,6 +1,7 @@
 /** Audio in: files or bytes → mono Float32Array at 16 kHz (or another rate), one at a time or in batches. */
 import { native, type Native } from './native.js';
 import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
+import { AUDIO_OPTIONS, arrayOf, bytes as byteArray, callNative, optional, path as filePath, string } from './validate.js';
 
 export type AudioOptions = Native.AudioOptions;
 export type AudioClip = Native.AudioClip;
@@ -10,19 +11,26 @@ export type DecodeProgress = ProgressOf<'decode'>;
 
 /** Decodes WAV (PCM 8/16/24/32-bit, float 32/64), FLAC, OGG/Vorbis or MP3; channels are averaged. */
 export function decodeAudio(path: string, options?: AudioOptions): AudioClip {
-  return native.decodeAudio(path, options);
+  filePath(path, 'path');
+  optional(AUDIO_OPTIONS)(options, 'options');
+  return callNative(() => native.decodeAudio(path, options));
 }
 
 /** Like `decodeAudio` for bytes in memory; `name` appears in errors and hints the format by its extension. */
 export function decodeAudioBytes(bytes: Uint8Array, name: string, options?: AudioOptions): AudioClip {
+  byteArray(bytes, 'bytes');
+  string()(name, 'name');
+  optional(AUDIO_OPTIONS)(options, 'options');
   const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return native.decodeAudioBytes(buffer, name, options);
+  return callNative(() => native.decodeAudioBytes(buffer, name, options));
 }
 
 /**
  * Decodes many files on all cores. Resolves with one item per path in order: `samples` when it loaded,
  * `error` ({ code, message }) when it did not — a bad file never loses the others.
  */
-export function loadAudioBatch(paths: string[], options: AudioOptions = {}, job: JobOptions<DecodeProgress> = {}): Promise<AudioBatchItem[]> {
+export async function loadAudioBatch(paths: string[], options: AudioOptions = {}, job: JobOptions<DecodeProgress> = {}): Promise<AudioBatchItem[]> {
+  arrayOf(filePath)(paths, 'paths');
+  AUDIO_OPTIONS(options, 'options');
   return runJob((onProgress, signal) => native.loadAudioBatch(paths, options, onProgress, signal), stages('decode'), job);
 }

@@ -37,6 +37,8 @@ export type TrnetErrorCode =
   | 'TRNET_STORE_CORRUPT'
   | 'TRNET_STORE_MISMATCH'
   | 'TRNET_ENHANCE_FAILED'
+  | 'TRNET_AUDIO_NOT_A_FILE'
+  | 'TRNET_INTERNAL'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {

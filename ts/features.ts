@@ -1,6 +1,7 @@
 /** Log-Mel filterbank features equal to torchaudio.compliance.kaldi.fbank, computed natively. */
 import { native, type Native } from './native.js';
 import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
+import { FBANK_OPTIONS, arrayOf, callNative, float32Array, optional } from './validate.js';
 
 export type FbankOptions = Native.FbankOptions;
 export type Features = Native.Features;
@@ -16,10 +17,14 @@ export type FbankProgress = ProgressOf<'fbank'>;
  * pass PAPER_FBANK for 80). Returns frames × bins, row-major.
  */
 export function fbank(wave: Float32Array, options?: FbankOptions): Features {
-  return native.fbank(wave, options);
+  float32Array(wave, 'wave');
+  optional(FBANK_OPTIONS)(options, 'options');
+  return callNative(() => native.fbank(wave, options));
 }
 
 /** Filterbanks of many waveforms on all cores; one item per waveform in order, with `error` for bad ones. */
-export function fbankBatch(waves: Float32Array[], options?: FbankOptions, job: JobOptions<FbankProgress> = {}): Promise<FeaturesBatchItem[]> {
+export async function fbankBatch(waves: Float32Array[], options?: FbankOptions, job: JobOptions<FbankProgress> = {}): Promise<FeaturesBatchItem[]> {
+  arrayOf(float32Array)(waves, 'waves');
+  optional(FBANK_OPTIONS)(options, 'options');
   return runJob((onProgress, signal) => native.fbankBatch(waves, options, onProgress, signal), stages('fbank'), job);
 }

@@ -6,6 +6,7 @@
  */
 import { native, type Native } from './native.js';
 import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
+import { BENCH_OPTIONS, NAMED_TENSOR, ONNX_SESSION_OPTIONS, arrayOf, callNative, float32Array, integer, invalid, oneOf, optional, readableFile } from './validate.js';
 
 export { isTrnetError, isAbortError, type TrnetError, type TrnetErrorCode } from './errors.js';
 export type { JobOptions, Progress, ProgressOf } from './jobs.js';
@@ -16,7 +17,7 @@ export type NamedTensor = Native.NamedTensor;
 
 /** Versions, devices and thread counts of the native runtime (what `trnet doctor` prints). */
 export function info(): NativeInfo {
-  return native.info();
+  return callNative(() => native.info());
 }
 
 export type MallocStatus = Native.MallocStatus;
@@ -31,17 +32,39 @@ export type MallocStatus = Native.MallocStatus;
  * (`supported: false`) nothing is tuned.
  */
 export function configureMalloc(mode?: 'fast' | 'default'): MallocStatus {
-  return native.configureMalloc(mode);
+  optional(oneOf('fast', 'default'))(mode, 'mode');
+  return callNative(() => native.configureMalloc(mode));
 }
 
 /** Row-wise softmax over `classes` columns; the input is read in place, the result is a new array. */
 export function softmax(logits: Float32Array, classes: number): Float32Array {
-  return native.softmax(logits, classes);
+  float32Array(logits, 'logits');
+  integer(1, 2 ** 32 - 1, 'Pass the number of columns per row, e.g. 4.')(classes, 'classes');
+  return callNative(() => native.softmax(logits, classes));
 }
 
-/** An ONNX model run through ONNX Runtime (the SE front ends are built on this). */
-export const OnnxSession = native.OnnxSession;
+/**
+ * An ONNX model run through ONNX Runtime (the SE front ends are built on this): `OnnxSession.load(path)`
+ * gives the native session, whose `run` checks its feeds here first like every other export.
+ */
+export const OnnxSession = Object.freeze({
+  load(file: string, options?: Native.OnnxSessionOptions): OnnxSession {
+    readableFile(file, 'path');
+    optional(ONNX_SESSION_OPTIONS)(options, 'options');
+    return callNative(() => native.OnnxSession.load(file, options));
+  },
+});
 export type OnnxSession = Native.OnnxSession;
+const nativeRun = native.OnnxSession.prototype.run;
+Object.defineProperty(native.OnnxSession.prototype, 'run', {
+  value: function run(this: Native.OnnxSession, feeds: Native.NamedTensor[]): Native.NamedTensor[] {
+    if (!(this instanceof native.OnnxSession)) throw invalid('this', 'an OnnxSession', this, 'Call run on a session from OnnxSession.load.');
+    arrayOf(NAMED_TENSOR, 1024)(feeds, 'feeds');
+    return callNative(() => nativeRun.call(this, feeds));
+  },
+  writable: true,
+  configurable: true,
+});
 
 export type MatmulBenchOptions = Native.BurnOptions;
 export type MatmulProgress = ProgressOf<'matmul'>;
@@ -49,7 +72,8 @@ export type MatmulProgress = ProgressOf<'matmul'>;
 export type MatmulBenchResult = Native.BurnResult;
 
 /** Measures libtorch matrix-multiply throughput as a cancellable background job. */
-export function benchMatmul(options: MatmulBenchOptions = {}, job: JobOptions<MatmulProgress> = {}): Promise<MatmulBenchResult> {
+export async function benchMatmul(options: MatmulBenchOptions = {}, job: JobOptions<MatmulProgress> = {}): Promise<MatmulBenchResult> {
+  BENCH_OPTIONS(options, 'options');
   return runJob((onProgress, signal) => native.matmulBurn(options, onProgress, signal), stages('matmul'), job);
 }
 

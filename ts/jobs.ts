@@ -3,6 +3,7 @@
  * progress arrives through a callback in order, and an AbortSignal stops it (see src/jobs.rs).
  */
 import { abortError, isAbortError } from './errors.js';
+import { JOB_OPTIONS, recode } from './validate.js';
 import type { Native } from './native.js';
 
 /** Every progress event the addon sends: a union discriminated by `stage`, generated from src/jobs.rs. */
@@ -34,6 +35,7 @@ type NativeStart<T> = (onProgress: ((p: Progress) => void) | undefined, signal: 
  * progress events the native side queued before finishing are all delivered before the Promise settles.
  */
 export async function runJob<P, T>(start: NativeStart<T>, convert: (native: Progress) => P, options: JobOptions<P> = {}): Promise<T> {
+  JOB_OPTIONS(options, 'job');
   const { onProgress, signal } = options;
   if (signal?.aborted) throw abortError(signal);
   // A private controller lets a throwing progress callback stop the job too.
@@ -58,7 +60,7 @@ export async function runJob<P, T>(start: NativeStart<T>, convert: (native: Prog
     if (callbackError !== undefined) throw callbackError;
     // Every abort gets one shape (the native side answers ABORT_ERR; keep it whatever the native code says).
     if (isAbortError(err)) throw abortError(signal);
-    throw err;
+    throw recode(err);
   } finally {
     signal?.removeEventListener('abort', forward);
   }

@@ -1,5 +1,6 @@
 /** Signal processing on Float32Arrays (16 kHz mono audio): STFT, mixing at an SNR, fixed-length framing. */
 import { native, type Native } from './native.js';
+import { SPECTROGRAM, STFT_OPTIONS, callNative, finite, float32Array, integer, oneOf, optional, seed as seedCheck } from './validate.js';
 
 export type StftOptions = Native.StftOptions;
 export type Spectrogram = Native.Spectrogram;
@@ -13,12 +14,18 @@ export const CMGAN_STFT: StftOptions = { nFft: 400, hopLength: 100, window: 'ham
 
 /** Onesided complex STFT with torch.stft semantics; `data` is frames × bins × (re, im). */
 export function stft(signal: Float32Array, options: StftOptions): Spectrogram {
-  return native.stft(signal, options);
+  float32Array(signal, 'signal');
+  STFT_OPTIONS(options, 'options');
+  return callNative(() => native.stft(signal, options));
 }
 
 /** Inverse STFT (weighted overlap-add, torch.istft semantics). */
 export function istft(spectrogram: Spectrogram, options: StftOptions, length?: number): Float32Array {
-  return native.istft(spectrogram, options, length);
+  SPECTROGRAM(spectrogram, 'spectrogram');
+  STFT_OPTIONS(options, 'options');
+  // Bounded against the spectrogram natively (what its frames cover).
+  optional(integer(0, 2 ** 32 - 1, 'Pass the length of the signal the spectrogram was made from, or none.'))(length, 'length');
+  return callNative(() => native.istft(spectrogram, options, length));
 }
 
 /**
@@ -26,10 +33,19 @@ export function istft(spectrogram: Spectrogram, options: StftOptions, length?: n
  * starts at an offset drawn from `seed`; noise shorter than the speech is looped. Silent speech or noise throws.
  */
 export function mixAtSnr(speech: Float32Array, noise: Float32Array, snrDb: number, seed: number): Mixture {
-  return native.mixAtSnr(speech, noise, snrDb, seed);
+  float32Array(speech, 'speech');
+  float32Array(noise, 'noise');
+  finite(-200, 200, 'Pass the SNR in dB, e.g. 10.')(snrDb, 'snrDb');
+  seedCheck(seed, 'seed');
+  return callNative(() => native.mixAtSnr(speech, noise, snrDb, seed));
 }
 
 /** Pads ("zero" | "repeat") or truncates a frames × bins matrix to `target` frames (the paper uses 500). */
 export function fixLength(features: Float32Array, bins: number, target: number, mode: 'zero' | 'repeat'): FixedLength {
-  return native.fixLength(features, bins, target, mode);
+  float32Array(features, 'features');
+  integer(1, 1 << 16, 'Pass the number of columns per frame, e.g. 80.')(bins, 'bins');
+  // The size it allocates (target × bins) is bounded natively.
+  integer(1, 2 ** 32 - 1, 'Use a target such as the paper’s 500 frames.')(target, 'target');
+  oneOf('zero', 'repeat')(mode, 'mode');
+  return callNative(() => native.fixLength(features, bins, target, mode));
 }

@@ -8,8 +8,40 @@
  */
 import { native, type Native } from './native.js';
 import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
+import { EVALUATE_OPTIONS, FEATURE_SET_OPTIONS, RESUME_OPTIONS, SIGNAL_ONLY, TRAIN_OPTIONS, UTTERANCE_SPEC, arrayOf, callNative, disjointSpeakers, featureSet, integer, path, uniqueIds } from './validate.js';
 
 export type FeatureSet = Native.FeatureSet;
+
+// FeatureSet is the native class; its methods check their arguments here first, like every other export.
+const nativeSubset = native.FeatureSet.prototype.subset;
+const nativeClassCounts = native.FeatureSet.prototype.classCounts;
+const nativeSpeakers = native.FeatureSet.prototype.speakers;
+Object.defineProperty(native.FeatureSet.prototype, 'speakers', {
+  value: function speakers(this: FeatureSet): string[] {
+    featureSet(this, 'this');
+    return callNative(() => nativeSpeakers.call(this));
+  },
+  writable: true,
+  configurable: true,
+});
+Object.defineProperty(native.FeatureSet.prototype, 'subset', {
+  value: function subset(this: FeatureSet, indices: number[]): FeatureSet {
+    featureSet(this, 'this');
+    arrayOf(integer(0, Math.max(0, this.length - 1), `Indices are item positions 0..${this.length - 1}.`))(indices, 'indices');
+    return callNative(() => nativeSubset.call(this, indices));
+  },
+  writable: true,
+  configurable: true,
+});
+Object.defineProperty(native.FeatureSet.prototype, 'classCounts', {
+  value: function classCounts(this: FeatureSet, numClasses: number): number[] {
+    featureSet(this, 'this');
+    integer(1, 1 << 16, 'Pass the model’s number of classes, e.g. 4.')(numClasses, 'numClasses');
+    return callNative(() => nativeClassCounts.call(this, numClasses));
+  },
+  writable: true,
+  configurable: true,
+});
 export type Variant = Native.Variant;
 /** crates/trnet-model/src/config.rs (ModelConfig); paper values are the defaults. */
 export type ModelConfig = Native.ModelConfig;
@@ -38,7 +70,10 @@ export type Prediction = Native.Prediction;
 export type EvalReport = Native.EvalReport;
 
 /** Decodes, mixes (seeded), enhances and computes fixed-length features for `utterances` on all cores. */
-export function buildFeatureSet(utterances: UtteranceSpec[], options: FeatureSetOptions = {}, job: JobOptions<FeaturesProgress> = {}): Promise<FeatureSet> {
+export async function buildFeatureSet(utterances: UtteranceSpec[], options: FeatureSetOptions = {}, job: JobOptions<FeaturesProgress> = {}): Promise<FeatureSet> {
+  arrayOf(UTTERANCE_SPEC)(utterances, 'utterances');
+  uniqueIds(utterances, 'utterances');
+  FEATURE_SET_OPTIONS(options, 'options');
   return runJob((onProgress, signal) => native.buildFeatureSet(utterances, options, onProgress, signal), stages('features'), job);
 }
 
@@ -48,7 +83,9 @@ export function buildFeatureSet(utterances: UtteranceSpec[], options: FeatureSet
  * TRNET_STORE_NOT_FOUND, TRNET_STORE_CORRUPT (truncated or altered: rebuild it) or TRNET_STORE_MISMATCH (another
  * format version).
  */
-export function openFeatureSet(dir: string, job: { signal?: AbortSignal } = {}): Promise<FeatureSet> {
+export async function openFeatureSet(dir: string, job: { signal?: AbortSignal } = {}): Promise<FeatureSet> {
+  path(dir, 'dir');
+  SIGNAL_ONLY(job, 'job');
   // No progress: opening reads the manifest and checks sizes, nothing per item.
   return runJob((_onProgress, signal) => native.openFeatureSet(dir, signal), stages(), { signal: job.signal });
 }
@@ -65,7 +102,9 @@ export interface TrainOptions {
 }
 
 /** Trains a variant; the best epoch by validation UAR is kept in `outDir/best`. */
-export function train(options: TrainOptions, job: JobOptions<TrainProgress> = {}): Promise<TrainReport> {
+export async function train(options: TrainOptions, job: JobOptions<TrainProgress> = {}): Promise<TrainReport> {
+  TRAIN_OPTIONS(options, 'options');
+  disjointSpeakers(options.trainSet, options.valSet);
   return runJob(
     (onProgress, signal) => native.trainModel(options.trainConfig ?? {}, options.modelConfig, options.trainSet, options.valSet, options.reference, options.outDir, onProgress, signal),
     stages('step', 'epoch'),
@@ -74,7 +113,9 @@ export function train(options: TrainOptions, job: JobOptions<TrainProgress> = {}
 }
 
 /** Continues an interrupted run in `outDir` (after an abort or a crash) to the same result an uninterrupted run gives. */
-export function resumeTraining(options: Omit<TrainOptions, 'modelConfig'>, job: JobOptions<TrainProgress> = {}): Promise<TrainReport> {
+export async function resumeTraining(options: Omit<TrainOptions, 'modelConfig'> & { modelConfig?: ModelConfig }, job: JobOptions<TrainProgress> = {}): Promise<TrainReport> {
+  RESUME_OPTIONS(options, 'options');
+  disjointSpeakers(options.trainSet, options.valSet);
   return runJob(
     (onProgress, signal) => native.resumeTraining(options.trainConfig ?? {}, options.trainSet, options.valSet, options.reference, options.outDir, onProgress, signal),
     stages('step', 'epoch'),
@@ -83,6 +124,9 @@ export function resumeTraining(options: Omit<TrainOptions, 'modelConfig'>, job: 
 }
 
 /** UAR, WAR, confusion matrix and per-item predictions of a checkpoint folder on a feature set. */
-export function evaluate(checkpointDir: string, set: FeatureSet, options: { device?: string } = {}, job: JobOptions<EvaluateProgress> = {}): Promise<EvalReport> {
+export async function evaluate(checkpointDir: string, set: FeatureSet, options: { device?: string } = {}, job: JobOptions<EvaluateProgress> = {}): Promise<EvalReport> {
+  path(checkpointDir, 'checkpointDir');
+  featureSet(set, 'set');
+  EVALUATE_OPTIONS(options, 'options');
   return runJob((onProgress, signal) => native.evaluateCheckpoint(checkpointDir, set, options.device, onProgress, signal), stages('evaluate'), job);
 }

@@ -1,7 +1,8 @@
 /** The `trnet` command line. */
 import { parseArgs } from 'node:util';
 import { doctor } from './doctor.js';
-import { enhanceFiles } from './enhance.js';
+import { checkEnhancer, enhanceFiles, planOutputs, prepareOutDir } from './enhance.js';
+import { isUsageError, UsageError } from './usage.js';
 import { initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
 
 const USAGE = `usage: trnet <command> [options]
@@ -13,7 +14,9 @@ commands:
   enhance <audio files...> --out DIR [--kind classical|gtcrn|cmgan|card] [--model FILE] [--card FILE]
           [--cache DIR] [--threads N] [--json]
       enhance 16 kHz speech with an SE front end (default: the weight-free classical enhancer) and write
-      DIR/<name>.enhanced.wav; files that fail are reported and the rest are still written
+      DIR/<name>.enhanced.wav; when two inputs share a name, outputs mirror the inputs' folders below their
+      common parent (DIR/<folder>/<name>.enhanced.wav); files that fail are reported and the rest are
+      still written
   train <config.json> [--out DIR] [--json]
       run an experiment (variants × leave-one-speaker-out folds × seeds, evaluated clean and in matched and
       unmatched noise) with progress bars; --json prints line-delimited events; Ctrl-C stops, rerunning resumes
@@ -26,9 +29,30 @@ commands:
   run-task <config.json> [--index N] [--json]
       run one task into the shared run folder (index from --index, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX);
       a finished task is a no-op
+
+exit codes: 0 all done, 1 some input failed (reported), 2 usage error (nothing was run)
 `;
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs a command; usage errors print the usage and give exit code 2 before any work starts. */
+export async function main(argv: string[], err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  try {
+    return await command(argv);
+  } catch (e) {
+    if (!isUsageError(e)) throw e;
+    err.write(`trnet: ${e.message}\n\n${USAGE}`);
+    return 2;
+  }
+}
+
+/** --threads: a whole number of threads, 1..1024 (Number('abc') or '-3' must not slip through). */
+function threads(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= 1024)) throw new UsageError(`--threads: expected a whole number from 1 to 1024, found ${JSON.stringify(value)}`);
+  return n;
+}
+
+async function command(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'doctor': {
@@ -54,54 +78,46 @@ export async function main(argv: string[]): Promise<number> {
         },
         strict: true,
       });
-      if (!values.out || positionals.length === 0) {
-        process.stderr.write(`trnet enhance: expected audio files and --out DIR\n\n${USAGE}`);
-        return 2;
-      }
-      return enhanceFiles({
-        inputs: positionals,
-        outDir: values.out,
-        json: values.json,
-        enhancer: { kind: values.kind, model: values.model, card: values.card, cacheDir: values.cache, intraThreads: values.threads ? Number(values.threads) : undefined },
-      });
+      if (!values.out || positionals.length === 0) throw new UsageError('enhance: expected audio files and --out DIR');
+      const enhancer = { kind: values.kind, model: values.model, card: values.card, cacheDir: values.cache, intraThreads: threads(values.threads) };
+      // Everything that can be wrong with the command is found before any file is decoded.
+      const outputs = planOutputs(positionals, values.out);
+      checkEnhancer(enhancer);
+      prepareOutDir(values.out);
+      return enhanceFiles({ inputs: positionals, outDir: values.out, outputs, json: values.json, enhancer });
     }
     case 'train': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { out: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
       if (positionals.length !== 1) {
-        process.stderr.write(`trnet train: expected one config file\n\n${USAGE}`);
-        return 2;
+        throw new UsageError('train: expected one config file');
       }
       return trainCommand(positionals[0]!, { json: values.json, outDir: values.out });
     }
     case 'report': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {}, strict: true });
       if (positionals.length !== 1) {
-        process.stderr.write(`trnet report: expected one experiment folder\n\n${USAGE}`);
-        return 2;
+        throw new UsageError('report: expected one experiment folder');
       }
       return reportCommand(positionals[0]!);
     }
     case 'tasks': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false } }, strict: true });
       if (positionals.length !== 1) {
-        process.stderr.write(`trnet tasks: expected one config file\n\n${USAGE}`);
-        return 2;
+        throw new UsageError('tasks: expected one config file');
       }
       return tasksCommand(positionals[0]!, { json: values.json });
     }
     case 'run-task': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { index: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
       if (positionals.length !== 1) {
-        process.stderr.write(`trnet run-task: expected one config file\n\n${USAGE}`);
-        return 2;
+        throw new UsageError('run-task: expected one config file');
       }
       return runTaskCommand(positionals[0]!, { index: values.index, json: values.json });
     }
     case 'init': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {}, strict: true });
       if (positionals.length > 1) {
-        process.stderr.write(`trnet init: expected at most one file name\n\n${USAGE}`);
-        return 2;
+        throw new UsageError('init: expected at most one file name');
       }
       return initCommand(positionals[0] ?? 'trnet.config.json');
     }
@@ -112,7 +128,6 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      process.stderr.write(`trnet: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-      return 2;
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
 }

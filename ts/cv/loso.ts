@@ -5,6 +5,15 @@
  */
 import type { Utterance } from '../data/corpora.js';
 import { corpusError } from '../data/corpora.js';
+import { arrayOf, invalid, string } from '../validate.js';
+
+/** Utterance records: only the fields folds are made of are checked (the records carry others). */
+const record =
+  (...fields: string[]) =>
+  (v: unknown, name: string) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(name, `an utterance (an object with ${fields.join(' and ')})`, v, 'Pass the list a corpus reader returns.');
+    for (const f of fields) string()((v as Record<string, unknown>)[f], `${name}.${f}`);
+  };
 
 export interface Fold {
   name: string;
@@ -14,6 +23,7 @@ export interface Fold {
 }
 
 export function losoFolds(utterances: Utterance[]): Fold[] {
+  arrayOf(record('session', 'speaker'))(utterances, 'utterances');
   const bySession = new Map<string, Set<string>>();
   for (const u of utterances) {
     if (!bySession.has(u.session)) bySession.set(u.session, new Set());
@@ -33,6 +43,8 @@ export function losoFolds(utterances: Utterance[]): Fold[] {
 
 /** The utterances of a fold's part. */
 export function select(utterances: Utterance[], speakers: string[]): Utterance[] {
+  arrayOf(record('speaker'))(utterances, 'utterances');
+  arrayOf(string())(speakers, 'speakers');
   const set = new Set(speakers);
   return utterances.filter((u) => set.has(u.speaker));
 }

@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
+import { arrayOf, integer, invalid, object, optional, path as pathCheck, string } from '../validate.js';
 
 export interface Utterance {
   corpus: string;
@@ -36,6 +37,25 @@ export function corpusError(message: string): Error {
   return err;
 }
 
+/** Runs a reader with its arguments checked and file system failures (a folder it may not list, a file that
+ * vanished while it read) turned into TRNET_CORPUS errors naming the cause. */
+function reading<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+    if (typeof code === 'string' && code.startsWith('TRNET_')) throw err;
+    const e = corpusError(`cannot read the corpus: ${err instanceof Error ? err.message : String(err)}. Check the folder and its permissions.`);
+    (e as Error).cause = err;
+    throw e;
+  }
+}
+
+const stringRecord = (v: unknown, name: string) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(name, 'an object of label → class name', v, 'Pass e.g. { ang: "angry" }.');
+  for (const [k, x] of Object.entries(v)) string()(x, `${name}.${k}`);
+};
+
 function requireDir(dir: string, what: string, fix: string): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw corpusError(`${what}: expected a folder at ${dir}, found none. ${fix}`);
 }
@@ -64,6 +84,12 @@ export const RAVDESS_EMOTIONS: Record<string, string> = {
  * pairs actors 2k−1 and 2k, so LOSO folds look like IEMOCAP's (one male, one female per session).
  */
 export function readRavdess(root: string, options: { emotions?: string[] } = {}): Utterance[] {
+  pathCheck(root, 'root');
+  object<{ emotions?: string[] }>({ emotions: optional(arrayOf(string())) })(options, 'options');
+  return reading(() => ravdess(root, options));
+}
+
+function ravdess(root: string, options: { emotions?: string[] }): Utterance[] {
   requireDir(root, 'RAVDESS', 'Point it at the folder holding Actor_01 … Actor_24.');
   const actors = readdirSync(root).filter((d) => /^Actor_\d\d$/.test(d)).sort();
   if (actors.length === 0) throw corpusError(`RAVDESS: expected Actor_XX folders in ${root}, found none. Point it at the folder that holds them.`);
@@ -93,6 +119,12 @@ export const IEMOCAP_FOUR_CLASSES: Record<string, string> = { ang: 'angry', hap:
  * The speaker is the session plus the gender letter of the utterance's own speaker (last field's first letter).
  */
 export function readIemocap(root: string, options: { labels?: Record<string, string> } = {}): Utterance[] {
+  pathCheck(root, 'root');
+  object<{ labels?: Record<string, string> }>({ labels: optional(stringRecord) })(options, 'options');
+  return reading(() => iemocap(root, options));
+}
+
+function iemocap(root: string, options: { labels?: Record<string, string> }): Utterance[] {
   requireDir(root, 'IEMOCAP', 'Point it at IEMOCAP_full_release (the folder holding Session1 … Session5).');
   const labels = options.labels ?? IEMOCAP_FOUR_CLASSES;
   const sessions = readdirSync(root).filter((d) => /^Session\d$/.test(d)).sort();
@@ -123,6 +155,12 @@ export function readIemocap(root: string, options: { labels?: Record<string, str
 
 /** ESC-50: `meta/esc50.csv` (filename, fold, target, category, esc10, src_file, take) and `audio/`. */
 export function readEsc50(root: string, options: { folds?: number[] } = {}): NoiseClip[] {
+  pathCheck(root, 'root');
+  object<{ folds?: number[] }>({ folds: optional(arrayOf(integer(1, 5, 'ESC-50 has folds 1 to 5.'))) })(options, 'options');
+  return reading(() => esc50(root, options));
+}
+
+function esc50(root: string, options: { folds?: number[] }): NoiseClip[] {
   const csv = join(root, 'meta/esc50.csv');
   if (!existsSync(csv)) throw corpusError(`ESC-50: expected ${csv}, found none. Point it at the ESC-50 folder (holding meta/ and audio/).`);
   const [header, ...rows] = readFileSync(csv, 'utf8').trim().split('\n');
@@ -149,6 +187,11 @@ export function readEsc50(root: string, options: { folds?: number[] } = {}): Noi
 
 /** MUSAN noise: `noise/<free-sound|sound-bible>/*.wav`; each file is its own source recording. */
 export function readMusanNoise(root: string): NoiseClip[] {
+  pathCheck(root, 'root');
+  return reading(() => musanNoise(root));
+}
+
+function musanNoise(root: string): NoiseClip[] {
   const noise = join(root, 'noise');
   requireDir(noise, 'MUSAN', 'Point it at the musan folder (holding music/, noise/, speech/).');
   const out: NoiseClip[] = [];
@@ -165,7 +208,13 @@ export function readMusanNoise(root: string): NoiseClip[] {
 }
 
 /** Any folder of noise recordings (e.g. Speech Commands' _background_noise_): one source per file. */
-export function readNoiseFolder(root: string, corpus = basename(root)): NoiseClip[] {
+export function readNoiseFolder(root: string, corpus?: string): NoiseClip[] {
+  pathCheck(root, 'root');
+  optional(string())(corpus, 'corpus');
+  return reading(() => noiseFolder(root, corpus ?? basename(root)));
+}
+
+function noiseFolder(root: string, corpus: string): NoiseClip[] {
   requireDir(root, 'noise folder', 'Point it at a folder of audio files.');
   const files = audioFiles(root);
   if (files.length === 0) throw corpusError(`noise folder ${root}: expected .wav/.flac/.ogg/.mp3 files, found none.`);

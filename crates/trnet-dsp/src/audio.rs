@@ -104,15 +104,62 @@ pub fn to_rate(decoded: Decoded, target_rate: u32) -> Result<Vec<f32>> {
     resample::resample(&decoded.samples, decoded.sample_rate, target_rate)
 }
 
+/// Reads a whole audio file. Only regular files are read, and never more bytes than the file had when it
+/// was opened: a FIFO or a terminal would block the worker forever and a device such as /dev/zero never
+/// ends, so both are refused before any byte is read.
 fn read_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
     let name = path.display().to_string();
-    if path.is_dir() {
+    let not_found = |err: std::io::Error| match err.kind() {
+        ErrorKind::NotFound => Error::audio(&name, AudioProblem::Missing, "no such file", missing_fix(path)),
+        _ => Error::Io { path: path.to_path_buf(), reason: err.to_string() },
+    };
+    let meta = std::fs::metadata(path).map_err(not_found)?;
+    if meta.is_dir() {
         return Err(Error::Io { path: path.to_path_buf(), reason: "it is a directory, expected an audio file".into() });
     }
-    std::fs::read(path).map_err(|err| match err.kind() {
-        ErrorKind::NotFound => Error::audio(name, AudioProblem::Missing, "no such file", missing_fix(path)),
-        _ => Error::Io { path: path.to_path_buf(), reason: err.to_string() },
-    })
+    if !meta.is_file() {
+        return Err(not_a_file(&name, &meta));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Should the path be swapped for a FIFO between the check above and the open, a non-blocking open
+    // returns at once instead of waiting for a writer; the type is checked again on the open file.
+    #[cfg(target_os = "linux")]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, 0o4000 /* O_NONBLOCK */);
+    let file = options.open(path).map_err(not_found)?;
+    let meta = file.metadata().map_err(not_found)?;
+    if !meta.is_file() {
+        return Err(not_a_file(&name, &meta));
+    }
+    let size = usize::try_from(meta.len()).map_err(|_| Error::Io { path: path.to_path_buf(), reason: format!("it is {} bytes, more than this platform can address", meta.len()) })?;
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(size).map_err(|_| Error::Io { path: path.to_path_buf(), reason: format!("cannot allocate {size} bytes to read it") })?;
+    // A file that grows while it is read (still being written) is read up to the size it had.
+    file.take(size as u64).read_to_end(&mut bytes).map_err(not_found)?;
+    Ok(bytes)
+}
+
+fn not_a_file(name: &str, meta: &std::fs::Metadata) -> Error {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let kind = if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Error::audio(
+        name,
+        AudioProblem::NotAFile,
+        format!("it is {kind}, expected a regular audio file"),
+        "pass the path of an audio file on disk; to decode a stream, read it into memory and use decodeAudioBytes",
+    )
 }
 
 fn missing_fix(path: &Path) -> String {
@@ -423,6 +470,10 @@ impl MonoSink {
 /// write never leaves a half file under the final name.
 pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     resample::check_rate("sample rate of the WAV to write", sample_rate)?;
+    // decode_file refuses non-finite samples, so writing them would make a file trnet cannot read back.
+    if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
+        return Err(Error::invalid(format!("sample {i} of the audio to write"), "a finite number", samples[i], "Replace NaN/infinite samples (e.g. with 0) before writing."));
+    }
     let data_len = samples.len() as u64 * 4;
     if data_len > u32::MAX as u64 - 64 {
         return Err(Error::invalid("audio to write as WAV", "under 4 GiB of samples", format!("{} samples", samples.len()), "Split it into shorter files."));
@@ -443,5 +494,5 @@ pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     for v in samples {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    crate::files::write_atomic(path, &bytes, crate::files::Durability::Atomic).map_err(|e| Error::Io { path: path.to_path_buf(), reason: e.to_string() })
+    crate::files::write_atomic(path, &bytes, crate::files::Durability::Atomic).map_err(|e| Error::Write { path: path.to_path_buf(), reason: e.to_string() })
 }

@@ -34,6 +34,8 @@ pub enum Error {
     InvalidArgument(Detail),
     #[error("cannot read {}: {reason}", path.display())]
     Io { path: PathBuf, reason: String },
+    #[error("cannot write {}: {reason}", path.display())]
+    Write { path: PathBuf, reason: String },
 }
 
 /// What was wrong with an audio input; also the suffix of its error code.
@@ -46,6 +48,8 @@ pub enum AudioProblem {
     UnsupportedCodec,
     NoSamples,
     NonFinite,
+    /// A FIFO, device or socket: reading it could block forever or never end.
+    NotAFile,
 }
 
 impl Error {
@@ -59,9 +63,10 @@ impl Error {
                 AudioProblem::UnsupportedCodec => "TRNET_AUDIO_UNSUPPORTED",
                 AudioProblem::NoSamples => "TRNET_AUDIO_NO_SAMPLES",
                 AudioProblem::NonFinite => "TRNET_AUDIO_NON_FINITE",
+                AudioProblem::NotAFile => "TRNET_AUDIO_NOT_A_FILE",
             },
             Error::InvalidArgument(_) => "TRNET_INVALID_ARGUMENT",
-            Error::Io { .. } => "TRNET_IO",
+            Error::Io { .. } | Error::Write { .. } => "TRNET_IO",
         }
     }
 

@@ -35,15 +35,15 @@ pub fn fix_length(features: &[f32], bins: usize, target: usize, mode: PadMode) -
         return Err(Error::invalid("utterance to repeat-pad", "at least one frame", "0 frames", "The audio is shorter than one analysis window; use zero padding or drop it."));
     }
     let keep = frames.min(target);
-    let mut data = Vec::with_capacity(target * bins);
-    data.extend_from_slice(&features[..keep * bins]);
-    match mode {
-        PadMode::Zero => data.resize(target * bins, 0.0),
-        PadMode::Repeat => {
-            while data.len() < target * bins {
-                let take = (target * bins - data.len()).min(frames * bins);
-                data.extend_from_slice(&features[..take]);
-            }
+    // The target is the caller's number; it is bounded before anything is allocated.
+    let mut data = crate::limits::zeros("fixed-length feature matrix (target frames × bins)", target.checked_mul(bins), "Use a target such as the paper's 500 frames.")?;
+    data[..keep * bins].copy_from_slice(&features[..keep * bins]);
+    if mode == PadMode::Repeat {
+        let mut filled = keep * bins;
+        while filled < data.len() {
+            let take = (data.len() - filled).min(frames * bins);
+            data[filled..filled + take].copy_from_slice(&features[..take]);
+            filled += take;
         }
     }
     Ok(FixedLength { data, frames: target, valid_frames: keep })
@@ -78,5 +78,13 @@ mod tests {
         assert_eq!(fix_length(&[], 2, 2, PadMode::Repeat).unwrap_err().code(), "TRNET_INVALID_ARGUMENT");
         assert!(fix_length(&[1.0; 3], 2, 2, PadMode::Zero).unwrap_err().to_string().contains("3 values"));
         assert!(fix_length(&[1.0; 4], 2, 0, PadMode::Zero).is_err());
+    }
+
+    #[test]
+    fn an_absurd_target_is_an_error_not_an_allocation() {
+        for target in [u32::MAX as usize, 1 << 31, 50_000_000, usize::MAX] {
+            let err = fix_length(&[0.0; 800], 80, target, PadMode::Zero).unwrap_err();
+            assert_eq!(err.code(), "TRNET_INVALID_ARGUMENT", "{target}");
+        }
     }
 }

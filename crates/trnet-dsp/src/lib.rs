@@ -8,6 +8,7 @@
 //! - `frames`: fixed-length utterances (pad/truncate to N frames).
 //! - `mix`: noise mixed in at a target SNR.
 //! - `files`: atomic file writes, the one way every trnet crate writes a file.
+//! - `limits`: bounds and fallible allocation for caller-sized buffers.
 
 pub mod audio;
 pub mod batch;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod fbank;
 pub mod files;
 pub mod frames;
+pub mod limits;
 pub mod mix;
 pub mod resample;
 pub mod rng;

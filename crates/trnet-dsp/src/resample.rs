@@ -28,6 +28,12 @@ pub const MAX_RATE: u32 = 768_000;
 /// that the per-block FFTs stay cache-friendly.
 const MIN_BLOCK: usize = 1024;
 
+/// Largest sample magnitude resampled (see `resample`).
+const MAX_MAGNITUDE: f32 = 1e15;
+
+/// Largest FFT block, in input or output frames, a rate pair may need (see `build`).
+const MAX_BLOCK: usize = 1 << 21;
+
 /// Resamples mono `samples` from `from_rate` to `to_rate` Hz.
 ///
 /// The output has `output_len(samples.len(), from_rate, to_rate)` samples, i.e.
@@ -41,6 +47,16 @@ pub fn resample(samples: &[f32], from_rate: u32, to_rate: u32) -> Result<Vec<f32
     let out_len = output_len(samples.len(), from_rate, to_rate);
     if out_len == 0 {
         return Ok(Vec::new());
+    }
+    // Finite samples near f32::MAX overflow inside the FFTs (to Inf and NaN, and a panic in rubato). Audio
+    // lies within ±1, or ±2³¹ for unscaled integers: anything far beyond is a broken float file.
+    if let Some(i) = samples.iter().position(|x| !(x.abs() <= MAX_MAGNITUDE)) {
+        return Err(Error::invalid(
+            format!("sample {i} of the audio to resample"),
+            format!("a finite value of magnitude at most {MAX_MAGNITUDE:e}"),
+            samples[i],
+            "The file holds values no audio has (a float WAV written with the wrong scale?); rescale or repair it.",
+        ));
     }
     let mut out = with_resampler(from_rate, to_rate, |resampler| run(resampler, samples))?;
     // rubato yields ceil(len * ratio) frames; our contract is the rounded length.
@@ -106,8 +122,33 @@ fn build(from_rate: u32, to_rate: u32) -> Result<Fft<f32>> {
     // even number of minimal blocks guarantees; otherwise the output would lead or lag the
     // input by a fraction of a sample (up to ~0.7 samples for 11025 -> 16000 Hz).
     let blocks = MIN_BLOCK.div_ceil(min_in).next_multiple_of(2);
+    // Extreme ratios (a 1 Hz file to 34 kHz) make blocks of tens of millions of frames: seconds of work
+    // and gigabytes per block, and rubato panics on some. No audio needs them; refuse before planning.
+    let (block_in, block_out) = (blocks * min_in, (blocks * min_in) as u64 * u64::from(to_rate) / u64::from(from_rate));
+    if block_in > MAX_BLOCK || block_out > MAX_BLOCK as u64 {
+        return Err(Error::invalid(
+            format!("resampling {from_rate} Hz -> {to_rate} Hz"),
+            format!("rates whose ratio needs FFT blocks of at most {MAX_BLOCK} frames"),
+            format!("blocks of {block_in} -> {block_out} frames"),
+            "Resample in steps, or check the rates: audio below 1 kHz is almost surely a wrong header or unit.",
+        ));
+    }
     Fft::<f32>::new_custom(from_rate as usize, to_rate as usize, blocks * min_in, 1, 1, WindowFunction::BlackmanHarris2, FixedSync::Both)
         .map_err(|e| internal(format!("cannot build a {from_rate} Hz -> {to_rate} Hz resampler: {e}")))
+}
+
+#[cfg(test)]
+mod limit_tests {
+    #[test]
+    fn extreme_ratios_are_refused_not_planned() {
+        let err = super::resample(&[0.5; 8], 1, 34_789).unwrap_err();
+        assert_eq!(err.code(), "TRNET_INVALID_ARGUMENT");
+        assert!(err.to_string().contains("1 Hz -> 34789 Hz"), "{err}");
+        assert_eq!(super::resample(&[0.5; 48_000], 48_000, 16_000).unwrap().len(), 16_000);
+        assert!(super::resample(&[0.5; 16_000], 16_000, 767_999).is_ok());
+        // Finite but near f32::MAX: would overflow the FFTs (rubato panicked).
+        assert_eq!(super::resample(&[3e38; 1000], 16_000, 34_789).unwrap_err().code(), "TRNET_INVALID_ARGUMENT");
+    }
 }
 
 fn gcd(mut a: u32, mut b: u32) -> u32 {

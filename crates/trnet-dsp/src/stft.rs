@@ -99,8 +99,8 @@ pub struct Stft {
 impl Stft {
     pub fn new(config: StftConfig) -> Result<Self> {
         let StftConfig { n_fft, hop_length, win_length, .. } = config;
-        if n_fft < 2 {
-            return Err(Error::invalid("n_fft", "at least 2", n_fft, "Use a frame length such as 512."));
+        if !(2..=crate::limits::MAX_N_FFT).contains(&n_fft) {
+            return Err(Error::invalid("n_fft", format!("2..={}", crate::limits::MAX_N_FFT), n_fft, "Use a frame length such as 512."));
         }
         if hop_length == 0 || hop_length > n_fft {
             return Err(Error::invalid("hop_length", format!("1..={n_fft} (n_fft)"), hop_length, "Use a hop no longer than the frame."));
@@ -135,7 +135,8 @@ impl Stft {
         let padded = self.pad(signal)?;
         let frames = self.num_frames(signal.len());
         let bins = self.bins();
-        let mut data = vec![0.0f32; frames * bins * 2];
+        // A short hop over a long signal multiplies its size by n_fft/hop: bounded against the input here.
+        let mut data = crate::limits::zeros("spectrogram (frames × bins × 2)", frames.checked_mul(bins).and_then(|n| n.checked_mul(2)), "Use a longer hop_length or a shorter signal.")?;
         let mut frame = self.forward.make_input_vec();
         let mut spectrum = self.forward.make_output_vec();
         let mut scratch = self.forward.make_scratch_vec();
@@ -167,6 +168,16 @@ impl Stft {
             ));
         }
         let total = if spec.frames == 0 { 0 } else { n_fft + (spec.frames - 1) * hop_length };
+        let offset = if center { n_fft / 2 } else { 0 };
+        let natural = total.saturating_sub(2 * offset);
+        // Past what the frames cover the output is only zeros. The signal a spectrogram was made from is at
+        // most one frame longer than that (an uncentred STFT drops a partial last hop); anything longer is a
+        // caller's mistake (a wrapped negative number, a length in bytes), not a request for gigabytes of zeros.
+        if let Some(l) = length
+            && l > total + n_fft
+        {
+            return Err(Error::invalid("istft length", format!("at most {} samples (what {} frames of hop {hop_length} cover, plus one frame)", total + n_fft, spec.frames), l, "Pass the length of the signal the spectrogram was made from, or none."));
+        }
         let mut sum = vec![0.0f64; total];
         let mut envelope = vec![0.0f64; total];
         let mut spectrum = self.inverse.make_input_vec();
@@ -189,8 +200,6 @@ impl Stft {
                 envelope[start + i] += (w * w) as f64;
             }
         }
-        let offset = if center { n_fft / 2 } else { 0 };
-        let natural = total.saturating_sub(2 * offset);
         let length = length.unwrap_or(natural);
         let mut out = vec![0.0f32; length];
         for (i, o) in out.iter_mut().enumerate() {
@@ -289,5 +298,18 @@ mod tests {
         assert!(err.to_string().contains("more than n_fft/2 = 256 samples"), "{err}");
         let constant = Stft::new(StftConfig { pad_mode: PadMode::Constant, ..StftConfig::gtcrn() }).unwrap();
         assert_eq!(constant.forward(&[0.0; 100]).unwrap().frames, 1);
+    }
+
+    #[test]
+    fn sizes_are_bounded_before_allocating() {
+        assert!(Stft::new(StftConfig { n_fft: 1 << 31, hop_length: 256, win_length: 512, ..StftConfig::gtcrn() }).is_err());
+        // 60 s at hop 1 with n_fft 65536: 9.6e5 frames × 32769 bins × 2 would be 250 GB.
+        let huge = Stft::new(StftConfig { n_fft: 1 << 16, hop_length: 1, win_length: 1 << 16, window: Window::Hann, center: true, pad_mode: PadMode::Constant }).unwrap();
+        assert_eq!(huge.forward(&vec![0.0; 960_000]).unwrap_err().code(), "TRNET_INVALID_ARGUMENT");
+        let stft = Stft::new(StftConfig::gtcrn()).unwrap();
+        let spec = stft.forward(&[0.5; 1000]).unwrap();
+        let err = stft.inverse(&spec, Some(u32::MAX as usize)).unwrap_err();
+        assert!(err.to_string().contains("istft length"), "{err}");
+        assert_eq!(stft.inverse(&spec, Some(1000)).unwrap().len(), 1000);
     }
 }

@@ -181,6 +181,23 @@ fn a_directory_is_an_io_error() {
 }
 
 #[test]
+fn a_fifo_or_a_device_is_refused_without_reading() {
+    let dir = temp_dir("fifo-input");
+    let fifo = dir.join("pipe.wav");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");
+    assert!(made.success());
+    // With no writer, opening the FIFO for reading would block forever; it must fail at once instead.
+    for path in [fifo.as_path(), std::path::Path::new("/dev/zero"), std::path::Path::new("/dev/null")] {
+        let started = std::time::Instant::now();
+        let err = decode_file(path).unwrap_err();
+        assert_eq!(err.code(), "TRNET_AUDIO_NOT_A_FILE", "{path:?}: {err}");
+        assert!(started.elapsed().as_secs() < 2, "{path:?} took {:?}", started.elapsed());
+    }
+    assert!(decode_file(&fifo).unwrap_err().to_string().contains("FIFO"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn invalid_target_rate_is_an_invalid_argument() {
     let wav = pcm16_tone(100).bytes();
     let err = load_bytes(&wav, "ok.wav", 0).unwrap_err();

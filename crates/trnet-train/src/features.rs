@@ -10,6 +10,8 @@
 //! `snrs_db`, only with `NoisyCopies::OnePerUtterance`; with `OnePerSnr` copy j takes `snrs_db[j]`), the
 //! noise clip index (uniform over `noises`), then the seed of `mix_at_snr` (the excerpt offset). The draws
 //! depend on nothing else, so they do not change with thread count or with other utterances in the list.
+//! An utterance longer than its `frames` need is cut to the samples they use first (`samples_kept`), so its
+//! SNR is measured over the part the features keep, and a two-hour file costs what 5 s cost.
 //!
 //! Items come out in utterance order; per utterance the clean item first (if `include_clean`), then the
 //! noisy copies in j order. Noisy items share the clean spectrogram as their Xs. Xe is the enhancer's
@@ -140,7 +142,9 @@ pub fn dataset_from_audio(utterances: &[Utterance], noises: &[NoiseClip], spec: 
 
 /// Bump when decoding, mixing, fbank or frame fixing change their output, or when the key document changes
 /// its form, so older stores miss. 2: options are hashed as their JSON values, no longer as `{:?}` text.
-pub const PIPELINE_VERSION: u32 = 2;
+/// 3: utterances are cut to the samples their frames use before mixing (`samples_kept`), so the SNR of a
+/// long utterance is measured over what the features keep.
+pub const PIPELINE_VERSION: u32 = 3;
 
 /// Where a dataset's features are kept on disk.
 #[derive(Debug, Clone, Copy)]
@@ -307,8 +311,41 @@ fn map_utterances<T: Send>(utterances: &[Utterance], noises: &[NoiseClip], spec:
     if failures.is_empty() { Ok(kept) } else { Err(Error::EnhanceFailed { utterances: utterances.len(), failures }) }
 }
 
+/// Samples of an utterance its features can use: `frames` fbank frames end before `frames · shift + window`
+/// samples (one shift more leaves room for the centred frames of snip_edges = false), so the rest of a long
+/// file is dropped before mixing and enhancement and their memory follows the kept length, not the file's.
+/// None (keep everything) when subtract_mean averages over the whole utterance.
+fn samples_kept(spec: &AudioDatasetSpec) -> Option<usize> {
+    let f = &spec.fbank;
+    if f.subtract_mean {
+        return None;
+    }
+    // The fbank's own truncation (torchaudio's int(sample_frequency · ms · 0.001)); options are validated
+    // before any utterance is read, so these are small positive numbers.
+    let shift = (f.sample_frequency * f.frame_shift * 0.001) as usize;
+    let window = (f.sample_frequency * f.frame_length * 0.001) as usize;
+    spec.frames.checked_add(1)?.checked_mul(shift)?.checked_add(window)
+}
+
+/// `utterance_items`, with argument errors (a silent clip that cannot be mixed, one too short for a frame)
+/// naming the file: a build of thousands of files otherwise says what went wrong but not where.
 fn utterance_items(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, fbank: &mut Fbank) -> Result<Vec<Item>> {
-    let clean = trnet_dsp::audio::load_file(&utt.path, SAMPLE_RATE)?;
+    let named = |mut d: trnet_dsp::Detail| {
+        d.what = format!("utterance {} ({})", utt.path.display(), d.what);
+        Error::InvalidArgument(d)
+    };
+    utterance_items_of(i, utt, noises, spec, enhancer, fbank).map_err(|e| match e {
+        Error::Dsp(trnet_dsp::Error::InvalidArgument(d)) | Error::InvalidArgument(d) => named(d),
+        other => other,
+    })
+}
+
+fn utterance_items_of(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, fbank: &mut Fbank) -> Result<Vec<Item>> {
+    let mut clean = trnet_dsp::audio::load_file(&utt.path, SAMPLE_RATE)?;
+    if let Some(kept) = samples_kept(spec) {
+        clean.truncate(kept);
+        clean.shrink_to_fit();
+    }
     let mut features = |wave: &[f32]| -> Result<(crate::dataset::Features, usize)> {
         let f = fbank.compute(wave)?;
         fix_frames(&f.data, f.bins, spec.frames, spec.pad)
@@ -355,4 +392,29 @@ fn utterance_items(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &Audio
         return Err(Error::EnhanceFailed { utterances: 1, failures });
     }
     Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_samples_give_the_frames_the_whole_utterance_gives() {
+        for snip_edges in [true, false] {
+            let mut spec = AudioDatasetSpec { frames: 50, ..Default::default() };
+            spec.fbank.snip_edges = snip_edges;
+            let kept = samples_kept(&spec).expect("a bound");
+            let wave: Vec<f32> = (0..kept * 3).map(|i| (i as f32 * 0.013).sin() * 0.3 + ((i * 7919) % 101) as f32 * 1e-3).collect();
+            let mut fbank = Fbank::new(spec.fbank.clone()).unwrap();
+            let whole = fbank.compute(&wave).unwrap();
+            let cut = fbank.compute(&wave[..kept]).unwrap();
+            assert!(cut.frames >= spec.frames, "snip_edges {snip_edges}: {} frames", cut.frames);
+            let n = spec.frames * whole.bins;
+            assert_eq!(whole.data[..n], cut.data[..n], "snip_edges {snip_edges}");
+        }
+        // A mean over the whole utterance needs all of it.
+        let mut spec = AudioDatasetSpec::default();
+        spec.fbank.subtract_mean = true;
+        assert_eq!(samples_kept(&spec), None);
+    }
 }

@@ -229,6 +229,9 @@ pub fn fsync_file(path: &Path) -> Result<()> {
 /// Reads the state of the run in `out_dir` (from `last/`, or its `.last.old` fallback).
 pub fn read_state(out_dir: &Path) -> Result<(PathBuf, RunState)> {
     let last = out_dir.join(LAST);
+    if last.exists() && !last.is_dir() {
+        return Err(Error::Corrupt { path: last, problem: "it is a file, but a run keeps its last checkpoint in a folder of that name".into(), fix: "Move the file away; resume a folder that train() wrote, or call train() to start a new run.".into() });
+    }
     let dir = resolve(&last).ok_or_else(|| Error::NotFound { path: last.clone(), fix: "Resume a folder that train() wrote (it holds last/); to start a new run call train().".into() })?;
     let path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {

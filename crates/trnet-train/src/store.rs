@@ -94,6 +94,23 @@ struct Manifest {
     items: Vec<StoredItem>,
 }
 
+/// A folder without a manifest. With a data file it is a store whose build did not finish (rebuild it);
+/// without one it is no store at all, most often the folder that holds the stores (`store.dir`): telling
+/// the caller to delete that would delete every store in it, so the fix names the stores inside instead.
+fn not_a_store(dir: &Path) -> Error {
+    if dir.join(DATA_FILE).exists() {
+        return corrupt(dir, format!("it has no {MANIFEST_FILE}: it is not a finished feature store"));
+    }
+    let inside: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()).filter(|e| e.path().join(MANIFEST_FILE).is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let fix = match inside.len() {
+        0 => "Pass the folder a feature set was built into (FeatureSet.storePath).".to_string(),
+        n => format!("It holds {n} feature store(s) ({}{}); pass one of those folders (FeatureSet.storePath), not the folder that holds them.", inside.iter().take(3).cloned().collect::<Vec<_>>().join(", "), if n > 3 { ", …" } else { "" }),
+    };
+    Error::StoreNotFound { dir: dir.to_path_buf(), fix: format!("It has no {MANIFEST_FILE}, so it is not a feature store. {fix}") }
+}
+
 /// Hex SHA-256, the form keys and checksums take.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -288,7 +305,7 @@ fn open_checked(dir: &Path, verify: bool) -> Result<(Dataset, String)> {
     }
     let text = match std::fs::read(&manifest_path) {
         Ok(t) => t,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Err(corrupt(dir, format!("it has no {MANIFEST_FILE}: it is not a finished feature store"))),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(not_a_store(dir)),
         Err(e) => return Err(Error::io("reading", &manifest_path)(e)),
     };
     let mut file = match File::open(&data_path) {
