@@ -57,20 +57,28 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
  */
 export function curveSpec(opts: { title: string; points: CurvePoint[]; xOrder: string[]; xTitle: string; yTitle: string; series: string[]; facets: string[]; yDomain?: [number, number] }): TopLevelSpec {
   const values = opts.points.map((p) => ({ ...p, lo: p.mean - p.std, hi: p.mean + p.std }));
-  const x = { field: 'x', type: 'ordinal' as const, sort: opts.xOrder, title: opts.xTitle, axis: { labelAngle: 0 } };
+  // The y range covers every error bar (a layered errorbar does not always widen the shared scale), and marks are
+  // clipped to it so a fixed domain (c in [0, 1]) is never overdrawn.
+  const lo = Math.min(...values.map((v) => v.lo));
+  const hi = Math.max(...values.map((v) => v.hi));
+  const pad = 0.03 * (hi - lo || 1);
+  const domain = opts.yDomain ?? [lo - pad, hi + pad];
+  // Series are dodged a little inside each SNR's band so that curves with equal values stay visible.
+  const x = { field: 'x', type: 'ordinal' as const, sort: opts.xOrder, title: opts.xTitle, axis: { labelAngle: 0 }, scale: { type: 'band' as const, paddingInner: 0.55, paddingOuter: 0.3 } };
+  const xOffset = { field: 'series', type: 'nominal' as const, sort: opts.series };
   const color = { field: 'series', type: 'nominal' as const, sort: opts.series, title: null, legend: { orient: 'bottom' as const, columns: 3 } };
-  const scale = opts.yDomain ? { domain: opts.yDomain, clamp: false } : { zero: false };
+  const scale = { domain, nice: true, zero: false };
   return {
     title: opts.title,
     data: { values },
     config: BASE_CONFIG,
     facet: { column: { field: 'facet', type: 'nominal', sort: opts.facets, title: null } },
     spec: {
-      width: 300,
+      width: 320,
       height: 220,
       layer: [
-        { mark: { type: 'errorbar', ticks: { size: 6 } }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale, title: opts.yTitle }, y2: { field: 'hi' }, color } },
-        { mark: { type: 'line', point: { size: 40 } }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale, title: opts.yTitle }, color } },
+        { mark: { type: 'errorbar', ticks: { size: 6 }, clip: true }, encoding: { x, xOffset, y: { field: 'lo', type: 'quantitative', scale, title: opts.yTitle }, y2: { field: 'hi' }, color } },
+        { mark: { type: 'line', point: { size: 40 }, clip: true }, encoding: { x, xOffset, y: { field: 'mean', type: 'quantitative', scale, title: opts.yTitle }, color } },
       ],
     },
   };
@@ -89,7 +97,7 @@ export function confusionSpec(opts: { title: string; cells: ConfusionCell[]; cla
       height: 34 * opts.classes.length,
       encoding: { x: axis('predicted'), y: axis('true label') },
       layer: [
-        { mark: 'rect', encoding: { color: { field: 'share', type: 'quantitative', scale: { domain: [0, 1], scheme: 'blues' }, title: 'row share', legend: { format: '.0%' } } } },
+        { mark: 'rect', encoding: { color: { field: 'share', type: 'quantitative', scale: { domain: [0, 1], range: ['#ffffff', '#08519c'] }, title: 'row share', legend: { format: '.0%' } } } },
         {
           mark: { type: 'text', fontSize: 10 },
           encoding: {
@@ -103,7 +111,7 @@ export function confusionSpec(opts: { title: string; cells: ConfusionCell[]; cla
 }
 
 /** Per-task curves of one training quantity per epoch, one panel per variant; the chosen (best) epoch is ringed. */
-export function trainingSpec(opts: { title: string; points: EpochPoint[]; field: 'trainLoss' | 'valUar'; yTitle: string; variants: string[] }): TopLevelSpec {
+export function trainingSpec(opts: { title: string; points: EpochPoint[]; field: 'trainLoss' | 'valUar'; yTitle: string; variants: string[]; independentY?: boolean }): TopLevelSpec {
   const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1, format: 'd' } };
   const y = { field: opts.field, type: 'quantitative' as const, title: opts.yTitle, scale: { zero: false } };
   const color = { field: 'run', type: 'nominal' as const, title: 'fold · seed', legend: { orient: 'bottom' as const, columns: 4 } };
@@ -121,5 +129,7 @@ export function trainingSpec(opts: { title: string; points: EpochPoint[]; field:
         { transform: [{ filter: 'datum.best' }], mark: { type: 'point', size: 120, strokeWidth: 2 }, encoding: { x, y, color } },
       ],
     },
+    // The training loss differs in scale between variants (L_low and L_high add to the cross-entropy).
+    ...(opts.independentY ? { resolve: { scale: { y: 'independent' } } } : {}),
   };
 }

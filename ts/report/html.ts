@@ -162,8 +162,8 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
   parts.push(
     figure(
       REPORT_TITLES.fig2,
-      cPoints.length > 0 ? await renderSvg(curveSpec({ title: 'Noise-level estimate c against SNR', points: cPoints, xOrder: snrOrder(cfg.snrsDb), xTitle: 'SNR', yTitle: 'mean c', series: cSeries, facets: envs })) : null,
-      'The SNR-aware module’s estimate c (eq. 1–2: the weight of the noisy features against the enhanced ones) for the variants that have it — TRNet and its two ablations. Per task c is averaged over the test utterances at each SNR; points are the mean over tasks, bars ± one sample std over tasks (folds × seeds). "clean" is unmixed test speech, the same in both panels. The paper’s Fig. 2 shows c rising with SNR.',
+      cPoints.length > 0 ? await renderSvg(curveSpec({ title: 'Noise-level estimate c against SNR', points: cPoints, xOrder: snrOrder(cfg.snrsDb), xTitle: 'SNR', yTitle: 'mean c', series: cSeries, facets: envs, yDomain: [0, 1] })) : null,
+      'The SNR-aware module’s estimate c (eq. 1–2: the weight of the noisy features against the enhanced ones) for the variants that have it — TRNet and its two ablations. Per task c is averaged over the test utterances at each SNR; points are the mean over tasks, bars ± one sample std over tasks (folds × seeds); the curves are offset a little sideways within each SNR so that equal values stay visible. "clean" is unmixed test speech, the same in both panels. The paper’s Fig. 2 shows c rising with SNR.',
       'No finished task of a variant with the SNR-aware module (TRNet, TRNet w/o L_low, TRNet w/o L_high).',
     ),
   );
@@ -195,8 +195,8 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
   parts.push(
     figure(
       REPORT_TITLES.loss,
-      epochs.length > 0 ? await renderSvg(trainingSpec({ title: 'Training loss per epoch (CE + weighted auxiliary losses)', points: epochs, field: 'trainLoss', yTitle: 'training loss', variants: epochVariants })) : null,
-      `The total training loss per epoch of each task (one line per fold · seed, one panel per variant): cross-entropy plus the variant’s weighted L_low and L_high. The ringed point is the epoch kept (best validation UAR).${unreadableNote}`,
+      epochs.length > 0 ? await renderSvg(trainingSpec({ title: 'Training loss per epoch (CE + weighted auxiliary losses)', points: epochs, field: 'trainLoss', yTitle: 'training loss', variants: epochVariants, independentY: true })) : null,
+      `The total training loss per epoch of each task (one line per fold · seed, one panel per variant, each panel with its own y scale): cross-entropy plus the variant’s weighted L_low and L_high. The ringed point is the epoch kept (best validation UAR). The two folds of one session train on the same speakers (they swap test and validation speaker), so with one seed their training-loss curves coincide.${unreadableNote}`,
       'No task has finished training yet.',
     ),
   );
@@ -204,7 +204,7 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
     figure(
       REPORT_TITLES.valUar,
       epochs.length > 0 ? await renderSvg(trainingSpec({ title: 'Validation UAR per epoch', points: epochs, field: 'valUar', yTitle: 'validation UAR', variants: epochVariants })) : null,
-      'UAR on the validation speaker (the test speaker’s session partner) after each epoch; the ringed point is the epoch kept and evaluated. Baseline-c validates on clean speech, the other variants on clean + noisy copies.',
+      'UAR on the validation speaker (the test speaker’s session partner) after each epoch; the ringed point is the epoch kept and evaluated. Baseline-c validates on clean speech, the other variants on the same mix of clean and noisy copies they train on.',
       'No task has finished training yet.',
     ),
   );
