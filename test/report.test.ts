@@ -93,6 +93,11 @@ describe('report.html', () => {
     expect(html).not.toMatch(/<script|<link|<img|<iframe|\bsrc=|@import/i);
     expect(html.replace(/xmlns(:xlink)?="http:\/\/www\.w3\.org\/[^"]*"/g, '')).not.toMatch(/https?:\/\//);
     expect(html).not.toContain('Partial run');
+    // Inline SVGs share one document: their clip-path and gradient ids must not collide, or url(#id) would point
+    // into another figure.
+    const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
+    expect(ids.length).toBeGreaterThan(5);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it('renders in headless Chromium with the figures drawn down the page', () => {

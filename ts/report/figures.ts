@@ -3,8 +3,7 @@
  * no browser, no canvas, no network). Each builder takes plain rows so it can be tested and reused without a run
  * folder; html.ts gathers the rows from the experiment's outputs.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 
 /** One point of a mean ± std curve: a series (variant) in a facet (environment) at an x position (an SNR or clean). */
 export interface CurvePoint {
@@ -42,6 +41,9 @@ const BASE_CONFIG = { font: FONT, background: 'white', view: { stroke: '#bbb' },
 
 /** Compiles a Vega-Lite spec and renders it to an SVG document string (white background). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  // Loaded on first use: Vega takes a second or more to import, which every other command (and `import 'trnet'`)
+  // would otherwise pay.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const { spec: vgSpec } = compile(spec);
   const view = new vega.View(vega.parse(vgSpec), { renderer: 'none' });
   try {
