@@ -87,6 +87,9 @@ describe('report.html', () => {
     expect(fig2).not.toContain('Baseline-n');
     expect(fig2).toContain('matched: esc50');
     expect(fig2).toContain('unmatched: speech-commands');
+    // The numbers behind Fig. 2: TRNet's mean c on clean speech, as results.json has it.
+    const trnetC = run.summary.find((s) => s.variant === 'trnet')!.cleanC!;
+    expect(fig2).toContain(`${trnetC.mean.toFixed(3)} ± ${trnetC.std.toFixed(3)}`);
     // Fig. 3 is declared missing, not faked.
     expect(html.slice(html.indexOf(REPORT_TITLES.fig3))).toContain('Not available yet');
     // Self-contained: no scripts, stylesheets, images or fetches (SVG namespaces are not fetched).
@@ -108,7 +111,7 @@ describe('report.html', () => {
     const coloured = b.filter((x) => x.colour > 300).length;
     // 16 bands of 250 px: the table and the five figures fill most of them, and the plots' coloured marks (lines,
     // error bars, confusion cells) appear in several; a page whose SVGs failed to draw would have only text.
-    // (Measured: all 16 inked, 10 coloured; the same page with its SVGs removed: 5 inked, 0 coloured.)
+    // (Measured: all 16 inked, 11 coloured; the same page with its SVGs removed: 5 inked, 0 coloured.)
     expect(inked).toBeGreaterThanOrEqual(12);
     expect(coloured).toBeGreaterThanOrEqual(8);
     // The page is not one uniform colour anywhere near the top (the table) either.

@@ -99,7 +99,7 @@ export function confusionSpec(opts: { title: string; cells: ConfusionCell[]; cla
       height: 34 * opts.classes.length,
       encoding: { x: axis('predicted'), y: axis('true label') },
       layer: [
-        { mark: 'rect', encoding: { color: { field: 'share', type: 'quantitative', scale: { domain: [0, 1], range: ['#ffffff', '#08519c'] }, title: 'row share', legend: { format: '.0%' } } } },
+        { mark: 'rect', encoding: { color: { field: 'share', type: 'quantitative', scale: { domain: [0, 1], range: ['#ffffff', '#08519c'], interpolate: 'rgb' }, title: 'row share', legend: { format: '.0%' } } } },
         {
           mark: { type: 'text', fontSize: 10 },
           encoding: {
@@ -116,7 +116,7 @@ export function confusionSpec(opts: { title: string; cells: ConfusionCell[]; cla
 export function trainingSpec(opts: { title: string; points: EpochPoint[]; field: 'trainLoss' | 'valUar'; yTitle: string; variants: string[]; independentY?: boolean }): TopLevelSpec {
   const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1, format: 'd' } };
   const y = { field: opts.field, type: 'quantitative' as const, title: opts.yTitle, scale: { zero: false } };
-  const color = { field: 'run', type: 'nominal' as const, title: 'fold · seed', legend: { orient: 'bottom' as const, columns: 4 } };
+  const color = { field: 'run', type: 'nominal' as const, title: 'fold · seed', scale: { scheme: 'category20' }, legend: { orient: 'bottom' as const, columns: 5 } };
   return {
     title: opts.title,
     data: { values: opts.points },
@@ -127,7 +127,8 @@ export function trainingSpec(opts: { title: string; points: EpochPoint[]; field:
       width: 240,
       height: 160,
       layer: [
-        { mark: { type: 'line', point: { size: 16 } }, encoding: { x, y, color } },
+        // Per-epoch dots only for short runs: at 80 epochs × 30 tasks they would be most of the page's bytes.
+        { mark: { type: 'line', strokeWidth: 1.2, ...(Math.max(0, ...opts.points.map((p) => p.epoch)) <= 20 ? { point: { size: 16 } } : {}) }, encoding: { x, y, color } },
         { transform: [{ filter: 'datum.best' }], mark: { type: 'point', size: 120, strokeWidth: 2 }, encoding: { x, y, color } },
       ],
     },

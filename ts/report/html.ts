@@ -124,14 +124,26 @@ function table1(summary: VariantSummary[], cfg: ResolvedConfig): string {
   return `<table>\n<thead><tr>${head.map((h) => `<th scope="col">${h}</th>`).join('')}</tr></thead>\n<tbody>\n${rows}\n</tbody>\n</table>\n<p class="note">${note}</p>`;
 }
 
-function figure(title: string, svg: string | null, caption: string, empty: string): string {
+/** The numbers behind a mean ± std figure, folded away under it (a reviewer can read them off exactly). */
+function curveTable(points: CurvePoint[], xOrder: string[], digits: number): string {
+  const keys = [...new Set(points.map((p) => `${p.series}\t${p.facet}`))];
+  const at = new Map(points.map((p) => [`${p.series}\t${p.facet}\t${p.x}`, p]));
+  const rows = keys.map((k) => {
+    const [series, facet] = k.split('\t') as [string, string];
+    const cells = xOrder.map((x) => at.get(`${k}\t${x}`)).map((p) => `<td>${p ? `${p.mean.toFixed(digits)} ± ${p.std.toFixed(digits)}` : '–'}</td>`);
+    return `<tr><th scope="row">${esc(series)}</th><td class="env">${esc(facet)}</td>${cells.join('')}</tr>`;
+  });
+  return `<details><summary>The numbers (mean ± std over tasks)</summary>\n<table>\n<thead><tr><th scope="col">Method</th><th scope="col">Environment</th>${xOrder.map((x) => `<th scope="col">${esc(x)}</th>`).join('')}</tr></thead>\n<tbody>\n${rows.join('\n')}\n</tbody>\n</table>\n</details>`;
+}
+
+function figure(title: string, svg: string | null, caption: string, empty: string, extra = ''): string {
   const body = svg === null ? `<p class="missing">${esc(empty)}</p>` : `<div class="plot">${svg}</div>`;
-  return `<section class="figure">\n<h2>${esc(title)}</h2>\n${body}\n<p class="caption">${caption}</p>\n</section>`;
+  return `<section class="figure">\n<h2>${esc(title)}</h2>\n${body}\n<p class="caption">${caption}</p>${extra ? `\n${extra}` : ''}\n</section>`;
 }
 
 const STYLE = `body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1320px;color:#222;line-height:1.45}
 h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th[scope=row]{text-align:left}
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th[scope=row],td.env{text-align:left}summary{cursor:pointer;font-size:13px;margin:6px 0}
 thead th{background:#f2f2f2}.note,.caption,.meta{font-size:13px;color:#444}.plot{overflow-x:auto}.plot svg{display:block}
 .banner{background:#fff4d6;border:1px solid #e0b84a;padding:8px 12px;font-size:14px}.missing{background:#f6f6f6;border:1px dashed #aaa;padding:10px 12px;font-size:14px}
 code{font-size:12px}`;
@@ -165,6 +177,7 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
       cPoints.length > 0 ? await renderSvg(curveSpec({ title: 'Noise-level estimate c against SNR', points: cPoints, xOrder: snrOrder(cfg.snrsDb), xTitle: 'SNR', yTitle: 'mean c', series: cSeries, facets: envs, yDomain: [0, 1] })) : null,
       'The SNR-aware module’s estimate c (eq. 1–2: the weight of the noisy features against the enhanced ones) for the variants that have it — TRNet and its two ablations. Per task c is averaged over the test utterances at each SNR; points are the mean over tasks, bars ± one sample std over tasks (folds × seeds); the curves are offset a little sideways within each SNR so that equal values stay visible. "clean" is unmixed test speech, the same in both panels. The paper’s Fig. 2 shows c rising with SNR.',
       'No finished task of a variant with the SNR-aware module (TRNet, TRNet w/o L_low, TRNet w/o L_high).',
+      cPoints.length > 0 ? curveTable(cPoints, snrOrder(cfg.snrsDb), 3) : '',
     ),
   );
 
@@ -175,6 +188,7 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
       uarPoints.length > 0 ? await renderSvg(curveSpec({ title: 'UAR (%) against SNR', points: uarPoints, xOrder: snrOrder(cfg.snrsDb), xTitle: 'SNR', yTitle: 'UAR (%)', series: order, facets: envs })) : null,
       'Unweighted average recall of every variant per environment and SNR; "clean" is unmixed test speech. Mean ± one sample std over tasks.',
       'No task has finished yet.',
+      uarPoints.length > 0 ? curveTable(uarPoints, snrOrder(cfg.snrsDb), 2) : '',
     ),
   );
 
