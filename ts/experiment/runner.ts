@@ -220,7 +220,7 @@ export async function runExperiment(config: ExperimentConfig, options: Experimen
     done++;
     options.onProgress?.({ stage: 'task', task: task.id, status: 'finished', tasksDone: done, tasksTotal: tasks.length, etaSeconds: eta(0) });
   }
-  return await writeReports(cfg.outDir);
+  return writeReports(cfg.outDir);
 }
 
 /** The experiment's tasks in job-array order (stage 1 first), with their ids, folders and dependencies. */
