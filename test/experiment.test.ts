@@ -216,9 +216,9 @@ describe('an experiment on real speech', () => {
     const changed = { ...config(join(work, 'run-a')), seeds: [6] };
     await expect(train(changed)).rejects.toMatchObject({ code: 'TRNET_CONFIG_CHANGED', message: expect.stringContaining('seeds: [5] → [6]') });
     rmSync(reference.files.markdown);
-    expect(stripDir(report(reference.dir))).toBe(stripDir(reference));
+    expect(stripDir(await report(reference.dir))).toBe(stripDir(reference));
     expect(existsSync(reference.files.markdown)).toBe(true);
-    expect(() => report(join(work, 'nothing-here'))).toThrow(expect.objectContaining({ code: 'TRNET_EXPERIMENT_NOT_FOUND' }));
+    await expect(report(join(work, 'nothing-here'))).rejects.toThrow(expect.objectContaining({ code: 'TRNET_EXPERIMENT_NOT_FOUND' }));
   });
 
   it('resumes after an abort in the middle of a task to the same results', async () => {
@@ -256,7 +256,7 @@ describe('an experiment on real speech', () => {
     expect(stripDir(resumed)).toBe(stripDir(reference));
     // A copy of a finished experiment folder reports the same without training.
     cpSync(outDir, join(work, 'run-d'), { recursive: true });
-    expect(stripDir(report(join(work, 'run-d')))).toBe(stripDir(reference));
+    expect(stripDir(await report(join(work, 'run-d')))).toBe(stripDir(reference));
   }, 300_000);
 
   it('runs task by task (as job-array elements do) to the same results, refusing a stage-2 task before its reference', async () => {
@@ -268,7 +268,7 @@ describe('an experiment on real speech', () => {
     await expect(runExperimentTask(cfg, 12)).rejects.toMatchObject({ code: 'TRNET_INVALID_ARGUMENT' });
     for (const t of tasks) expect((await runExperimentTask(cfg, t.index)).status).toBe('finished');
     expect((await runExperimentTask(cfg, 0)).status).toBe('skipped');
-    expect(stripDir(report(cfg.outDir))).toBe(stripDir(reference));
+    expect(stripDir(await report(cfg.outDir))).toBe(stripDir(reference));
   }, 300_000);
 });
 

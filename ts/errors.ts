@@ -39,6 +39,9 @@ export type TrnetErrorCode =
   | 'TRNET_ENHANCE_FAILED'
   | 'TRNET_AUDIO_NOT_A_FILE'
   | 'TRNET_INTERNAL'
+  | 'TRNET_CONFIG_CHANGED'
+  | 'TRNET_EXPERIMENT_NOT_FOUND'
+  | 'TRNET_TASK_NOT_READY'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {

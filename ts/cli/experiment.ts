@@ -71,7 +71,7 @@ export async function trainCommand(file: string, opts: { json: boolean; outDir?:
     const result = await runExperiment(config, { onProgress: progress.onProgress, signal: controller.signal });
     progress.stop();
     if (opts.json) out.write(JSON.stringify({ stage: 'done', dir: result.dir, files: result.files, summary: result.summary }) + '\n');
-    else out.write(`\n${result.table}\n\nreport: ${result.files.markdown}\n`);
+    else out.write(`\n${result.table}\n\nreport: ${result.files.markdown}\nfigures: ${result.files.html}\n`);
     return 0;
   } catch (e) {
     progress.stop();
@@ -85,9 +85,9 @@ export async function trainCommand(file: string, opts: { json: boolean; outDir?:
   }
 }
 
-export function reportCommand(dir: string, out: Pick<NodeJS.WriteStream, 'write'> = process.stdout): number {
-  const result = writeReports(dir);
-  out.write(`${result.table}\n\n${result.tasks.length} of ${result.tasksTotal} tasks finished\nreport: ${result.files.markdown}\n`);
+export async function reportCommand(dir: string, out: Pick<NodeJS.WriteStream, 'write'> = process.stdout): Promise<number> {
+  const result = await writeReports(dir);
+  out.write(`${result.table}\n\n${result.tasks.length} of ${result.tasksTotal} tasks finished\nreport: ${result.files.markdown}\nfigures: ${result.files.html}\n`);
   return 0;
 }
 

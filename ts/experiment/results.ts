@@ -179,7 +179,8 @@ export function parsePredictionsCsv(text: string, classes: string[]): Prediction
   });
 }
 
-const NAMES: Record<Variant, string> = {
+/** Display names of the variants, as in the paper's Table 1. */
+export const NAMES: Record<Variant, string> = {
   'baseline-c': 'Baseline-c',
   'baseline-n': 'Baseline-n',
   'baseline-e': 'Baseline-e',

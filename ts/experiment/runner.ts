@@ -16,6 +16,7 @@ import { configChanges, resolveConfig, type ExperimentConfig, type ResolvedConfi
 import { loadExperimentData, uniformAt, type ExperimentData, type LabelledUtterance } from './data.js';
 import { parsePredictionsCsv, predictionsCsv, resultsMarkdown, score, summarise, table1Text, taskMetrics, type Condition, type PredictionRow, type TaskResult, type VariantSummary } from './results.js';
 import { planTasks, type Task } from './tasks.js';
+import { reportHtml } from '../report/html.js';
 
 export type ExperimentProgress =
   | { stage: 'features'; set: 'train' | 'matched' | 'unmatched'; done: number; total: number; cached?: boolean }
@@ -35,7 +36,7 @@ export interface ExperimentResult {
   tasksTotal: number;
   summary: VariantSummary[];
   /** Paths of the reports written. */
-  files: { results: string; predictions: string; markdown: string };
+  files: { results: string; predictions: string; markdown: string; html: string };
   /** The Table-1 rows as plain text. */
   table: string;
 }
@@ -282,14 +283,17 @@ export function openExperiment(dir: string): ExperimentState {
   return { dir, config, tasks, results };
 }
 
-/** Regenerates results.json, predictions.csv and RESULTS.md of an experiment folder from its finished tasks. */
-export function writeReports(dir: string): ExperimentResult {
+/**
+ * Regenerates results.json, predictions.csv, RESULTS.md and report.html (figures as inline SVG) of an experiment
+ * folder from its finished tasks; a partial folder gives partial reports that name the missing tasks.
+ */
+export async function writeReports(dir: string): Promise<ExperimentResult> {
   const state = openExperiment(dir);
   const cfg = state.config;
   const rows: PredictionRow[] = [];
   for (const t of state.tasks) if (t.status === 'finished') rows.push(...readJson<StoredEvaluation>(join(dir, 'tasks', t.id, EVALUATION_FILE)).rows);
   const summary = summarise(state.results, cfg.variants.includes('baseline-c') ? cfg.variants : ['baseline-c', ...cfg.variants]);
-  const files = { results: join(dir, 'results.json'), predictions: join(dir, 'predictions.csv'), markdown: join(dir, 'RESULTS.md') };
+  const files = { results: join(dir, 'results.json'), predictions: join(dir, 'predictions.csv'), markdown: join(dir, 'RESULTS.md'), html: join(dir, 'report.html') };
   const folds = new Set(state.tasks.map((t) => t.id.split('/')[0])).size;
   writeAtomic(files.results, JSON.stringify({ tasksDone: state.results.length, tasksTotal: state.tasks.length, classes: cfg.corpus.classes, snrsDb: cfg.snrsDb, summary, tasks: state.results }, null, 2) + '\n');
   writeAtomic(files.predictions, predictionsCsv(rows, cfg.corpus.classes));
@@ -297,6 +301,7 @@ export function writeReports(dir: string): ExperimentResult {
     files.markdown,
     resultsMarkdown({ title: `TRNet experiment: ${cfg.corpus.reader} (${cfg.corpus.classes.join(', ')})`, environments: { matched: cfg.noise.matched.name, unmatched: cfg.noise.unmatched?.name ?? null }, snrsDb: cfg.snrsDb, folds, seeds: cfg.seeds, summary, tasksDone: state.results.length, tasksTotal: state.tasks.length }),
   );
+  writeAtomic(files.html, await reportHtml({ dir, config: cfg, tasks: state.tasks, summary, rows }));
   return { dir, config: cfg, tasks: state.results, tasksTotal: state.tasks.length, summary, files, table: table1Text(summary) };
 }
 
