@@ -12,7 +12,12 @@ fn tiny(variant: Variant) -> ModelConfig {
     ModelConfig { variant, n_mels: 16, channels: vec![4, 8, 8, 16], num_classes: 3, ..Default::default() }
 }
 
+/// libtorch's generator is global and the tests of this file run on parallel threads: seeding and drawing
+/// happen under this lock, or another test's draws land between them and a seed no longer fixes the values.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn model(config: &ModelConfig, seed: i64) -> (VarStore, TrnetModel) {
+    let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
     tch::manual_seed(seed);
     let vs = VarStore::new(Device::Cpu);
     let m = TrnetModel::new(&vs.root(), config).unwrap();
@@ -28,6 +33,7 @@ struct Batch {
 }
 
 fn batch(b: i64, t: i64, f: i64, seed: i64) -> Batch {
+    let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
     tch::manual_seed(seed);
     let xs = Tensor::randn([b, t, f], (Kind::Float, Device::Cpu));
     let x = &xs + Tensor::randn([b, t, f], (Kind::Float, Device::Cpu)) * 0.5;
