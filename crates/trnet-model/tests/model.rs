@@ -32,6 +32,12 @@ struct Batch {
     labels: Tensor,
 }
 
+/// `checkpoint::load` builds the model (drawing an initialisation) before loading weights: under the lock too.
+fn load(dir: &std::path::Path) -> trnet_model::Result<checkpoint::Checkpoint> {
+    let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
+    checkpoint::load(dir, Device::Cpu)
+}
+
 fn batch(b: i64, t: i64, f: i64, seed: i64) -> Batch {
     let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
     tch::manual_seed(seed);
@@ -248,7 +254,7 @@ fn checkpoint_round_trip_is_bit_identical() {
     files.sort();
     assert_eq!(files, ["checksums.json", "config.json", "model.safetensors"], "no temporary files left behind");
 
-    let loaded = checkpoint::load(&dir, Device::Cpu).unwrap();
+    let loaded = load(&dir).unwrap();
     assert_eq!(loaded.config, cfg);
     let vars = vs.variables();
     let back = loaded.vs.variables();
@@ -285,29 +291,29 @@ fn damaged_weights_are_refused_as_corrupt() {
     let mid = bad.len() / 2;
     bad[mid] ^= 0x10;
     std::fs::write(&weights, &bad).unwrap();
-    let e = checkpoint::load(&dir, Device::Cpu).unwrap_err();
+    let e = load(&dir).unwrap_err();
     assert_eq!(e.code(), "TRNET_CHECKPOINT_CORRUPT");
     let msg = e.to_string();
     assert!(msg.contains("model.safetensors") && msg.contains("SHA-256") && msg.contains("restore the folder"), "{msg}");
 
     // Truncated: caught by the checksum, and without checksums.json by the parser, both as corrupt.
     std::fs::write(&weights, &good[..good.len() - 100]).unwrap();
-    assert_eq!(checkpoint::load(&dir, Device::Cpu).unwrap_err().code(), "TRNET_CHECKPOINT_CORRUPT");
+    assert_eq!(load(&dir).unwrap_err().code(), "TRNET_CHECKPOINT_CORRUPT");
     std::fs::remove_file(dir.join("checksums.json")).unwrap();
-    let e = checkpoint::load(&dir, Device::Cpu).unwrap_err();
+    let e = load(&dir).unwrap_err();
     assert_eq!(e.code(), "TRNET_CHECKPOINT_CORRUPT");
     assert!(e.to_string().contains("not a readable safetensors file"), "{e}");
 
     // A folder without checksums.json (weights from other tools) still loads when whole.
     std::fs::write(&weights, &good).unwrap();
-    assert!(checkpoint::load(&dir, Device::Cpu).is_ok());
+    assert!(load(&dir).is_ok());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn checkpoint_errors_name_what_is_wrong() {
     let dir = temp_dir("errors");
-    let e = checkpoint::load(&dir, Device::Cpu).unwrap_err();
+    let e = load(&dir).unwrap_err();
     assert_eq!(e.code(), "TRNET_CHECKPOINT_NOT_FOUND");
     assert!(e.to_string().contains("config.json"), "{e}");
 
@@ -318,30 +324,30 @@ fn checkpoint_errors_name_what_is_wrong() {
     // A config whose widths differ from the weights': the first mismatching tensor, both shapes.
     let wider = ModelConfig { channels: vec![4, 8, 12, 16], ..cfg.clone() };
     std::fs::write(dir.join("config.json"), wider.to_json()).unwrap();
-    let e = checkpoint::load(&dir, Device::Cpu).unwrap_err();
+    let e = load(&dir).unwrap_err();
     assert_eq!(e.code(), "TRNET_CHECKPOINT_MISMATCH");
     let msg = e.to_string();
     assert!(msg.contains("encoder.blocks.2.") && msg.contains("expected shape [12") && msg.contains("found shape [8"), "{msg}");
 
     // A variant with fewer parameters: the file's extra tensors are refused.
     std::fs::write(dir.join("config.json"), tiny(Variant::TrnetNoHigh).to_json()).unwrap();
-    let e = checkpoint::load(&dir, Device::Cpu).unwrap_err();
+    let e = load(&dir).unwrap_err();
     assert!(e.to_string().contains("\"film.fc1.bias\"") && e.to_string().contains("4 unexpected"), "{e}");
 
     // A variant with more: the missing tensor is named.
     checkpoint::save(&dir, &model(&tiny(Variant::BaselineEnhanced), 1).0, &tiny(Variant::BaselineEnhanced)).unwrap();
     std::fs::write(dir.join("config.json"), cfg.to_json()).unwrap();
-    let e = checkpoint::load(&dir, Device::Cpu).unwrap_err();
+    let e = load(&dir).unwrap_err();
     assert!(e.to_string().contains("\"film.fc1.bias\"") && e.to_string().contains("no such tensor"), "{e}");
 
     std::fs::write(dir.join("config.json"), "{\"variant\": \"trnet\", \"channels\": 5}").unwrap();
-    let e = checkpoint::load(&dir, Device::Cpu).unwrap_err();
+    let e = load(&dir).unwrap_err();
     assert_eq!(e.code(), "TRNET_INVALID_CONFIG");
     assert!(e.to_string().contains("config.json"), "{e}");
 
     std::fs::write(dir.join("config.json"), cfg.to_json()).unwrap();
     std::fs::remove_file(dir.join("model.safetensors")).unwrap();
-    let e = checkpoint::load(&dir, Device::Cpu).unwrap_err();
+    let e = load(&dir).unwrap_err();
     assert_eq!(e.code(), "TRNET_CHECKPOINT_NOT_FOUND");
     assert!(e.to_string().contains("model.safetensors"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
