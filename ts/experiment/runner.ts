@@ -84,7 +84,7 @@ interface FeatureSets {
 const spec = (u: LabelledUtterance): UtteranceSpec => ({ path: u.path, label: u.label, speaker: u.speaker, id: u.id });
 
 async function buildSets(cfg: ResolvedConfig, data: ExperimentData, options: ExperimentOptions): Promise<FeatureSets> {
-  const common = { frames: cfg.features.frames, pad: cfg.features.pad, fbank: cfg.features.fbank, enhancer: cfg.enhancer, store: { dir: cfg.features.storeDir }, snrsDb: cfg.snrsDb };
+  const common = { frames: cfg.features.frames, pad: cfg.features.pad, fbank: cfg.features.fbank, waveformScale: cfg.features.waveformScale, enhancer: cfg.enhancer, store: { dir: cfg.features.storeDir }, snrsDb: cfg.snrsDb };
   const progress = (set: 'train' | 'matched' | 'unmatched') => (p: { done: number; total: number; cached?: boolean }) => options.onProgress?.({ stage: 'features', set, done: p.done, total: p.total, ...(p.cached ? { cached: true } : {}) });
   const trainView = await buildFeatureSet(data.utterances.map(spec), { ...common, noises: data.matchedTrain.map((n) => n.path), noisy: 'one-per-utterance', includeClean: true, seed: cfg.dataSeed }, { onProgress: progress('train'), signal: options.signal });
   const testSpeakers = new Set(data.folds.flatMap((f) => f.test));
