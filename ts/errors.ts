@@ -35,6 +35,8 @@ export type TrnetErrorCode =
   | 'TRNET_STORE_NOT_FOUND'
   | 'TRNET_STORE_CORRUPT'
   | 'TRNET_STORE_MISMATCH'
+  | 'TRNET_TASK_LOCKED'
+  | 'TRNET_SLURM'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {

@@ -1,5 +1,6 @@
 /** The `trnet` command line. */
 import { parseArgs } from 'node:util';
+import { statusCommand, submitCommand } from './cluster.js';
 import { doctor } from './doctor.js';
 import { enhanceFiles } from './enhance.js';
 import { initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
@@ -26,6 +27,12 @@ commands:
   run-task <config.json> [--index N] [--json]
       run one task into the shared run folder (index from --index, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX);
       a finished task is a no-op
+  submit <config.json> --slurm [--partition P] [--gres G | --gpus-per-task N] [--cpus-per-task N] [--time T]
+         [--mem M] [--max-parallel K] [--dry-run] [--retry-failed] [--json]
+      run the tasks as two Slurm job arrays (stage 2 after stage 1 succeeded); --dry-run prints the scripts;
+      --retry-failed resubmits only the tasks that are neither finished nor queued/running
+  status <dir> [--json]
+      finished / running / queued / failed tasks of a run folder (with sacct or squeue), and failed tasks' logs
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -96,6 +103,40 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
       }
       return runTaskCommand(positionals[0]!, { index: values.index, json: values.json });
+    }
+    case 'submit': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          slurm: { type: 'boolean', default: false },
+          partition: { type: 'string' },
+          gres: { type: 'string' },
+          'gpus-per-task': { type: 'string' },
+          'cpus-per-task': { type: 'string' },
+          time: { type: 'string' },
+          mem: { type: 'string' },
+          'max-parallel': { type: 'string' },
+          'dry-run': { type: 'boolean', default: false },
+          'retry-failed': { type: 'boolean', default: false },
+          json: { type: 'boolean', default: false },
+        },
+        strict: true,
+      });
+      if (positionals.length !== 1) {
+        process.stderr.write(`trnet submit: expected one config file\n\n${USAGE}`);
+        return 2;
+      }
+      const { 'gpus-per-task': gpusPerTask, 'cpus-per-task': cpusPerTask, 'max-parallel': maxParallel, 'dry-run': dryRun, 'retry-failed': retryFailed, ...v } = values;
+      return submitCommand(positionals[0]!, { ...v, gpusPerTask, cpusPerTask, maxParallel, dryRun, retryFailed });
+    }
+    case 'status': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false } }, strict: true });
+      if (positionals.length !== 1) {
+        process.stderr.write(`trnet status: expected one experiment folder\n\n${USAGE}`);
+        return 2;
+      }
+      return statusCommand(positionals[0]!, { json: values.json });
     }
     case 'init': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {}, strict: true });
