@@ -12,7 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { claimExperiment, openExperiment } from '../experiment/runner.js';
+import { resolveConfig } from '../experiment/config.js';
+import { claimExperiment, listTasks, openExperiment } from '../experiment/runner.js';
 import type { ExperimentConfig } from '../experiment/config.js';
 import type { Task } from '../experiment/tasks.js';
 
@@ -202,15 +203,17 @@ function activeIndices(outDir: string, jobs: JobsFile): Set<number> {
  * running are submitted (stage 2 then depends on the new stage-1 job, or on the old one while it still runs).
  */
 export function submitSlurm(configFile: string, config: ExperimentConfig, options: SlurmOptions = {}): SubmitResult {
-  const { config: cfg, tasks } = claimExperiment(config);
+  // A dry run writes nothing: it only reads the plan. A submission claims the folder first, so that a changed config
+  // is refused here rather than in every array element.
+  const { config: cfg, tasks } = options.dryRun ? { config: resolveConfig(config), tasks: listTasks(config) } : claimExperiment(config);
   const outDir = cfg.outDir;
   const slurmDir = join(outDir, 'slurm');
-  mkdirSync(join(slurmDir, 'logs'), { recursive: true });
+  if (!options.dryRun) mkdirSync(join(slurmDir, 'logs'), { recursive: true });
   const jobs = readJobs(outDir);
   if (!options.retryFailed && !options.dryRun && jobs.submissions.length > 0) {
     throw slurmError(`${outDir} was already submitted (jobs ${[...new Set(jobs.submissions.map((s) => s.jobId))].join(', ')}); expected a fresh run folder. Use --retry-failed to resubmit the tasks that did not finish, or \`trnet status ${outDir}\` to see them.`);
   }
-  const finished = new Set(openExperiment(outDir).tasks.filter((t) => t.status === 'finished').map((t) => t.index));
+  const finished = new Set(tasks.filter((t) => existsSync(join(t.dir, 'evaluation.json'))).map((t) => t.index));
   const active = options.retryFailed && !options.dryRun ? activeIndices(outDir, jobs) : new Set<number>();
   const todo = (stage: 1 | 2) => tasks.filter((t: Task) => t.stage === stage && !finished.has(t.index) && !active.has(t.index)).map((t) => t.index);
   const name = `trnet-${outDir.split('/').filter(Boolean).pop() ?? 'run'}`;
@@ -224,7 +227,7 @@ export function submitSlurm(configFile: string, config: ExperimentConfig, option
   if (stage1.length > 0) {
     const text = batchScript({ ...common, stage: 1, indices: stage1, dependsOn: null });
     const script = join(slurmDir, `stage1-${stamp}.sbatch`);
-    writeFileSync(script, text);
+    if (!options.dryRun) writeFileSync(script, text);
     stage1Job = options.dryRun ? null : slurmCommand('sbatch', ['--parsable', script]).trim().split(';')[0]!;
     submissions.push({ stage: 1, jobId: stage1Job, indices: stage1, script, text, dependsOn: null });
   }
@@ -239,7 +242,7 @@ export function submitSlurm(configFile: string, config: ExperimentConfig, option
     }
     const text = batchScript({ ...common, stage: 2, indices: stage2, dependsOn });
     const script = join(slurmDir, `stage2-${stamp}.sbatch`);
-    writeFileSync(script, text);
+    if (!options.dryRun) writeFileSync(script, text);
     const jobId = options.dryRun ? null : slurmCommand('sbatch', ['--parsable', script]).trim().split(';')[0]!;
     submissions.push({ stage: 2, jobId, indices: stage2, script, text, dependsOn });
   }
