@@ -82,6 +82,7 @@ beforeAll(async () => {
   env = { ...process.env, SLURM_CONF: join(slurmState, 'slurm.conf') };
   console.log(`slurm cluster: ${started ? `up in ${((Date.now() - t0) / 1000).toFixed(1)} s` : `skipped: ${skipReason}`}`);
   // The same experiment in one process: the reference the arrays must reproduce exactly (same seeds, CPU).
+  if (!started) return;
   const t1 = Date.now();
   local = await train(config(join(work, 'local')));
   console.log(`local run: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
@@ -209,6 +210,28 @@ describe('on a real Slurm', () => {
     expect(cliOk(['submit', file, '--slurm', '--retry-failed'])).toContain('nothing to submit: 6 task(s) finished');
     cliOk(['report', dir]);
     console.log(`cancel + retry run: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(stripDir(resultsOf(dir))).toBe(stripDir(local));
+  }, 300_000);
+
+  it('when a stage-1 task fails, stage 2 never starts, and --retry-failed resubmits both behind the new stage-1 job', async (ctx) => {
+    if (skipReason) ctx.skip(skipReason);
+    const t0 = Date.now();
+    const dir = join(work, 'stage1');
+    const file = configFile('stage1');
+    const [, job1] = /stage 1: job (\d+)/.exec(cliOk(['submit', file, '--slurm', '--max-parallel', '2'])) ?? [];
+    expect(spawnSync('scancel', [`${job1}_1`], { env, encoding: 'utf8' }).status).toBe(0);
+    const after = await waitIdle(dir, 120_000);
+    // Task 0 finished; task 1 was cancelled; the stage-2 array could never start (the test cluster's
+    // DependencyParameters=kill_invalid_depend ends it).
+    expect(after.counts).toMatchObject({ finished: 1, failed: 5 });
+    expect(after.tasks.filter((t) => t.index >= 2).every((t) => t.state === 'failed' && !existsSync(t.log!))).toBe(true);
+    const retry = cliOk(['submit', file, '--slurm', '--retry-failed', '--max-parallel', '2']);
+    const [, newJob1] = /^stage 1: job (\d+), 1 task\(s\) \(/m.exec(retry) ?? [];
+    expect(retry, retry).toMatch(new RegExp(`^stage 2: job \\d+, 4 task\\(s\\), after ${newJob1} \\(`, 'm'));
+    const final = await waitIdle(dir, 180_000);
+    expect(final.counts).toMatchObject({ finished: 6, failed: 0 });
+    cliOk(['report', dir]);
+    console.log(`stage-1 failure + retry run: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     expect(stripDir(resultsOf(dir))).toBe(stripDir(local));
   }, 300_000);
 });

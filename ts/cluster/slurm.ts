@@ -184,16 +184,22 @@ function latestJobs(outDir: string, jobs: JobsFile): Map<number, { jobId: string
   return latest;
 }
 
-/** Task indices whose latest array element is queued or running. */
+/**
+ * Task indices whose latest array element is queued or running. A stage-2 element whose dependency can never be met
+ * (its stage-1 job failed) will not run: it counts as failed, and is cancelled so that the retry's element is the
+ * only one left for its task.
+ */
 function activeIndices(outDir: string, jobs: JobsFile): Set<number> {
   const latest = latestJobs(outDir, jobs);
   const { elements } = queueStates([...new Set([...latest.values()].map((l) => l.jobId))]);
   const active = new Set<number>();
+  const stuck: string[] = [];
   for (const [index, { jobId }] of latest) {
     const e = elements.get(`${jobId}_${index}`);
-    // A stage-2 element whose dependency can never be met will not run: it counts as failed.
-    if (e && ACTIVE.has(e.state) && e.reason !== 'DependencyNeverSatisfied') active.add(index);
+    if (e && ACTIVE.has(e.state) && e.reason === 'DependencyNeverSatisfied') stuck.push(`${jobId}_${index}`);
+    else if (e && ACTIVE.has(e.state)) active.add(index);
   }
+  if (stuck.length > 0) slurmCommand('scancel', stuck);
   return active;
 }
 
