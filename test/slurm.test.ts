@@ -205,6 +205,10 @@ describe('on a real Slurm', () => {
     const retry = cliOk(['submit', file, '--slurm', '--retry-failed']);
     expect(retry).toMatch(/^stage 2: job \d+, 1 task\(s\) \(/m);
     expect(retry).not.toContain('stage 1:');
+    // It asks for what the first submission asked for (--max-parallel 2) without being told again.
+    const resubmitted = JSON.parse(readFileSync(join(dir, 'slurm', 'jobs.json'), 'utf8')).submissions.at(-1);
+    expect(resubmitted).toMatchObject({ stage: 2, indices: [index], dependsOn: null });
+    expect(readFileSync(resubmitted.script, 'utf8')).toContain(`#SBATCH --array=${index}%2\n`);
     const final = await waitIdle(dir, 120_000);
     expect(final.counts).toMatchObject({ finished: 6, failed: 0 });
     expect(cliOk(['submit', file, '--slurm', '--retry-failed'])).toContain('nothing to submit: 6 task(s) finished');
@@ -225,9 +229,11 @@ describe('on a real Slurm', () => {
     // DependencyParameters=kill_invalid_depend ends it).
     expect(after.counts).toMatchObject({ finished: 1, failed: 5 });
     expect(after.tasks.filter((t) => t.index >= 2).every((t) => t.state === 'failed' && !existsSync(t.log!))).toBe(true);
-    const retry = cliOk(['submit', file, '--slurm', '--retry-failed', '--max-parallel', '2']);
+    const retry = cliOk(['submit', file, '--slurm', '--retry-failed', '--time', '5:00']);
     const [, newJob1] = /^stage 1: job (\d+), 1 task\(s\) \(/m.exec(retry) ?? [];
     expect(retry, retry).toMatch(new RegExp(`^stage 2: job \\d+, 4 task\\(s\\), after ${newJob1} \\(`, 'm'));
+    const stage2Script = JSON.parse(readFileSync(join(dir, 'slurm', 'jobs.json'), 'utf8')).submissions.at(-1).script;
+    expect(readFileSync(stage2Script, 'utf8')).toMatch(/#SBATCH --array=2-5%2\n[^]*#SBATCH --time=5:00\n/);
     const final = await waitIdle(dir, 180_000);
     expect(final.counts).toMatchObject({ finished: 6, failed: 0 });
     cliOk(['report', dir]);

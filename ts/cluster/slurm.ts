@@ -53,7 +53,7 @@ export interface SubmitResult {
 }
 
 interface JobsFile {
-  submissions: { at: string; stage: 1 | 2; jobId: string; indices: number[]; script: string; dependsOn: string | null }[];
+  submissions: { at: string; stage: 1 | 2; jobId: string; indices: number[]; script: string; dependsOn: string | null; options?: Omit<SlurmOptions, 'dryRun' | 'retryFailed'> }[];
 }
 
 const ACTIVE = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'RESIZING', 'SIGNALING', 'STAGE_OUT']);
@@ -206,57 +206,77 @@ function activeIndices(outDir: string, jobs: JobsFile): Set<number> {
 /**
  * Writes the stage scripts into `<outDir>/slurm/` and submits them with `sbatch --parsable` (unless `dryRun`),
  * recording the job ids in `slurm/jobs.json`. With `retryFailed`, only tasks that are not finished and not queued or
- * running are submitted (stage 2 then depends on the new stage-1 job, or on the old one while it still runs).
+ * running are submitted (stage 2 then depends on the new stage-1 job, or on the old one while it still runs), with
+ * the resources of the previous submission unless given again.
  */
-export function submitSlurm(configFile: string, config: ExperimentConfig, options: SlurmOptions = {}): SubmitResult {
+export function submitSlurm(configFile: string, config: ExperimentConfig, given: SlurmOptions = {}): SubmitResult {
   // A dry run writes nothing: it only reads the plan. A submission claims the folder first, so that a changed config
   // is refused here rather than in every array element.
-  const { config: cfg, tasks } = options.dryRun ? { config: resolveConfig(config), tasks: listTasks(config) } : claimExperiment(config);
+  const { config: cfg, tasks } = given.dryRun ? { config: resolveConfig(config), tasks: listTasks(config) } : claimExperiment(config);
   const outDir = cfg.outDir;
   const slurmDir = join(outDir, 'slurm');
-  if (!options.dryRun) mkdirSync(join(slurmDir, 'logs'), { recursive: true });
+  if (!given.dryRun) mkdirSync(join(slurmDir, 'logs'), { recursive: true });
   const jobs = readJobs(outDir);
-  if (!options.retryFailed && !options.dryRun && jobs.submissions.length > 0) {
+  if (!given.retryFailed && !given.dryRun && jobs.submissions.length > 0) {
     throw slurmError(`${outDir} was already submitted (jobs ${[...new Set(jobs.submissions.map((s) => s.jobId))].join(', ')}); expected a fresh run folder. Use --retry-failed to resubmit the tasks that did not finish, or \`trnet status ${outDir}\` to see them.`);
   }
+  const options = given.retryFailed ? retryOptions(jobs, given) : given;
   const finished = new Set(tasks.filter((t) => existsSync(join(t.dir, 'evaluation.json'))).map((t) => t.index));
   const active = options.retryFailed && !options.dryRun ? activeIndices(outDir, jobs) : new Set<number>();
   const todo = (stage: 1 | 2) => tasks.filter((t: Task) => t.stage === stage && !finished.has(t.index) && !active.has(t.index)).map((t) => t.index);
   const name = `trnet-${outDir.split('/').filter(Boolean).pop() ?? 'run'}`;
-  const common = { name, configFile: resolve(configFile), outDir, workDir: process.cwd(), options };
   const submissions: Submission[] = [];
   const at = new Date().toISOString();
   const stamp = at.replace(/[:.]/g, '-');
+  const resources = resourceOptions(options);
 
-  let stage1Job: string | null = null;
+  /** Writes and submits one stage, and records its job id at once (a later failure must not lose it). */
+  const submit = (stage: 1 | 2, indices: number[], dependsOn: string | null): string | null => {
+    const text = batchScript({ name, stage, indices, configFile: resolve(configFile), outDir, workDir: process.cwd(), dependsOn, options });
+    const script = join(slurmDir, `stage${stage}-${stamp}.sbatch`);
+    let jobId: string | null = null;
+    if (!options.dryRun) {
+      writeFileSync(script, text);
+      jobId = slurmCommand('sbatch', ['--parsable', script]).trim().split(';')[0]!;
+      jobs.submissions.push({ at, stage, jobId, indices, script, dependsOn, options: resources });
+      writeJobs(outDir, jobs);
+    }
+    submissions.push({ stage, jobId, indices, script, text, dependsOn });
+    return jobId;
+  };
+
   const stage1 = todo(1);
-  if (stage1.length > 0) {
-    const text = batchScript({ ...common, stage: 1, indices: stage1, dependsOn: null });
-    const script = join(slurmDir, `stage1-${stamp}.sbatch`);
-    if (!options.dryRun) writeFileSync(script, text);
-    stage1Job = options.dryRun ? null : slurmCommand('sbatch', ['--parsable', script]).trim().split(';')[0]!;
-    submissions.push({ stage: 1, jobId: stage1Job, indices: stage1, script, text, dependsOn: null });
-  }
+  const stage1Job = stage1.length > 0 ? (submit(1, stage1, null) ?? '<stage-1 job id>') : null;
   const stage2 = todo(2);
   if (stage2.length > 0) {
     // Stage 2 waits for the stage-1 job just submitted, or (on a retry) for a stage-1 job still queued or running.
-    let dependsOn: string | null = stage1.length > 0 ? (stage1Job ?? '<stage-1 job id>') : null;
+    let dependsOn = stage1Job;
     if (!dependsOn) {
       const latest = latestJobs(outDir, jobs);
       const waiting = [...new Set(tasks.filter((t) => t.stage === 1 && active.has(t.index)).map((t) => latest.get(t.index)!.jobId))];
       dependsOn = waiting.length > 0 ? waiting.join(':') : null;
     }
-    const text = batchScript({ ...common, stage: 2, indices: stage2, dependsOn });
-    const script = join(slurmDir, `stage2-${stamp}.sbatch`);
-    if (!options.dryRun) writeFileSync(script, text);
-    const jobId = options.dryRun ? null : slurmCommand('sbatch', ['--parsable', script]).trim().split(';')[0]!;
-    submissions.push({ stage: 2, jobId, indices: stage2, script, text, dependsOn });
-  }
-  if (!options.dryRun) {
-    for (const s of submissions) jobs.submissions.push({ at, stage: s.stage, jobId: s.jobId!, indices: s.indices, script: s.script, dependsOn: s.dependsOn });
-    writeJobs(outDir, jobs);
+    submit(2, stage2, dependsOn);
   }
   return { dir: outDir, submissions, skipped: { finished: finished.size, active: active.size } };
+}
+
+type Resources = Omit<SlurmOptions, 'dryRun' | 'retryFailed'>;
+
+function resourceOptions(o: SlurmOptions): Resources {
+  const { dryRun: _d, retryFailed: _r, ...rest } = o;
+  return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Resources;
+}
+
+/** A retry asks for what the last submission asked for (partition, GPUs, time, …) unless the flags say otherwise. */
+function retryOptions(jobs: JobsFile, given: SlurmOptions): SlurmOptions {
+  const previous = { ...(jobs.submissions.at(-1)?.options ?? {}) };
+  const now = resourceOptions(given);
+  if (now.gres !== undefined || now.gpusPerTask !== undefined) {
+    delete previous.gres;
+    delete previous.gpusPerTask;
+  }
+  return { ...previous, ...now, dryRun: given.dryRun, retryFailed: given.retryFailed };
 }
 
 export type TaskRunState = 'finished' | 'running' | 'queued' | 'failed' | 'not submitted';
