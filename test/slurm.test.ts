@@ -225,13 +225,20 @@ describe('on a real Slurm', () => {
     const [, job1] = /stage 1: job (\d+)/.exec(cliOk(['submit', file, '--slurm', '--max-parallel', '2'])) ?? [];
     expect(spawnSync('scancel', [`${job1}_1`], { env, encoding: 'utf8' }).status).toBe(0);
     const after = await waitIdle(dir, 120_000);
-    // Task 0 finished; task 1 was cancelled; the stage-2 array could never start (the test cluster's
-    // DependencyParameters=kill_invalid_depend ends it).
+    // Task 0 finished; task 1 was cancelled; the stage-2 array can never start: Slurm keeps it pending with
+    // DependencyNeverSatisfied, and status counts it as failed.
     expect(after.counts).toMatchObject({ finished: 1, failed: 5 });
-    expect(after.tasks.filter((t) => t.index >= 2).every((t) => t.state === 'failed' && !existsSync(t.log!))).toBe(true);
+    expect(after.tasks[1]).toMatchObject({ state: 'failed', slurm: 'CANCELLED' });
+    for (const t of after.tasks.slice(2)) {
+      expect(t).toMatchObject({ state: 'failed', slurm: 'PENDING', reason: 'DependencyNeverSatisfied' });
+      expect(existsSync(t.log!)).toBe(false);
+    }
+    const oldStage2 = after.tasks[2]!.jobId!;
     const retry = cliOk(['submit', file, '--slurm', '--retry-failed', '--time', '5:00']);
     const [, newJob1] = /^stage 1: job (\d+), 1 task\(s\) \(/m.exec(retry) ?? [];
     expect(retry, retry).toMatch(new RegExp(`^stage 2: job \\d+, 4 task\\(s\\), after ${newJob1} \\(`, 'm'));
+    // The stuck elements were cancelled, so each task has one element left in the queue.
+    expect(spawnSync('squeue', ['-h', '-r', '-j', oldStage2, '-t', 'PENDING', '-o', '%i'], { env, encoding: 'utf8' }).stdout.trim()).toBe('');
     const stage2Script = JSON.parse(readFileSync(join(dir, 'slurm', 'jobs.json'), 'utf8')).submissions.at(-1).script;
     expect(readFileSync(stage2Script, 'utf8')).toMatch(/#SBATCH --array=2-5%2\n[^]*#SBATCH --time=5:00\n/);
     const final = await waitIdle(dir, 180_000);

@@ -81,8 +81,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
 KillWait=10
-# Stage-2 elements whose stage-1 job failed or was cancelled leave the queue instead of pending forever.
-DependencyParameters=kill_invalid_depend
+# No DependencyParameters=kill_invalid_depend: like most clusters, a stage-2 array whose stage-1 job failed stays
+# pending (DependencyNeverSatisfied), which is what trnet status and --retry-failed must handle.
 StateSaveLocation=$STATE_DIR/state
 SlurmdSpoolDir=$STATE_DIR/spool
 SlurmctldPidFile=$STATE_DIR/run/slurmctld.pid
