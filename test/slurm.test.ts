@@ -223,6 +223,12 @@ describe('on a real Slurm', () => {
     const dir = join(work, 'stage1');
     const file = configFile('stage1');
     const [, job1] = /stage 1: job (\d+)/.exec(cliOk(['submit', file, '--slurm', '--max-parallel', '2'])) ?? [];
+    // Cancelled once running (an element cancelled while pending leaves no record in squeue; status still says failed).
+    let running = false;
+    for (const until = Date.now() + 60_000; !running && Date.now() < until; await sleep(200)) {
+      running = spawnSync('squeue', ['-h', '-r', '-j', job1!, '-t', 'RUNNING', '-o', '%i'], { env, encoding: 'utf8' }).stdout.includes(`${job1}_1`);
+    }
+    expect(running, `${job1}_1 was not seen running`).toBe(true);
     expect(spawnSync('scancel', [`${job1}_1`], { env, encoding: 'utf8' }).status).toBe(0);
     const after = await waitIdle(dir, 120_000);
     // Task 0 finished; task 1 was cancelled; the stage-2 array can never start: Slurm keeps it pending with
