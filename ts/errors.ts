@@ -42,6 +42,8 @@ export type TrnetErrorCode =
   | 'TRNET_CONFIG_CHANGED'
   | 'TRNET_EXPERIMENT_NOT_FOUND'
   | 'TRNET_TASK_NOT_READY'
+  | 'TRNET_TASK_LOCKED'
+  | 'TRNET_SLURM'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {
