@@ -86,9 +86,9 @@ export { losoFolds, select, type Fold } from './cv/loso.js';
 export { buildFeatureSet, openFeatureSet, train as trainModel, resumeTraining, evaluate, type FeatureSet, type Variant, type ModelConfig, type TrainConfig, type LrPlateau, type UtteranceSpec, type FeatureSetOptions, type FeatureStoreOptions, type FeaturesProgress, type TrainProgress, type TrainReport, type EvalReport, type EpochRecord, type LossValues, type ValMetrics, type BestEpoch, type Prediction, type EvaluateProgress } from './train.js';
 export type { TrainOptions } from './train.js';
 export { readEmodb, readCremaD, readManifest, EMODB_EMOTIONS, CREMAD_EMOTIONS } from './data/more-corpora.js';
-export { resolveConfig, ConfigError, VARIANTS, PAPER_CLASSES, PAPER_SNRS, type ExperimentConfig, type ResolvedConfig, type NoiseConfig } from './experiment/config.js';
+export { resolveConfig, VARIANTS, PAPER_CLASSES, PAPER_SNRS, type ExperimentConfig, type ResolvedConfig, type NoiseConfig } from './experiment/config.js';
 export { runExperiment, runExperimentTask, listTasks, openExperiment, writeReports as report, metricsFromPredictions, type ExperimentProgress, type ExperimentOptions, type ExperimentResult, type ExperimentState } from './experiment/runner.js';
-export { planTasks, type Task } from './experiment/tasks.js';
+export type { Task } from './experiment/tasks.js';
 export type { PredictionRow, TaskResult, TaskMetrics, VariantSummary, Score, Stat, Condition } from './experiment/results.js';
 
 import { train as trainVariant, type TrainOptions, type TrainProgress, type TrainReport } from './train.js';
@@ -103,6 +103,9 @@ import type { ExperimentConfig } from './experiment/config.js';
 export function train(config: ExperimentConfig, options?: ExperimentOptions): Promise<ExperimentResult>;
 export function train(options: TrainOptions, job?: JobOptions<TrainProgress>): Promise<TrainReport>;
 export function train(arg: ExperimentConfig | TrainOptions, options: ExperimentOptions | JobOptions<TrainProgress> = {}): Promise<ExperimentResult | TrainReport> {
-  if (arg !== null && typeof arg === 'object' && 'trainSet' in arg) return trainVariant(arg, options as JobOptions<TrainProgress>);
+  if (arg === null || typeof arg !== 'object' || Array.isArray(arg)) {
+    return Promise.reject(invalid('train', 'an experiment config object (or a single variant’s TrainOptions with a trainSet)', arg, 'See docs/experiments.md; `trnet init` writes an example config.'));
+  }
+  if ('trainSet' in arg) return trainVariant(arg, options as JobOptions<TrainProgress>);
   return runExperiment(arg as ExperimentConfig, options as ExperimentOptions);
 }

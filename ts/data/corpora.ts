@@ -39,7 +39,7 @@ export function corpusError(message: string): Error {
 
 /** Runs a reader with its arguments checked and file system failures (a folder it may not list, a file that
  * vanished while it read) turned into TRNET_CORPUS errors naming the cause. */
-function reading<T>(read: () => T): T {
+export function reading<T>(read: () => T): T {
   try {
     return read();
   } catch (err) {

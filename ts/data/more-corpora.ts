@@ -5,7 +5,10 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
-import { corpusError, type Utterance } from './corpora.js';
+import { corpusError, reading, type Utterance } from './corpora.js';
+import { arrayOf, object, optional, path as pathCheck, string } from '../validate.js';
+
+const EMOTION_OPTIONS = object<{ emotions?: string[] }>({ emotions: optional(arrayOf(string())) });
 
 /** EmoDB's emotion letters (German initials) → English names. */
 export const EMODB_EMOTIONS: Record<string, string> = {
@@ -57,6 +60,12 @@ function audioIn(dir: string): string[] {
  * emotion F (Freude: happy), version a. Sessions pair one male and one female speaker (5 sessions, 10 folds).
  */
 export function readEmodb(root: string, options: { emotions?: string[] } = {}): Utterance[] {
+  pathCheck(root, 'root');
+  EMOTION_OPTIONS(options, 'options');
+  return reading(() => emodb(root, options));
+}
+
+function emodb(root: string, options: { emotions?: string[] }): Utterance[] {
   const dir = existsSync(join(root, 'wav')) ? join(root, 'wav') : root;
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw corpusError(`EmoDB: expected a folder at ${root} holding wav/, found none. Point it at the EmoDB folder.`);
   const raw: Omit<Utterance, 'session'>[] = [];
@@ -80,6 +89,12 @@ export const CREMAD_EMOTIONS: Record<string, string> = { ANG: 'angry', DIS: 'dis
  * actors (one male, one female where genders are known).
  */
 export function readCremaD(root: string, options: { emotions?: string[] } = {}): Utterance[] {
+  pathCheck(root, 'root');
+  EMOTION_OPTIONS(options, 'options');
+  return reading(() => cremaD(root, options));
+}
+
+function cremaD(root: string, options: { emotions?: string[] }): Utterance[] {
   const dir = existsSync(join(root, 'AudioWAV')) ? join(root, 'AudioWAV') : root;
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw corpusError(`CREMA-D: expected a folder at ${root} holding AudioWAV/, found none. Point it at the CREMA-D folder.`);
   const genders = new Map<string, 'female' | 'male'>();
@@ -155,6 +170,12 @@ export function parseCsv(text: string, file: string): Record<string, string>[] {
  * is reported at once (line numbers, missing files, duplicate ids, a speaker in two sessions).
  */
 export function readManifest(file: string, options: { emotions?: string[] } = {}): Utterance[] {
+  pathCheck(file, 'file');
+  EMOTION_OPTIONS(options, 'options');
+  return reading(() => manifest(file, options));
+}
+
+function manifest(file: string, options: { emotions?: string[] }): Utterance[] {
   if (!existsSync(file) || !statSync(file).isFile()) throw corpusError(`manifest: expected a CSV or JSONL file at ${file}, found none. Point corpus.path at it.`);
   const text = readFileSync(file, 'utf8');
   const ext = extname(file).toLowerCase();

@@ -11,6 +11,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { abortError } from '../errors.js';
+import { JOB_OPTIONS, path as pathCheck } from '../validate.js';
 import { buildFeatureSet, evaluate, resumeTraining, train as trainVariant, type FeatureSet, type TrainProgress, type TrainReport, type UtteranceSpec } from '../train.js';
 import { configChanges, resolveConfig, type ExperimentConfig, type ResolvedConfig } from './config.js';
 import { loadExperimentData, uniformAt, type ExperimentData, type LabelledUtterance } from './data.js';
@@ -58,7 +59,15 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
+/** Reads a JSON file the experiment wrote; a damaged one is a coded error naming it. */
+function readJson<T>(path: string): T {
+  const text = readFileSync(path, 'utf8');
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw experimentError('TRNET_EXPERIMENT_CORRUPT', `${path}: expected the JSON trnet wrote, found text that does not parse (${(err as Error).message}). Restore the file, or delete the task folder that holds it and rerun to recompute that task.`);
+  }
+}
 
 /** Records the resolved config, or checks that a rerun into the same folder asks for the same experiment. */
 function claimFolder(cfg: ResolvedConfig): void {
@@ -202,6 +211,7 @@ function trainProgress(task: Task, tasksTotal: number, options: ExperimentOption
  * (a rerun resumes).
  */
 export async function runExperiment(config: ExperimentConfig, options: ExperimentOptions = {}): Promise<ExperimentResult> {
+  JOB_OPTIONS(options, 'options');
   const { cfg, data, tasks } = prepare(config);
   throwIfAborted(options.signal);
   const sets = await buildSets(cfg, data, options);
@@ -251,6 +261,7 @@ export function listTasks(config: ExperimentConfig): Task[] {
  * that needs them; concurrent builders are safe).
  */
 export async function runExperimentTask(config: ExperimentConfig, index: number, options: ExperimentOptions = {}): Promise<{ task: string; status: 'skipped' | 'finished'; result: TaskResult }> {
+  JOB_OPTIONS(options, 'options');
   const { cfg, data, tasks } = prepare(config);
   const task = tasks[index];
   if (!Number.isInteger(index) || !task) throw Object.assign(new Error(`task index: expected an integer in [0, ${tasks.length - 1}] (the experiment has ${tasks.length} tasks; see \`trnet tasks\`), found ${index}.`), { code: 'TRNET_INVALID_ARGUMENT' });
@@ -288,6 +299,7 @@ export interface ExperimentState {
 
 /** Reads a finished or partial experiment folder. */
 export function openExperiment(dir: string): ExperimentState {
+  pathCheck(dir, 'dir');
   const configFile = join(dir, CONFIG_FILE);
   const planFile = join(dir, PLAN_FILE);
   if (!existsSync(configFile) || !existsSync(planFile)) {
@@ -314,6 +326,7 @@ export function openExperiment(dir: string): ExperimentState {
  * folder from its finished tasks; a partial folder gives partial reports that name the missing tasks.
  */
 export async function writeReports(dir: string): Promise<ExperimentResult> {
+  pathCheck(dir, 'dir');
   const state = openExperiment(dir);
   const cfg = state.config;
   const rows: PredictionRow[] = [];
@@ -333,6 +346,7 @@ export async function writeReports(dir: string): Promise<ExperimentResult> {
 
 /** Recomputes every task's metrics from predictions.csv (a consistency check of the outputs). */
 export function metricsFromPredictions(dir: string): TaskResult[] {
+  pathCheck(dir, 'dir');
   const state = openExperiment(dir);
   const rows = parsePredictionsCsv(readFileSync(join(dir, 'predictions.csv'), 'utf8'), state.config.corpus.classes);
   return state.results.map((t) => ({ ...t, metrics: taskMetrics(rows.filter((r) => r.fold === t.fold && r.seed === t.seed && r.variant === t.variant)) }));
