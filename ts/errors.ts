@@ -42,6 +42,9 @@ export type TrnetErrorCode =
   | 'TRNET_CONFIG_CHANGED'
   | 'TRNET_EXPERIMENT_NOT_FOUND'
   | 'TRNET_TASK_NOT_READY'
+  | 'TRNET_MODEL_CLOSED'
+  | 'TRNET_ENHANCER_MISMATCH'
+  | 'TRNET_NOT_A_MODEL'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {
