@@ -44,7 +44,6 @@ export type TrnetErrorCode =
   | 'TRNET_TASK_NOT_READY'
   | 'TRNET_MODEL_CLOSED'
   | 'TRNET_ENHANCER_MISMATCH'
-  | 'TRNET_NOT_A_MODEL'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {
