@@ -14,7 +14,7 @@ import { native, type Native } from './native.js';
 import { decodeAudio, decodeAudioBytes } from './audio.js';
 import { enhanceBatch, enhancerInfo, type EnhancerOptions } from './enhance.js';
 import { fbankBatch, PAPER_FBANK, type FbankOptions } from './features.js';
-import { ENHANCER_OPTIONS, FBANK_OPTIONS, arrayOf, boolean, Found, callNative, codedError, integer, invalid, object, oneOf, optional, path, sampleRate, string, type Check } from './validate.js';
+import { LOAD_OPTIONS, PREDICT_INPUT, Found, arrayOf, callNative, codedError, invalid, path } from './validate.js';
 
 export type ModelOutput = Native.ModelOutput;
 
@@ -72,33 +72,8 @@ export function enhancerRecord(options: EnhancerOptions): EnhancerRecord {
   const { cacheDir: _cache, ...settings } = options;
   const info = enhancerInfo(settings);
   const model = options.model ? resolve(options.model) : null;
-  return { kind: options.kind ?? 'classical', model, modelSha256: model && statSync(model).isFile() ? sha256File(model) : null, name: info.name, fingerprint: info.fingerprint };
+  return { kind: options.kind ?? 'classical', model, modelSha256: model && isFile(model) ? sha256File(model) : null, name: info.name, fingerprint: info.fingerprint };
 }
-
-const PREDICT_FEATURES: Check = object<PredictFeatures>({
-  frames: integer(1, 100_000, 'Pass the frame count the model was trained with (features.frames, e.g. 500).'),
-  pad: optional(oneOf('zero', 'repeat')),
-  fbank: optional(FBANK_OPTIONS),
-});
-export const LOAD_OPTIONS: Check = object<LoadOptions>({
-  classes: optional(arrayOf(string(), 1 << 16)),
-  features: optional(PREDICT_FEATURES),
-  enhancer: optional(ENHANCER_OPTIONS),
-  allowDifferentEnhancer: optional(boolean),
-  device: optional(string()),
-});
-const SAMPLES_INPUT: Check = object<{ samples: Float32Array; sampleRate: number }>({
-  samples: (v, name) => {
-    if (!(v instanceof Float32Array)) throw invalid(name, 'a Float32Array', v, 'Pass mono samples in [-1, 1].');
-  },
-  sampleRate,
-});
-export const PREDICT_INPUT: Check = (v, name) => {
-  if (typeof v === 'string') return path(v, name);
-  if (v instanceof Uint8Array) return;
-  if (typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v)) return SAMPLES_INPUT(v, name);
-  throw invalid(name, 'a file path, a Buffer of encoded audio or { samples: Float32Array, sampleRate }', v, 'Pass one of those.');
-};
 
 const isFile = (p: string) => existsSync(p) && statSync(p).isFile();
 const isCheckpoint = (d: string) => isFile(join(d, 'config.json')) && isFile(join(d, 'model.safetensors'));
@@ -136,8 +111,17 @@ interface ExperimentSettings {
   enhancer: EnhancerOptions;
 }
 
+/** A JSON file of an experiment folder; unreadable JSON is TRNET_INVALID_CONFIG naming the file. */
+function readJson<T>(file: string): T {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (err) {
+    throw codedError('TRNET_INVALID_CONFIG', `${file}: expected JSON written by trnet, found a file that does not parse (${(err as Error).message}). Restore it from the experiment folder, or pass { classes, features, enhancer } with a checkpoint folder.`, err);
+  }
+}
+
 function readExperiment(root: string): ExperimentSettings {
-  const cfg = JSON.parse(readFileSync(join(root, 'config.json'), 'utf8')) as { corpus?: { classes?: string[] }; features?: ExperimentSettings['features']; enhancer?: EnhancerOptions };
+  const cfg = readJson<{ corpus?: { classes?: string[] }; features?: ExperimentSettings['features']; enhancer?: EnhancerOptions } | null>(join(root, 'config.json')) ?? {};
   if (!cfg.corpus?.classes || !cfg.features?.frames || !cfg.enhancer) throw codedError('TRNET_INVALID_CONFIG', `${join(root, 'config.json')}: expected a resolved experiment config with corpus.classes, features and enhancer, found ${Object.keys(cfg).join(', ') || 'none of them'}. Pass { classes, features, enhancer } to load().`);
   return { classes: cfg.corpus.classes, features: cfg.features, enhancer: cfg.enhancer };
 }
@@ -146,7 +130,7 @@ function readExperiment(root: string): ExperimentSettings {
 function checkEnhancer(root: string, enhancer: EnhancerOptions, allow: boolean): void {
   const file = join(root, ENHANCER_RECORD_FILE);
   if (allow || !isFile(file)) return;
-  const recorded = JSON.parse(readFileSync(file, 'utf8')) as EnhancerRecord;
+  const recorded = readJson<EnhancerRecord>(file);
   const named = (r: { kind: string; model: string | null; modelSha256: string | null }) => `${r.kind}${r.model ? ` ${r.model} (SHA-256 ${r.modelSha256 ?? 'unknown'})` : ''}`;
   const fix = 'Restore the SE model the experiment was trained with, or pass { allowDifferentEnhancer: true } to predict with this one anyway (the predictions will not match the evaluation).';
   if (enhancer.model && !existsSync(enhancer.model)) {
@@ -185,16 +169,20 @@ function floatWav(samples: Float32Array, rate: number): Buffer {
 
 const RATE = 16_000;
 
-function decode(input: PredictInput): Float32Array {
+/** 16 kHz mono samples of `input`; samples at another rate are first cut to what `kept` needs (plus a second). */
+function decode(input: PredictInput, kept: number | null): Float32Array {
   if (typeof input === 'string') return decodeAudio(input).samples;
   if (input instanceof Uint8Array) return decodeAudioBytes(input, 'input').samples;
   if (input.sampleRate === RATE) return input.samples;
-  return decodeAudioBytes(floatWav(input.samples, input.sampleRate), 'samples.wav', { targetRate: RATE }).samples;
+  const { samples, sampleRate } = input;
+  const need = kept === null ? samples.length : Math.ceil((kept / RATE + 1) * sampleRate);
+  return decodeAudioBytes(floatWav(need < samples.length ? samples.subarray(0, need) : samples, sampleRate), 'samples.wav', { targetRate: RATE }).samples;
 }
 
 /**
- * Samples the features can use: trnet_train::features::samples_kept (training cut every utterance to this before
- * enhancement; the SE output of the cut differs from the SE output of the whole, so prediction cuts the same way).
+ * Samples the features can use: trnet_train::features::samples_kept. Training cut every utterance to this before
+ * enhancement, so prediction cuts the same way: a whole-utterance SE model's output on the kept part can depend
+ * on the rest (the classical enhancer's does not), and the cut bounds the memory of long inputs.
  */
 function samplesKept(frames: number, fbank: FbankOptions): number | null {
   if (fbank.subtractMean) return null;
@@ -246,7 +234,7 @@ export class Model {
     if (this.native.closed) throw codedError('TRNET_MODEL_CLOSED', `expected an open model, found one that was closed with close() (${this.dir}). Load it again with load(dir).`);
     const kept = samplesKept(this.features.frames, this.features.fbank);
     const waves = inputs.map((input) => {
-      const w = decode(input);
+      const w = decode(input, kept);
       return kept !== null && w.length > kept ? w.slice(0, kept) : w;
     });
     const needsXe = this.variant !== 'baseline-c' && this.variant !== 'baseline-n';
