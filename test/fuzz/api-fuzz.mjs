@@ -141,7 +141,7 @@ const api = {
   evaluate: [fc.tuple(fc.oneof(fc.constant(run0.bestDir), path), set, options({ device: choice('cpu', 'cuda') }), job), 20],
   isTrnetError: [fc.tuple(junk, junk)],
   isAbortError: [fc.tuple(junk)],
-  load: [fc.tuple(maybe(fc.oneof(path, fc.constantFrom(run0.bestDir, 'run0', 'adir'))), loadOptions), 30],
+  load: [fc.tuple(maybe(fc.oneof({ weight: 2, arbitrary: fc.constantFrom(run0.bestDir, 'run0', 'adir') }, { weight: 1, arbitrary: path })), fc.oneof({ weight: 2, arbitrary: fc.constant({ classes: ['a', 'b', 'c', 'd'], features: { frames: 20 }, enhancer: {} }) }, { weight: 3, arbitrary: loadOptions })), 30],
   'Model#predict': [fc.tuple(predictInput), 30],
   'Model#predictBatch': [fc.tuple(maybe(fc.array(predictInput, { maxLength: 4 }))), 30],
   'OnnxSession.load': [fc.tuple(path, options({ intraThreads: int(-1, 4) }))],
