@@ -64,3 +64,63 @@ pub fn predict(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, p
     let report = evaluate_items(model, &ds, &all, &options)?;
     Ok(report.predictions.into_iter().map(|p| PredictOutput { valid_frames: ds.item(p.item).valid_frames, probs: p.probs, c: p.c }).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::with_torch_seed;
+    use tch::nn::VarStore;
+    use trnet_model::{ModelConfig, Variant};
+
+    fn model(variant: Variant) -> (VarStore, TrnetModel) {
+        let vs = VarStore::new(tch::Device::Cpu);
+        let config = ModelConfig { variant, n_mels: 8, channels: vec![4, 8], num_classes: 3, ..ModelConfig::paper(variant) };
+        let model = with_torch_seed(7, || TrnetModel::new(&vs.root(), &config)).unwrap();
+        (vs, model)
+    }
+
+    fn matrix(frames: usize, phase: f32) -> Vec<f32> {
+        (0..frames * 8).map(|i| ((i as f32) * 0.37 + phase).sin() * 3.0 - 4.0).collect()
+    }
+
+    #[test]
+    fn predictions_equal_the_evaluation_of_the_same_fixed_features() {
+        let (_vs, m) = model(Variant::Trnet);
+        let (short_x, short_xe) = (matrix(5, 0.1), matrix(5, 0.7));
+        let (long_x, long_xe) = (matrix(30, 1.3), matrix(30, 2.1));
+        let inputs = [PredictInput { x: &short_x, xe: Some(&short_xe) }, PredictInput { x: &long_x, xe: Some(&long_xe) }];
+        let got = predict(&m, &inputs, 12, PadMode::Zero).unwrap();
+        // The same items built by hand, as the feature pipeline builds them, and evaluated.
+        let mut ds = Dataset::new(12, 8).unwrap();
+        for (x, xe) in [(&short_x, &short_xe), (&long_x, &long_xe)] {
+            let (fx, valid) = fix_frames(x, 8, 12, PadMode::Zero).unwrap();
+            ds.push(Item::clean(fx, 2).enhanced(fix_frames(xe, 8, 12, PadMode::Zero).unwrap().0).valid_frames(valid)).unwrap();
+        }
+        let want = crate::evaluate(&m, &ds, &EvalOptions::default()).unwrap();
+        assert_eq!(got.iter().map(|o| o.valid_frames).collect::<Vec<_>>(), [5, 12]);
+        for (g, w) in got.iter().zip(&want.predictions) {
+            assert_eq!(g.probs, w.probs);
+            assert_eq!(g.c, w.c);
+            assert!((g.probs.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            assert!(g.c.is_some_and(|c| (0.0..=1.0).contains(&c)));
+        }
+    }
+
+    #[test]
+    fn refuses_inputs_the_model_cannot_read() {
+        let (_vs, m) = model(Variant::Trnet);
+        let x = matrix(10, 0.0);
+        let code = |inputs: &[PredictInput<'_>]| predict(&m, inputs, 12, PadMode::Zero).unwrap_err().code();
+        assert_eq!(code(&[]), "TRNET_INVALID_ARGUMENT");
+        // TRNet reads Xe.
+        assert_eq!(code(&[PredictInput { x: &x, xe: None }]), "TRNET_INVALID_ARGUMENT");
+        // Not a whole number of 8-bin frames; Xe of another length.
+        assert_eq!(code(&[PredictInput { x: &x[..13], xe: Some(&x[..13]) }]), "TRNET_INVALID_ARGUMENT");
+        assert_eq!(code(&[PredictInput { x: &x, xe: Some(&x[..16]) }]), "TRNET_INVALID_ARGUMENT");
+        // A variant without the SNR-aware module needs no Xe and has no c.
+        let (_vs, b) = model(Variant::BaselineClean);
+        let out = predict(&b, &[PredictInput { x: &x, xe: None }], 12, PadMode::Repeat).unwrap();
+        assert_eq!(out[0].c, None);
+        assert_eq!(out[0].probs.len(), 3);
+    }
+}
