@@ -37,7 +37,7 @@ pub fn predict(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, p
     for (i, input) in inputs.iter().enumerate() {
         for (what, m) in [("X", Some(input.x)), ("Xe", input.xe)] {
             if let Some(m) = m
-                && (m.is_empty() || m.len() % bins != 0)
+                && (m.is_empty() || !m.len().is_multiple_of(bins))
             {
                 return Err(Error::invalid(format!("input {i} {what}"), format!("frames × {bins} values (the model's log-Mel bins)"), format!("{} values", m.len()), "Compute the features with the fbank options the model was trained with."));
             }
