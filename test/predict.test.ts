@@ -4,12 +4,13 @@
  * utterance equals the experiment's own evaluation of it (clean condition), which proves the pipeline (decode,
  * cut, SE, fbank, frame fixing, forward) is the training one.
  */
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeAudio, load, readRavdess, train, type ExperimentConfig, type ExperimentResult, type PredictResult } from '../ts/index.js';
-import { sharedPath } from './shared.js';
+import { repoRoot, sharedPath } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-predict-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -221,4 +222,24 @@ describe('predictions from raw audio with a trained model', () => {
     expect((err2 as Error).message).toContain('classical');
   });
 
+
+  it('trnet predict prints a table or JSON lines, and reports a bad file with exit code 1', () => {
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'bin/trnet.mjs'), ...args], { encoding: 'utf8', timeout: 120_000 });
+    const some = rows.slice(0, 2);
+    const files = some.map((r) => paths.get(r.utterance)!);
+    const j = cli('predict', trnetDir, ...files, '--json');
+    expect(j.status, j.stderr).toBe(0);
+    const lines = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as PredictResult & { file: string });
+    expect(lines.map((l) => l.file)).toEqual(files);
+    lines.forEach((l, i) => ['angry', 'happy', 'neutral', 'sad'].forEach((name, k) => expect(Math.abs(l.probabilities[name]! - some[i]!.probs[k]!)).toBeLessThan(1e-4)));
+    const missing = join(work, 'missing.wav');
+    const t = cli('predict', trnetDir, files[0]!, missing);
+    expect(t.status).toBe(1);
+    expect(t.stdout).toMatch(/^file\s+label\s+angry\s+happy\s+neutral\s+sad\s+c$/m);
+    expect(t.stdout).toContain(`${lines[0]!.label}  `);
+    expect(t.stderr).toContain(`${missing}: TRNET_AUDIO_MISSING`);
+    const usage = cli('predict', trnetDir);
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toContain('predict: expected a model folder');
+  }, 120_000);
 });
