@@ -50,6 +50,9 @@ pub struct FeatureSetOptions {
     pub pad: Option<String>,
     /// Default: the paper's 80-bin fbank.
     pub fbank: Option<FbankOptions>,
+    /// Multiplies the waveform just before the fbank (not before mixing or enhancement); default 1 (samples in
+    /// [-1, 1]). The authors' code computes the fbank on int16-scaled samples: 32768.
+    pub waveform_scale: Option<f64>,
     /// The frozen SE front end (with `cacheDir` to cache its outputs). Default: classical.
     pub enhancer: Option<EnhancerOptions>,
     /// Keep the features on disk in a feature store under `store.dir` (one subfolder per set of inputs),
@@ -147,6 +150,11 @@ fn audio_spec(o: &FeatureSetOptions) -> Result<AudioDatasetSpec, Failure> {
         fbank: match &o.fbank {
             Some(f) => to_options(Some(f.clone()))?,
             None => d.fbank,
+        },
+        waveform_scale: match o.waveform_scale {
+            None => d.waveform_scale,
+            Some(v) if v.is_finite() && v > 0.0 && v <= 1e6 => v as f32,
+            Some(v) => return Err(trnet_train::Error::invalid("waveformScale", "a number in (0, 1e6]: 1 for samples in [-1, 1], 32768 for int16 scale", v, "Pass 1 or 32768.").into()),
         },
         include_clean: o.include_clean.unwrap_or(d.include_clean),
         noisy: o.noisy.as_deref().map_or(Ok(d.noisy), |name| by_name("noisy", name, "See FeatureSetOptions."))?,

@@ -69,6 +69,7 @@ describe('experiment config', () => {
     expect(cfg.variants).toEqual(['baseline-c', 'baseline-n', 'baseline-e', 'trnet', 'trnet-no-low', 'trnet-no-high']);
     expect(cfg.seeds.length).toBe(3);
     expect(cfg.features.frames).toBe(500);
+    expect(cfg.features.waveformScale).toBe(1);
     expect(cfg.corpus.classes).toEqual(['angry', 'happy', 'neutral', 'sad']);
     expect(cfg.noise.split).toBe('disjoint');
   });

@@ -151,6 +151,7 @@ expectTypeOf<FeatureSetOptions>().toEqualTypeOf<{
   frames?: number;
   pad?: 'zero' | 'repeat';
   fbank?: FbankOptions;
+  waveformScale?: number;
   enhancer?: EnhancerOptions;
   store?: FeatureStoreOptions;
 }>();

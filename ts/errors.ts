@@ -44,6 +44,8 @@ export type TrnetErrorCode =
   | 'TRNET_TASK_NOT_READY'
   | 'TRNET_MODEL_CLOSED'
   | 'TRNET_ENHANCER_MISMATCH'
+  | 'TRNET_TASK_LOCKED'
+  | 'TRNET_SLURM'
   | 'ABORT_ERR';
 
 export interface TrnetError extends Error {

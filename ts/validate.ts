@@ -255,6 +255,7 @@ export const FEATURE_SET_OPTIONS: Check = object<Native.FeatureSetOptions>({
   frames: optional(integer(1, MAX_FRAMES, 'Use e.g. the paper’s 500 frames (5 s).')),
   pad: optional(oneOf('zero', 'repeat')),
   fbank: optional(FBANK_OPTIONS),
+  waveformScale: optional(finite(Number.MIN_VALUE, 1e6, 'Use 1 for samples in [-1, 1] or 32768 for int16 scale.')),
   enhancer: optional(ENHANCER_OPTIONS),
   store: optional(STORE_OPTIONS),
 });

@@ -1,5 +1,6 @@
 /** The `trnet` command line. */
 import { parseArgs } from 'node:util';
+import { statusCommand, submitCommand } from './cluster.js';
 import { doctor } from './doctor.js';
 import { checkEnhancer, enhanceFiles, planOutputs, prepareOutDir } from './enhance.js';
 import { isUsageError, UsageError } from './usage.js';
@@ -22,7 +23,8 @@ commands:
       run an experiment (variants × leave-one-speaker-out folds × seeds, evaluated clean and in matched and
       unmatched noise) with progress bars; --json prints line-delimited events; Ctrl-C stops, rerunning resumes
   report <dir>
-      regenerate results.json, predictions.csv and RESULTS.md of an experiment folder (finished or partial)
+      regenerate results.json, predictions.csv, RESULTS.md and report.html of an experiment folder (finished
+      or partial)
   init [file]
       write a commented example experiment config (default trnet.config.json)
   tasks <config.json> [--json]
@@ -33,8 +35,15 @@ commands:
   predict <model> <audio files...> [--json] [--allow-different-enhancer]
       predict the emotion (and the noise level c) of each file with a trained model: an experiment task folder
       (tasks/<fold>/seed-<n>/<variant>) or its run/best; prints a table, or one JSON line per file with --json
+  submit <config.json> --slurm [--partition P] [--gres G | --gpus-per-task N] [--cpus-per-task N] [--time T]
+         [--mem M] [--max-parallel K] [--dry-run] [--retry-failed] [--json]
+      run the tasks as two Slurm job arrays (stage 2 after stage 1 succeeded); --dry-run prints the scripts;
+      --retry-failed resubmits only the tasks that are neither finished nor queued/running
+  status <dir> [--json]
+      finished / running / queued / failed tasks of a run folder (with sacct or squeue), and failed tasks' logs
 
-exit codes: 0 all done, 1 some input failed (reported), 2 usage error (nothing was run)
+exit codes: 0 all done, 1 some input failed (reported), 2 usage error (nothing was run), 130 stopped by
+Ctrl-C or SIGTERM (rerun to resume)
 `;
 
 /** Runs a command; usage errors print the usage and give exit code 2 before any work starts. */
@@ -122,6 +131,38 @@ async function command(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false }, 'allow-different-enhancer': { type: 'boolean', default: false } }, strict: true });
       if (positionals.length < 2) throw new UsageError('predict: expected a model folder and at least one audio file');
       return predictCommand(positionals[0]!, positionals.slice(1), { json: values.json, allowDifferentEnhancer: values['allow-different-enhancer'] });
+    }
+    case 'submit': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          slurm: { type: 'boolean', default: false },
+          partition: { type: 'string' },
+          gres: { type: 'string' },
+          'gpus-per-task': { type: 'string' },
+          'cpus-per-task': { type: 'string' },
+          time: { type: 'string' },
+          mem: { type: 'string' },
+          'max-parallel': { type: 'string' },
+          'dry-run': { type: 'boolean', default: false },
+          'retry-failed': { type: 'boolean', default: false },
+          json: { type: 'boolean', default: false },
+        },
+        strict: true,
+      });
+      if (positionals.length !== 1) {
+        throw new UsageError('submit: expected one config file');
+      }
+      const { 'gpus-per-task': gpusPerTask, 'cpus-per-task': cpusPerTask, 'max-parallel': maxParallel, 'dry-run': dryRun, 'retry-failed': retryFailed, ...v } = values;
+      return submitCommand(positionals[0]!, { ...v, gpusPerTask, cpusPerTask, maxParallel, dryRun, retryFailed });
+    }
+    case 'status': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false } }, strict: true });
+      if (positionals.length !== 1) {
+        throw new UsageError('status: expected one experiment folder');
+      }
+      return statusCommand(positionals[0]!, { json: values.json });
     }
     case 'init': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {}, strict: true });

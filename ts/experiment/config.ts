@@ -72,8 +72,11 @@ export interface ExperimentConfig {
     fbank?: Record<string, unknown>;
     /** Feature-store root; default <outDir>/features. */
     storeDir?: string;
-    /** The waveform's scale before the fbank; only 1 (samples in [-1, 1]) so far. */
-    waveformScale?: 1;
+    /**
+     * Multiplies the waveform just before the fbank (default 1: samples in [-1, 1]); the authors' code uses
+     * int16-scaled samples (32768), which changes the cosine similarity of the SNR-aware module (eq. 1).
+     */
+    waveformScale?: number;
   };
   /**
    * How training items meet noise. "clean+noisy" (default; the paper's IEM + IEM-ESC): every utterance clean and
@@ -94,7 +97,7 @@ export interface ExperimentConfig {
 export type ResolvedConfig = Required<Omit<ExperimentConfig, 'noise' | 'folds' | 'features'>> & {
   noise: { matched: Required<Omit<NoiseConfig, 'folds' | 'limit'>> & Pick<NoiseConfig, 'folds' | 'limit'>; unmatched: (Required<Omit<NoiseConfig, 'folds' | 'limit'>> & Pick<NoiseConfig, 'folds' | 'limit'>) | null; split: 'disjoint' | 'shared'; testFraction: number };
   folds: { testSpeakers: string[] | null; limit: number | null };
-  features: { frames: number; pad: 'zero' | 'repeat'; fbank: Record<string, unknown>; storeDir: string };
+  features: { frames: number; pad: 'zero' | 'repeat'; fbank: Record<string, unknown>; storeDir: string; waveformScale: number };
   corpus: ExperimentConfig['corpus'] & { classes: string[]; labelMap: Record<string, string> };
 };
 
@@ -228,8 +231,7 @@ export function resolveConfig(config: Json): ResolvedConfig {
     if (f.pad !== undefined) c.string('features.pad', f.pad, ['zero', 'repeat']);
     if (f.fbank !== undefined) c.object('features.fbank', f.fbank, Object.keys(f.fbank as object));
     if (f.storeDir !== undefined) c.string('features.storeDir', f.storeDir);
-    // The authors' code computes the fbank on int16-scaled samples; the native feature pipeline has no scale yet.
-    if (f.waveformScale !== undefined && f.waveformScale !== 1) c.problems.push(`features.waveformScale: only 1 (samples in [-1, 1]) is supported so far, found ${kind(f.waveformScale)}; remove the key`);
+    if (f.waveformScale !== undefined) c.number('features.waveformScale', f.waveformScale, 1e-6, 1e6);
   }
   if (v.trainingNoise !== undefined) c.string('trainingNoise', v.trainingNoise, ['clean+noisy', 'authors']);
   if (v.enhancer !== undefined && c.object('enhancer', v.enhancer, ENHANCER_KEYS)) {
@@ -271,6 +273,7 @@ export function resolveConfig(config: Json): ResolvedConfig {
       pad: cfg.features?.pad ?? 'zero',
       fbank: cfg.features?.fbank ?? { numMelBins: 80, frameLength: 25, frameShift: 10 },
       storeDir: resolve(cfg.features?.storeDir ?? resolve(outDir, 'features')),
+      waveformScale: cfg.features?.waveformScale ?? 1,
     },
     trainingNoise: cfg.trainingNoise ?? 'clean+noisy',
     enhancer: cfg.enhancer ? { ...cfg.enhancer, ...(cfg.enhancer.model ? { model: resolve(cfg.enhancer.model) } : {}) } : { kind: 'classical' },

@@ -15,6 +15,7 @@ import { buildFeatureSet, evaluate, resumeTraining, train as trainVariant, type 
 import { configChanges, resolveConfig, type ExperimentConfig, type ResolvedConfig } from './config.js';
 import { loadExperimentData, uniformAt, type ExperimentData, type LabelledUtterance } from './data.js';
 import { parsePredictionsCsv, predictionsCsv, resultsMarkdown, score, summarise, table1Text, taskMetrics, type Condition, type PredictionRow, type TaskResult, type VariantSummary } from './results.js';
+import { lockTask } from './lock.js';
 import { planTasks, type Task } from './tasks.js';
 import { reportHtml } from '../report/html.js';
 import { enhancerRecord, ENHANCER_RECORD_FILE } from '../predict.js';
@@ -85,7 +86,7 @@ interface FeatureSets {
 const spec = (u: LabelledUtterance): UtteranceSpec => ({ path: u.path, label: u.label, speaker: u.speaker, id: u.id });
 
 async function buildSets(cfg: ResolvedConfig, data: ExperimentData, options: ExperimentOptions): Promise<FeatureSets> {
-  const common = { frames: cfg.features.frames, pad: cfg.features.pad, fbank: cfg.features.fbank, enhancer: cfg.enhancer, store: { dir: cfg.features.storeDir }, snrsDb: cfg.snrsDb };
+  const common = { frames: cfg.features.frames, pad: cfg.features.pad, fbank: cfg.features.fbank, waveformScale: cfg.features.waveformScale, enhancer: cfg.enhancer, store: { dir: cfg.features.storeDir }, snrsDb: cfg.snrsDb };
   const progress = (set: 'train' | 'matched' | 'unmatched') => (p: { done: number; total: number; cached?: boolean }) => options.onProgress?.({ stage: 'features', set, done: p.done, total: p.total, ...(p.cached ? { cached: true } : {}) });
   const trainView = await buildFeatureSet(data.utterances.map(spec), { ...common, noises: data.matchedTrain.map((n) => n.path), noisy: 'one-per-utterance', includeClean: true, seed: cfg.dataSeed }, { onProgress: progress('train'), signal: options.signal });
   const testSpeakers = new Set(data.folds.flatMap((f) => f.test));
@@ -220,12 +221,26 @@ export async function runExperiment(config: ExperimentConfig, options: Experimen
       options.onProgress?.({ stage: 'task', task: task.id, status: 'skipped', tasksDone: done, tasksTotal: tasks.length, etaSeconds: ran > 0 ? eta(0) : null });
       continue;
     }
-    await runTask(task, cfg, data, sets, options, trainProgress(task, tasks.length, options, eta));
+    const release = lockTask(task.dir, task.id);
+    try {
+      await runTask(task, cfg, data, sets, options, trainProgress(task, tasks.length, options, eta));
+    } finally {
+      release();
+    }
     ran++;
     done++;
     options.onProgress?.({ stage: 'task', task: task.id, status: 'finished', tasksDone: done, tasksTotal: tasks.length, etaSeconds: eta(0) });
   }
   return writeReports(cfg.outDir);
+}
+
+/**
+ * Claims the run folder for `config` (records config.json and plan.json, refuses a changed config) and returns its
+ * tasks, without building features or training: what a cluster submission does before any job starts.
+ */
+export function claimExperiment(config: ExperimentConfig): { config: ResolvedConfig; tasks: Task[] } {
+  const { cfg, tasks } = prepare(config);
+  return { config: cfg, tasks };
 }
 
 /** The experiment's tasks in job-array order (stage 1 first), with their ids, folders and dependencies. */
@@ -252,10 +267,21 @@ export async function runExperimentTask(config: ExperimentConfig, index: number,
   if (task.needs && !existsSync(join(dirname(task.dir), 'baseline-c', EVALUATION_FILE))) {
     throw experimentError('TRNET_TASK_NOT_READY', `task ${task.id} needs ${task.needs} (its frozen reference), which has not finished. Run the stage-1 tasks first (on Slurm, stage 2 waits with --dependency=afterok).`);
   }
-  const sets = await buildSets(cfg, data, options);
-  const started = Date.now();
-  const result = await runTask(task, cfg, data, sets, options, trainProgress(task, tasks.length, options, (f) => (f > 0 ? ((Date.now() - started) / 1000 / f) * (1 - f) : null)));
-  return { task: task.id, status: 'finished', result };
+  // One worker per task (a retried array element may start while the first still runs); the other fails with
+  // TRNET_TASK_LOCKED and leaves the folder alone.
+  const release = lockTask(task.dir, task.id);
+  try {
+    if (existsSync(evaluation)) {
+      const { rows: _rows, ...stored } = readJson<StoredEvaluation>(evaluation);
+      return { task: task.id, status: 'skipped', result: { id: stored.id, fold: stored.fold, seed: stored.seed, variant: stored.variant, metrics: stored.metrics } };
+    }
+    const sets = await buildSets(cfg, data, options);
+    const started = Date.now();
+    const result = await runTask(task, cfg, data, sets, options, trainProgress(task, tasks.length, options, (f) => (f > 0 ? ((Date.now() - started) / 1000 / f) * (1 - f) : null)));
+    return { task: task.id, status: 'finished', result };
+  } finally {
+    release();
+  }
 }
 
 export interface ExperimentState {

@@ -87,6 +87,10 @@ pub struct AudioDatasetSpec {
     pub frames: usize,
     pub pad: PadMode,
     pub fbank: FbankOptions,
+    /// Multiplies the waveform just before the fbank (not before mixing or enhancement). 1 keeps samples in
+    /// [-1, 1]; the authors' code computes the fbank on int16-scaled samples (32768), which adds 2·ln(32768) to
+    /// every log-Mel value away from the floor and so changes the cosine similarity of the SNR-aware module.
+    pub waveform_scale: f32,
     /// Add each utterance's clean version as an item.
     pub include_clean: bool,
     pub noisy: NoisyCopies,
@@ -101,6 +105,7 @@ impl Default for AudioDatasetSpec {
             frames: 500,
             pad: PadMode::Zero,
             fbank: FbankOptions::paper(),
+            waveform_scale: 1.0,
             include_clean: true,
             noisy: NoisyCopies::OnePerUtterance,
             snrs_db: vec![20.0, 15.0, 10.0, 5.0, 0.0],
@@ -238,6 +243,7 @@ pub fn store_key(utterances: &[Utterance], noise_files: &[PathBuf], spec: &Audio
         "frames": spec.frames,
         "pad": spec.pad,
         "fbank": spec.fbank,
+        "waveformScale": spec.waveform_scale,
         "includeClean": spec.include_clean,
         "noisy": spec.noisy,
         "snrsDb": spec.snrs_db,
@@ -346,8 +352,15 @@ fn utterance_items_of(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &Au
         clean.truncate(kept);
         clean.shrink_to_fit();
     }
+    let mut scaled = Vec::new();
     let mut features = |wave: &[f32]| -> Result<(crate::dataset::Features, usize)> {
-        let f = fbank.compute(wave)?;
+        let f = if spec.waveform_scale == 1.0 {
+            fbank.compute(wave)?
+        } else {
+            scaled.clear();
+            scaled.extend(wave.iter().map(|v| v * spec.waveform_scale));
+            fbank.compute(&scaled)?
+        };
         fix_frames(&f.data, f.bins, spec.frames, spec.pad)
     };
     let id = if utt.id.is_empty() { utt.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default() } else { utt.id.clone() };

@@ -89,3 +89,31 @@ fn ravdess_with_esc50_noise_trains_baseline_c_then_trnet() {
         eval.uar
     );
 }
+
+/// The waveform scale multiplies the samples the fbank sees: without dither, every log-Mel value above the
+/// energy floor moves by 2·ln(scale), and nothing else changes (mixing and enhancement see the same audio).
+#[test]
+fn the_waveform_scale_shifts_log_mel_values_by_twice_its_log() {
+    let utts = &utterances(&[1])[..2];
+    let noise = load_noises(&noise_files(0..2)).unwrap();
+    let mut spec = AudioDatasetSpec { frames: 100, seed: 3, noisy: NoisyCopies::OnePerUtterance, ..Default::default() };
+    spec.fbank.dither = 0.0;
+    let plain = dataset_from_audio(utts, &noise, &spec, &smooth, &BatchControl::NONE).unwrap();
+    let scaled = dataset_from_audio(utts, &noise, &AudioDatasetSpec { waveform_scale: 32768.0, ..spec.clone() }, &smooth, &BatchControl::NONE).unwrap();
+    let shift = 2.0 * 32768f32.ln();
+    let mut compared = 0;
+    for i in 0..plain.len() {
+        let (a, b) = (plain.item(i), scaled.item(i));
+        for (fa, fb) in [(&a.x, &b.x), (a.xe.as_ref().unwrap(), b.xe.as_ref().unwrap())] {
+            let (va, vb) = (fa.values().unwrap(), fb.values().unwrap());
+            for (x, y) in va.iter().zip(vb.iter()) {
+                // Above the floor (ln of f32::EPSILON ≈ -15.94) in the unscaled features.
+                if *x > -15.5 {
+                    assert!((y - x - shift).abs() < 1e-2, "item {i}: {x} → {y}, expected +{shift}");
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 10_000, "only {compared} values compared");
+}

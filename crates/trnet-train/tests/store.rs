@@ -164,7 +164,9 @@ fn an_enhancer_failure_on_one_utterance_fails_the_build_and_publishes_no_store()
         }
         quiet_halve(x)
     };
-    let spec = AudioDatasetSpec { noisy: NoisyCopies::OnePerSnr, snrs_db: vec![10.0, 0.0], ..spec(7) };
+    // 1000 frames (10 s) keep every sample of these utterances (builds cut audio to what the frames use), so
+    // the enhancer sees each utterance at its own length.
+    let spec = AudioDatasetSpec { noisy: NoisyCopies::OnePerSnr, snrs_db: vec![10.0, 0.0], frames: 1000, ..spec(7) };
     let options = StoreOptions { root: root.path(), enhancer: "picky/v1" };
     for attempt in 0..2 {
         let before = calls.load(Ordering::SeqCst);

@@ -58,6 +58,7 @@ fn every_option_changes_the_key_and_the_same_inputs_give_the_same_key() {
         AudioDatasetSpec { include_clean: false, ..base.clone() },
         AudioDatasetSpec { frames: 499, ..base.clone() },
         AudioDatasetSpec { seed: 1, ..base.clone() },
+        AudioDatasetSpec { waveform_scale: 32768.0, ..base.clone() },
     ];
     let mut keys = vec![k0];
     for spec in &variants {
