@@ -12,6 +12,7 @@ mod errors;
 mod features;
 mod info;
 mod jobs;
+mod model;
 mod onnx;
 mod reports;
 mod tensor;

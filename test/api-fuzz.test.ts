@@ -30,6 +30,6 @@ describe('the exported API under random and adversarial arguments', () => {
     for (const name of report.exported) expect(report.counts[name] ?? 0, name).toBeGreaterThanOrEqual(10);
     expect(report.calls).toBeGreaterThan(2000);
     // Well-formed calls happen too, so the native code is reached, not only the argument checks.
-    for (const name of ['stft', 'istft', 'fixLength', 'decodeAudio', 'fbank', 'enhance', 'evaluate']) expect(report.succeeded[name] ?? 0, name).toBeGreaterThan(0);
+    for (const name of ['stft', 'istft', 'fixLength', 'decodeAudio', 'fbank', 'enhance', 'evaluate', 'load', 'Model#predict']) expect(report.succeeded[name] ?? 0, name).toBeGreaterThan(0);
   }, 180_000);
 });

@@ -37,7 +37,7 @@ import type {
   ValMetrics,
   Variant,
 } from '../ts/index.js';
-import { buildFeatureSet, evaluate, resumeTraining, trainModel, type FeatureSet } from '../ts/index.js';
+import { buildFeatureSet, evaluate, load, resumeTraining, trainModel, type FeatureSet, type LoadOptions, type Model, type ModelOutput, type PredictInput, type PredictResult } from '../ts/index.js';
 import type { Native } from '../ts/native.js';
 
 // ── The façade's names are the generated types, not copies.
@@ -193,3 +193,13 @@ expectTypeOf(resumeTraining).returns.resolves.toEqualTypeOf<TrainReport>();
 expectTypeOf(evaluate).returns.resolves.toEqualTypeOf<EvalReport>();
 expectTypeOf(buildFeatureSet).returns.resolves.toEqualTypeOf<FeatureSet>();
 expectTypeOf(trainModel).parameter(1).toEqualTypeOf<{ onProgress?: (progress: TrainProgress) => void; signal?: AbortSignal } | undefined>();
+
+// ── Predictions (ts/predict.ts): the native model's output is generated; what predict returns is spelled out.
+expectTypeOf<ModelOutput>().toEqualTypeOf<Native.ModelOutput>();
+expectTypeOf<ModelOutput>().toEqualTypeOf<{ probabilities: number[]; c?: number; validFrames: number }>();
+expectTypeOf<PredictResult>().toEqualTypeOf<{ label: string; probabilities: Record<string, number>; c: number | null }>();
+expectTypeOf<PredictInput>().toEqualTypeOf<string | Uint8Array | { samples: Float32Array; sampleRate: number }>();
+expectTypeOf(load).returns.resolves.toEqualTypeOf<Model>();
+expectTypeOf(load).parameter(1).toEqualTypeOf<LoadOptions | undefined>();
+expectTypeOf<Model['predict']>().returns.resolves.toEqualTypeOf<PredictResult>();
+expectTypeOf<Model['predictBatch']>().returns.resolves.toEqualTypeOf<PredictResult[]>();

@@ -89,6 +89,7 @@ export { readEmodb, readCremaD, readManifest, EMODB_EMOTIONS, CREMAD_EMOTIONS } 
 export { resolveConfig, VARIANTS, PAPER_CLASSES, PAPER_SNRS, type ExperimentConfig, type ResolvedConfig, type NoiseConfig } from './experiment/config.js';
 export { runExperiment, runExperimentTask, listTasks, openExperiment, writeReports as report, metricsFromPredictions, type ExperimentProgress, type ExperimentOptions, type ExperimentResult, type ExperimentState } from './experiment/runner.js';
 export type { Task } from './experiment/tasks.js';
+export { load, type Model, type LoadOptions, type PredictFeatures, type PredictInput, type PredictResult, type ModelOutput, type EnhancerRecord } from './predict.js';
 export type { PredictionRow, TaskResult, TaskMetrics, VariantSummary, Score, Stat, Condition } from './experiment/results.js';
 
 import { train as trainVariant, type TrainOptions, type TrainProgress, type TrainReport } from './train.js';

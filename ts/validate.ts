@@ -363,3 +363,29 @@ export function callNative<T>(call: () => T): T {
     throw recode(err);
   }
 }
+
+// ---- load() and Model.predict (ts/predict.ts) ----
+const PREDICT_FEATURES: Check = object<{ frames: unknown; pad: unknown; fbank: unknown }>({
+  frames: integer(1, 100_000, 'Pass the frame count the model was trained with (features.frames, e.g. 500).'),
+  pad: optional(oneOf('zero', 'repeat')),
+  fbank: optional(FBANK_OPTIONS),
+});
+export const LOAD_OPTIONS: Check = object<{ classes: unknown; features: unknown; enhancer: unknown; allowDifferentEnhancer: unknown; device: unknown }>({
+  classes: optional(arrayOf(string(), 1 << 16)),
+  features: optional(PREDICT_FEATURES),
+  enhancer: optional(ENHANCER_OPTIONS),
+  allowDifferentEnhancer: optional(boolean),
+  device: optional(string()),
+});
+const SAMPLES_INPUT: Check = object<{ samples: Float32Array; sampleRate: number }>({
+  samples: (v, name) => {
+    if (!(v instanceof Float32Array)) throw invalid(name, 'a Float32Array', v, 'Pass mono samples in [-1, 1].');
+  },
+  sampleRate,
+});
+export const PREDICT_INPUT: Check = (v, name) => {
+  if (typeof v === 'string') return path(v, name);
+  if (v instanceof Uint8Array) return;
+  if (typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v)) return SAMPLES_INPUT(v, name);
+  throw invalid(name, 'a file path, a Buffer of encoded audio or { samples: Float32Array, sampleRate }', v, 'Pass one of those.');
+};

@@ -45,6 +45,8 @@ const setB = await t.buildFeatureSet(audio.slice(3).map((p, i) => utt(p, i + 3))
 // A finished run: a checkpoint for evaluate, a run folder for resumeTraining.
 const run0 = await t.train({ modelConfig: { variant: 'baseline-c', channels: [4, 8], numClasses: 4 }, trainConfig: { epochs: 1, batchSize: 2 }, trainSet: setA, valSet: setB, outDir: 'run0' });
 const audioBytes = new Uint8Array(readFileSync(audio[0]));
+// A loaded model for predict (run0's Baseline-c: no SE on the way).
+const model0 = await t.load(run0.bestDir, { classes: ['a', 'b', 'c', 'd'], features: { frames: 20 }, enhancer: {} });
 
 // ---- Values ----------------------------------------------------------------------------------------------
 const weirdNumber = fc.constantFrom(-1, 0, 1, 1.5, -0, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 32, 2 ** 53, 1e10, -1e10, 5e7, Number.MAX_VALUE, Number.MIN_VALUE);
@@ -100,6 +102,8 @@ const trainRecord = options({ epochs: int(0, 2), batchSize: int(0, 8), learningR
 const trainConfig = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(undefined, {}, { epochs: 1, batchSize: 2 }, { epochs: 1000, batchSize: 2 }) }, { weight: 1, arbitrary: trainRecord });
 const pair = fc.oneof({ weight: 3, arbitrary: fc.constantFrom([setA, setB], [setB, setA]) }, { weight: 1, arbitrary: fc.tuple(set, set) });
 const trainOptions = (withModel) => maybe(fc.tuple(pair, fc.record({ ...(withModel ? { modelConfig } : {}), trainConfig, reference: maybe(fc.constantFrom(undefined, run0.bestDir, 'adir')), outDir: fc.oneof(outDir, fc.constant('run0')) }, { requiredKeys: withModel ? ['modelConfig', 'outDir'] : ['outDir'] })).map(([[trainSet, valSet], o]) => ({ ...o, trainSet, valSet })));
+const predictInput = maybe(fc.oneof(path, fc.constant(audioBytes), fc.uint8Array({ maxLength: 256 }), fc.record({ samples: f32, sampleRate: int(-1, 96_000) })));
+const loadOptions = options({ classes: maybe(fc.constantFrom(['a', 'b', 'c', 'd'], ['a'], [])), features: maybe(fc.record({ frames: int(-1, 200), pad: choice('zero', 'repeat'), fbank: fbankOptions }, { requiredKeys: [] })), enhancer: enhancerOptions, allowDifferentEnhancer: maybe(fc.boolean()), device: choice('cpu', 'cuda') });
 const tensor = maybe(fc.record({ name: fc.constantFrom('mix', 'conv_cache', 'x'), dims: maybe(fc.array(int(-1, 300), { maxLength: 5 })), data: f32 }));
 
 // ---- The API: every export, and the methods of what the exports return --------------------------------------
@@ -137,6 +141,9 @@ const api = {
   evaluate: [fc.tuple(fc.oneof(fc.constant(run0.bestDir), path), set, options({ device: choice('cpu', 'cuda') }), job), 20],
   isTrnetError: [fc.tuple(junk, junk)],
   isAbortError: [fc.tuple(junk)],
+  load: [fc.tuple(maybe(fc.oneof({ weight: 2, arbitrary: fc.constantFrom(run0.bestDir, 'run0', 'adir') }, { weight: 1, arbitrary: path })), fc.oneof({ weight: 2, arbitrary: fc.constant({ classes: ['a', 'b', 'c', 'd'], features: { frames: 20 }, enhancer: {} }) }, { weight: 3, arbitrary: loadOptions })), 30],
+  'Model#predict': [fc.tuple(predictInput), 30],
+  'Model#predictBatch': [fc.tuple(maybe(fc.array(predictInput, { maxLength: 4 }))), 30],
   'OnnxSession.load': [fc.tuple(path, options({ intraThreads: int(-1, 4) }))],
   'OnnxSession#run': [fc.tuple(maybe(fc.array(tensor, { maxLength: 3 })))],
   'FeatureSet#subset': [fc.tuple(set, maybe(fc.array(int(-1, 5), { maxLength: 6 })))],
@@ -147,6 +154,8 @@ let session;
 const target = (name) => {
   if (name === 'OnnxSession.load') return (...a) => t.OnnxSession.load(...a);
   if (name === 'OnnxSession#run') return (...a) => (session ??= t.OnnxSession.load(gtcrn)).run(...a);
+  if (name === 'Model#predict') return (...a) => model0.predict(...a);
+  if (name === 'Model#predictBatch') return (...a) => model0.predictBatch(...a);
   if (name.startsWith('FeatureSet#')) {
     const m = name.slice('FeatureSet#'.length);
     return (self, ...a) => setA[m].call(self, ...a);

@@ -4,6 +4,7 @@ import { statusCommand, submitCommand } from './cluster.js';
 import { doctor } from './doctor.js';
 import { checkEnhancer, enhanceFiles, planOutputs, prepareOutDir } from './enhance.js';
 import { isUsageError, UsageError } from './usage.js';
+import { predictCommand } from './predict.js';
 import { initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
 
 const USAGE = `usage: trnet <command> [options]
@@ -31,6 +32,9 @@ commands:
   run-task <config.json> [--index N] [--json]
       run one task into the shared run folder (index from --index, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX);
       a finished task is a no-op
+  predict <model> <audio files...> [--json] [--allow-different-enhancer]
+      predict the emotion (and the noise level c) of each file with a trained model: an experiment task folder
+      (tasks/<fold>/seed-<n>/<variant>) or its run/best; prints a table, or one JSON line per file with --json
   submit <config.json> --slurm [--partition P] [--gres G | --gpus-per-task N] [--cpus-per-task N] [--time T]
          [--mem M] [--max-parallel K] [--dry-run] [--retry-failed] [--json]
       run the tasks as two Slurm job arrays (stage 2 after stage 1 succeeded); --dry-run prints the scripts;
@@ -122,6 +126,11 @@ async function command(argv: string[]): Promise<number> {
         throw new UsageError('run-task: expected one config file');
       }
       return runTaskCommand(positionals[0]!, { index: values.index, json: values.json });
+    }
+    case 'predict': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false }, 'allow-different-enhancer': { type: 'boolean', default: false } }, strict: true });
+      if (positionals.length < 2) throw new UsageError('predict: expected a model folder and at least one audio file');
+      return predictCommand(positionals[0]!, positionals.slice(1), { json: values.json, allowDifferentEnhancer: values['allow-different-enhancer'] });
     }
     case 'submit': {
       const { values, positionals } = parseArgs({

@@ -19,6 +19,7 @@ import { parsePredictionsCsv, predictionsCsv, resultsMarkdown, score, summarise,
 import { lockTask } from './lock.js';
 import { planTasks, type Task } from './tasks.js';
 import { reportHtml } from '../report/html.js';
+import { enhancerRecord, ENHANCER_RECORD_FILE } from '../predict.js';
 
 export type ExperimentProgress =
   | { stage: 'features'; set: 'train' | 'matched' | 'unmatched'; done: number; total: number; cached?: boolean }
@@ -186,6 +187,10 @@ function prepare(config: ExperimentConfig): { cfg: ResolvedConfig; data: Experim
   const data = loadExperimentData(cfg);
   mkdirSync(cfg.outDir, { recursive: true });
   claimFolder(cfg);
+  // The SE front end the features are made with (its model file's SHA-256 and fingerprint), so that `load`
+  // can refuse a different one later. Written once: the feature stores are keyed by this fingerprint too.
+  const record = join(cfg.outDir, ENHANCER_RECORD_FILE);
+  if (!existsSync(record)) writeAtomic(record, JSON.stringify(enhancerRecord(cfg.enhancer), null, 2) + '\n');
   const tasks = planTasks(cfg, data.folds);
   const plan = {
     folds: data.folds,

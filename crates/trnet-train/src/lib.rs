@@ -20,6 +20,7 @@ pub mod error;
 pub mod features;
 pub mod forward;
 pub mod metrics;
+pub mod predict;
 mod records;
 pub mod report;
 pub mod run;

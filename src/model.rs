@@ -1,0 +1,141 @@
+//! A loaded model for predictions (issue 13): `NativeModel.load(dir, options)` rebuilds a checkpoint folder
+//! (verified against its checksums) and `predict` runs batches of feature matrices through it on a job thread
+//! (trnet_train::predict, the evaluation forward pass). `close()` drops the weights; later calls fail with
+//! TRNET_MODEL_CLOSED. Jobs already running keep the model alive until they finish (they hold an `Arc`).
+//! Loading is synchronous (a checkpoint of the paper's size is a few MB).
+
+use crate::dsp::by_name;
+use crate::errors::{guard, Code, Failure};
+use crate::jobs::{spawn, Job};
+use napi::bindgen_prelude::Float32Array;
+use napi::Env;
+use napi_derive::napi;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use trnet_dsp::frames::PadMode;
+use trnet_model::Checkpoint;
+use trnet_train::predict::{predict, PredictInput};
+
+const CLOSED: Code = Code("TRNET_MODEL_CLOSED");
+
+#[napi(object)]
+pub struct ModelLoadOptions {
+    /// Frames per input the model was trained with (the experiment's features.frames).
+    pub frames: u32,
+    /// "zero" (default) | "repeat": how training padded short utterances.
+    #[napi(ts_type = "'zero' | 'repeat'")]
+    pub pad: Option<String>,
+    /// "cpu" (default) | "cuda" | "cuda:N" | "auto".
+    pub device: Option<String>,
+}
+
+#[napi(object)]
+pub struct ModelInput {
+    /// Log-Mel features of the input audio, frames × bins row-major.
+    pub x: Float32Array,
+    /// Log-Mel features of the SE front end's output (same shape); required by variants that read Xe.
+    pub xe: Option<Float32Array>,
+}
+
+#[napi(object)]
+pub struct ModelOutput {
+    /// Class probabilities (softmax), in class-index order.
+    pub probabilities: Vec<f64>,
+    /// The noise-level estimate c ∈ [0, 1]; null for variants without the SNR-aware module.
+    pub c: Option<f64>,
+    /// Frames of the input that were utterance rather than padding.
+    pub valid_frames: u32,
+}
+
+struct Loaded {
+    checkpoint: Checkpoint,
+    frames: usize,
+    pad: PadMode,
+}
+
+#[napi]
+pub struct NativeModel {
+    // libtorch tensors are Send but not Sync: one prediction at a time runs on a model (the others wait for the
+    // lock on their job threads; each forward pass uses libtorch's intra-op threads).
+    loaded: RwLock<Option<Arc<Mutex<Loaded>>>>,
+    variant: String,
+    num_classes: u32,
+    n_mels: u32,
+}
+
+#[napi]
+impl NativeModel {
+    /// Loads the checkpoint folder `dir` (model.safetensors + config.json, checked against checksums.json).
+    #[napi(factory)]
+    pub fn load(dir: String, options: ModelLoadOptions) -> napi::Result<Self, Code> {
+        guard(|| {
+            let pad: PadMode = by_name("pad", options.pad.as_deref().unwrap_or("zero"), "Pass \"zero\" or \"repeat\".")?;
+            if options.frames == 0 {
+                return Err(trnet_dsp::Error::invalid("frames", "at least 1", 0, "Pass the frame count the model was trained with (features.frames).").into());
+            }
+            let device = trnet_model::parse_device(options.device.as_deref().unwrap_or("cpu"))?.resolve()?;
+            let checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(Path::new(&dir), device))?;
+            let config = &checkpoint.config;
+            Ok(NativeModel {
+                variant: config.variant.name().to_string(),
+                num_classes: config.num_classes as u32,
+                n_mels: config.n_mels as u32,
+                loaded: RwLock::new(Some(Arc::new(Mutex::new(Loaded { checkpoint, frames: options.frames as usize, pad })))),
+            })
+        })
+    }
+
+    #[napi(getter)]
+    pub fn variant(&self) -> String {
+        self.variant.clone()
+    }
+
+    #[napi(getter)]
+    pub fn num_classes(&self) -> u32 {
+        self.num_classes
+    }
+
+    /// Log-Mel bins per frame the model reads.
+    #[napi(getter)]
+    pub fn n_mels(&self) -> u32 {
+        self.n_mels
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.loaded.read().map_or(true, |l| l.is_none())
+    }
+
+    /// Class probabilities and c for each input, on a job thread.
+    #[napi(ts_return_type = "Promise<Array<ModelOutput>>")]
+    pub fn predict(&self, env: &Env, inputs: Vec<ModelInput>) -> napi::Result<Job<Vec<ModelOutput>>, Code> {
+        let loaded = self.loaded.read().ok().and_then(|l| l.clone()).ok_or_else(|| closed().into_napi())?;
+        spawn(
+            env,
+            move |_ctx| {
+                let borrowed: Vec<PredictInput<'_>> = inputs.iter().map(|i| PredictInput { x: &i.x, xe: i.xe.as_deref() }).collect();
+                // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
+                let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+                let outputs = predict(&loaded.checkpoint.model, &borrowed, loaded.frames, loaded.pad)?;
+                Ok(outputs
+                    .into_iter()
+                    .map(|o| ModelOutput { probabilities: o.probs.iter().map(|&p| f64::from(p)).collect(), c: o.c.map(f64::from), valid_frames: o.valid_frames as u32 })
+                    .collect())
+            },
+            None,
+            None,
+        )
+    }
+
+    /// Frees the model (after the predictions already running). Closing twice is allowed.
+    #[napi]
+    pub fn close(&self) {
+        if let Ok(mut l) = self.loaded.write() {
+            *l = None;
+        }
+    }
+}
+
+fn closed() -> Failure {
+    Failure::new(CLOSED, "expected an open model, found one that was closed with close(). Load it again with load(dir).")
+}
