@@ -118,7 +118,9 @@ describe('feature stores', () => {
     const set = [...good.slice(0, 2), bad, ...good.slice(2)];
     const root = join(work, 'enhance-fails');
     const cacheDir = join(work, 'enhance-fails-cache');
-    const opts = { ...options(root, 11), enhancer: { kind: 'card', card, cacheDir } };
+    // 1000 frames (10 s) keep these utterances whole (builds cut audio to the samples the frames use), so the
+    // enhancer sees each at its own, odd or even, length.
+    const opts = { ...options(root, 11), frames: 1000, enhancer: { kind: 'card', card, cacheDir } };
     for (const attempt of [1, 2]) {
       const err = (await buildFeatureSet(set, opts).then(
         () => undefined,

@@ -102,6 +102,24 @@ const trainRecord = options({ epochs: int(0, 2), batchSize: int(0, 8), learningR
 const trainConfig = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(undefined, {}, { epochs: 1, batchSize: 2 }, { epochs: 1000, batchSize: 2 }) }, { weight: 1, arbitrary: trainRecord });
 const pair = fc.oneof({ weight: 3, arbitrary: fc.constantFrom([setA, setB], [setB, setA]) }, { weight: 1, arbitrary: fc.tuple(set, set) });
 const trainOptions = (withModel) => maybe(fc.tuple(pair, fc.record({ ...(withModel ? { modelConfig } : {}), trainConfig, reference: maybe(fc.constantFrom(undefined, run0.bestDir, 'adir')), outDir: fc.oneof(outDir, fc.constant('run0')) }, { requiredKeys: withModel ? ['modelConfig', 'outDir'] : ['outDir'] })).map(([[trainSet, valSet], o]) => ({ ...o, trainSet, valSet })));
+/** Experiment configs: mostly shaped like one (sometimes valid: the real corpora of ../shared), sometimes junk. */
+const corpusPath = maybe(fc.oneof(path, fc.constantFrom(join(shared, 'data/ravdess'), join(shared, 'data/esc50'), join(shared, 'data/noise-speechcommands'))));
+const noiseConfig = maybe(fc.record({ reader: choice('esc50', 'musan', 'folder'), path: corpusPath, folds: maybe(fc.constantFrom([4], [9], [])), limit: int(-1, 20) }, { requiredKeys: ['reader', 'path'] }));
+const experimentConfig = maybe(
+  fc.record(
+    {
+      outDir,
+      corpus: maybe(fc.record({ reader: choice('ravdess', 'iemocap', 'emodb', 'crema-d', 'manifest'), path: corpusPath, classes: maybe(fc.constantFrom(['angry', 'sad'], [], ['x', 'x'])), speakers: maybe(fc.constantFrom(['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04'], ['nobody'])) }, { requiredKeys: ['reader', 'path'] })),
+      noise: maybe(fc.record({ matched: noiseConfig, unmatched: maybe(fc.oneof(fc.constant(null), noiseConfig)), split: choice('disjoint', 'shared') }, { requiredKeys: ['matched'] })),
+      seeds: maybe(fc.array(int(-1, 3), { maxLength: 2 })),
+      folds: options({ limit: int(-1, 2) }),
+      features: options({ frames: int(-1, 50), waveformScale: number }),
+      training: maybe(fc.constantFrom({ epochs: 1 }, { epochs: -1 }, {})),
+      model: maybe(fc.constantFrom({ channels: [2, 4] }, { variant: 'trnet' })),
+    },
+    { requiredKeys: ['outDir', 'corpus', 'noise'] },
+  ),
+);
 const predictInput = maybe(fc.oneof(path, fc.constant(audioBytes), fc.uint8Array({ maxLength: 256 }), fc.record({ samples: f32, sampleRate: int(-1, 96_000) })));
 const loadOptions = options({ classes: maybe(fc.constantFrom(['a', 'b', 'c', 'd'], ['a'], [])), features: maybe(fc.record({ frames: int(-1, 200), pad: choice('zero', 'repeat'), fbank: fbankOptions }, { requiredKeys: [] })), enhancer: enhancerOptions, allowDifferentEnhancer: maybe(fc.boolean()), device: choice('cpu', 'cuda') });
 const tensor = maybe(fc.record({ name: fc.constantFrom('mix', 'conv_cache', 'x'), dims: maybe(fc.array(int(-1, 300), { maxLength: 5 })), data: f32 }));
@@ -139,6 +157,17 @@ const api = {
   train: [fc.tuple(trainOptions(true), job), 20],
   resumeTraining: [fc.tuple(trainOptions(false), job), 20],
   evaluate: [fc.tuple(fc.oneof(fc.constant(run0.bestDir), path), set, options({ device: choice('cpu', 'cuda') }), job), 20],
+  trainModel: [fc.tuple(trainOptions(true), job), 20],
+  resolveConfig: [fc.tuple(experimentConfig)],
+  listTasks: [fc.tuple(experimentConfig), 30],
+  runExperiment: [fc.tuple(experimentConfig, job), 15],
+  runExperimentTask: [fc.tuple(experimentConfig, int(-1, 20), job), 15],
+  openExperiment: [fc.tuple(path)],
+  report: [fc.tuple(path)],
+  metricsFromPredictions: [fc.tuple(path)],
+  readEmodb: [fc.tuple(path, options({ emotions: maybe(fc.array(fc.constantFrom('happy', 'sad', 'x'), { maxLength: 3 })) }))],
+  readCremaD: [fc.tuple(path, options({ emotions: maybe(fc.array(fc.constantFrom('happy', 'sad', 'x'), { maxLength: 3 })) }))],
+  readManifest: [fc.tuple(path, options({ emotions: maybe(fc.array(fc.constantFrom('happy', 'sad', 'x'), { maxLength: 3 })) }))],
   isTrnetError: [fc.tuple(junk, junk)],
   isAbortError: [fc.tuple(junk)],
   load: [fc.tuple(maybe(fc.oneof({ weight: 2, arbitrary: fc.constantFrom(run0.bestDir, 'run0', 'adir') }, { weight: 1, arbitrary: path })), fc.oneof({ weight: 2, arbitrary: fc.constant({ classes: ['a', 'b', 'c', 'd'], features: { frames: 20 }, enhancer: {} }) }, { weight: 3, arbitrary: loadOptions })), 30],

@@ -121,12 +121,13 @@ class Checker {
   add(path: string, expected: string, found: Json) {
     this.problems.push(`${path}: expected ${expected}, found ${kind(found)}`);
   }
-  object(path: string, v: Json, keys: readonly string[], required: readonly string[] = []): v is Record<string, Json> {
+  /** `keys` null: any keys (maps, and sections the native side checks field by field). */
+  object(path: string, v: Json, keys: readonly string[] | null, required: readonly string[] = []): v is Record<string, Json> {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) {
       this.add(path, 'an object', v);
       return false;
     }
-    for (const k of Object.keys(v)) if (!keys.includes(k)) this.problems.push(`${path}.${k}: unknown key; expected one of ${keys.join(', ')}`);
+    if (keys) for (const k of Object.keys(v)) if (!keys.includes(k)) this.problems.push(`${path}.${k}: unknown key; expected one of ${keys.join(', ')}`);
     for (const k of required) if ((v as Record<string, Json>)[k] === undefined) this.problems.push(`${path}.${k}: required, found nothing`);
     return true;
   }
@@ -196,7 +197,7 @@ export function resolveConfig(config: Json): ResolvedConfig {
       if (new Set(classes).size !== classes.length) c.problems.push(`corpus.classes: expected distinct names, found ${JSON.stringify(classes)}`);
     }
     if (corpus.speakers !== undefined) c.array('corpus.speakers', corpus.speakers, (p, x) => c.string(p, x));
-    if (corpus.labelMap !== undefined && c.object('corpus.labelMap', corpus.labelMap, Object.keys(corpus.labelMap as object))) {
+    if (corpus.labelMap !== undefined && c.object('corpus.labelMap', corpus.labelMap, null)) {
       const classes = (Array.isArray(corpus.classes) ? corpus.classes : PAPER_CLASSES) as string[];
       for (const [k, to] of Object.entries(corpus.labelMap as Record<string, Json>)) {
         if (c.string(`corpus.labelMap.${k}`, to) && !classes.includes(to)) c.problems.push(`corpus.labelMap.${k}: expected one of the classes (${classes.join(', ')}), found ${JSON.stringify(to)}`);
@@ -229,7 +230,7 @@ export function resolveConfig(config: Json): ResolvedConfig {
     const f = v.features as Record<string, Json>;
     if (f.frames !== undefined) c.number('features.frames', f.frames, 1, 100_000, true);
     if (f.pad !== undefined) c.string('features.pad', f.pad, ['zero', 'repeat']);
-    if (f.fbank !== undefined) c.object('features.fbank', f.fbank, Object.keys(f.fbank as object));
+    if (f.fbank !== undefined) c.object('features.fbank', f.fbank, null);
     if (f.storeDir !== undefined) c.string('features.storeDir', f.storeDir);
     if (f.waveformScale !== undefined) c.number('features.waveformScale', f.waveformScale, 1e-6, 1e6);
   }
@@ -242,10 +243,10 @@ export function resolveConfig(config: Json): ResolvedConfig {
     if (e.card !== undefined) c.fileOrFolder('enhancer.card', e.card);
     if (e.intraThreads !== undefined) c.number('enhancer.intraThreads', e.intraThreads, 1, 256, true);
   }
-  if (v.model !== undefined && c.object('model', v.model, Object.keys(v.model as object))) {
+  if (v.model !== undefined && c.object('model', v.model, null)) {
     for (const k of ['variant', 'numClasses']) if ((v.model as Record<string, Json>)[k] !== undefined) c.problems.push(`model.${k}: set by the experiment (from variants / corpus.classes); remove it`);
   }
-  if (v.training !== undefined && c.object('training', v.training, Object.keys(v.training as object))) {
+  if (v.training !== undefined && c.object('training', v.training, null)) {
     for (const k of ['seed', 'device']) if ((v.training as Record<string, Json>)[k] !== undefined) c.problems.push(`training.${k}: set by the experiment (from seeds / device); remove it`);
   }
   if (v.device !== undefined && c.string('device', v.device) && !/^(cpu|auto|cuda(:\d+)?)$/.test(v.device as string)) c.add('device', '"cpu", "auto", "cuda" or "cuda:N"', v.device);
