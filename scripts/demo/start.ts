@@ -3,7 +3,7 @@
  * nothing downloaded. Makes the corpus once into the cache, runs all six variants on a reduced schedule, and prints
  * the Table-1-style table and the report's path. Rerunning resumes / reuses the finished run.
  *
- *   npm start                  the demo (about 10 minutes on 2 cores the first time)
+ *   npm start                  the demo (under 10 minutes on 2 cores the first time; see docs/benchmarks.md)
  *   npm start -- --out DIR     another run folder (default $TRNET_CACHE/demo-run)
  *   npm start -- --json        line-delimited progress events instead of bars
  */
@@ -22,7 +22,7 @@ const corpus = await ensureDemoCorpus(cache, (line) => process.stderr.write(line
 process.stderr.write(`demo corpus: ${corpus.dir} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
 
 /**
- * The reduced schedule (documented in the README): 2 of the 10 leave-one-speaker-out folds, 1 seed, 12 epochs,
+ * The reduced schedule (documented in docs/experiments.md): 2 of the 10 leave-one-speaker-out folds, 1 seed, 8 epochs,
  * 300 frames (3 s), a narrower encoder (16/32/64/64 channels instead of 32/64/128/256), SNRs 20/10/0 dB, the
  * weight-free classical enhancer. Everything else is the paper's.
  */
@@ -36,7 +36,7 @@ export const DEMO_CONFIG = (outDir: string): ExperimentConfig => ({
   features: { frames: 300 },
   enhancer: { kind: 'classical' },
   model: { channels: [16, 32, 64, 64] },
-  training: { epochs: 12, batchSize: 32 },
+  training: { epochs: 8, batchSize: 32 },
   device: 'cpu',
 });
 

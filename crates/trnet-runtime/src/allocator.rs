@@ -9,7 +9,7 @@
 //! `mallopt(3)`, which a library loaded into Node can still call (the `MALLOC_*_` environment variables are
 //! read once at process start, before any addon is loaded):
 //!
-//! - `M_MMAP_MAX` = 0: no block gets its own mapping. Jobs run on libuv worker threads, whose malloc arena
+//! - `M_MMAP_MAX` = 0: no block gets its own mapping. Jobs run on threads of their own (src/jobs.rs), whose malloc arena
 //!   is not the main one: a thread arena grows in heaps of at most 64 MiB, and glibc caps the mmap threshold
 //!   at 32 MiB, so with mappings allowed every block above 32 MiB (the first block's activations at batch
 //!   32) would be mapped and unmapped again. Without them such a block is carved from a thread-arena heap,

@@ -40,7 +40,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
-    /// The addon moves these into jobs that run on libuv's worker threads.
+    /// The addon moves these into jobs that run on threads of their own.
     #[test]
     fn job_types_cross_threads() {
         fn send_sync<T: Send + Sync>() {}
