@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: Rust unit and integration tests, the JavaScript suites against the built addon, and a type check.
+# `npm test`: formatting and lints, Rust unit and integration tests, the JavaScript suites against the built addon,
+# and a type check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -11,6 +12,10 @@ if TRNET_GTCRN_OFFLINE=$(bash scripts/export-gtcrn-offline.sh); then
 else
   echo "test: scripts/export-gtcrn-offline.sh failed (above); the whole-utterance GTCRN tests will be skipped" >&2
 fi
+step "lints: cargo fmt --check, cargo clippy -D warnings, biome ci (formatting and lints of ts/, test/, bench/, scripts/)"
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets --target x86_64-unknown-linux-gnu -- -D warnings
+npx biome ci .
 step "cargo test"
 cargo test --release --workspace --target x86_64-unknown-linux-gnu
 step "tsc -p tsconfig.build.json (dist/, which the CLI and the package entry run)"

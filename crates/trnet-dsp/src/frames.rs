@@ -24,7 +24,7 @@ pub struct FixedLength {
 
 /// Pads or truncates row-major `features` (`bins` columns) to `target` frames. Truncation keeps the start.
 pub fn fix_length(features: &[f32], bins: usize, target: usize, mode: PadMode) -> Result<FixedLength> {
-    if bins == 0 || features.len() % bins != 0 {
+    if bins == 0 || !features.len().is_multiple_of(bins) {
         return Err(Error::invalid("feature matrix", format!("frames × {bins} values"), format!("{} values", features.len()), "Pass a row-major frames × bins matrix."));
     }
     if target == 0 {

@@ -50,7 +50,7 @@ pub fn resample(samples: &[f32], from_rate: u32, to_rate: u32) -> Result<Vec<f32
     }
     // Finite samples near f32::MAX overflow inside the FFTs (to Inf and NaN, and a panic in rubato). Audio
     // lies within ±1, or ±2³¹ for unscaled integers: anything far beyond is a broken float file.
-    if let Some(i) = samples.iter().position(|x| !(x.abs() <= MAX_MAGNITUDE)) {
+    if let Some(i) = samples.iter().position(|x| x.is_nan() || x.abs() > MAX_MAGNITUDE) {
         return Err(Error::invalid(
             format!("sample {i} of the audio to resample"),
             format!("a finite value of magnitude at most {MAX_MAGNITUDE:e}"),
@@ -137,6 +137,18 @@ fn build(from_rate: u32, to_rate: u32) -> Result<Fft<f32>> {
         .map_err(|e| internal(format!("cannot build a {from_rate} Hz -> {to_rate} Hz resampler: {e}")))
 }
 
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// rubato rejected something our own checks should have caught; report it rather than panic.
+fn internal(detail: String) -> Error {
+    Error::invalid("resampler input", "input rubato accepts", detail, "this is a bug in trnet-dsp; please report it with the sample rates used")
+}
+
 #[cfg(test)]
 mod limit_tests {
     #[test]
@@ -149,16 +161,4 @@ mod limit_tests {
         // Finite but near f32::MAX: would overflow the FFTs (rubato panicked).
         assert_eq!(super::resample(&[3e38; 1000], 16_000, 34_789).unwrap_err().code(), "TRNET_INVALID_ARGUMENT");
     }
-}
-
-fn gcd(mut a: u32, mut b: u32) -> u32 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
-
-/// rubato rejected something our own checks should have caught; report it rather than panic.
-fn internal(detail: String) -> Error {
-    Error::invalid("resampler input", "input rubato accepts", detail, "this is a bug in trnet-dsp; please report it with the sample rates used")
 }

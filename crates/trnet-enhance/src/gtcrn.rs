@@ -102,14 +102,13 @@ impl Gtcrn {
         };
         let mix = model.inputs.iter().find(|s| s.name == "mix");
         let enh = model.outputs.iter().find(|s| s.name == "enh");
-        if let (Some(mix), [_only]) = (mix, model.inputs.as_slice()) {
-            if utterance_ok(mix) {
+        if let (Some(mix), [_only]) = (mix, model.inputs.as_slice())
+            && utterance_ok(mix) {
                 return match enh {
                     Some(enh) if utterance_ok(enh) => Ok((GtcrnMode::Utterance, Vec::new())),
                     _ => Err(mismatch("A whole-utterance export must return the enhanced spectrum as `enh` with the input's shape.".into())),
                 };
             }
-        }
         let frame_ok = |s: Option<&TensorSpec>| s.is_some_and(|s| float(s) && s.shape == FRAME_SHAPE);
         if !frame_ok(mix) {
             return Err(mismatch(

@@ -127,12 +127,15 @@ impl OnnxModel {
             Ok(_) => {}
         }
         let intra_threads = options.intra_threads.max(1);
+        let threads = |e: ort::Error<_>| Error::Ort { during: "configuring session threads".into(), reason: e.to_string() };
         let session = Session::builder()
             .map_err(Error::ort("creating a session builder"))?
             .with_intra_threads(intra_threads)
-            .and_then(|b| b.with_inter_threads(1))
-            .and_then(|b| b.with_intra_op_spinning(false))
-            .map_err(|e| Error::Ort { during: "configuring session threads".into(), reason: e.to_string() })?
+            .map_err(threads)?
+            .with_inter_threads(1)
+            .map_err(threads)?
+            .with_intra_op_spinning(false)
+            .map_err(threads)?
             .commit_from_file(&path)
             .map_err(|e| load_err(format!("{e}; is it an ONNX model file?")))?;
         let inputs = session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect();

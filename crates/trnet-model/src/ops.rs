@@ -6,7 +6,7 @@ use tch::{Device, Kind, Tensor};
 
 /// Row-wise softmax of a `rows × cols` matrix, written into `out` (same length as `input`).
 pub fn softmax_rows_into(input: &[f32], cols: usize, out: &mut [f32]) -> Result<()> {
-    if cols == 0 || input.len() % cols != 0 {
+    if cols == 0 || !input.len().is_multiple_of(cols) {
         return Err(Error::invalid(
             "softmax input",
             format!("a length that is a multiple of the column count {cols} (> 0)"),

@@ -31,8 +31,9 @@ pub enum Error {
     #[error("{} is being written by another training job ({holder}). {fix}", dir.display())]
     RunLocked { dir: PathBuf, holder: String, fix: String },
     /// `resume` was given a config or data that differ from what the interrupted run used.
-    #[error("cannot resume {}: {what}: the run used {expected}, this call passes {found}. {fix}", dir.display())]
-    ResumeMismatch { dir: PathBuf, what: String, expected: String, found: String, fix: String },
+    /// (The detail is boxed: it is the largest variant, and every `Result` of this crate carries its size.)
+    #[error("cannot resume {}: {}: the run used {}, this call passes {}. {}", dir.display(), detail.what, detail.expected, detail.found, detail.fix)]
+    ResumeMismatch { dir: PathBuf, detail: Box<Detail> },
     /// A checkpoint or run file is not where it was asked for.
     #[error("{} does not exist. {fix}", path.display())]
     NotFound { path: PathBuf, fix: String },
@@ -46,8 +47,8 @@ pub enum Error {
     #[error("feature store {}: {problem}. {fix}", path.display())]
     StoreCorrupt { path: PathBuf, problem: String, fix: String },
     /// A feature store is intact but not what this version reads (another layout format).
-    #[error("feature store {}: {what}: expected {expected}, found {found}. {fix}", dir.display())]
-    StoreMismatch { dir: PathBuf, what: String, expected: String, found: String, fix: String },
+    #[error("feature store {}: {}: expected {}, found {}. {}", dir.display(), detail.what, detail.expected, detail.found, detail.fix)]
+    StoreMismatch { dir: PathBuf, detail: Box<Detail> },
     /// The enhancer failed on some items of a dataset build (`features`). Nothing was kept: no dataset is
     /// returned and no feature store is written, so a later build with the same inputs enhances them again
     /// (and fails the same way) instead of reusing features computed from audio that was never enhanced.

@@ -428,10 +428,9 @@ mod tests {
                 s.spawn(|| {
                     start.wait();
                     let got = lock(&root);
-                    if got.is_ok() {
-                        won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    } else {
-                        assert_eq!(got.as_ref().unwrap_err().code(), "TRNET_RUN_LOCKED");
+                    match &got {
+                        Ok(_) => _ = won.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                        Err(e) => assert_eq!(e.code(), "TRNET_RUN_LOCKED"),
                     }
                     tried.wait();
                     drop(got);

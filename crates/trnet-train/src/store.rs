@@ -50,6 +50,7 @@ use std::io::{ErrorKind, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use trnet_dsp::Detail;
 use trnet_dsp::files::{left_by_dead_process, temp_sibling};
 
 /// The layout version; `open` refuses other versions (TRNET_STORE_MISMATCH). 2 added per-record checksums.
@@ -323,10 +324,12 @@ fn open_checked(dir: &Path, verify: bool) -> Result<(Dataset, String)> {
     if format != FORMAT {
         return Err(Error::StoreMismatch {
             dir: dir.to_path_buf(),
-            what: "format".into(),
-            expected: format!("format {FORMAT} (this version of trnet)"),
-            found: format!("format {format}"),
-            fix: "Build the feature set again with this version (buildFeatureSet with the store option), or use the trnet version that wrote it.".into(),
+            detail: Box::new(Detail::new(
+                "format",
+                format!("format {FORMAT} (this version of trnet)"),
+                format!("format {format}"),
+                "Build the feature set again with this version (buildFeatureSet with the store option), or use the trnet version that wrote it.",
+            )),
         });
     }
     if header[32..64] != Sha256::digest(&text)[..] {

@@ -29,6 +29,7 @@ use crate::run::{self, DataPrint, LossScale, LossSums, RunState, BEST, BEST_FILE
 use crate::schedule::{improves, Best, PlateauState};
 use crate::seed::with_torch_seed;
 use crate::{Error, Result};
+use trnet_dsp::Detail;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -120,7 +121,7 @@ pub fn resume(config: &TrainConfig, train_set: &Dataset, val_set: &Dataset, refe
     check_resumable(out_dir, &state.train_config, config)?;
     let setup = Setup::new(config, &state.model_config, train_set, val_set, reference)?;
     let data = setup.data_print()?;
-    let mismatch = |what: &str, expected: String, found: String, fix: &str| Error::ResumeMismatch { dir: out_dir.to_path_buf(), what: what.into(), expected, found, fix: fix.into() };
+    let mismatch = |what: &str, expected: String, found: String, fix: &str| Error::ResumeMismatch { dir: out_dir.to_path_buf(), detail: Box::new(Detail::new(what, expected, found, fix)) };
     const SAME_DATA: &str = "Resume with exactly the datasets (same items, order and features) and reference the run started with.";
     if (data.train.as_str(), data.train_items) != (state.data.train.as_str(), state.data.train_items) {
         return Err(mismatch("training data", format!("{} items (fingerprint {})", state.data.train_items, state.data.train), format!("{} items (fingerprint {})", data.train_items, data.train), SAME_DATA));
@@ -154,10 +155,12 @@ fn check_resumable(out_dir: &Path, saved: &TrainConfig, given: &TrainConfig) -> 
         if *value != other {
             return Err(Error::ResumeMismatch {
                 dir: out_dir.to_path_buf(),
-                what: format!("train config {key}"),
-                expected: value.to_string(),
-                found: other.to_string(),
-                fix: format!("Resume with the run's train config (saved in its last/{STATE_FILE}); only {} may change.", RESUME_MAY_CHANGE.join(", ")),
+                detail: Box::new(Detail::new(
+                    format!("train config {key}"),
+                    value,
+                    other,
+                    format!("Resume with the run's train config (saved in its last/{STATE_FILE}); only {} may change.", RESUME_MAY_CHANGE.join(", ")),
+                )),
             });
         }
     }
