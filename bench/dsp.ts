@@ -40,13 +40,21 @@ try {
   });
 
   const t: Record<string, number> = {};
-  t['trnet fbank, 1 thread'] = await bestOf(repeats, () => waves.forEach((w) => fbank(w, PAPER_FBANK)));
+  t['trnet fbank, 1 thread'] = await bestOf(repeats, () => {
+    for (const w of waves) fbank(w, PAPER_FBANK);
+  });
   t[`trnet fbankBatch, ${cores} threads`] = await bestOf(repeats, () => fbankBatch(waves, PAPER_FBANK));
   const plain = new PlainFbank(80);
-  t['plain TypeScript fbank, 1 thread'] = await bestOf(repeats, () => waves.forEach((w) => plain.compute(w)));
-  t['trnet decode FLAC 16k, 1 thread'] = await bestOf(repeats, () => files.forEach((f) => decodeAudio(f)));
+  t['plain TypeScript fbank, 1 thread'] = await bestOf(repeats, () => {
+    for (const w of waves) plain.compute(w);
+  });
+  t['trnet decode FLAC 16k, 1 thread'] = await bestOf(repeats, () => {
+    for (const f of files) decodeAudio(f);
+  });
   t[`trnet loadAudioBatch FLAC 16k, ${cores} threads`] = await bestOf(repeats, () => loadAudioBatch(files));
-  t['trnet decode WAV 48k + resample to 16k, 1 thread'] = await bestOf(repeats, () => wav48k.forEach((f) => decodeAudio(f)));
+  t['trnet decode WAV 48k + resample to 16k, 1 thread'] = await bestOf(repeats, () => {
+    for (const f of wav48k) decodeAudio(f);
+  });
   t[`trnet loadAudioBatch WAV 48k→16k, ${cores} threads`] = await bestOf(repeats, () => loadAudioBatch(wav48k));
 
   const { python, why } = devPython();
@@ -67,9 +75,19 @@ try {
   const ioRows = Object.keys(t).filter((k) => !/fbank/i.test(k));
   const resampleBase = t['soundfile + torchaudio resample 48k→16k, 1 thread'];
   console.log('Log-Mel filterbank (80 bins, 25/10 ms, povey, dither 0)');
-  console.log(table([['', 'seconds', '× real time', `ratio vs ${baselineName}`], ...fbankRows.map((k) => [k, t[k]!.toFixed(4), Math.round(audioSeconds / t[k]!), (t[baselineName]! / t[k]!).toFixed(2)])]));
+  console.log(
+    table([
+      ['', 'seconds', '× real time', `ratio vs ${baselineName}`],
+      ...fbankRows.map((k) => [k, t[k]!.toFixed(4), Math.round(audioSeconds / t[k]!), (t[baselineName]! / t[k]!).toFixed(2)]),
+    ]),
+  );
   console.log('\nDecode and resample');
-  console.log(table([['', 'seconds', '× real time', 'ratio vs soundfile + torchaudio'], ...ioRows.map((k) => [k, t[k]!.toFixed(4), Math.round(audioSeconds / t[k]!), resampleBase ? (resampleBase / t[k]!).toFixed(2) : 'n/a'])]));
+  console.log(
+    table([
+      ['', 'seconds', '× real time', 'ratio vs soundfile + torchaudio'],
+      ...ioRows.map((k) => [k, t[k]!.toFixed(4), Math.round(audioSeconds / t[k]!), resampleBase ? (resampleBase / t[k]!).toFixed(2) : 'n/a']),
+    ]),
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -13,7 +13,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { decodeAudio, enhanceBatch, enhancerInfo, GTCRN_STFT, istft, mixAtSnr, siSdrDb, snrDb, stft, type EnhancerOptions } from '../ts/index.js';
+import { decodeAudio, type EnhancerOptions, enhanceBatch, enhancerInfo, GTCRN_STFT, istft, mixAtSnr, siSdrDb, snrDb, stft } from '../ts/index.js';
 import { bestOf, ravdessFiles, repoRoot, sharedDir, table } from './lib/timing.js';
 
 // Every timing below is on one thread: trnet's batches on one rayon worker (read when the pool starts, at the
@@ -45,7 +45,9 @@ async function enhanceAll(waves: Float32Array[], options: EnhancerOptions): Prom
 
 // --- Quality on VoiceBank+DEMAND samples --------------------------------------------------------------
 const vb = join(sharedDir, 'data/voicebank-samples');
-const names = readdirSync(join(vb, 'clean')).filter((f) => f.endsWith('.flac')).sort();
+const names = readdirSync(join(vb, 'clean'))
+  .filter((f) => f.endsWith('.flac'))
+  .sort();
 const clean = names.map((n) => decodeAudio(join(vb, 'clean', n)).samples);
 const noisy = names.map((n) => decodeAudio(join(vb, 'noisy', n)).samples);
 const cmgan = names.map((n) => decodeAudio(join(vb, 'cmgan', n)).samples);
@@ -69,7 +71,9 @@ console.log(table(vbRows));
 // --ravdess 0 skips it (e.g. to rerun only the speed table).
 if (Number(values.ravdess) > 0) {
   const speech = ravdessFiles(Number(values.ravdess)).map((f) => decodeAudio(f).samples);
-  const esc = readdirSync(join(sharedDir, 'data/esc50/audio')).filter((f) => f.endsWith('.flac')).sort();
+  const esc = readdirSync(join(sharedDir, 'data/esc50/audio'))
+    .filter((f) => f.endsWith('.flac'))
+    .sort();
   const noises = speech.map((_, i) => decodeAudio(join(sharedDir, 'data/esc50/audio', esc[(i * 37) % esc.length]!)).samples);
   const rvRows: (string | number)[][] = [['RAVDESS + ESC-50: mean gain (dB)', ...[0, 5, 10, 15, 20].map((s) => `${s} dB SNR / SI-SDR`)]];
   const gains: Record<string, string[]> = Object.fromEntries(enhancers.map(([n]) => [n, []]));
@@ -95,7 +99,14 @@ const repeats = Number(values.repeats);
 const audio = noisy.slice(0, 10);
 const seconds = audio.reduce((s, w) => s + w.length, 0) / 16_000;
 const speed: (string | number)[][] = [
-  [`one thread, 10 VoiceBank utterances (${seconds.toFixed(1)} s)`, 'RTF, a call each', 'RTF, one call', 'load s', 'RTF without load', 'speed vs onnxruntime-node'],
+  [
+    `one thread, 10 VoiceBank utterances (${seconds.toFixed(1)} s)`,
+    'RTF, a call each',
+    'RTF, one call',
+    'load s',
+    'RTF without load',
+    'speed vs onnxruntime-node',
+  ],
 ];
 const perCall: Record<string, number> = {};
 const oneCall: Record<string, number> = {};
@@ -103,9 +114,10 @@ const load: Record<string, number> = {};
 const rtf: Record<string, number> = {};
 for (const [name, options] of enhancers) {
   const opts = { ...options, intraThreads: 1 };
-  perCall[name] = (await bestOf(repeats, async () => {
-    for (const w of audio) await enhanceAll([w], opts);
-  })) / seconds;
+  perCall[name] =
+    (await bestOf(repeats, async () => {
+      for (const w of audio) await enhanceAll([w], opts);
+    })) / seconds;
   oneCall[name] = (await bestOf(repeats, () => enhanceAll(audio, opts))) / seconds;
   load[name] = await bestOf(repeats, () => enhancerInfo(opts));
   rtf[name] = oneCall[name]! - load[name]! / seconds;
@@ -117,7 +129,9 @@ const cacheShapes: Record<string, number[]> = { conv_cache: [2, 1, 16, 16, 33], 
 async function gtcrnOrtNode(wave: Float32Array): Promise<Float32Array> {
   const spec = stft(wave, GTCRN_STFT);
   const out = new Float32Array(spec.data.length);
-  let caches: Record<string, ort.Tensor> = Object.fromEntries(Object.entries(cacheShapes).map(([k, d]) => [k, new ort.Tensor('float32', new Float32Array(d.reduce((a, b) => a * b, 1)), d)]));
+  let caches: Record<string, ort.Tensor> = Object.fromEntries(
+    Object.entries(cacheShapes).map(([k, d]) => [k, new ort.Tensor('float32', new Float32Array(d.reduce((a, b) => a * b, 1)), d)]),
+  );
   const mix = new Float32Array(257 * 2);
   for (let t = 0; t < spec.frames; t++) {
     mix.set(spec.data.subarray(t * 514, (t + 1) * 514));
@@ -127,9 +141,10 @@ async function gtcrnOrtNode(wave: Float32Array): Promise<Float32Array> {
   }
   return istft({ frames: spec.frames, bins: spec.bins, data: out }, GTCRN_STFT, wave.length);
 }
-const baseline = (await bestOf(repeats, async () => {
-  for (const w of audio) await gtcrnOrtNode(w);
-})) / seconds;
+const baseline =
+  (await bestOf(repeats, async () => {
+    for (const w of audio) await gtcrnOrtNode(w);
+  })) / seconds;
 // The baseline must compute the same thing, or its timing means nothing.
 const [ours] = await enhanceAll([audio[0]!], { kind: 'gtcrn', model: gtcrnModel });
 const theirs = await gtcrnOrtNode(audio[0]!);

@@ -36,11 +36,17 @@ const { values } = parseArgs({
   },
 });
 const args = ['--threads', values.threads, '--steps', values.steps, '--variant', values.variant, '--device', values.device, '--only', values.only];
-const env = execFileSync('bash', ['-c', 'source scripts/env.sh && echo "$TRNET_VENV|$CARGO_TARGET_DIR"'], { cwd: repoRoot, encoding: 'utf8' }).trim().split('|');
+const env = execFileSync('bash', ['-c', 'source scripts/env.sh && echo "$TRNET_VENV|$CARGO_TARGET_DIR"'], { cwd: repoRoot, encoding: 'utf8' })
+  .trim()
+  .split('|');
 const [venv, target] = [env[0]!, env[1]!];
 const TUNED = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '4000000000', MALLOC_TOP_PAD_: '536870912' };
 
-execFileSync('bash', ['scripts/with-env.sh', 'cargo', 'build', '--release', '-q', '-p', 'trnet-train', '--example', 'train_speed', '--target', 'x86_64-unknown-linux-gnu'], { cwd: repoRoot, stdio: 'inherit' });
+execFileSync(
+  'bash',
+  ['scripts/with-env.sh', 'cargo', 'build', '--release', '-q', '-p', 'trnet-train', '--example', 'train_speed', '--target', 'x86_64-unknown-linux-gnu'],
+  { cwd: repoRoot, stdio: 'inherit' },
+);
 
 interface Result {
   impl: string;
@@ -54,13 +60,43 @@ interface Result {
   infer_faults: number | null;
   peak_rss_mib: number;
 }
-const lastJson = (out: string): Result => JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).pop()!);
+const lastJson = (out: string): Result =>
+  JSON.parse(
+    out
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop()!,
+  );
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MALLOC_')));
 const runs: Record<string, () => Result> = {
-  'trnet default': () => lastJson(execFileSync(join(target, 'x86_64-unknown-linux-gnu/release/examples/train_speed'), [...args, '--malloc', 'default'], { encoding: 'utf8', env: cleanEnv })),
-  'trnet fast': () => lastJson(execFileSync(join(target, 'x86_64-unknown-linux-gnu/release/examples/train_speed'), [...args, '--malloc', 'fast'], { encoding: 'utf8', env: cleanEnv })),
-  'torch default': () => lastJson(execFileSync(join(venv, 'bin/python'), [join(repoRoot, 'scripts/reference/torch_train_step.py'), ...args], { encoding: 'utf8', env: cleanEnv, stdio: ['ignore', 'pipe', 'ignore'] })),
-  'torch env': () => lastJson(execFileSync(join(venv, 'bin/python'), [join(repoRoot, 'scripts/reference/torch_train_step.py'), ...args], { encoding: 'utf8', env: { ...cleanEnv, ...TUNED }, stdio: ['ignore', 'pipe', 'ignore'] })),
+  'trnet default': () =>
+    lastJson(
+      execFileSync(join(target, 'x86_64-unknown-linux-gnu/release/examples/train_speed'), [...args, '--malloc', 'default'], {
+        encoding: 'utf8',
+        env: cleanEnv,
+      }),
+    ),
+  'trnet fast': () =>
+    lastJson(
+      execFileSync(join(target, 'x86_64-unknown-linux-gnu/release/examples/train_speed'), [...args, '--malloc', 'fast'], { encoding: 'utf8', env: cleanEnv }),
+    ),
+  'torch default': () =>
+    lastJson(
+      execFileSync(join(venv, 'bin/python'), [join(repoRoot, 'scripts/reference/torch_train_step.py'), ...args], {
+        encoding: 'utf8',
+        env: cleanEnv,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    ),
+  'torch env': () =>
+    lastJson(
+      execFileSync(join(venv, 'bin/python'), [join(repoRoot, 'scripts/reference/torch_train_step.py'), ...args], {
+        encoding: 'utf8',
+        env: { ...cleanEnv, ...TUNED },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    ),
 };
 const results: Record<string, Result[]> = Object.fromEntries(Object.keys(runs).map((k) => [k, []]));
 for (let r = 0; r < Number(values.repeats); r++) {
@@ -81,13 +117,24 @@ const med = (name: string, k: Key) => median(results[name]!.map((r) => r[k] as n
 const best = (name: string, k: Key, better: 'min' | 'max') => (better === 'min' ? Math.min : Math.max)(...results[name]!.map((r) => r[k] as number));
 const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '–');
 
-console.log(`TRNet (${values.variant}), batch 32, 500×80, ${values.threads} thread(s), device ${values.device}, ${values.repeats} round(s) of ${values.steps} timed runs`);
+console.log(
+  `TRNet (${values.variant}), batch 32, 500×80, ${values.threads} thread(s), device ${values.device}, ${values.repeats} round(s) of ${values.steps} timed runs`,
+);
 console.log(`${results['trnet fast']![0]!.impl} vs ${results['torch env']![0]!.impl}\n`);
 const train = values.only !== 'infer';
 const infer = values.only !== 'train';
 console.log(
   table([
-    ['', 'train step s (median / best)', 'train CPU s', 'faults/step', 'inference utt/s (median / best)', 'inference CPU utt/s', 'faults/batch', 'peak RSS MiB'],
+    [
+      '',
+      'train step s (median / best)',
+      'train CPU s',
+      'faults/step',
+      'inference utt/s (median / best)',
+      'inference CPU utt/s',
+      'faults/batch',
+      'peak RSS MiB',
+    ],
     ...Object.keys(runs).map((name) => [
       name,
       train ? `${f(med(name, 'train_step_s'))} / ${f(best(name, 'train_step_min_s', 'min'))}` : '–',
@@ -106,10 +153,14 @@ console.log(
       ] as const
     ).map(([ours, theirs]) => [
       `ratio ${ours} / ${theirs} (> 1 = trnet faster)`,
-      train ? `${f(med(theirs, 'train_step_s') / med(ours, 'train_step_s'))} / ${f(best(theirs, 'train_step_min_s', 'min') / best(ours, 'train_step_min_s', 'min'))}` : '–',
+      train
+        ? `${f(med(theirs, 'train_step_s') / med(ours, 'train_step_s'))} / ${f(best(theirs, 'train_step_min_s', 'min') / best(ours, 'train_step_min_s', 'min'))}`
+        : '–',
       train ? f(med(theirs, 'train_step_cpu_s') / med(ours, 'train_step_cpu_s')) : '–',
       '',
-      infer ? `${f(med(ours, 'infer_utt_per_s') / med(theirs, 'infer_utt_per_s'))} / ${f(best(ours, 'infer_utt_per_s_best', 'max') / best(theirs, 'infer_utt_per_s_best', 'max'))}` : '–',
+      infer
+        ? `${f(med(ours, 'infer_utt_per_s') / med(theirs, 'infer_utt_per_s'))} / ${f(best(ours, 'infer_utt_per_s_best', 'max') / best(theirs, 'infer_utt_per_s_best', 'max'))}`
+        : '–',
       infer ? f(med(ours, 'infer_cpu_utt_per_s') / med(theirs, 'infer_cpu_utt_per_s')) : '–',
       '',
       '',

@@ -1,14 +1,14 @@
 //! Audio in: decode a file or bytes to mono float samples at a target rate (16 kHz unless told otherwise),
 //! singly or as a batch on all cores where one bad file is reported without losing the others.
 
-use crate::errors::{guard, Code, Failure};
-use crate::jobs::{spawn, Job, Progress, ProgressFn};
-use napi::bindgen_prelude::{AbortSignal, Buffer, Float32Array};
+use crate::errors::{Code, Failure, guard};
+use crate::jobs::{Job, Progress, ProgressFn, spawn};
 use napi::Env;
+use napi::bindgen_prelude::{AbortSignal, Buffer, Float32Array};
 use napi_derive::napi;
 use std::path::{Path, PathBuf};
 use trnet_dsp::audio;
-use trnet_dsp::batch::{par_map, BatchControl};
+use trnet_dsp::batch::{BatchControl, par_map};
 
 #[napi(object)]
 pub struct AudioOptions {
@@ -33,7 +33,13 @@ pub struct AudioClip {
 fn clip(decoded: audio::Decoded, rate: u32) -> Result<AudioClip, Failure> {
     let (source_sample_rate, source_channels) = (decoded.sample_rate, decoded.source_channels as u32);
     let samples = audio::to_rate(decoded, rate)?;
-    Ok(AudioClip { duration_seconds: samples.len() as f64 / rate as f64, samples: Float32Array::new(samples), sample_rate: rate, source_sample_rate, source_channels })
+    Ok(AudioClip {
+        duration_seconds: samples.len() as f64 / rate as f64,
+        samples: Float32Array::new(samples),
+        sample_rate: rate,
+        source_sample_rate,
+        source_channels,
+    })
 }
 
 /// Decodes WAV (PCM 8/16/24/32, float 32/64), FLAC, OGG/Vorbis or MP3 from a path.

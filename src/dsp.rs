@@ -1,7 +1,7 @@
 //! Signal processing exports: STFT/iSTFT, mixing at an SNR, fixed-length framing. Typed arrays are read in
 //! place; results are handed to JavaScript without copying.
 
-use crate::errors::{guard, Code, Failure};
+use crate::errors::{Code, Failure, guard};
 use napi::bindgen_prelude::Float32Array;
 use napi_derive::napi;
 use serde::de::DeserializeOwned;
@@ -41,7 +41,8 @@ pub struct Spectrogram {
 }
 
 fn stft_config(o: &StftOptions) -> Result<stft::StftConfig, Failure> {
-    let bad = |what: &str, expected: &str, found: &str| -> Failure { trnet_dsp::Error::invalid(what, expected, format!("{found:?}"), "See StftOptions.").into() };
+    let bad =
+        |what: &str, expected: &str, found: &str| -> Failure { trnet_dsp::Error::invalid(what, expected, format!("{found:?}"), "See StftOptions.").into() };
     // Listed here rather than parsed by serde: JavaScript gets the named windows only (not `custom`), and the
     // error lists exactly those.
     let window = match o.window.as_deref().unwrap_or("hann") {

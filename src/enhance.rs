@@ -2,10 +2,10 @@
 //! enhancement on all cores with an on-disk cache, quality metrics, and WAV output.
 
 use crate::audio::ItemError;
-use crate::errors::{guard, Code, Failure};
-use crate::jobs::{spawn, Job, Progress, ProgressFn};
-use napi::bindgen_prelude::{AbortSignal, Float32Array};
+use crate::errors::{Code, Failure, guard};
+use crate::jobs::{Job, Progress, ProgressFn, spawn};
 use napi::Env;
+use napi::bindgen_prelude::{AbortSignal, Float32Array};
 use napi_derive::napi;
 use std::path::PathBuf;
 use trnet_dsp::batch::BatchControl;
@@ -31,7 +31,13 @@ fn spec(o: &EnhancerOptions) -> Result<EnhancerSpec, Failure> {
     let kind = o.kind.as_deref().unwrap_or("classical");
     let path = |field: &Option<String>, name: &str| -> Result<PathBuf, Failure> {
         field.as_ref().map(PathBuf::from).ok_or_else(|| {
-            trnet_dsp::Error::invalid(format!("enhancer {kind:?}"), format!("a `{name}` path"), "none", format!("Pass {{ kind: {kind:?}, {name}: '/path/to/file' }}.")).into()
+            trnet_dsp::Error::invalid(
+                format!("enhancer {kind:?}"),
+                format!("a `{name}` path"),
+                "none",
+                format!("Pass {{ kind: {kind:?}, {name}: '/path/to/file' }}."),
+            )
+            .into()
         })
     };
     Ok(match kind {
@@ -40,7 +46,13 @@ fn spec(o: &EnhancerOptions) -> Result<EnhancerSpec, Failure> {
         "cmgan" => EnhancerSpec::Cmgan { model: path(&o.model, "model")? },
         "card" => EnhancerSpec::Card { card: path(&o.card, "card")? },
         other => {
-            return Err(trnet_dsp::Error::invalid("enhancer kind", "\"classical\", \"gtcrn\", \"cmgan\" or \"card\"", format!("{other:?}"), "Pick one of those.").into());
+            return Err(trnet_dsp::Error::invalid(
+                "enhancer kind",
+                "\"classical\", \"gtcrn\", \"cmgan\" or \"card\"",
+                format!("{other:?}"),
+                "Pick one of those.",
+            )
+            .into());
         }
     })
 }

@@ -2,10 +2,10 @@
 //! says what was expected, what was found and how to fix it, and whose `cause` chain keeps the Rust sources.
 //! Panics are caught at the boundary and become `TRNET_PANIC` errors; they never unwind into Node.
 
-use napi::bindgen_prelude::ToNapiValue;
 use napi::bindgen_prelude::JsObjectValue;
+use napi::bindgen_prelude::ToNapiValue;
 use napi::{Env, JsValue, Unknown};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The `code` a JavaScript error carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,10 @@ impl Failure {
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a non-string panic payload".into());
-        Failure::new(PANIC, format!("trnet's native code panicked: {what}. This is a bug in trnet; please report it with the call that caused it. The process is unaffected."))
+        Failure::new(
+            PANIC,
+            format!("trnet's native code panicked: {what}. This is a bug in trnet; please report it with the call that caused it. The process is unaffected."),
+        )
     }
 
     pub fn into_napi(self) -> napi::Error<Code> {

@@ -1,10 +1,10 @@
 //! Log-Mel filterbank exports (torchaudio.compliance.kaldi.fbank options and defaults), single and batch.
 
 use crate::audio::ItemError;
-use crate::errors::{guard, Code, Failure};
-use crate::jobs::{spawn, Job, Progress, ProgressFn};
-use napi::bindgen_prelude::{AbortSignal, Float32Array};
+use crate::errors::{Code, Failure, guard};
+use crate::jobs::{Job, Progress, ProgressFn, spawn};
 use napi::Env;
+use napi::bindgen_prelude::{AbortSignal, Float32Array};
 use napi_derive::napi;
 use serde::{Deserialize, Serialize};
 use trnet_dsp::batch::BatchControl;
@@ -52,7 +52,15 @@ pub(crate) fn to_options(o: Option<FbankOptions>) -> Result<Opts, Failure> {
     if let serde_json::Value::Object(fields) = &mut value {
         fields.retain(|_, v| !v.is_null()); // absent: the default
     }
-    serde_json::from_value(value).map_err(|e| trnet_dsp::Error::invalid("fbank options", "torchaudio's fbank options (see FbankOptions)", e.to_string(), "Fix or remove the option named in the message.").into())
+    serde_json::from_value(value).map_err(|e| {
+        trnet_dsp::Error::invalid(
+            "fbank options",
+            "torchaudio's fbank options (see FbankOptions)",
+            e.to_string(),
+            "Fix or remove the option named in the message.",
+        )
+        .into()
+    })
 }
 
 #[cfg(test)]
@@ -64,7 +72,8 @@ mod tests {
         let mut engine = serde_json::to_value(Opts::paper()).unwrap();
         // `channel` is not offered: the input is always mono, so it cannot change anything.
         engine.as_object_mut().unwrap().remove("channel");
-        let declared: FbankOptions = serde_json::from_value(engine.clone()).unwrap_or_else(|e| panic!("the declaration lacks an engine option or takes another type: {e}"));
+        let declared: FbankOptions =
+            serde_json::from_value(engine.clone()).unwrap_or_else(|e| panic!("the declaration lacks an engine option or takes another type: {e}"));
         let back = serde_json::to_value(&declared).unwrap();
         assert_eq!(back, engine, "a declared option the engine lacks shows as null");
         assert_eq!(to_options(Some(declared)).unwrap(), Opts::paper());

@@ -1,6 +1,6 @@
 //! `info()`: what this build runs on, for `trnet doctor` and bug reports.
 
-use crate::errors::{guard, Code};
+use crate::errors::{Code, guard};
 use napi_derive::napi;
 
 #[napi(object)]

@@ -8,14 +8,14 @@
 //! (started in microseconds beside work that lasts seconds to hours) and settles its Promise through napi's
 //! deferred, which queues the settlement onto the JS thread from any thread.
 
-use crate::errors::{catch, Code, Failure, Outcome, ABORTED};
+use crate::errors::{ABORTED, Code, Failure, Outcome, catch};
 use napi::bindgen_prelude::{AbortSignal, PromiseRaw, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsValue, Status};
 use napi_derive::napi;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One progress event: a union discriminated by `stage` in the generated TypeScript (`{ stage: 'decode';
 /// done; total } | …`), so each job's callback gets exactly the fields its stage has. The façade narrows it
@@ -118,7 +118,12 @@ const JOB_STACK: usize = 8 << 20;
 
 /// Starts `work` on a thread of its own, wired to the caller's progress callback and AbortSignal, and
 /// returns the Promise it settles. Panics in `work` become TRNET_PANIC rejections (`catch`).
-pub fn spawn<T>(env: &Env, work: impl FnOnce(&JobContext) -> Outcome<T> + Send + 'static, progress: Option<ProgressFn>, signal: Option<AbortSignal>) -> napi::Result<Job<T>, Code>
+pub fn spawn<T>(
+    env: &Env,
+    work: impl FnOnce(&JobContext) -> Outcome<T> + Send + 'static,
+    progress: Option<ProgressFn>,
+    signal: Option<AbortSignal>,
+) -> napi::Result<Job<T>, Code>
 where
     T: ToNapiValue + Send + 'static,
 {

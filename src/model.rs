@@ -5,16 +5,16 @@
 //! Loading is synchronous (a checkpoint of the paper's size is a few MB).
 
 use crate::dsp::by_name;
-use crate::errors::{guard, Code, Failure};
-use crate::jobs::{spawn, Job};
-use napi::bindgen_prelude::Float32Array;
+use crate::errors::{Code, Failure, guard};
+use crate::jobs::{Job, spawn};
 use napi::Env;
+use napi::bindgen_prelude::Float32Array;
 use napi_derive::napi;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use trnet_dsp::frames::PadMode;
 use trnet_model::Checkpoint;
-use trnet_train::predict::{predict, PredictInput};
+use trnet_train::predict::{PredictInput, predict};
 
 const CLOSED: Code = Code("TRNET_MODEL_CLOSED");
 
@@ -119,7 +119,11 @@ impl NativeModel {
                 let outputs = predict(&loaded.checkpoint.model, &borrowed, loaded.frames, loaded.pad)?;
                 Ok(outputs
                     .into_iter()
-                    .map(|o| ModelOutput { probabilities: o.probs.iter().map(|&p| f64::from(p)).collect(), c: o.c.map(f64::from), valid_frames: o.valid_frames as u32 })
+                    .map(|o| ModelOutput {
+                        probabilities: o.probs.iter().map(|&p| f64::from(p)).collect(),
+                        c: o.c.map(f64::from),
+                        valid_frames: o.valid_frames as u32,
+                    })
                     .collect())
             },
             None,

@@ -1,6 +1,6 @@
 //! `OnnxSession`: an ONNX model run through ONNX Runtime, for the SE front ends and for diagnostics.
 
-use crate::errors::{guard, Code};
+use crate::errors::{Code, guard};
 use napi::bindgen_prelude::Float32Array;
 use napi_derive::napi;
 use trnet_enhance::onnx::{Feed, OnnxModel, SessionOptions, TensorSpec};

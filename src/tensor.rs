@@ -1,7 +1,7 @@
 //! Tensor ops on JavaScript typed arrays: the input is read in place and the output buffer is written by
 //! libtorch and handed to JavaScript as is, so no copy is made either way.
 
-use crate::errors::{guard, Code};
+use crate::errors::{Code, guard};
 use napi::bindgen_prelude::Float32Array;
 use napi_derive::napi;
 

@@ -5,19 +5,19 @@
 //! back as typed objects (reports.rs).
 
 use crate::dsp::by_name;
-use crate::enhance::{pool as enhancer_pool, EnhancerOptions};
-use crate::errors::{guard, Code, Failure};
-use crate::features::{to_options, FbankOptions};
-use crate::jobs::{spawn, Job, JobContext, Progress, ProgressFn};
+use crate::enhance::{EnhancerOptions, pool as enhancer_pool};
+use crate::errors::{Code, Failure, guard};
+use crate::features::{FbankOptions, to_options};
+use crate::jobs::{Job, JobContext, Progress, ProgressFn, spawn};
 use crate::reports::{EvalReport, TrainReport};
-use napi::bindgen_prelude::AbortSignal;
 use napi::Env;
+use napi::bindgen_prelude::AbortSignal;
 use napi_derive::napi;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use trnet_dsp::batch::BatchControl;
-use trnet_train::features::{dataset_from_audio, load_noises, stored_dataset_from_audio, AudioDatasetSpec, StoreOptions, Utterance};
+use trnet_train::features::{AudioDatasetSpec, StoreOptions, Utterance, dataset_from_audio, load_noises, stored_dataset_from_audio};
 use trnet_train::{Dataset, TrainHooks, TrainProgress};
 
 #[napi(object)]
@@ -108,7 +108,9 @@ impl FeatureSet {
         guard(|| {
             // The count sizes the result: a wrapped −1 (4294967295) must not become a 32 GB allocation.
             if num_classes == 0 || num_classes > MAX_CLASSES {
-                return Err(trnet_dsp::Error::invalid("numClasses", format!("1..={MAX_CLASSES}"), num_classes, "Pass the model's number of classes, e.g. 4.").into());
+                return Err(
+                    trnet_dsp::Error::invalid("numClasses", format!("1..={MAX_CLASSES}"), num_classes, "Pass the model's number of classes, e.g. 4.").into()
+                );
             }
             Ok(self.inner.class_counts(num_classes as usize).into_iter().map(|n| n as u32).collect())
         })
@@ -154,7 +156,15 @@ fn audio_spec(o: &FeatureSetOptions) -> Result<AudioDatasetSpec, Failure> {
         waveform_scale: match o.waveform_scale {
             None => d.waveform_scale,
             Some(v) if v.is_finite() && v > 0.0 && v <= 1e6 => v as f32,
-            Some(v) => return Err(trnet_train::Error::invalid("waveformScale", "a number in (0, 1e6]: 1 for samples in [-1, 1], 32768 for int16 scale", v, "Pass 1 or 32768.").into()),
+            Some(v) => {
+                return Err(trnet_train::Error::invalid(
+                    "waveformScale",
+                    "a number in (0, 1e6]: 1 for samples in [-1, 1], 32768 for int16 scale",
+                    v,
+                    "Pass 1 or 32768.",
+                )
+                .into());
+            }
         },
         include_clean: o.include_clean.unwrap_or(d.include_clean),
         noisy: o.noisy.as_deref().map_or(Ok(d.noisy), |name| by_name("noisy", name, "See FeatureSetOptions."))?,

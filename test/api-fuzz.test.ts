@@ -13,7 +13,12 @@ describe('the exported API under random and adversarial arguments', () => {
   it('never kills the process, fails only with coded errors, and never hangs', () => {
     const seed = Number(process.env.TRNET_FUZZ_SEED ?? Date.now() % 2 ** 31);
     const budget = process.env.TRNET_FUZZ_SECONDS ?? '30';
-    const r = spawnSync(process.execPath, [join(repoRoot, 'test/fuzz/api-fuzz.mjs'), sharedDir, String(seed), budget], { encoding: 'utf8', timeout: 150_000, killSignal: 'SIGKILL', maxBuffer: 64 << 20 });
+    const r = spawnSync(process.execPath, [join(repoRoot, 'test/fuzz/api-fuzz.mjs'), sharedDir, String(seed), budget], {
+      encoding: 'utf8',
+      timeout: 150_000,
+      killSignal: 'SIGKILL',
+      maxBuffer: 64 << 20,
+    });
     const context = `seed ${seed} (rerun with TRNET_FUZZ_SEED=${seed}); stderr: ${r.stderr.slice(-2000)}`;
     expect(r.signal, `the fuzzing process was killed (hang or abort): ${context}`).toBeNull();
     expect(r.status, context).toBe(0);
@@ -30,6 +35,7 @@ describe('the exported API under random and adversarial arguments', () => {
     for (const name of report.exported) expect(report.counts[name] ?? 0, name).toBeGreaterThanOrEqual(10);
     expect(report.calls).toBeGreaterThan(2000);
     // Well-formed calls happen too, so the native code is reached, not only the argument checks.
-    for (const name of ['stft', 'istft', 'fixLength', 'decodeAudio', 'fbank', 'enhance', 'evaluate', 'load', 'Model#predict']) expect(report.succeeded[name] ?? 0, name).toBeGreaterThan(0);
+    for (const name of ['stft', 'istft', 'fixLength', 'decodeAudio', 'fbank', 'enhance', 'evaluate', 'load', 'Model#predict'])
+      expect(report.succeeded[name] ?? 0, name).toBeGreaterThan(0);
   }, 180_000);
 });

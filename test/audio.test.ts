@@ -5,7 +5,10 @@ import { decodeAudio, decodeAudioBytes, isAbortError, isTrnetError, loadAudioBat
 import { sharedPath } from './shared.js';
 
 const actor = sharedPath('data/ravdess/Actor_01');
-const ravdess = readdirSync(actor).filter((f) => f.endsWith('.flac')).sort().map((f) => join(actor, f));
+const ravdess = readdirSync(actor)
+  .filter((f) => f.endsWith('.flac'))
+  .sort()
+  .map((f) => join(actor, f));
 
 /** Bit-identical sample arrays (vitest's deep equality is slow on long typed arrays). */
 function sameSamples(a: Float32Array | undefined, b: Float32Array): boolean {
@@ -74,7 +77,10 @@ describe('loadAudioBatch', () => {
   it('stops on abort with an AbortError', async () => {
     const controller = new AbortController();
     const run = loadAudioBatch(ravdess, {}, { signal: controller.signal, onProgress: (p) => p.done === 2 && controller.abort() });
-    const err = await run.then(() => undefined, (e: unknown) => e);
+    const err = await run.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isAbortError(err)).toBe(true);
   });
 });

@@ -43,7 +43,8 @@ describe('trnet CLI', () => {
 
 describe('package entry', () => {
   it('lets a plain JavaScript program import trnet by name and call into the addon', () => {
-    const program = "import { info, softmax } from 'trnet'; const y = softmax(new Float32Array([0, 0]), 2); console.log(JSON.stringify({ v: info().libtorchVersion, y: Array.from(y) }));";
+    const program =
+      "import { info, softmax } from 'trnet'; const y = softmax(new Float32Array([0, 0]), 2); console.log(JSON.stringify({ v: info().libtorchVersion, y: Array.from(y) }));";
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', program], { cwd: repoRoot, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
@@ -61,7 +62,10 @@ describe('trnet enhance', () => {
     try {
       const dir = sharedPath('data/voicebank-samples');
       const noisyDir = readdirSync(dir).find((d) => /noisy/i.test(d))!;
-      const files = readdirSync(resolve(dir, noisyDir)).sort().slice(0, 2).map((f) => resolve(dir, noisyDir, f));
+      const files = readdirSync(resolve(dir, noisyDir))
+        .sort()
+        .slice(0, 2)
+        .map((f) => resolve(dir, noisyDir, f));
       const r = cli('enhance', ...files, '/missing/x.wav', '--out', out, '--kind', 'gtcrn', '--model', sharedPath('models/gtcrn/gtcrn_simple.onnx'), '--json');
       expect(r.status, r.stderr).toBe(1);
       const report = JSON.parse(r.stdout) as { input: string; output?: string; error?: { code: string } }[];

@@ -113,7 +113,10 @@ describe('IEMOCAP and MUSAN readers (generated fixtures in the real layouts)', (
 
   it('reads MUSAN noise with one source per recording', () => {
     const musan = join(work, 'musan');
-    for (const [sub, name] of [['free-sound', 'noise-free-sound-0000'], ['sound-bible', 'noise-sound-bible-0001']] as const) {
+    for (const [sub, name] of [
+      ['free-sound', 'noise-free-sound-0000'],
+      ['sound-bible', 'noise-sound-bible-0001'],
+    ] as const) {
       mkdirSync(join(musan, 'noise', sub), { recursive: true });
       writeWav(join(musan, 'noise', sub, `${name}.wav`), tone);
     }

@@ -8,7 +8,11 @@ import { gtcrnOfflinePath, repoRoot, sharedPath } from './shared.js';
 
 const gtcrn = sharedPath('models/gtcrn/gtcrn_simple.onnx');
 const speechDir = sharedPath('data/ravdess/Actor_03');
-const speech = readdirSync(speechDir).filter((f) => f.endsWith('.flac')).sort().slice(0, 3).map((f) => decodeAudio(join(speechDir, f)).samples);
+const speech = readdirSync(speechDir)
+  .filter((f) => f.endsWith('.flac'))
+  .sort()
+  .slice(0, 3)
+  .map((f) => decodeAudio(join(speechDir, f)).samples);
 const noise = decodeAudio(sharedPath('data/esc50/audio/4-102844-A-49.flac')).samples;
 const noisy = speech.map((s, i) => mixAtSnr(s, noise, 5, i).noisy);
 const work = mkdtempSync(join(tmpdir(), 'trnet-enhance-test-'));
@@ -35,7 +39,10 @@ if (!offline.path) console.warn(`SKIPPED whole-utterance GTCRN tests: ${offline.
 
 describe.skipIf(!offline.path)('GTCRN whole-utterance export (scripts/export-gtcrn-offline.sh) against the streaming export', () => {
   it('gives the streaming output on real speech, through the same enhancer kind', async () => {
-    const [whole, stream] = await Promise.all([enhanceBatch(noisy, { kind: 'gtcrn', model: offline.path! }), enhanceBatch(noisy, { kind: 'gtcrn', model: gtcrn })]);
+    const [whole, stream] = await Promise.all([
+      enhanceBatch(noisy, { kind: 'gtcrn', model: offline.path! }),
+      enhanceBatch(noisy, { kind: 'gtcrn', model: gtcrn }),
+    ]);
     for (const [i, item] of whole.entries()) {
       const a = item.samples!;
       const b = stream[i]!.samples!;
@@ -62,7 +69,7 @@ describe('enhancement cache', () => {
     const second = await enhanceBatch(noisy, { kind: 'gtcrn', model: gtcrn, cacheDir });
     expect(first.map((i) => i.cached)).toEqual([false, false, false]);
     expect(second.map((i) => i.cached)).toEqual([true, true, true]);
-    second.forEach((item, i) => expect(item.samples).toEqual(first[i]!.samples));
+    for (const [i, item] of second.entries()) expect(item.samples).toEqual(first[i]!.samples);
     const other = await enhanceBatch(noisy, { kind: 'classical', cacheDir });
     expect(other.map((i) => i.cached)).toEqual([false, false, false]);
   });
@@ -71,7 +78,14 @@ describe('enhancement cache', () => {
     const cacheDir = join(work, 'cache-race');
     const script = `
       import { decodeAudio, enhanceBatch, mixAtSnr } from './ts/index.ts';
-      const s = decodeAudio(${JSON.stringify(join(speechDir, readdirSync(speechDir).filter((f) => f.endsWith('.flac')).sort()[0]!))}).samples;
+      const s = decodeAudio(${JSON.stringify(
+        join(
+          speechDir,
+          readdirSync(speechDir)
+            .filter((f) => f.endsWith('.flac'))
+            .sort()[0]!,
+        ),
+      )}).samples;
       const n = decodeAudio(${JSON.stringify(sharedPath('data/esc50/audio/4-102844-A-49.flac'))}).samples;
       const waves = [0, 1, 2, 3, 4, 5].map((seed) => mixAtSnr(s, n, 5, seed).noisy);
       const items = await enhanceBatch(waves, { kind: 'classical', cacheDir: ${JSON.stringify(cacheDir)} });

@@ -12,7 +12,10 @@ function rustSources(dir: string): string[] {
 
 describe('error codes', () => {
   it('every TRNET_* code the Rust side can raise is in the TypeScript TrnetErrorCode union', () => {
-    const rust = [...rustSources(join(repoRoot, 'src')), ...readdirSync(join(repoRoot, 'crates')).flatMap((c) => rustSources(join(repoRoot, 'crates', c, 'src')))];
+    const rust = [
+      ...rustSources(join(repoRoot, 'src')),
+      ...readdirSync(join(repoRoot, 'crates')).flatMap((c) => rustSources(join(repoRoot, 'crates', c, 'src'))),
+    ];
     const raised = new Set(rust.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/(?<!env!\()"(TRNET_[A-Z_]+)"/g)].map((m) => m[1]!)));
     const declared = new Set([...readFileSync(join(repoRoot, 'ts/errors.ts'), 'utf8').matchAll(/'(TRNET_[A-Z_]+)'/g)].map((m) => m[1]!));
     expect(raised.size).toBeGreaterThan(10);

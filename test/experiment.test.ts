@@ -3,9 +3,25 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAbortError, listTasks, runExperimentTask, metricsFromPredictions, openExperiment, readCremaD, readEmodb, readManifest, report, resolveConfig, train, writeWav, type ExperimentConfig, type ExperimentResult } from '../ts/index.js';
 import { splitMatched } from '../ts/experiment/data.js';
-import { readEsc50, readNoiseFolder } from '../ts/index.js';
+import {
+  type ExperimentConfig,
+  type ExperimentResult,
+  isAbortError,
+  listTasks,
+  metricsFromPredictions,
+  openExperiment,
+  readCremaD,
+  readEmodb,
+  readEsc50,
+  readManifest,
+  readNoiseFolder,
+  report,
+  resolveConfig,
+  runExperimentTask,
+  train,
+  writeWav,
+} from '../ts/index.js';
 import { repoRoot, sharedDir, sharedPath } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-experiment-'));
@@ -64,7 +80,11 @@ describe('experiment config', () => {
   });
 
   it('fills in the paper’s defaults', () => {
-    const cfg = resolveConfig({ outDir: join(work, 'd'), corpus: { reader: 'ravdess', path: sharedPath('data/ravdess') }, noise: { matched: { reader: 'esc50', path: sharedPath('data/esc50') } } });
+    const cfg = resolveConfig({
+      outDir: join(work, 'd'),
+      corpus: { reader: 'ravdess', path: sharedPath('data/ravdess') },
+      noise: { matched: { reader: 'esc50', path: sharedPath('data/esc50') } },
+    });
     expect(cfg.snrsDb).toEqual([20, 15, 10, 5, 0]);
     expect(cfg.variants).toEqual(['baseline-c', 'baseline-n', 'baseline-e', 'trnet', 'trnet-no-low', 'trnet-no-high']);
     expect(cfg.seeds.length).toBe(3);
@@ -123,8 +143,12 @@ describe('corpus readers on generated layouts', () => {
   it('reads CREMA-D names with genders from VideoDemographics.csv', () => {
     const root = join(work, 'cremad');
     mkdirSync(join(root, 'AudioWAV'), { recursive: true });
-    for (const name of ['1001_DFA_ANG_XX', '1001_IEO_HAP_HI', '1002_DFA_SAD_XX', '1003_ITS_NEU_XX', '1004_TAI_FEA_LO']) writeWav(join(root, 'AudioWAV', `${name}.wav`), tone);
-    writeFileSync(join(root, 'VideoDemographics.csv'), 'ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n1002,21,Female,Caucasian,Not Hispanic\n1003,21,Female,Caucasian,Not Hispanic\n1004,42,Male,Caucasian,Not Hispanic\n');
+    for (const name of ['1001_DFA_ANG_XX', '1001_IEO_HAP_HI', '1002_DFA_SAD_XX', '1003_ITS_NEU_XX', '1004_TAI_FEA_LO'])
+      writeWav(join(root, 'AudioWAV', `${name}.wav`), tone);
+    writeFileSync(
+      join(root, 'VideoDemographics.csv'),
+      'ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n1002,21,Female,Caucasian,Not Hispanic\n1003,21,Female,Caucasian,Not Hispanic\n1004,42,Male,Caucasian,Not Hispanic\n',
+    );
     const utts = readCremaD(root, { emotions: ['angry', 'happy', 'sad', 'neutral'] });
     expect(utts.length).toBe(4);
     expect(utts[0]).toMatchObject({ speaker: 'cremad1001', gender: 'male', emotion: 'angry' });
@@ -137,7 +161,10 @@ describe('corpus readers on generated layouts', () => {
     const dir = join(work, 'manifest');
     mkdirSync(join(dir, 'audio'), { recursive: true });
     for (const n of ['a', 'b', 'c', 'd']) writeWav(join(dir, 'audio', `${n}.wav`), tone);
-    writeFileSync(join(dir, 'm.csv'), 'path,label,speaker,session\naudio/a.wav,happy,s1,A\naudio/b.wav,sad,s2,A\n"audio/c.wav",angry,s3,B\naudio/d.wav,neutral,s4,B\n');
+    writeFileSync(
+      join(dir, 'm.csv'),
+      'path,label,speaker,session\naudio/a.wav,happy,s1,A\naudio/b.wav,sad,s2,A\n"audio/c.wav",angry,s3,B\naudio/d.wav,neutral,s4,B\n',
+    );
     const csv = readManifest(join(dir, 'm.csv'));
     expect(csv.map((u) => [u.id, u.emotion, u.speaker, u.session])).toEqual([
       ['a', 'happy', 's1', 'A'],
@@ -145,7 +172,10 @@ describe('corpus readers on generated layouts', () => {
       ['c', 'angry', 's3', 'B'],
       ['d', 'neutral', 's4', 'B'],
     ]);
-    writeFileSync(join(dir, 'm.jsonl'), ['a', 'b', 'c', 'd'].map((n, i) => JSON.stringify({ path: join(dir, 'audio', `${n}.wav`), label: 'sad', speaker: `p${i}` })).join('\n'));
+    writeFileSync(
+      join(dir, 'm.jsonl'),
+      ['a', 'b', 'c', 'd'].map((n, i) => JSON.stringify({ path: join(dir, 'audio', `${n}.wav`), label: 'sad', speaker: `p${i}` })).join('\n'),
+    );
     const jsonl = readManifest(join(dir, 'm.jsonl'));
     expect(new Set(jsonl.map((u) => u.session)).size).toBe(2); // speakers paired into sessions
     writeFileSync(join(dir, 'bad.csv'), 'path,label,speaker,session\naudio/a.wav,happy,s1,A\naudio/missing.wav,sad,s2,A\naudio/a.wav,sad,s1,B\n,sad,s3,B\n');
@@ -165,7 +195,10 @@ const storeDir = join(work, 'store');
 const config = (outDir: string): ExperimentConfig => ({
   outDir,
   corpus: { reader: 'ravdess', path: sharedPath('data/ravdess'), speakers: ['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04', 'Actor_05', 'Actor_06'] },
-  noise: { matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 }, unmatched: { reader: 'folder', path: sharedPath('data/noise-speechcommands'), name: 'speech-commands' } },
+  noise: {
+    matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 },
+    unmatched: { reader: 'folder', path: sharedPath('data/noise-speechcommands'), name: 'speech-commands' },
+  },
   folds: { limit: 2 },
   seeds: [5],
   snrsDb: [10, 0],

@@ -6,7 +6,11 @@ import { decodeAudio, fbank, fbankBatch, isTrnetError, PAPER_FBANK } from '../ts
 import { sharedPath } from './shared.js';
 
 const actor = sharedPath('data/ravdess/Actor_02');
-const files = readdirSync(actor).filter((f) => f.endsWith('.flac')).sort().slice(0, 4).map((f) => join(actor, f));
+const files = readdirSync(actor)
+  .filter((f) => f.endsWith('.flac'))
+  .sort()
+  .slice(0, 4)
+  .map((f) => join(actor, f));
 const waves = files.map((f) => decodeAudio(f).samples);
 
 describe('fbank', () => {

@@ -2,16 +2,30 @@
  * Issue 11, cases 2–4 from Node: stored bytes are verified (feature stores, the enhancement cache, checkpoints
  * and run state), one run folder has one writer, and long jobs leave libuv's thread pool to Node.
  */
-import { promises as fsp, readdirSync, readFileSync, statSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { promises as fsp, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFeatureSet, enhanceBatch, evaluate, isAbortError, isTrnetError, openFeatureSet, readRavdess, resumeTraining, select, train, type FeatureSet, type UtteranceSpec } from '../ts/index.js';
+import {
+  buildFeatureSet,
+  enhanceBatch,
+  evaluate,
+  type FeatureSet,
+  isAbortError,
+  isTrnetError,
+  openFeatureSet,
+  readRavdess,
+  resumeTraining,
+  select,
+  train,
+  type UtteranceSpec,
+} from '../ts/index.js';
 import { sharedPath } from './shared.js';
 
 const EMOTIONS = ['neutral', 'happy', 'sad', 'angry'];
 const corpus = readRavdess(sharedPath('data/ravdess'), { emotions: EMOTIONS });
-const spec = (speakers: string[]): UtteranceSpec[] => select(corpus, speakers).map((u) => ({ path: u.path, label: EMOTIONS.indexOf(u.emotion), speaker: u.speaker, id: u.id }));
+const spec = (speakers: string[]): UtteranceSpec[] =>
+  select(corpus, speakers).map((u) => ({ path: u.path, label: EMOTIONS.indexOf(u.emotion), speaker: u.speaker, id: u.id }));
 const features = { frames: 100, noisy: 'none' as const };
 const modelConfig = { variant: 'baseline-c' as const, channels: [4, 8], numClasses: 4 };
 const work = mkdtempSync(join(tmpdir(), 'trnet-integrity-test-'));
@@ -31,7 +45,13 @@ function flipMiddle(path: string, at = 0.5): void {
   writeFileSync(path, bytes);
 }
 
-const rejection = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e as Error & { code?: string });
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e as Error & { code?: string },
+  );
 
 describe('stored bytes are verified (case 2)', () => {
   it('a flipped byte in a feature store is caught on read, and buildFeatureSet rebuilds instead of reporting cached', async () => {
@@ -113,12 +133,14 @@ describe('stored bytes are verified (case 2)', () => {
 describe('one writer per run folder (case 3)', () => {
   it('two trainings into one outDir at once: one succeeds, the other gets TRNET_RUN_LOCKED, the folder is consistent', async () => {
     const outDir = join(work, 'race');
-    const runs = await Promise.allSettled([1, 2].map((seed) => train({ modelConfig, trainConfig: { epochs: 2, batchSize: 8, seed }, trainSet, valSet, outDir })));
+    const runs = await Promise.allSettled(
+      [1, 2].map((seed) => train({ modelConfig, trainConfig: { epochs: 2, batchSize: 8, seed }, trainSet, valSet, outDir })),
+    );
     const won = runs.flatMap((r, i) => (r.status === 'fulfilled' ? [i + 1] : []));
     expect(won).toHaveLength(1);
     const lost = runs.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect(isTrnetError(lost.reason, 'TRNET_RUN_LOCKED')).toBe(true);
-    const seedOf = (f: string, get: (v: any) => number) => get(JSON.parse(readFileSync(join(outDir, f), 'utf8')));
+    const seedOf = (f: string, get: (v: { seed: number; trainConfig: { seed: number } }) => number) => get(JSON.parse(readFileSync(join(outDir, f), 'utf8')));
     expect(seedOf('train-config.json', (v) => v.seed)).toBe(won[0]);
     expect(seedOf('last/state.json', (v) => v.trainConfig.seed)).toBe(won[0]);
     expect(readdirSync(outDir)).not.toContain('run.lock');

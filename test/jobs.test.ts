@@ -37,7 +37,10 @@ describe('long native jobs', () => {
         if (p.done === 3) controller.abort();
       },
     });
-    const err = await run.then(() => undefined, (e: unknown) => e);
+    const err = await run.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isAbortError(err)).toBe(true);
     expect(isTrnetError(err, 'ABORT_ERR')).toBe(true);
     expect(seen.length).toBeLessThan(LONG.steps);
@@ -52,7 +55,12 @@ describe('long native jobs', () => {
   it('start at once on threads of their own: four long jobs do not queue a fifth', async () => {
     // On libuv's pool (4 threads by default) the fifth job would wait for one of these to finish.
     let blockersDone = 0;
-    const blockers = Array.from({ length: 4 }, () => native.matmulBurn({ size: 256, steps: 200 }).then((r) => (blockersDone++, r)));
+    const blockers = Array.from({ length: 4 }, () =>
+      native.matmulBurn({ size: 256, steps: 200 }).then((r) => {
+        blockersDone++;
+        return r;
+      }),
+    );
     const fifth = await native.matmulBurn({ size: 64, steps: 1 });
     expect(fifth.stepsDone).toBe(1);
     expect(blockersDone).toBe(0);
@@ -63,7 +71,10 @@ describe('long native jobs', () => {
     const controller = new AbortController();
     const started = native.matmulBurn(LONG, undefined, controller.signal);
     controller.abort();
-    const err = await started.then(() => undefined, (e: unknown) => e);
+    const err = await started.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isAbortError(err)).toBe(true);
     expect((err as { code?: string }).code).toBe('ABORT_ERR');
 
@@ -81,13 +92,19 @@ describe('long native jobs', () => {
         seen.push(p.done);
         throw boom;
       },
-    }).then(() => undefined, (e: unknown) => e);
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBe(boom);
     expect(seen).toEqual([1]);
   });
 
   it('reject with a coded error when the work fails', async () => {
-    const err = await benchMatmul({ device: 'gpu' }).then(() => undefined, (e: unknown) => e);
+    const err = await benchMatmul({ device: 'gpu' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isTrnetError(err, 'TRNET_INVALID_ARGUMENT')).toBe(true);
     expect((err as Error).message).toContain('cuda:N');
   });

@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeAudio, load, readRavdess, train, type ExperimentConfig, type ExperimentResult, type PredictResult } from '../ts/index.js';
+import { decodeAudio, type ExperimentConfig, type ExperimentResult, load, type PredictResult, readRavdess, train } from '../ts/index.js';
 import { repoRoot, sharedPath } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-predict-'));
@@ -78,7 +78,7 @@ describe('predictions from raw audio with a trained model', () => {
     some.forEach((r, i) => {
       const p = preds[i]!;
       checkShape(p, model.classes as string[]);
-      model.classes.forEach((name, k) => expect(Math.abs(p.probabilities[name]! - r.probs[k]!), `${r.utterance} ${name}`).toBeLessThan(1e-4));
+      for (const [k, name] of model.classes.entries()) expect(Math.abs(p.probabilities[name]! - r.probs[k]!), `${r.utterance} ${name}`).toBeLessThan(1e-4);
       expect(p.c).not.toBeNull();
       expect(Math.abs(p.c! - r.c!)).toBeLessThan(1e-4);
       expect(p.c!).toBeGreaterThanOrEqual(0);
@@ -222,16 +222,20 @@ describe('predictions from raw audio with a trained model', () => {
     expect((err2 as Error).message).toContain('classical');
   });
 
-
   it('trnet predict prints a table or JSON lines, and reports a bad file with exit code 1', () => {
     const cli = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'bin/trnet.mjs'), ...args], { encoding: 'utf8', timeout: 120_000 });
     const some = rows.slice(0, 2);
     const files = some.map((r) => paths.get(r.utterance)!);
     const j = cli('predict', trnetDir, ...files, '--json');
     expect(j.status, j.stderr).toBe(0);
-    const lines = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as PredictResult & { file: string });
+    const lines = j.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as PredictResult & { file: string });
     expect(lines.map((l) => l.file)).toEqual(files);
-    lines.forEach((l, i) => ['angry', 'happy', 'neutral', 'sad'].forEach((name, k) => expect(Math.abs(l.probabilities[name]! - some[i]!.probs[k]!)).toBeLessThan(1e-4)));
+    for (const [i, l] of lines.entries()) {
+      for (const [k, name] of ['angry', 'happy', 'neutral', 'sad'].entries()) expect(Math.abs(l.probabilities[name]! - some[i]!.probs[k]!)).toBeLessThan(1e-4);
+    }
     const missing = join(work, 'missing.wav');
     const t = cli('predict', trnetDir, files[0]!, missing);
     expect(t.status).toBe(1);

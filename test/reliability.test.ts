@@ -13,10 +13,12 @@ import {
   decodeAudio,
   decodeAudioBytes,
   enhancerInfo,
+  type FeatureSet,
   fbank,
   fixLength,
-  istft,
+  GTCRN_STFT,
   isTrnetError,
+  istft,
   loadAudioBatch,
   losoFolds,
   openFeatureSet,
@@ -25,10 +27,8 @@ import {
   resumeTraining,
   stft,
   train,
-  writeWav,
-  GTCRN_STFT,
-  type FeatureSet,
   type UtteranceSpec,
+  writeWav,
 } from '../ts/index.js';
 import { repoRoot, sharedPath } from './shared.js';
 
@@ -92,7 +92,10 @@ describe('case 1: numbers at the boundary', () => {
   it('frames −1 and a label of 1.5 are refused with what was passed', async () => {
     const utts = spec('Actor_01', 1);
     const frames = await failure(() => buildFeatureSet(utts, { frames: -1, noisy: 'none' }));
-    expect(frames).toMatchObject({ code: 'TRNET_INVALID_ARGUMENT', message: expect.stringContaining('options.frames: expected an integer in 1..100000, found -1') });
+    expect(frames).toMatchObject({
+      code: 'TRNET_INVALID_ARGUMENT',
+      message: expect.stringContaining('options.frames: expected an integer in 1..100000, found -1'),
+    });
     const label = await failure(() => buildFeatureSet([{ ...utts[0]!, label: 1.5 }], { noisy: 'none' }));
     expect(label).toMatchObject({ code: 'TRNET_INVALID_ARGUMENT', message: expect.stringContaining('utterances[0].label: expected an integer') });
     expect(label.message).toContain('found 1.5');
@@ -108,7 +111,8 @@ describe('case 5: inputs must be regular files', () => {
 
   it('decodeAudio refuses a FIFO and character devices at once with a coded error', () => {
     // In a child with a timeout: before the fix the FIFO hung forever and /dev/zero read without limit.
-    const r = child(`
+    const r = child(
+      `
       import { decodeAudio } from 'trnet';
       const out = [];
       for (const p of [${JSON.stringify(fifo)}, '/dev/zero', '/dev/null']) {
@@ -116,7 +120,9 @@ describe('case 5: inputs must be regular files', () => {
         try { decodeAudio(p); out.push({ p, ok: true }); } catch (e) { out.push({ p, code: e.code, message: e.message, ms: performance.now() - t0 }); }
       }
       console.log(JSON.stringify(out));
-    `, 30_000);
+    `,
+      30_000,
+    );
     expect(r.signal, 'the child hung').toBeNull();
     expect(r.status, r.stderr).toBe(0);
     for (const x of r.result as { p: string; code: string; message: string; ms: number }[]) {
@@ -131,9 +137,19 @@ describe('case 5: inputs must be regular files', () => {
     const items = await loadAudioBatch([fifo, good, '/dev/zero']);
     expect(items.map((i) => i.error?.code ?? 'ok')).toEqual(['TRNET_AUDIO_NOT_A_FILE', 'ok', 'TRNET_AUDIO_NOT_A_FILE']);
     const controller = new AbortController();
-    const job = loadAudioBatch(Array.from({ length: 64 }, (_, i) => (i % 2 ? fifo : good)), {}, { signal: controller.signal });
+    const job = loadAudioBatch(
+      Array.from({ length: 64 }, (_, i) => (i % 2 ? fifo : good)),
+      {},
+      { signal: controller.signal },
+    );
     controller.abort();
-    const settled = await Promise.race([job.then(() => 'resolved', (e: Error) => e.name), new Promise((r) => setTimeout(() => r('hung'), 10_000))]);
+    const settled = await Promise.race([
+      job.then(
+        () => 'resolved',
+        (e: Error) => e.name,
+      ),
+      new Promise((r) => setTimeout(() => r('hung'), 10_000)),
+    ]);
     expect(settled).toBe('AbortError');
   });
 
@@ -147,7 +163,8 @@ describe('case 5: inputs must be regular files', () => {
     writeWav(short, tone(16_000 * 5));
     writeWav(long, tone(16_000 * 60 * 20));
     const peak = (file: string) => {
-      const r = child(`
+      const r = child(
+        `
         import { buildFeatureSet } from 'trnet';
         import { readFileSync } from 'node:fs';
         const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
@@ -155,7 +172,9 @@ describe('case 5: inputs must be regular files', () => {
         const before = hwm();
         const set = await buildFeatureSet([{ path: ${JSON.stringify(file)}, label: 0, speaker: 's', id: 'x' }], { frames: 100, noises: [${JSON.stringify(noise)}] });
         console.log(JSON.stringify({ items: set.length, grew: hwm() - before }));
-      `, 120_000);
+      `,
+        120_000,
+      );
       expect(r.status, r.stderr).toBe(0);
       return r.result as { items: number; grew: number };
     };
@@ -168,7 +187,8 @@ describe('case 5: inputs must be regular files', () => {
 });
 
 describe('case 6: the CLI', () => {
-  const cli = (...args: string[]) => spawnSync(process.execPath, [resolve(repoRoot, 'bin/trnet.mjs'), ...args], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [resolve(repoRoot, 'bin/trnet.mjs'), ...args], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
   const voice = sharedPath('data/voicebank-samples/noisy');
   const first = join(voice, readdirSync(voice).sort()[0]!);
 
@@ -278,7 +298,9 @@ describe('case 7: errors that say what happened', () => {
     });
 
     it('case 8: the same speakers in training and validation are refused', async () => {
-      const e = await failure(() => train({ modelConfig: { variant: 'baseline-c', channels: [4, 8], numClasses: 4 }, trainSet, valSet: trainSet, outDir: join(work, 'leak') }));
+      const e = await failure(() =>
+        train({ modelConfig: { variant: 'baseline-c', channels: [4, 8], numClasses: 4 }, trainSet, valSet: trainSet, outDir: join(work, 'leak') }),
+      );
       expect(e.code).toBe('TRNET_INVALID_ARGUMENT');
       expect(e.message).toContain('"Actor_01"');
       expect(existsSync(join(work, 'leak'))).toBe(false);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { report, train, type ExperimentConfig, type ExperimentResult } from '../ts/index.js';
+import { type ExperimentConfig, type ExperimentResult, report, train } from '../ts/index.js';
 import { REPORT_TITLES } from '../ts/report/html.js';
 import { repoRoot, sharedPath } from './shared.js';
 
@@ -19,7 +19,10 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const config = (outDir: string): ExperimentConfig => ({
   outDir,
   corpus: { reader: 'ravdess', path: sharedPath('data/ravdess'), speakers: ['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04', 'Actor_05', 'Actor_06'] },
-  noise: { matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 }, unmatched: { reader: 'folder', path: sharedPath('data/noise-speechcommands'), name: 'speech-commands' } },
+  noise: {
+    matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 },
+    unmatched: { reader: 'folder', path: sharedPath('data/noise-speechcommands'), name: 'speech-commands' },
+  },
   folds: { limit: 2 },
   seeds: [5],
   snrsDb: [10, 0],
@@ -36,7 +39,11 @@ const svgCount = (html: string) => (html.match(/<svg[\s>]/g) ?? []).length;
 /** Renders `file` in headless Chromium at 1400 × height and decodes the screenshot. */
 function screenshot(file: string, height: number): PNG {
   const png = join(work, `shot-${Math.random().toString(36).slice(2)}.png`);
-  execFileSync(browser, ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--screenshot=${png}`, `--window-size=1400,${height}`, `file://${file}`], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
+  execFileSync(
+    browser,
+    ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--screenshot=${png}`, `--window-size=1400,${height}`, `file://${file}`],
+    { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 },
+  );
   return PNG.sync.read(readFileSync(png));
 }
 
@@ -62,7 +69,11 @@ function bands(img: PNG, bandHeight: number): { ink: number; colour: number }[] 
 }
 
 beforeAll(async () => {
-  browser = execFileSync('bash', [join(repoRoot, 'scripts/ensure-chromium.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim();
+  browser = execFileSync('bash', [join(repoRoot, 'scripts/ensure-chromium.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 600_000,
+  }).trim();
   run = await train(config(join(work, 'run')));
 }, 900_000);
 
@@ -74,11 +85,20 @@ describe('report.html', () => {
     for (const title of Object.values(REPORT_TITLES)) expect(html).toContain(title);
     // Fig. 2, UAR vs SNR, confusion matrices, training loss, validation UAR: one <svg> each, in that order.
     expect(svgCount(html)).toBe(5);
-    const order = [REPORT_TITLES.table, REPORT_TITLES.fig2, REPORT_TITLES.uar, REPORT_TITLES.confusion, REPORT_TITLES.loss, REPORT_TITLES.valUar, REPORT_TITLES.fig3].map((t) => html.indexOf(t));
+    const order = [
+      REPORT_TITLES.table,
+      REPORT_TITLES.fig2,
+      REPORT_TITLES.uar,
+      REPORT_TITLES.confusion,
+      REPORT_TITLES.loss,
+      REPORT_TITLES.valUar,
+      REPORT_TITLES.fig3,
+    ].map((t) => html.indexOf(t));
     expect(order).toEqual([...order].sort((a, b) => a - b));
     // Table 1 first, one row per variant, with the Baseline-c clean UAR of results.json.
     const table = html.slice(html.indexOf(REPORT_TITLES.table), html.indexOf(REPORT_TITLES.fig2));
-    for (const name of ['Baseline-c', 'Baseline-n', 'Baseline-e', 'TRNet', 'TRNet w/o L_low', 'TRNet w/o L_high']) expect(table).toContain(`<th scope="row">${name}</th>`);
+    for (const name of ['Baseline-c', 'Baseline-n', 'Baseline-e', 'TRNet', 'TRNet w/o L_low', 'TRNet w/o L_high'])
+      expect(table).toContain(`<th scope="row">${name}</th>`);
     const baselineC = run.summary.find((s) => s.variant === 'baseline-c')!;
     expect(table).toContain(`${(100 * baselineC.clean.uar.mean).toFixed(2)} ± ${(100 * baselineC.clean.uar.std).toFixed(2)}`);
     // Fig. 2 plots only the variants with c; the UAR figure every variant.
@@ -119,9 +139,15 @@ describe('report.html', () => {
   }, 180_000);
 
   it('refuses a missing or empty folder with TRNET_EXPERIMENT_NOT_FOUND, also from the CLI', async () => {
-    await expect(report(join(work, 'nothing-here'))).rejects.toMatchObject({ code: 'TRNET_EXPERIMENT_NOT_FOUND', message: expect.stringContaining('found nothing') });
+    await expect(report(join(work, 'nothing-here'))).rejects.toMatchObject({
+      code: 'TRNET_EXPERIMENT_NOT_FOUND',
+      message: expect.stringContaining('found nothing'),
+    });
     mkdirSync(join(work, 'empty'));
-    await expect(report(join(work, 'empty'))).rejects.toMatchObject({ code: 'TRNET_EXPERIMENT_NOT_FOUND', message: expect.stringContaining('a folder without them') });
+    await expect(report(join(work, 'empty'))).rejects.toMatchObject({
+      code: 'TRNET_EXPERIMENT_NOT_FOUND',
+      message: expect.stringContaining('a folder without them'),
+    });
     expect(existsSync(join(work, 'empty', 'report.html'))).toBe(false);
     const cli = spawnSync(process.execPath, [join(repoRoot, 'bin/trnet.mjs'), 'report', join(work, 'nothing-here')], { encoding: 'utf8' });
     expect(cli.status).toBe(1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fixLength, GTCRN_STFT, CMGAN_STFT, isTrnetError, istft, mixAtSnr, stft } from '../ts/index.js';
+import { CMGAN_STFT, fixLength, GTCRN_STFT, isTrnetError, istft, mixAtSnr, stft } from '../ts/index.js';
 
 function seededNoise(n: number, seed: number): Float32Array {
   let s = seed >>> 0;

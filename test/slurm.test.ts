@@ -4,12 +4,12 @@
  * daemons. Where the machine cannot run Slurm (not root, no apt), the Slurm tests are skipped with start.sh's reason.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockTask } from '../ts/experiment/lock.js';
-import { train, type ExperimentConfig, type ExperimentResult } from '../ts/index.js';
+import { type ExperimentConfig, type ExperimentResult, train } from '../ts/index.js';
 import { repoRoot, sharedPath } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-slurm-'));
@@ -25,7 +25,10 @@ const storeDir = join(work, 'store');
 const config = (outDir: string): ExperimentConfig => ({
   outDir,
   corpus: { reader: 'ravdess', path: sharedPath('data/ravdess'), speakers: ['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04', 'Actor_05', 'Actor_06'] },
-  noise: { matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 }, unmatched: { reader: 'folder', path: sharedPath('data/noise-speechcommands'), name: 'speech-commands' } },
+  noise: {
+    matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 },
+    unmatched: { reader: 'folder', path: sharedPath('data/noise-speechcommands'), name: 'speech-commands' },
+  },
   folds: { limit: 2 },
   seeds: [5],
   variants: ['baseline-c', 'baseline-n', 'trnet'],
@@ -64,7 +67,10 @@ async function waitIdle(dir: string, timeoutMs: number): Promise<Status> {
   for (;;) {
     const s = status(dir);
     if (s.counts.running === 0 && s.counts.queued === 0) return s;
-    if (Date.now() > until) throw new Error(`the arrays of ${dir} did not finish within ${timeoutMs / 1000} s: ${JSON.stringify(s.counts)}\n${spawnSync('squeue', ['-r'], { env, encoding: 'utf8' }).stdout}`);
+    if (Date.now() > until)
+      throw new Error(
+        `the arrays of ${dir} did not finish within ${timeoutMs / 1000} s: ${JSON.stringify(s.counts)}\n${spawnSync('squeue', ['-r'], { env, encoding: 'utf8' }).stdout}`,
+      );
     await sleep(1000);
   }
 }
@@ -99,26 +105,51 @@ afterAll(() => {
 describe('trnet submit --dry-run and the task lock (no scheduler needed)', () => {
   it('prints both stage scripts with the global indices, the dependency and the resources, and writes nothing', () => {
     const file = configFile('dry');
-    const out = cliOk(['submit', file, '--slurm', '--dry-run', '--max-parallel', '2', '--gpus-per-task', '1', '--time', '1:00:00', '--mem', '8G', '--partition', 'gpu']);
+    const out = cliOk([
+      'submit',
+      file,
+      '--slurm',
+      '--dry-run',
+      '--max-parallel',
+      '2',
+      '--gpus-per-task',
+      '1',
+      '--time',
+      '1:00:00',
+      '--mem',
+      '8G',
+      '--partition',
+      'gpu',
+    ]);
     const [s1, s2] = out.split(/^# .*stage2-.*\.sbatch$/m);
     expect(s1).toContain('#SBATCH --array=0-1%2');
     expect(s2).toContain('#SBATCH --array=2-5%2');
     expect(s2).toContain('#SBATCH --dependency=afterok:<stage-1 job id>');
     expect(s1).not.toContain('--dependency');
-    for (const line of ['#SBATCH --gpus-per-task=1', '#SBATCH --time=1:00:00', '#SBATCH --mem=8G', '#SBATCH --partition=gpu', `#SBATCH --output=${join(work, 'dry', 'slurm', 'logs', '%A_%a.out')}`]) {
+    for (const line of [
+      '#SBATCH --gpus-per-task=1',
+      '#SBATCH --time=1:00:00',
+      '#SBATCH --mem=8G',
+      '#SBATCH --partition=gpu',
+      `#SBATCH --output=${join(work, 'dry', 'slurm', 'logs', '%A_%a.out')}`,
+    ]) {
       expect(s1).toContain(line);
       expect(s2).toContain(line);
     }
     expect(s2).toContain(`exec ${process.execPath} ${bin} run-task ${file}`);
     expect(existsSync(join(work, 'dry'))).toBe(false);
-    expect(cli(['submit', file, '--slurm', '--gres', 'gpu:1', '--gpus-per-task', '1']).stderr).toContain('expected one of --gres and --gpus-per-task, found both');
+    expect(cli(['submit', file, '--slurm', '--gres', 'gpu:1', '--gpus-per-task', '1']).stderr).toContain(
+      'expected one of --gres and --gpus-per-task, found both',
+    );
     expect(cli(['submit', file]).stderr).toContain('use --slurm');
   });
 
   it('lets one worker hold a task, refuses a second with TRNET_TASK_LOCKED, and takes over a dead worker’s lock', () => {
     const dir = join(work, 'lock-task');
     const release = lockTask(dir, 'f/seed-1/trnet');
-    expect(() => lockTask(dir, 'f/seed-1/trnet')).toThrow(expect.objectContaining({ code: 'TRNET_TASK_LOCKED', message: expect.stringContaining(`pid ${process.pid} on ${hostname()}`) }));
+    expect(() => lockTask(dir, 'f/seed-1/trnet')).toThrow(
+      expect.objectContaining({ code: 'TRNET_TASK_LOCKED', message: expect.stringContaining(`pid ${process.pid} on ${hostname()}`) }),
+    );
     release();
     release(); // idempotent
     lockTask(dir, 'f/seed-1/trnet')(); // free again
@@ -163,7 +194,10 @@ describe('on a real Slurm', () => {
     const [, job1] = /stage 1: job (\d+), 2 task\(s\) \(/.exec(out) ?? [];
     expect(out, out).toMatch(new RegExp(`stage 2: job \\d+, 4 task\\(s\\), after ${job1} \\(`));
     const jobs = JSON.parse(readFileSync(join(work, 'arrays', 'slurm', 'jobs.json'), 'utf8'));
-    expect(jobs.submissions.map((s: { stage: number; indices: number[] }) => [s.stage, s.indices])).toEqual([[1, [0, 1]], [2, [2, 3, 4, 5]]]);
+    expect(jobs.submissions.map((s: { stage: number; indices: number[] }) => [s.stage, s.indices])).toEqual([
+      [1, [0, 1]],
+      [2, [2, 3, 4, 5]],
+    ]);
     // A second plain submission into the same folder is refused (it would run everything twice).
     expect(cli(['submit', file, '--slurm']).stderr).toContain('was already submitted');
 
@@ -246,7 +280,7 @@ describe('on a real Slurm', () => {
     // The stuck elements were cancelled, so each task has one element left in the queue.
     expect(spawnSync('squeue', ['-h', '-r', '-j', oldStage2, '-t', 'PENDING', '-o', '%i'], { env, encoding: 'utf8' }).stdout.trim()).toBe('');
     const stage2Script = JSON.parse(readFileSync(join(dir, 'slurm', 'jobs.json'), 'utf8')).submissions.at(-1).script;
-    expect(readFileSync(stage2Script, 'utf8')).toMatch(/#SBATCH --array=2-5%2\n[^]*#SBATCH --time=5:00\n/);
+    expect(readFileSync(stage2Script, 'utf8')).toMatch(/#SBATCH --array=2-5%2\n[\s\S]*#SBATCH --time=5:00\n/);
     const final = await waitIdle(dir, 180_000);
     expect(final.counts).toMatchObject({ finished: 6, failed: 0 });
     cliOk(['report', dir]);

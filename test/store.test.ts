@@ -1,9 +1,19 @@
 import { execFile } from 'node:child_process';
-import { readdirSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildFeatureSet, decodeAudio, isAbortError, openFeatureSet, readEsc50, readRavdess, train, type FeaturesProgress, type UtteranceSpec } from '../ts/index.js';
+import {
+  buildFeatureSet,
+  decodeAudio,
+  type FeaturesProgress,
+  isAbortError,
+  openFeatureSet,
+  readEsc50,
+  readRavdess,
+  train,
+  type UtteranceSpec,
+} from '../ts/index.js';
 import { repoRoot, sharedPath } from './shared.js';
 
 // Feature stores on real audio: RAVDESS actors 1–2, four emotions, ESC-50 noise, the classical enhancer.
@@ -11,7 +21,9 @@ const EMOTIONS = ['neutral', 'happy', 'sad', 'angry'];
 const utterances: UtteranceSpec[] = readRavdess(sharedPath('data/ravdess'), { emotions: EMOTIONS })
   .filter((u) => Number(u.speaker.slice(6)) <= 2)
   .map((u) => ({ path: u.path, label: EMOTIONS.indexOf(u.emotion), speaker: u.speaker, id: u.id }));
-const noises = readEsc50(sharedPath('data/esc50'), { folds: [4] }).slice(0, 4).map((n) => n.path);
+const noises = readEsc50(sharedPath('data/esc50'), { folds: [4] })
+  .slice(0, 4)
+  .map((n) => n.path);
 const work = mkdtempSync(join(tmpdir(), 'trnet-store-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const options = (dir: string, seed = 1) => ({ frames: 200, enhancer: { kind: 'classical' }, noises, seed, store: { dir } });
@@ -52,7 +64,13 @@ describe('feature stores', () => {
     const memSpeakers = memory.speakers();
     const memFold = (s: string) => memory.subset(memSpeakers.flatMap((x, i) => (x === s ? [i] : [])));
     const run = (trainSet: typeof memory, valSet: typeof memory, name: string) =>
-      train({ modelConfig: { variant: 'baseline-n', channels: [4, 8], numClasses: 4 }, trainConfig: { epochs: 2, batchSize: 16, seed: 5 }, trainSet, valSet, outDir: join(work, name) });
+      train({
+        modelConfig: { variant: 'baseline-n', channels: [4, 8], numClasses: 4 },
+        trainConfig: { epochs: 2, batchSize: 16, seed: 5 },
+        trainSet,
+        valSet,
+        outDir: join(work, name),
+      });
     const [onDisk, inMemory] = [await run(trainDisk, valDisk, 'disk'), await run(memFold('Actor_01'), memFold('Actor_02'), 'mem')];
     expect(onDisk.history.map((h) => [h.train, h.val])).toEqual(inMemory.history.map((h) => [h.train, h.val]));
     expect(onDisk.best).toEqual(inMemory.best);
@@ -77,7 +95,9 @@ describe('feature stores', () => {
       console.log(JSON.stringify({ path: set.storePath, length: set.length }));`;
     const child = () =>
       new Promise<{ path: string; length: number }>((done, fail) =>
-        execFile(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => (err ? fail(new Error(stderr || String(err))) : done(JSON.parse(stdout)))),
+        execFile(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
+          err ? fail(new Error(stderr || String(err))) : done(JSON.parse(stdout)),
+        ),
       );
     const [a, b] = await Promise.all([child(), child()]);
     expect(a).toEqual(b);
@@ -101,7 +121,10 @@ describe('feature stores', () => {
   it('an aborted build leaves no store and no temporary folder behind', async () => {
     const root = join(work, 'aborted');
     const controller = new AbortController();
-    const err = await buildFeatureSet(utterances, options(root, 9), { signal: controller.signal, onProgress: (p) => p.done === 5 && controller.abort() }).then(() => undefined, (e: unknown) => e);
+    const err = await buildFeatureSet(utterances, options(root, 9), { signal: controller.signal, onProgress: (p) => p.done === 5 && controller.abort() }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isAbortError(err)).toBe(true);
     expect(stores(root)).toEqual([]);
     expect((await buildFeatureSet(utterances, options(root, 9))).cached).toBe(false);

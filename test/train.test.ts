@@ -2,13 +2,28 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFeatureSet, configureMalloc, evaluate, isAbortError, readEsc50, readRavdess, resumeTraining, select, train, type FeatureSet, type ModelConfig, type TrainProgress, type UtteranceSpec } from '../ts/index.js';
+import {
+  buildFeatureSet,
+  configureMalloc,
+  evaluate,
+  type FeatureSet,
+  isAbortError,
+  type ModelConfig,
+  readEsc50,
+  readRavdess,
+  resumeTraining,
+  select,
+  type TrainProgress,
+  train,
+  type UtteranceSpec,
+} from '../ts/index.js';
 import { sharedPath } from './shared.js';
 
 // A small but real run: RAVDESS actors 1–6, four emotions, ESC-50 noise, the classical enhancer, a narrow model.
 const EMOTIONS = ['neutral', 'happy', 'sad', 'angry'];
 const corpus = readRavdess(sharedPath('data/ravdess'), { emotions: EMOTIONS }).filter((u) => Number(u.speaker.slice(6)) <= 6);
-const spec = (speakers: string[]): UtteranceSpec[] => select(corpus, speakers).map((u) => ({ path: u.path, label: EMOTIONS.indexOf(u.emotion), speaker: u.speaker, id: u.id }));
+const spec = (speakers: string[]): UtteranceSpec[] =>
+  select(corpus, speakers).map((u) => ({ path: u.path, label: EMOTIONS.indexOf(u.emotion), speaker: u.speaker, id: u.id }));
 const noises = readEsc50(sharedPath('data/esc50'), { folds: [4] });
 const trainNoise = noises.slice(0, 4).map((n) => n.path);
 const testNoise = noises.slice(200, 202).map((n) => n.path);
@@ -39,14 +54,27 @@ describe('feature sets from real audio', () => {
 
 describe('training from Node', () => {
   it('trains Baseline-c, then TRNet against it, with ordered progress, and evaluates the best checkpoint', async () => {
-    const baseline = await train({ modelConfig: { variant: 'baseline-c', ...small }, trainConfig: { epochs: 2, batchSize: 16, seed: 7 }, trainSet: cleanTrain, valSet: cleanVal, outDir: join(work, 'baseline-c') });
+    const baseline = await train({
+      modelConfig: { variant: 'baseline-c', ...small },
+      trainConfig: { epochs: 2, batchSize: 16, seed: 7 },
+      trainSet: cleanTrain,
+      valSet: cleanVal,
+      outDir: join(work, 'baseline-c'),
+    });
     expect(baseline.epochsRun).toBe(2);
     expect(existsSync(join(baseline.bestDir, 'model.safetensors'))).toBe(true);
 
     const events: TrainProgress[] = [];
     const modelConfig: ModelConfig = { variant: 'trnet', ...small };
     const report = await train(
-      { modelConfig, trainConfig: { epochs: 2, batchSize: 16, seed: 7 }, trainSet: mixedTrain, valSet: mixedVal, reference: baseline.bestDir, outDir: join(work, 'trnet') },
+      {
+        modelConfig,
+        trainConfig: { epochs: 2, batchSize: 16, seed: 7 },
+        trainSet: mixedTrain,
+        valSet: mixedVal,
+        reference: baseline.bestDir,
+        outDir: join(work, 'trnet'),
+      },
       { onProgress: (p) => events.push(p) },
     );
     expect(report.variant).toBe('trnet');
@@ -72,7 +100,13 @@ describe('training from Node', () => {
   });
 
   it('trains and evaluates every one of the six variants', async () => {
-    const reference = await train({ modelConfig: { variant: 'baseline-c', ...small }, trainConfig: { epochs: 1, batchSize: 32, seed: 3 }, trainSet: cleanTrain, valSet: cleanVal, outDir: join(work, 'six-ref') });
+    const reference = await train({
+      modelConfig: { variant: 'baseline-c', ...small },
+      trainConfig: { epochs: 1, batchSize: 32, seed: 3 },
+      trainSet: cleanTrain,
+      valSet: cleanVal,
+      outDir: join(work, 'six-ref'),
+    });
     for (const variant of ['baseline-c', 'baseline-n', 'baseline-e', 'trnet', 'trnet-no-low', 'trnet-no-high'] as const) {
       const clean = variant === 'baseline-c';
       const report = await train({
@@ -95,7 +129,13 @@ describe('training from Node', () => {
   it('tunes malloc for jobs by default, can switch it off, and evaluates to the same bits either way', async () => {
     const glibc = configureMalloc().supported;
     expect(configureMalloc()).toMatchObject({ mode: 'fast', jobs: 0 });
-    const report = await train({ modelConfig: { variant: 'trnet-no-high', ...small }, trainConfig: { epochs: 1, batchSize: 32, seed: 5 }, trainSet: mixedTrain, valSet: mixedVal, outDir: join(work, 'malloc') });
+    const report = await train({
+      modelConfig: { variant: 'trnet-no-high', ...small },
+      trainConfig: { epochs: 1, batchSize: 32, seed: 5 },
+      trainSet: mixedTrain,
+      valSet: mixedVal,
+      outDir: join(work, 'malloc'),
+    });
     // The fast settings are in force only while a job runs: glibc's values again afterwards.
     expect(configureMalloc()).toEqual({ mode: 'fast', applied: false, supported: glibc, jobs: 0 });
     const fast = await evaluate(report.bestDir, test);
@@ -111,21 +151,39 @@ describe('training from Node', () => {
   });
 
   it('refuses TRNet without the clean reference model, with a coded error', async () => {
-    await expect(train({ modelConfig: { variant: 'trnet', ...small }, trainConfig: { epochs: 1 }, trainSet: mixedTrain, valSet: mixedVal, outDir: join(work, 'no-ref') })).rejects.toMatchObject({ code: expect.stringMatching(/^TRNET_/) });
+    await expect(
+      train({ modelConfig: { variant: 'trnet', ...small }, trainConfig: { epochs: 1 }, trainSet: mixedTrain, valSet: mixedVal, outDir: join(work, 'no-ref') }),
+    ).rejects.toMatchObject({ code: expect.stringMatching(/^TRNET_/) });
   });
 
   it('rejects an unknown config field instead of ignoring it', async () => {
-    await expect(train({ modelConfig: { variant: 'baseline-n', ...small }, trainConfig: { epochz: 3 } as never, trainSet: mixedTrain, valSet: mixedVal, outDir: join(work, 'typo') })).rejects.toMatchObject({ code: 'TRNET_INVALID_CONFIG', message: expect.stringContaining('epochz') });
+    await expect(
+      train({
+        modelConfig: { variant: 'baseline-n', ...small },
+        trainConfig: { epochz: 3 } as never,
+        trainSet: mixedTrain,
+        valSet: mixedVal,
+        outDir: join(work, 'typo'),
+      }),
+    ).rejects.toMatchObject({ code: 'TRNET_INVALID_CONFIG', message: expect.stringContaining('epochz') });
   });
 
   it('stops on abort and resumes to the same result as an uninterrupted run', async () => {
-    const base = { modelConfig: { variant: 'baseline-n', ...small } as ModelConfig, trainConfig: { epochs: 3, batchSize: 16, seed: 11 }, trainSet: mixedTrain, valSet: mixedVal };
+    const base = {
+      modelConfig: { variant: 'baseline-n', ...small } as ModelConfig,
+      trainConfig: { epochs: 3, batchSize: 16, seed: 11 },
+      trainSet: mixedTrain,
+      valSet: mixedVal,
+    };
     const straight = await train({ ...base, outDir: join(work, 'straight') });
     const controller = new AbortController();
     const stopped = await train(
       { ...base, outDir: join(work, 'interrupted') },
       { signal: controller.signal, onProgress: (p) => p.stage === 'epoch' && p.epoch === 1 && controller.abort() },
-    ).then(() => undefined, (e: unknown) => e);
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isAbortError(stopped)).toBe(true);
     const resumed = await resumeTraining({ ...base, outDir: join(work, 'interrupted') });
     expect(resumed.best).toEqual(straight.best);

@@ -11,8 +11,9 @@ import { expectTypeOf } from 'vitest';
 import type {
   AudioOptions,
   BestEpoch,
-  EnhancerOptions,
+  DecodeProgress,
   EnhanceProgress,
+  EnhancerOptions,
   EpochRecord,
   EvalReport,
   EvaluateProgress,
@@ -21,7 +22,6 @@ import type {
   FeatureSetOptions,
   FeatureStoreOptions,
   FeaturesProgress,
-  DecodeProgress,
   LossValues,
   LrPlateau,
   MatmulBenchOptions,
@@ -37,7 +37,19 @@ import type {
   ValMetrics,
   Variant,
 } from '../ts/index.js';
-import { buildFeatureSet, evaluate, load, resumeTraining, trainModel, type FeatureSet, type LoadOptions, type Model, type ModelOutput, type PredictInput, type PredictResult } from '../ts/index.js';
+import {
+  buildFeatureSet,
+  evaluate,
+  type FeatureSet,
+  type LoadOptions,
+  load,
+  type Model,
+  type ModelOutput,
+  type PredictInput,
+  type PredictResult,
+  resumeTraining,
+  trainModel,
+} from '../ts/index.js';
 import type { Native } from '../ts/native.js';
 
 // ── The façade's names are the generated types, not copies.
@@ -58,7 +70,17 @@ expectTypeOf<EnhanceProgress>().toEqualTypeOf<Counted<'enhance'>>();
 expectTypeOf<EvaluateProgress>().toEqualTypeOf<Counted<'evaluate'>>();
 expectTypeOf<MatmulProgress>().toEqualTypeOf<Counted<'matmul'>>();
 expectTypeOf<FeaturesProgress>().toEqualTypeOf<{ stage: 'features'; done: number; total: number; cached?: boolean }>();
-expectTypeOf<Extract<TrainProgress, { stage: 'step' }>>().toEqualTypeOf<{ stage: 'step'; done: number; total: number; epoch: number; lr: number; ce: number; loss: number; low?: number; high?: number }>();
+expectTypeOf<Extract<TrainProgress, { stage: 'step' }>>().toEqualTypeOf<{
+  stage: 'step';
+  done: number;
+  total: number;
+  epoch: number;
+  lr: number;
+  ce: number;
+  loss: number;
+  low?: number;
+  high?: number;
+}>();
 expectTypeOf<Extract<TrainProgress, { stage: 'epoch' }>>().toEqualTypeOf<{
   stage: 'epoch';
   done: number;
@@ -100,7 +122,14 @@ expectTypeOf<TrainReport>().toEqualTypeOf<{
   valItems: number;
 }>();
 expectTypeOf<Prediction>().toEqualTypeOf<{ item: number; id: string; label: number; predicted: number; probs: number[]; c: number | null }>();
-expectTypeOf<EvalReport>().toEqualTypeOf<{ uar: number; war: number; ce: number; confusion: number[][]; recalls: (number | null)[]; predictions: Prediction[] }>();
+expectTypeOf<EvalReport>().toEqualTypeOf<{
+  uar: number;
+  war: number;
+  ce: number;
+  confusion: number[][];
+  recalls: (number | null)[];
+  predictions: Prediction[];
+}>();
 
 // ── Configs and options (absent fields take the defaults; `null` where the engine accepts it).
 expectTypeOf<ModelConfig>().toEqualTypeOf<{

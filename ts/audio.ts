@@ -1,7 +1,8 @@
 /** Audio in: files or bytes → mono Float32Array at 16 kHz (or another rate), one at a time or in batches. */
-import { native, type Native } from './native.js';
-import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
-import { AUDIO_OPTIONS, arrayOf, bytes as byteArray, callNative, optional, path as filePath, string } from './validate.js';
+
+import { type JobOptions, type ProgressOf, runJob, stages } from './jobs.js';
+import { type Native, native } from './native.js';
+import { AUDIO_OPTIONS, arrayOf, bytes as byteArray, callNative, path as filePath, optional, string } from './validate.js';
 
 export type AudioOptions = Native.AudioOptions;
 export type AudioClip = Native.AudioClip;

@@ -1,7 +1,8 @@
 /** Speech enhancement (the frozen SE front end): classical (weight-free), GTCRN, CMGAN-format, model cards. */
-import { native, type Native } from './native.js';
-import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
-import { ENHANCER_OPTIONS, arrayOf, callNative, float32Array, path, sampleRate } from './validate.js';
+
+import { type JobOptions, type ProgressOf, runJob, stages } from './jobs.js';
+import { type Native, native } from './native.js';
+import { arrayOf, callNative, ENHANCER_OPTIONS, float32Array, path, sampleRate } from './validate.js';
 
 export type EnhancerOptions = Native.EnhancerOptions;
 export type EnhancerInfo = Native.EnhancerInfo;

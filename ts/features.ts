@@ -1,7 +1,8 @@
 /** Log-Mel filterbank features equal to torchaudio.compliance.kaldi.fbank, computed natively. */
-import { native, type Native } from './native.js';
-import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
-import { FBANK_OPTIONS, arrayOf, callNative, float32Array, optional } from './validate.js';
+
+import { type JobOptions, type ProgressOf, runJob, stages } from './jobs.js';
+import { type Native, native } from './native.js';
+import { arrayOf, callNative, FBANK_OPTIONS, float32Array, optional } from './validate.js';
 
 export type FbankOptions = Native.FbankOptions;
 export type Features = Native.Features;

@@ -4,11 +4,24 @@
  * The public façade. Numeric work happens in the native addon (Rust on libtorch and ONNX Runtime); this layer
  * types it, validates input and runs long jobs with progress and cancellation.
  */
-import { native, type Native } from './native.js';
-import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
-import { BENCH_OPTIONS, NAMED_TENSOR, ONNX_SESSION_OPTIONS, arrayOf, callNative, float32Array, integer, invalid, oneOf, optional, readableFile } from './validate.js';
 
-export { isTrnetError, isAbortError, type TrnetError, type TrnetErrorCode } from './errors.js';
+import { type JobOptions, type ProgressOf, runJob, stages } from './jobs.js';
+import { type Native, native } from './native.js';
+import {
+  arrayOf,
+  BENCH_OPTIONS,
+  callNative,
+  float32Array,
+  integer,
+  invalid,
+  NAMED_TENSOR,
+  ONNX_SESSION_OPTIONS,
+  oneOf,
+  optional,
+  readableFile,
+} from './validate.js';
+
+export { isAbortError, isTrnetError, type TrnetError, type TrnetErrorCode } from './errors.js';
 export type { JobOptions, Progress, ProgressOf } from './jobs.js';
 
 export type NativeInfo = Native.NativeInfo;
@@ -77,24 +90,89 @@ export async function benchMatmul(options: MatmulBenchOptions = {}, job: JobOpti
   return runJob((onProgress, signal) => native.matmulBurn(options, onProgress, signal), stages('matmul'), job);
 }
 
-export { stft, istft, mixAtSnr, fixLength, GTCRN_STFT, CMGAN_STFT, type StftOptions, type Spectrogram, type Mixture, type FixedLength } from './signal.js';
-export { decodeAudio, decodeAudioBytes, loadAudioBatch, type AudioOptions, type AudioClip, type AudioBatchItem, type DecodeProgress } from './audio.js';
-export { fbank, fbankBatch, PAPER_FBANK, type FbankOptions, type Features, type FeaturesBatchItem, type FbankProgress } from './features.js';
-export { enhance, enhanceBatch, enhancerInfo, snrDb, siSdrDb, writeWav, type EnhancerOptions, type EnhancerInfo, type EnhanceItem, type EnhanceProgress } from './enhance.js';
-export { readRavdess, readIemocap, readEsc50, readMusanNoise, readNoiseFolder, RAVDESS_EMOTIONS, IEMOCAP_FOUR_CLASSES, type Utterance, type NoiseClip } from './data/corpora.js';
-export { losoFolds, select, type Fold } from './cv/loso.js';
-export { buildFeatureSet, openFeatureSet, train as trainModel, resumeTraining, evaluate, type FeatureSet, type Variant, type ModelConfig, type TrainConfig, type LrPlateau, type UtteranceSpec, type FeatureSetOptions, type FeatureStoreOptions, type FeaturesProgress, type TrainProgress, type TrainReport, type EvalReport, type EpochRecord, type LossValues, type ValMetrics, type BestEpoch, type Prediction, type EvaluateProgress } from './train.js';
-export type { TrainOptions } from './train.js';
-export { readEmodb, readCremaD, readManifest, EMODB_EMOTIONS, CREMAD_EMOTIONS } from './data/more-corpora.js';
-export { resolveConfig, VARIANTS, PAPER_CLASSES, PAPER_SNRS, type ExperimentConfig, type ResolvedConfig, type NoiseConfig } from './experiment/config.js';
-export { runExperiment, runExperimentTask, listTasks, openExperiment, writeReports as report, metricsFromPredictions, type ExperimentProgress, type ExperimentOptions, type ExperimentResult, type ExperimentState } from './experiment/runner.js';
+export { type AudioBatchItem, type AudioClip, type AudioOptions, type DecodeProgress, decodeAudio, decodeAudioBytes, loadAudioBatch } from './audio.js';
+export { type Fold, losoFolds, select } from './cv/loso.js';
+export {
+  IEMOCAP_FOUR_CLASSES,
+  type NoiseClip,
+  RAVDESS_EMOTIONS,
+  readEsc50,
+  readIemocap,
+  readMusanNoise,
+  readNoiseFolder,
+  readRavdess,
+  type Utterance,
+} from './data/corpora.js';
+export { CREMAD_EMOTIONS, EMODB_EMOTIONS, readCremaD, readEmodb, readManifest } from './data/more-corpora.js';
+export {
+  type EnhanceItem,
+  type EnhanceProgress,
+  type EnhancerInfo,
+  type EnhancerOptions,
+  enhance,
+  enhanceBatch,
+  enhancerInfo,
+  siSdrDb,
+  snrDb,
+  writeWav,
+} from './enhance.js';
+export { type ExperimentConfig, type NoiseConfig, PAPER_CLASSES, PAPER_SNRS, type ResolvedConfig, resolveConfig, VARIANTS } from './experiment/config.js';
+export type { Condition, PredictionRow, Score, Stat, TaskMetrics, TaskResult, VariantSummary } from './experiment/results.js';
+export {
+  type ExperimentOptions,
+  type ExperimentProgress,
+  type ExperimentResult,
+  type ExperimentState,
+  listTasks,
+  metricsFromPredictions,
+  openExperiment,
+  runExperiment,
+  runExperimentTask,
+  writeReports as report,
+} from './experiment/runner.js';
 export type { Task } from './experiment/tasks.js';
-export { load, type Model, type LoadOptions, type PredictFeatures, type PredictInput, type PredictResult, type ModelOutput, type EnhancerRecord } from './predict.js';
-export type { PredictionRow, TaskResult, TaskMetrics, VariantSummary, Score, Stat, Condition } from './experiment/results.js';
+export { type FbankOptions, type FbankProgress, type Features, type FeaturesBatchItem, fbank, fbankBatch, PAPER_FBANK } from './features.js';
+export {
+  type EnhancerRecord,
+  type LoadOptions,
+  load,
+  type Model,
+  type ModelOutput,
+  type PredictFeatures,
+  type PredictInput,
+  type PredictResult,
+} from './predict.js';
+export { CMGAN_STFT, type FixedLength, fixLength, GTCRN_STFT, istft, type Mixture, mixAtSnr, type Spectrogram, type StftOptions, stft } from './signal.js';
+export type { TrainOptions } from './train.js';
+export {
+  type BestEpoch,
+  buildFeatureSet,
+  type EpochRecord,
+  type EvalReport,
+  type EvaluateProgress,
+  evaluate,
+  type FeatureSet,
+  type FeatureSetOptions,
+  type FeatureStoreOptions,
+  type FeaturesProgress,
+  type LossValues,
+  type LrPlateau,
+  type ModelConfig,
+  openFeatureSet,
+  type Prediction,
+  resumeTraining,
+  type TrainConfig,
+  type TrainProgress,
+  type TrainReport,
+  train as trainModel,
+  type UtteranceSpec,
+  type ValMetrics,
+  type Variant,
+} from './train.js';
 
-import { train as trainVariant, type TrainOptions, type TrainProgress, type TrainReport } from './train.js';
-import { runExperiment, type ExperimentOptions, type ExperimentResult } from './experiment/runner.js';
 import type { ExperimentConfig } from './experiment/config.js';
+import { type ExperimentOptions, type ExperimentResult, runExperiment } from './experiment/runner.js';
+import { type TrainOptions, type TrainProgress, type TrainReport, train as trainVariant } from './train.js';
 
 /**
  * Runs an experiment (the paper's protocol: variants × leave-one-speaker-out folds × seeds, evaluated clean and in
@@ -103,9 +181,19 @@ import type { ExperimentConfig } from './experiment/config.js';
  */
 export function train(config: ExperimentConfig, options?: ExperimentOptions): Promise<ExperimentResult>;
 export function train(options: TrainOptions, job?: JobOptions<TrainProgress>): Promise<TrainReport>;
-export function train(arg: ExperimentConfig | TrainOptions, options: ExperimentOptions | JobOptions<TrainProgress> = {}): Promise<ExperimentResult | TrainReport> {
+export function train(
+  arg: ExperimentConfig | TrainOptions,
+  options: ExperimentOptions | JobOptions<TrainProgress> = {},
+): Promise<ExperimentResult | TrainReport> {
   if (arg === null || typeof arg !== 'object' || Array.isArray(arg)) {
-    return Promise.reject(invalid('train', 'an experiment config object (or a single variant’s TrainOptions with a trainSet)', arg, 'See docs/experiments.md; `trnet init` writes an example config.'));
+    return Promise.reject(
+      invalid(
+        'train',
+        'an experiment config object (or a single variant’s TrainOptions with a trainSet)',
+        arg,
+        'See docs/experiments.md; `trnet init` writes an example config.',
+      ),
+    );
   }
   if ('trainSet' in arg) return trainVariant(arg, options as JobOptions<TrainProgress>);
   return runExperiment(arg as ExperimentConfig, options as ExperimentOptions);

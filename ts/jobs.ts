@@ -3,8 +3,8 @@
  * progress arrives through a callback in order, and an AbortSignal stops it (see src/jobs.rs).
  */
 import { abortError, isAbortError } from './errors.js';
-import { JOB_OPTIONS, recode } from './validate.js';
 import type { Native } from './native.js';
+import { JOB_OPTIONS, recode } from './validate.js';
 
 /** Every progress event the addon sends: a union discriminated by `stage`, generated from src/jobs.rs. */
 export type Progress = Native.Progress;
@@ -18,7 +18,10 @@ export type ProgressOf<S extends Progress['stage']> = Extract<Progress, { stage:
  */
 export function stages<S extends Progress['stage']>(...expected: S[]): (p: Progress) => ProgressOf<S> {
   return (p) => {
-    if (!(expected as string[]).includes(p.stage)) throw new Error(`trnet: a progress event of stage "${p.stage}" where ${expected.map((s) => `"${s}"`).join(' or ')} was expected; the addon and ts/ are out of step: rebuild with \`npm run build\`.`);
+    if (!(expected as string[]).includes(p.stage))
+      throw new Error(
+        `trnet: a progress event of stage "${p.stage}" where ${expected.map((s) => `"${s}"`).join(' or ')} was expected; the addon and ts/ are out of step: rebuild with \`npm run build\`.`,
+      );
     return p as ProgressOf<S>;
   };
 }

@@ -10,11 +10,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { native, type Native } from './native.js';
 import { decodeAudio, decodeAudioBytes } from './audio.js';
-import { enhanceBatch, enhancerInfo, type EnhancerOptions } from './enhance.js';
-import { fbankBatch, PAPER_FBANK, type FbankOptions } from './features.js';
-import { LOAD_OPTIONS, PREDICT_INPUT, Found, arrayOf, callNative, codedError, invalid, path } from './validate.js';
+import { type EnhancerOptions, enhanceBatch, enhancerInfo } from './enhance.js';
+import { type FbankOptions, fbankBatch, PAPER_FBANK } from './features.js';
+import { type Native, native } from './native.js';
+import { arrayOf, callNative, codedError, Found, invalid, LOAD_OPTIONS, PREDICT_INPUT, path } from './validate.js';
 
 export type ModelOutput = Native.ModelOutput;
 
@@ -72,7 +72,13 @@ export function enhancerRecord(options: EnhancerOptions): EnhancerRecord {
   const { cacheDir: _cache, ...settings } = options;
   const info = enhancerInfo(settings);
   const model = options.model ? resolve(options.model) : null;
-  return { kind: options.kind ?? 'classical', model, modelSha256: model && isFile(model) ? sha256File(model) : null, name: info.name, fingerprint: info.fingerprint };
+  return {
+    kind: options.kind ?? 'classical',
+    model,
+    modelSha256: model && isFile(model) ? sha256File(model) : null,
+    name: info.name,
+    fingerprint: info.fingerprint,
+  };
 }
 
 const isFile = (p: string) => existsSync(p) && statSync(p).isFile();
@@ -87,12 +93,23 @@ interface Located {
 /** A checkpoint folder (`…/best`), a run folder (`…/run`) or an experiment task folder → the checkpoint and its experiment. */
 function locate(dir: string): Located {
   const abs = resolve(dir);
-  if (!existsSync(abs) || !statSync(abs).isDirectory()) throw codedError('TRNET_CHECKPOINT_NOT_FOUND', `model folder: expected a checkpoint, run or experiment task folder, found ${existsSync(abs) ? 'a file' : 'nothing'} at ${abs}. Point load() at a task folder (tasks/<fold>/seed-<n>/<variant>) or a checkpoint folder train() wrote (its best/).`);
+  if (!existsSync(abs) || !statSync(abs).isDirectory())
+    throw codedError(
+      'TRNET_CHECKPOINT_NOT_FOUND',
+      `model folder: expected a checkpoint, run or experiment task folder, found ${existsSync(abs) ? 'a file' : 'nothing'} at ${abs}. Point load() at a task folder (tasks/<fold>/seed-<n>/<variant>) or a checkpoint folder train() wrote (its best/).`,
+    );
   const candidates = [abs, join(abs, 'best'), join(abs, 'run', 'best')];
   const checkpoint = candidates.find(isCheckpoint);
   if (!checkpoint) {
-    if (isFile(join(abs, 'plan.json'))) throw codedError('TRNET_CHECKPOINT_NOT_FOUND', `model folder: expected one task's folder, found the experiment folder ${abs}, which holds many models. Pass one of its tasks, e.g. ${join(abs, 'tasks', '<fold>', 'seed-<n>', 'trnet')}.`);
-    throw codedError('TRNET_CHECKPOINT_NOT_FOUND', `model folder: expected a checkpoint (config.json + model.safetensors) in ${abs}, its best/ or its run/best/, found none. Point load() at a task folder or a checkpoint folder train() wrote.`);
+    if (isFile(join(abs, 'plan.json')))
+      throw codedError(
+        'TRNET_CHECKPOINT_NOT_FOUND',
+        `model folder: expected one task's folder, found the experiment folder ${abs}, which holds many models. Pass one of its tasks, e.g. ${join(abs, 'tasks', '<fold>', 'seed-<n>', 'trnet')}.`,
+      );
+    throw codedError(
+      'TRNET_CHECKPOINT_NOT_FOUND',
+      `model folder: expected a checkpoint (config.json + model.safetensors) in ${abs}, its best/ or its run/best/, found none. Point load() at a task folder or a checkpoint folder train() wrote.`,
+    );
   }
   // best → run → <variant> → seed-<n> → <fold> → tasks → experiment root: look up a few levels, not further.
   let up = dirname(checkpoint);
@@ -116,13 +133,23 @@ function readJson<T>(file: string): T {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (err) {
-    throw codedError('TRNET_INVALID_CONFIG', `${file}: expected JSON written by trnet, found a file that does not parse (${(err as Error).message}). Restore it from the experiment folder, or pass { classes, features, enhancer } with a checkpoint folder.`, err);
+    throw codedError(
+      'TRNET_INVALID_CONFIG',
+      `${file}: expected JSON written by trnet, found a file that does not parse (${(err as Error).message}). Restore it from the experiment folder, or pass { classes, features, enhancer } with a checkpoint folder.`,
+      err,
+    );
   }
 }
 
 function readExperiment(root: string): ExperimentSettings {
-  const cfg = readJson<{ corpus?: { classes?: string[] }; features?: ExperimentSettings['features']; enhancer?: EnhancerOptions } | null>(join(root, 'config.json')) ?? {};
-  if (!cfg.corpus?.classes || !cfg.features?.frames || !cfg.enhancer) throw codedError('TRNET_INVALID_CONFIG', `${join(root, 'config.json')}: expected a resolved experiment config with corpus.classes, features and enhancer, found ${Object.keys(cfg).join(', ') || 'none of them'}. Pass { classes, features, enhancer } to load().`);
+  const cfg =
+    readJson<{ corpus?: { classes?: string[] }; features?: ExperimentSettings['features']; enhancer?: EnhancerOptions } | null>(join(root, 'config.json')) ??
+    {};
+  if (!cfg.corpus?.classes || !cfg.features?.frames || !cfg.enhancer)
+    throw codedError(
+      'TRNET_INVALID_CONFIG',
+      `${join(root, 'config.json')}: expected a resolved experiment config with corpus.classes, features and enhancer, found ${Object.keys(cfg).join(', ') || 'none of them'}. Pass { classes, features, enhancer } to load().`,
+    );
   return { classes: cfg.corpus.classes, features: cfg.features, enhancer: cfg.enhancer };
 }
 
@@ -131,19 +158,31 @@ function checkEnhancer(root: string, enhancer: EnhancerOptions, allow: boolean):
   const file = join(root, ENHANCER_RECORD_FILE);
   if (allow || !isFile(file)) return;
   const recorded = readJson<EnhancerRecord>(file);
-  const named = (r: { kind: string; model: string | null; modelSha256: string | null }) => `${r.kind}${r.model ? ` ${r.model} (SHA-256 ${r.modelSha256 ?? 'unknown'})` : ''}`;
-  const fix = 'Restore the SE model the experiment was trained with, or pass { allowDifferentEnhancer: true } to predict with this one anyway (the predictions will not match the evaluation).';
+  const named = (r: { kind: string; model: string | null; modelSha256: string | null }) =>
+    `${r.kind}${r.model ? ` ${r.model} (SHA-256 ${r.modelSha256 ?? 'unknown'})` : ''}`;
+  const fix =
+    'Restore the SE model the experiment was trained with, or pass { allowDifferentEnhancer: true } to predict with this one anyway (the predictions will not match the evaluation).';
   if (enhancer.model && !existsSync(enhancer.model)) {
-    throw codedError('TRNET_ENHANCER_MISMATCH', `SE front end: expected the one the model was trained with, ${named(recorded)}, found no file at ${resolve(enhancer.model)}. ${fix}`);
+    throw codedError(
+      'TRNET_ENHANCER_MISMATCH',
+      `SE front end: expected the one the model was trained with, ${named(recorded)}, found no file at ${resolve(enhancer.model)}. ${fix}`,
+    );
   }
   let current: EnhancerRecord;
   try {
     current = enhancerRecord(enhancer);
   } catch (err) {
-    throw codedError('TRNET_ENHANCER_MISMATCH', `SE front end: expected the one the model was trained with, ${named(recorded)}, found one that does not load (${(err as Error).message}). ${fix}`, err);
+    throw codedError(
+      'TRNET_ENHANCER_MISMATCH',
+      `SE front end: expected the one the model was trained with, ${named(recorded)}, found one that does not load (${(err as Error).message}). ${fix}`,
+      err,
+    );
   }
   if (current.fingerprint !== recorded.fingerprint || current.modelSha256 !== recorded.modelSha256) {
-    throw codedError('TRNET_ENHANCER_MISMATCH', `SE front end: expected the one the model was trained with, ${named(recorded)} (fingerprint ${recorded.fingerprint}), found ${named(current)} (fingerprint ${current.fingerprint}). ${fix}`);
+    throw codedError(
+      'TRNET_ENHANCER_MISMATCH',
+      `SE front end: expected the one the model was trained with, ${named(recorded)} (fingerprint ${recorded.fingerprint}), found ${named(current)} (fingerprint ${current.fingerprint}). ${fix}`,
+    );
   }
 }
 
@@ -231,7 +270,8 @@ export class Model {
   }
 
   private async run(inputs: PredictInput[]): Promise<PredictResult[]> {
-    if (this.native.closed) throw codedError('TRNET_MODEL_CLOSED', `expected an open model, found one that was closed with close() (${this.dir}). Load it again with load(dir).`);
+    if (this.native.closed)
+      throw codedError('TRNET_MODEL_CLOSED', `expected an open model, found one that was closed with close() (${this.dir}). Load it again with load(dir).`);
     const kept = samplesKept(this.features.frames, this.features.fbank);
     const waves = inputs.map((input) => {
       const w = decode(input, kept);
@@ -243,14 +283,20 @@ export class Model {
       const items = await enhanceBatch(waves, this.enhancer);
       enhanced = items.map((item, i) => {
         if (item.samples) return item.samples;
-        throw codedError((item.error?.code as 'TRNET_ENHANCE_FAILED' | undefined) ?? 'TRNET_ENHANCE_FAILED', `input ${i}: the SE front end failed: ${item.error?.message ?? 'no output'}`);
+        throw codedError(
+          (item.error?.code as 'TRNET_ENHANCE_FAILED' | undefined) ?? 'TRNET_ENHANCE_FAILED',
+          `input ${i}: the SE front end failed: ${item.error?.message ?? 'no output'}`,
+        );
       });
     }
     const feats = await fbankBatch([...waves, ...enhanced], this.features.fbank);
     const matrix = (i: number) => {
       const f = feats[i]!;
       if (f.features) return f.features.data;
-      throw codedError((f.error?.code as 'TRNET_INVALID_ARGUMENT' | undefined) ?? 'TRNET_INVALID_ARGUMENT', `input ${i % inputs.length}: no features: ${f.error?.message ?? 'unknown error'}`);
+      throw codedError(
+        (f.error?.code as 'TRNET_INVALID_ARGUMENT' | undefined) ?? 'TRNET_INVALID_ARGUMENT',
+        `input ${i % inputs.length}: no features: ${f.error?.message ?? 'unknown error'}`,
+      );
     };
     const batch = inputs.map((_, i) => ({ x: matrix(i), ...(needsXe ? { xe: matrix(inputs.length + i) } : {}) }));
     const outputs = await (callNative(() => this.native.predict(batch)) as Promise<ModelOutput[]>);
@@ -282,17 +328,35 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
   const enhancer = options.enhancer ?? exp?.enhancer;
   if (!classes || !features || !enhancer) {
     const missing = [!classes && 'classes', !features && 'features', !enhancer && 'enhancer'].filter(Boolean).join(', ');
-    throw invalid('options', `{ classes, features, enhancer } for a checkpoint outside an experiment folder (${where.checkpoint})`, options, `Pass ${missing} (the corpus classes, features.frames/pad/fbank and the SE front end it was trained with).`);
+    throw invalid(
+      'options',
+      `{ classes, features, enhancer } for a checkpoint outside an experiment folder (${where.checkpoint})`,
+      options,
+      `Pass ${missing} (the corpus classes, features.frames/pad/fbank and the SE front end it was trained with).`,
+    );
   }
   // Predictions are not written into the experiment's enhancement cache.
   const { cacheDir: _cache, ...se } = enhancer;
   if (where.experiment) checkEnhancer(where.experiment, se, options.allowDifferentEnhancer === true);
   const fbank = features.fbank ?? PAPER_FBANK;
-  const nativeModel = callNative(() => native.NativeModel.load(where.checkpoint, { frames: features.frames, pad: features.pad ?? 'zero', ...(options.device ? { device: options.device } : {}) }));
+  const nativeModel = callNative(() =>
+    native.NativeModel.load(where.checkpoint, { frames: features.frames, pad: features.pad ?? 'zero', ...(options.device ? { device: options.device } : {}) }),
+  );
   const bins = (fbank.numMelBins ?? 23) + (fbank.useEnergy ? 1 : 0);
   if (classes.length !== nativeModel.numClasses || bins !== nativeModel.nMels) {
     nativeModel.close();
-    throw invalid('options', `${nativeModel.numClasses} classes and an fbank of ${nativeModel.nMels} bins (what the model in ${where.checkpoint} has)`, new Found(`${classes.length} classes and ${bins} bins`), 'Pass the classes and fbank options the model was trained with.');
+    throw invalid(
+      'options',
+      `${nativeModel.numClasses} classes and an fbank of ${nativeModel.nMels} bins (what the model in ${where.checkpoint} has)`,
+      new Found(`${classes.length} classes and ${bins} bins`),
+      'Pass the classes and fbank options the model was trained with.',
+    );
   }
-  return new Model(nativeModel, where.checkpoint, Object.freeze([...classes]), Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank }), Object.freeze(se));
+  return new Model(
+    nativeModel,
+    where.checkpoint,
+    Object.freeze([...classes]),
+    Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank }),
+    Object.freeze(se),
+  );
 }

@@ -1,6 +1,6 @@
 /** Signal processing on Float32Arrays (16 kHz mono audio): STFT, mixing at an SNR, fixed-length framing. */
-import { native, type Native } from './native.js';
-import { SPECTROGRAM, STFT_OPTIONS, callNative, finite, float32Array, integer, oneOf, optional, seed as seedCheck } from './validate.js';
+import { type Native, native } from './native.js';
+import { callNative, finite, float32Array, integer, oneOf, optional, SPECTROGRAM, STFT_OPTIONS, seed as seedCheck } from './validate.js';
 
 export type StftOptions = Native.StftOptions;
 export type Spectrogram = Native.Spectrogram;

@@ -6,9 +6,24 @@
  * ones take the paper's defaults). Every type here is generated from the addon's Rust definitions
  * (ts/native/index.d.ts, src/configs.rs, src/reports.rs, src/jobs.rs); none is written by hand.
  */
-import { native, type Native } from './native.js';
-import { runJob, stages, type JobOptions, type ProgressOf } from './jobs.js';
-import { EVALUATE_OPTIONS, FEATURE_SET_OPTIONS, RESUME_OPTIONS, SIGNAL_ONLY, TRAIN_OPTIONS, UTTERANCE_SPEC, arrayOf, callNative, disjointSpeakers, featureSet, integer, path, uniqueIds } from './validate.js';
+
+import { type JobOptions, type ProgressOf, runJob, stages } from './jobs.js';
+import { type Native, native } from './native.js';
+import {
+  arrayOf,
+  callNative,
+  disjointSpeakers,
+  EVALUATE_OPTIONS,
+  FEATURE_SET_OPTIONS,
+  featureSet,
+  integer,
+  path,
+  RESUME_OPTIONS,
+  SIGNAL_ONLY,
+  TRAIN_OPTIONS,
+  UTTERANCE_SPEC,
+  uniqueIds,
+} from './validate.js';
 
 export type FeatureSet = Native.FeatureSet;
 
@@ -70,7 +85,11 @@ export type Prediction = Native.Prediction;
 export type EvalReport = Native.EvalReport;
 
 /** Decodes, mixes (seeded), enhances and computes fixed-length features for `utterances` on all cores. */
-export async function buildFeatureSet(utterances: UtteranceSpec[], options: FeatureSetOptions = {}, job: JobOptions<FeaturesProgress> = {}): Promise<FeatureSet> {
+export async function buildFeatureSet(
+  utterances: UtteranceSpec[],
+  options: FeatureSetOptions = {},
+  job: JobOptions<FeaturesProgress> = {},
+): Promise<FeatureSet> {
   arrayOf(UTTERANCE_SPEC)(utterances, 'utterances');
   uniqueIds(utterances, 'utterances');
   FEATURE_SET_OPTIONS(options, 'options');
@@ -106,25 +125,44 @@ export async function train(options: TrainOptions, job: JobOptions<TrainProgress
   TRAIN_OPTIONS(options, 'options');
   disjointSpeakers(options.trainSet, options.valSet);
   return runJob(
-    (onProgress, signal) => native.trainModel(options.trainConfig ?? {}, options.modelConfig, options.trainSet, options.valSet, options.reference, options.outDir, onProgress, signal),
+    (onProgress, signal) =>
+      native.trainModel(
+        options.trainConfig ?? {},
+        options.modelConfig,
+        options.trainSet,
+        options.valSet,
+        options.reference,
+        options.outDir,
+        onProgress,
+        signal,
+      ),
     stages('step', 'epoch'),
     job,
   );
 }
 
 /** Continues an interrupted run in `outDir` (after an abort or a crash) to the same result an uninterrupted run gives. */
-export async function resumeTraining(options: Omit<TrainOptions, 'modelConfig'> & { modelConfig?: ModelConfig }, job: JobOptions<TrainProgress> = {}): Promise<TrainReport> {
+export async function resumeTraining(
+  options: Omit<TrainOptions, 'modelConfig'> & { modelConfig?: ModelConfig },
+  job: JobOptions<TrainProgress> = {},
+): Promise<TrainReport> {
   RESUME_OPTIONS(options, 'options');
   disjointSpeakers(options.trainSet, options.valSet);
   return runJob(
-    (onProgress, signal) => native.resumeTraining(options.trainConfig ?? {}, options.trainSet, options.valSet, options.reference, options.outDir, onProgress, signal),
+    (onProgress, signal) =>
+      native.resumeTraining(options.trainConfig ?? {}, options.trainSet, options.valSet, options.reference, options.outDir, onProgress, signal),
     stages('step', 'epoch'),
     job,
   );
 }
 
 /** UAR, WAR, confusion matrix and per-item predictions of a checkpoint folder on a feature set. */
-export async function evaluate(checkpointDir: string, set: FeatureSet, options: { device?: string } = {}, job: JobOptions<EvaluateProgress> = {}): Promise<EvalReport> {
+export async function evaluate(
+  checkpointDir: string,
+  set: FeatureSet,
+  options: { device?: string } = {},
+  job: JobOptions<EvaluateProgress> = {},
+): Promise<EvalReport> {
   path(checkpointDir, 'checkpointDir');
   featureSet(set, 'set');
   EVALUATE_OPTIONS(options, 'options');

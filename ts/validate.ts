@@ -11,8 +11,8 @@
  */
 import { statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { native, type Native } from './native.js';
 import type { TrnetError, TrnetErrorCode } from './errors.js';
+import { type Native, native } from './native.js';
 
 /** A check of one value; `name` is how the value is called in the error (e.g. "options.fbank.numMelBins"). */
 export type Check = (value: unknown, name: string) => void;
@@ -82,7 +82,8 @@ export const string =
 
 /** A non-empty string that can be a file system path (no NUL byte, which the OS would cut the path at). */
 export const path: Check = (v, name) => {
-  if (typeof v !== 'string' || v.length === 0 || v.includes('\0')) throw invalid(name, 'a file or folder path (a non-empty string without NUL)', v, 'Pass a path such as "data/x.wav".');
+  if (typeof v !== 'string' || v.length === 0 || v.includes('\0'))
+    throw invalid(name, 'a file or folder path (a non-empty string without NUL)', v, 'Pass a path such as "data/x.wav".');
 };
 
 /**
@@ -91,14 +92,22 @@ export const path: Check = (v, name) => {
  */
 export const readableFile: Check = (v, name) => {
   path(v, name);
-  let stat;
+  let stat: ReturnType<typeof statSync>;
   try {
     stat = statSync(v as string);
   } catch {
     return;
   }
   if (!stat.isFile() && !stat.isDirectory()) {
-    const kind = stat.isFIFO() ? 'a FIFO (named pipe)' : stat.isCharacterDevice() ? 'a character device' : stat.isBlockDevice() ? 'a block device' : stat.isSocket() ? 'a socket' : 'not a regular file';
+    const kind = stat.isFIFO()
+      ? 'a FIFO (named pipe)'
+      : stat.isCharacterDevice()
+        ? 'a character device'
+        : stat.isBlockDevice()
+          ? 'a block device'
+          : stat.isSocket()
+            ? 'a socket'
+            : 'not a regular file';
     throw invalid(name, 'a regular file', new Found(`${JSON.stringify(v)}, ${kind}`), 'Pass the path of the file on disk.');
   }
 };
@@ -106,7 +115,8 @@ export const readableFile: Check = (v, name) => {
 export const oneOf =
   (...choices: string[]): Check =>
   (v, name) => {
-    if (typeof v !== 'string' || !choices.includes(v)) throw invalid(name, `one of ${choices.map((c) => JSON.stringify(c)).join(', ')}`, v, 'Pick one of those.');
+    if (typeof v !== 'string' || !choices.includes(v))
+      throw invalid(name, `one of ${choices.map((c) => JSON.stringify(c)).join(', ')}`, v, 'Pick one of those.');
   };
 
 export const boolean: Check = (v, name) => {
@@ -141,7 +151,7 @@ export const arrayOf =
   (v, name) => {
     if (!Array.isArray(v)) throw invalid(name, 'an array', v, 'Pass an array.');
     if (v.length > max) throw invalid(name, `at most ${max} elements`, v, 'Pass fewer.');
-    v.forEach((x, i) => check(x, `${name}[${i}]`));
+    for (const [i, x] of v.entries()) check(x, `${name}[${i}]`);
   };
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -157,7 +167,12 @@ export function object<T>(schema: Schema<T>): Check {
     if (!isPlainObject(v)) throw invalid(name, 'an object', v, 'Pass an object literal such as {}.');
     for (const key of Object.keys(v)) {
       if (!Object.hasOwn(schema, key)) {
-        throw invalid(`${name}.${key}`, `one of the known keys (${known.join(', ')})`, new Found(`the unknown key ${JSON.stringify(key)}`), 'Remove it or correct its spelling.');
+        throw invalid(
+          `${name}.${key}`,
+          `one of the known keys (${known.join(', ')})`,
+          new Found(`the unknown key ${JSON.stringify(key)}`),
+          'Remove it or correct its spelling.',
+        );
       }
     }
     for (const key of known) (schema as Record<string, Check>)[key]!(v[key], `${name}.${key}`);
@@ -234,7 +249,8 @@ export const STFT_OPTIONS: Check = object<Native.StftOptions>({
 export const SPECTROGRAM: Check = (v, name) => {
   object<Native.Spectrogram>({ frames: integer(0, U32_MAX), bins: integer(1, N_FFT_MAX / 2 + 1), data: float32Array })(v, name);
   const s = v as Native.Spectrogram;
-  if (s.data.length !== s.frames * s.bins * 2) throw invalid(`${name}.data`, `frames × bins × 2 = ${s.frames * s.bins * 2} values`, s.data, 'Pass a spectrogram as stft returns it.');
+  if (s.data.length !== s.frames * s.bins * 2)
+    throw invalid(`${name}.data`, `frames × bins × 2 = ${s.frames * s.bins * 2} values`, s.data, 'Pass a spectrogram as stft returns it.');
 };
 
 export const BENCH_OPTIONS: Check = object<Native.BurnOptions>({
@@ -276,7 +292,12 @@ export function uniqueIds(utterances: Native.UtteranceSpec[], name: string): voi
     const id = u.id || basename(u.path, extname(u.path));
     const first = seen.get(id);
     if (first !== undefined) {
-      throw invalid(`${name}[${i}].id`, `an id no other utterance has`, new Found(`${JSON.stringify(id)}, the id of ${name}[${first}] (${utterances[first]!.path}) too`), 'Give each utterance a unique `id` (e.g. speaker and file name).');
+      throw invalid(
+        `${name}[${i}].id`,
+        `an id no other utterance has`,
+        new Found(`${JSON.stringify(id)}, the id of ${name}[${first}] (${utterances[first]!.path}) too`),
+        'Give each utterance a unique `id` (e.g. speaker and file name).',
+      );
     }
     seen.set(id, i);
   });
@@ -296,7 +317,13 @@ const VARIANTS = ['baseline-c', 'baseline-n', 'baseline-e', 'trnet', 'trnet-no-l
  * for a reference checkpoint the caller never meant to need). */
 export const MODEL_CONFIG: Check = (v, name) => {
   if (!isPlainObject(v)) throw invalid(name, 'an object such as { variant: "trnet" }', v, 'Pass a model config.');
-  if (v.variant === undefined) throw invalid(`${name}.variant`, `one of ${VARIANTS.map((x) => JSON.stringify(x)).join(', ')}`, undefined, 'Choose the variant to train, e.g. { variant: "baseline-c" }.');
+  if (v.variant === undefined)
+    throw invalid(
+      `${name}.variant`,
+      `one of ${VARIANTS.map((x) => JSON.stringify(x)).join(', ')}`,
+      undefined,
+      'Choose the variant to train, e.g. { variant: "baseline-c" }.',
+    );
   oneOf(...VARIANTS)(v.variant, `${name}.variant`);
 };
 
@@ -311,18 +338,41 @@ const trainOptionsSchema = {
   reference: optional(path),
   outDir: path,
 };
-export const TRAIN_OPTIONS: Check = object<{ modelConfig: unknown; trainConfig?: unknown; trainSet: unknown; valSet: unknown; reference?: unknown; outDir: unknown }>({ modelConfig: MODEL_CONFIG, ...trainOptionsSchema });
+export const TRAIN_OPTIONS: Check = object<{
+  modelConfig: unknown;
+  trainConfig?: unknown;
+  trainSet: unknown;
+  valSet: unknown;
+  reference?: unknown;
+  outDir: unknown;
+}>({ modelConfig: MODEL_CONFIG, ...trainOptionsSchema });
 // `modelConfig` is accepted so that the options given to train can be given to resume again; the run
 // folder's own config is what resumes.
-export const RESUME_OPTIONS: Check = object<{ modelConfig?: unknown; trainConfig?: unknown; trainSet: unknown; valSet: unknown; reference?: unknown; outDir: unknown }>({ modelConfig: optional(MODEL_CONFIG), ...trainOptionsSchema });
+export const RESUME_OPTIONS: Check = object<{
+  modelConfig?: unknown;
+  trainConfig?: unknown;
+  trainSet: unknown;
+  valSet: unknown;
+  reference?: unknown;
+  outDir: unknown;
+}>({ modelConfig: optional(MODEL_CONFIG), ...trainOptionsSchema });
 
 /** Validation must not learn from the speakers it judges: a speaker in both sets inflates every score. */
 export function disjointSpeakers(trainSet: Native.FeatureSet, valSet: Native.FeatureSet): void {
   const train = new Set(trainSet.speakers());
   const shared = [...new Set(valSet.speakers())].filter((s) => train.has(s)).sort();
   if (shared.length > 0) {
-    const shown = shared.slice(0, 5).map((s) => JSON.stringify(s)).join(', ') + (shared.length > 5 ? `, … (${shared.length} in all)` : '');
-    throw invalid('options.valSet', 'speakers the training set does not have', new Found(`speakers in both sets: ${shown}`), 'Split by speaker (e.g. losoFolds) so that no speaker trains and validates.');
+    const shown =
+      shared
+        .slice(0, 5)
+        .map((s) => JSON.stringify(s))
+        .join(', ') + (shared.length > 5 ? `, … (${shared.length} in all)` : '');
+    throw invalid(
+      'options.valSet',
+      'speakers the training set does not have',
+      new Found(`speakers in both sets: ${shown}`),
+      'Split by speaker (e.g. losoFolds) so that no speaker trains and validates.',
+    );
   }
 }
 
@@ -334,7 +384,8 @@ export const NAMED_TENSOR: Check = (v, name) => {
   object<Native.NamedTensor>({ name: string(), dims: arrayOf(integer(0, U32_MAX), 16), data: float32Array })(v, name);
   const t = v as Native.NamedTensor;
   const n = t.dims.reduce((a, b) => a * b, 1);
-  if (n !== t.data.length) throw invalid(`${name}.data`, `${n} values (the product of dims ${JSON.stringify(t.dims)})`, t.data, 'Pass as many values as the dims describe.');
+  if (n !== t.data.length)
+    throw invalid(`${name}.data`, `${n} values (the product of dims ${JSON.stringify(t.dims)})`, t.data, 'Pass as many values as the dims describe.');
 };
 
 // ---- Errors that did not come from these checks -------------------------------------------------------
@@ -352,7 +403,11 @@ export function recode(err: unknown): unknown {
   const conversion = typeof code === 'string' && /Expected$|^InvalidArg$/.test(code);
   return conversion
     ? codedError('TRNET_INVALID_ARGUMENT', `an argument has the wrong type: ${message}. Check the argument types in the documentation.`, err)
-    : codedError('TRNET_INTERNAL', `the native addon failed without a trnet error code (${message}). This is a bug in trnet; please report it with the call that caused it.`, err);
+    : codedError(
+        'TRNET_INTERNAL',
+        `the native addon failed without a trnet error code (${message}). This is a bug in trnet; please report it with the call that caused it.`,
+        err,
+      );
 }
 
 /** Runs a synchronous native call, coding any error it throws. */

@@ -15,9 +15,13 @@ export class PlainFbank {
   private readonly cos: Float64Array;
   private readonly sin: Float64Array;
 
-  constructor(readonly numBins = 80, sampleRate = 16_000, lowFreq = 20) {
+  constructor(
+    readonly numBins = 80,
+    sampleRate = 16_000,
+    lowFreq = 20,
+  ) {
     const n = this.frameLength;
-    this.window = Float64Array.from({ length: n }, (_, i) => Math.pow(0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1)), 0.85));
+    this.window = Float64Array.from({ length: n }, (_, i) => (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1))) ** 0.85);
     const mel = (f: number) => 1127 * Math.log(1 + f / 700);
     const lo = mel(lowFreq);
     const hi = mel(sampleRate / 2);

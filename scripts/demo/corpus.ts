@@ -79,7 +79,12 @@ interface Wasm {
 const wasm = (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly;
 
 type ESpeakModule = { FS: { readFile(path: string): Uint8Array } };
-type ESpeakFactory = (options: { arguments: string[]; instantiateWasm?: unknown; print?: (s: string) => void; printErr?: (s: string) => void }) => Promise<ESpeakModule>;
+type ESpeakFactory = (options: {
+  arguments: string[];
+  instantiateWasm?: unknown;
+  print?: (s: string) => void;
+  printErr?: (s: string) => void;
+}) => Promise<ESpeakModule>;
 
 /** espeak-ng's WebAssembly, compiled once and instantiated per utterance (its CLI runs once per instance). */
 async function synthesizer(): Promise<(voice: string, ssml: string) => Promise<Float32Array>> {
@@ -108,7 +113,7 @@ function ssml(text: string, p: { pitch: number; range: number; rate: number; vol
 
 const SR = 16_000;
 
-function fit(x: Float32Array, length: number, offset: number): Float32Array {
+function loopTo(x: Float32Array, length: number, offset: number): Float32Array {
   const out = new Float32Array(length);
   for (let i = 0; i < length; i++) out[i] = x[(i + offset) % x.length]!;
   return out;
@@ -178,7 +183,15 @@ export async function ensureDemoCorpus(root: string, log: (line: string) => void
       for (const [s, text] of SENTENCES.entries()) {
         const base = PROSODY[emotion];
         const jitter = (k: keyof typeof JITTER) => (2 * r() - 1) * JITTER[k];
-        const samples = await speak(voice.voice, ssml(text, { pitch: base.pitch + voice.pitch + jitter('pitch'), range: base.range + jitter('range'), rate: base.rate + jitter('rate'), volume: base.volume + jitter('volume') }));
+        const samples = await speak(
+          voice.voice,
+          ssml(text, {
+            pitch: base.pitch + voice.pitch + jitter('pitch'),
+            range: base.range + jitter('range'),
+            rate: base.rate + jitter('rate'),
+            volume: base.volume + jitter('volume'),
+          }),
+        );
         const name = `${voice.id}_${emotion}_${String(s + 1).padStart(2, '0')}.wav`;
         writeWav(join(tmp, 'speech', name), samples);
         rows.push(`speech/${name},${emotion},${voice.id},session${Math.floor(v / 2) + 1},${voice.gender}`);
@@ -186,24 +199,25 @@ export async function ensureDemoCorpus(root: string, log: (line: string) => void
       }
     }
   }
-  writeFileSync(join(tmp, 'manifest.csv'), rows.join('\n') + '\n');
+  writeFileSync(join(tmp, 'manifest.csv'), `${rows.join('\n')}\n`);
 
   // Babble: five voices speaking other sentences at once, looped to 5 s; 8 clips.
   const babbleVoices = ['de+m2', 'fr-fr+f2', 'es+m3', 'it+f3', 'nl+m1', 'en-us+m6', 'en-gb+f4', 'pl+m2'];
   const talkers: Float32Array[] = [];
-  for (const [i, voice] of babbleVoices.entries()) talkers.push(await speak(voice, ssml(BABBLE_TEXTS[i % BABBLE_TEXTS.length]!, { pitch: 0, range: 100, rate: 100, volume: 0 })));
+  for (const [i, voice] of babbleVoices.entries())
+    talkers.push(await speak(voice, ssml(BABBLE_TEXTS[i % BABBLE_TEXTS.length]!, { pitch: 0, range: 100, rate: 100, volume: 0 })));
   for (let k = 0; k < 8; k++) {
     const mix = new Float32Array(5 * SR);
     for (let t = 0; t < 5; t++) {
       const talker = talkers[(k + t * 3) % talkers.length]!;
-      const part = fit(talker, mix.length, Math.floor(r() * talker.length));
+      const part = loopTo(talker, mix.length, Math.floor(r() * talker.length));
       for (let i = 0; i < mix.length; i++) mix[i]! += part[i]!;
     }
     writeWav(join(tmp, 'noise', 'matched', `babble_${k + 1}.wav`), normalise(mix, 0.05));
   }
   for (let k = 0; k < 8; k++) writeWav(join(tmp, 'noise', 'matched', `coloured_${k + 1}.wav`), coloured(r, 5, k / 7));
   for (let k = 0; k < 8; k++) writeWav(join(tmp, 'noise', 'unmatched', `impulsive_${k + 1}.wav`), impulsive(r, 5));
-  writeFileSync(join(tmp, 'complete.json'), JSON.stringify({ version: DEMO_VERSION, utterances: total }) + '\n');
+  writeFileSync(join(tmp, 'complete.json'), `${JSON.stringify({ version: DEMO_VERSION, utterances: total })}\n`);
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return paths;

@@ -7,18 +7,19 @@
  *   npm start -- --out DIR     another run folder (default $TRNET_CACHE/demo-run)
  *   npm start -- --json        line-delimited progress events instead of bars
  */
+
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureDemoCorpus } from './corpus.js';
 import { trainCommand } from '../../ts/cli/experiment.js';
-import { writeFileSync, mkdirSync } from 'node:fs';
 import type { ExperimentConfig } from '../../ts/index.js';
+import { ensureDemoCorpus } from './corpus.js';
 
 const { values } = parseArgs({ options: { out: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
 const cache = process.env.TRNET_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'trnet');
 const t0 = Date.now();
-const corpus = await ensureDemoCorpus(cache, (line) => process.stderr.write(line + '\n'));
+const corpus = await ensureDemoCorpus(cache, (line) => process.stderr.write(`${line}\n`));
 process.stderr.write(`demo corpus: ${corpus.dir} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
 
 /**
@@ -29,7 +30,11 @@ process.stderr.write(`demo corpus: ${corpus.dir} (${((Date.now() - t0) / 1000).t
 export const DEMO_CONFIG = (outDir: string): ExperimentConfig => ({
   outDir,
   corpus: { reader: 'manifest', path: corpus.manifest, classes: ['angry', 'happy', 'neutral', 'sad'] },
-  noise: { matched: { reader: 'folder', path: corpus.matched, name: 'babble+coloured' }, unmatched: { reader: 'folder', path: corpus.unmatched, name: 'impulsive' }, testFraction: 0.25 },
+  noise: {
+    matched: { reader: 'folder', path: corpus.matched, name: 'babble+coloured' },
+    unmatched: { reader: 'folder', path: corpus.unmatched, name: 'impulsive' },
+    testFraction: 0.25,
+  },
   snrsDb: [20, 10, 0],
   folds: { limit: 2 },
   seeds: [1],
@@ -43,7 +48,7 @@ export const DEMO_CONFIG = (outDir: string): ExperimentConfig => ({
 const outDir = resolve(values.out ?? join(cache, 'demo-run'));
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, 'demo.config.json');
-writeFileSync(file, JSON.stringify(DEMO_CONFIG(outDir), null, 2) + '\n');
+writeFileSync(file, `${JSON.stringify(DEMO_CONFIG(outDir), null, 2)}\n`);
 const code = await trainCommand(file, { json: values.json });
 process.stderr.write(`\ndemo finished in ${((Date.now() - t0) / 1000 / 60).toFixed(1)} min (config: ${file})\n`);
 process.exitCode = code;

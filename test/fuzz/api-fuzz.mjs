@@ -10,7 +10,7 @@
  * Usage: node test/fuzz/api-fuzz.mjs <shared folder> [seed] [budget seconds]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,26 +34,77 @@ execFileSync('mkfifo', ['fifo.wav']);
 mkdirSync('adir');
 
 // Real inputs, so that well-shaped calls reach the native code.
-const actor = (a) => readdirSync(join(shared, 'data/ravdess', a)).sort().slice(0, 3).map((f) => join(shared, 'data/ravdess', a, f));
+const actor = (a) =>
+  readdirSync(join(shared, 'data/ravdess', a))
+    .sort()
+    .slice(0, 3)
+    .map((f) => join(shared, 'data/ravdess', a, f));
 const audio = [...actor('Actor_01'), ...actor('Actor_02')];
 const esc = join(shared, 'data/esc50/audio');
 const noise = join(esc, readdirSync(esc).sort()[0]);
 const gtcrn = join(shared, 'models/gtcrn/gtcrn_simple.onnx');
 const utt = (path, i) => ({ path, label: i % 4, speaker: i < 3 ? 'Actor_01' : 'Actor_02', id: `u${i}` });
 const setA = await t.buildFeatureSet(audio.slice(0, 3).map(utt), { frames: 20, noisy: 'none' });
-const setB = await t.buildFeatureSet(audio.slice(3).map((p, i) => utt(p, i + 3)), { frames: 20, noisy: 'none' });
+const setB = await t.buildFeatureSet(
+  audio.slice(3).map((p, i) => utt(p, i + 3)),
+  { frames: 20, noisy: 'none' },
+);
 // A finished run: a checkpoint for evaluate, a run folder for resumeTraining.
-const run0 = await t.train({ modelConfig: { variant: 'baseline-c', channels: [4, 8], numClasses: 4 }, trainConfig: { epochs: 1, batchSize: 2 }, trainSet: setA, valSet: setB, outDir: 'run0' });
+const run0 = await t.train({
+  modelConfig: { variant: 'baseline-c', channels: [4, 8], numClasses: 4 },
+  trainConfig: { epochs: 1, batchSize: 2 },
+  trainSet: setA,
+  valSet: setB,
+  outDir: 'run0',
+});
 const audioBytes = new Uint8Array(readFileSync(audio[0]));
 // A loaded model for predict (run0's Baseline-c: no SE on the way).
 const model0 = await t.load(run0.bestDir, { classes: ['a', 'b', 'c', 'd'], features: { frames: 20 }, enhancer: {} });
 
 // ---- Values ----------------------------------------------------------------------------------------------
-const weirdNumber = fc.constantFrom(-1, 0, 1, 1.5, -0, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 32, 2 ** 53, 1e10, -1e10, 5e7, Number.MAX_VALUE, Number.MIN_VALUE);
-const number = fc.oneof({ weight: 1, arbitrary: weirdNumber }, { weight: 3, arbitrary: fc.integer({ min: -10, max: 30 }) }, { weight: 1, arbitrary: fc.double() });
+const weirdNumber = fc.constantFrom(
+  -1,
+  0,
+  1,
+  1.5,
+  -0,
+  NaN,
+  Infinity,
+  -Infinity,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53,
+  1e10,
+  -1e10,
+  5e7,
+  Number.MAX_VALUE,
+  Number.MIN_VALUE,
+);
+const number = fc.oneof(
+  { weight: 1, arbitrary: weirdNumber },
+  { weight: 3, arbitrary: fc.integer({ min: -10, max: 30 }) },
+  { weight: 1, arbitrary: fc.double() },
+);
 const junk = fc.oneof(
   weirdNumber,
-  fc.constantFrom(null, undefined, '', 'x', true, false, [], {}, { extra: 1 }, () => 1, Symbol('s'), 10n, new Uint8Array(3), new Float64Array(3), new Date(0), new Map()),
+  fc.constantFrom(
+    null,
+    undefined,
+    '',
+    'x',
+    true,
+    false,
+    [],
+    {},
+    { extra: 1 },
+    () => 1,
+    Symbol('s'),
+    10n,
+    new Uint8Array(3),
+    new Float64Array(3),
+    new Date(0),
+    new Map(),
+  ),
   fc.string({ maxLength: 8 }),
   fc.integer(),
   fc.array(fc.oneof(fc.integer(), fc.constant(null), fc.string({ maxLength: 3 })), { maxLength: 5 }),
@@ -69,7 +120,29 @@ const f32 = maybe(wave);
 const int = (min, max) => maybe(fc.oneof({ weight: 5, arbitrary: fc.integer({ min, max }) }, { weight: 1, arbitrary: weirdNumber }));
 const choice = (...xs) => maybe(fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...xs) }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) }));
 const relative = fc.string({ minLength: 1, maxLength: 10 }).filter((s) => !s.includes('..') && !s.startsWith('/') && !s.startsWith('~'));
-const path = maybe(fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...audio, noise) }, { weight: 1, arbitrary: relative }, fc.constantFrom(...audio, noise, gtcrn, 'notaudio.txt', 'fifo.wav', 'adir', '/dev/zero', '/dev/null', '/proc/x', '/nonexistent/x.wav', '', 'a\0b', 'out/x.wav', join(shared, 'data/ravdess'), join(shared, 'data/esc50'))));
+const path = maybe(
+  fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom(...audio, noise) },
+    { weight: 1, arbitrary: relative },
+    fc.constantFrom(
+      ...audio,
+      noise,
+      gtcrn,
+      'notaudio.txt',
+      'fifo.wav',
+      'adir',
+      '/dev/zero',
+      '/dev/null',
+      '/proc/x',
+      '/nonexistent/x.wav',
+      '',
+      'a\0b',
+      'out/x.wav',
+      join(shared, 'data/ravdess'),
+      join(shared, 'data/esc50'),
+    ),
+  ),
+);
 const outDir = maybe(fc.oneof(relative, fc.constantFrom('/proc/x', 'adir', 'notaudio.txt', 'fifo.wav')));
 const set = maybe(fc.constantFrom(setA, setB));
 /** An options object of `shape` (every key optional), sometimes with an unknown key, sometimes junk. */
@@ -88,29 +161,115 @@ const job = fc.oneof(
   { weight: 6, arbitrary: fc.constant(SIGNAL) },
   { weight: 1, arbitrary: fc.constantFrom('x', 5, [], { signal: 'x' }, { onProgress: 'x' }, { extra: 1 }, { signal: 1 }, new Map()) },
 );
-const fbankRecord = options({ numMelBins: int(0, 200), frameLength: number, frameShift: number, sampleFrequency: number, dither: number, ditherSeed: int(0, 10), snipEdges: maybe(fc.boolean()), subtractMean: maybe(fc.boolean()), windowType: choice('povey', 'hamming', 'hanning', 'rectangular', 'blackman'), useEnergy: maybe(fc.boolean()), lowFreq: number, highFreq: number });
-const fbankOptions = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(undefined, {}, { numMelBins: 40 }, t.PAPER_FBANK) }, { weight: 2, arbitrary: fbankRecord });
+const fbankRecord = options({
+  numMelBins: int(0, 200),
+  frameLength: number,
+  frameShift: number,
+  sampleFrequency: number,
+  dither: number,
+  ditherSeed: int(0, 10),
+  snipEdges: maybe(fc.boolean()),
+  subtractMean: maybe(fc.boolean()),
+  windowType: choice('povey', 'hamming', 'hanning', 'rectangular', 'blackman'),
+  useEnergy: maybe(fc.boolean()),
+  lowFreq: number,
+  highFreq: number,
+});
+const fbankOptions = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(undefined, {}, { numMelBins: 40 }, t.PAPER_FBANK) },
+  { weight: 2, arbitrary: fbankRecord },
+);
 const enhancerRecord = options({ kind: choice('classical', 'gtcrn', 'cmgan', 'card'), model: path, card: path, cacheDir: outDir, intraThreads: int(-2, 4) });
-const enhancerOptions = fc.oneof({ weight: 3, arbitrary: fc.constantFrom({}, { kind: 'classical' }, { kind: 'gtcrn', model: gtcrn }, { kind: 'classical', cacheDir: 'cache' }) }, { weight: 2, arbitrary: enhancerRecord });
-const stftOptions = options({ nFft: int(0, 70_000), hopLength: int(0, 70_000), winLength: int(0, 70_000), window: choice('hann', 'sqrt-hann', 'hamming', 'rectangular'), center: maybe(fc.boolean()), padMode: choice('reflect', 'constant') });
-const spectrogram = maybe(fc.oneof(wave.map((w) => (w.length > 600 ? t.stft(w, t.GTCRN_STFT) : { frames: 0, bins: 257, data: new Float32Array(0) })), fc.record({ frames: number, bins: number, data: f32 })));
-const utterance = maybe(fc.record({ path, label: int(-1, 5), speaker: maybe(fc.constantFrom('Actor_01', 'Actor_02', 's')), id: maybe(fc.string({ maxLength: 4 })) }, { requiredKeys: ['path', 'label', 'speaker'] }));
-const corpusUtterance = maybe(fc.record({ session: maybe(fc.constantFrom('s1', 's2', 's3')), speaker: maybe(fc.constantFrom('a', 'b', 'c', 'd')), path, id: fc.string({ maxLength: 3 }) }));
+const enhancerOptions = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom({}, { kind: 'classical' }, { kind: 'gtcrn', model: gtcrn }, { kind: 'classical', cacheDir: 'cache' }) },
+  { weight: 2, arbitrary: enhancerRecord },
+);
+const stftOptions = options({
+  nFft: int(0, 70_000),
+  hopLength: int(0, 70_000),
+  winLength: int(0, 70_000),
+  window: choice('hann', 'sqrt-hann', 'hamming', 'rectangular'),
+  center: maybe(fc.boolean()),
+  padMode: choice('reflect', 'constant'),
+});
+const spectrogram = maybe(
+  fc.oneof(
+    wave.map((w) => (w.length > 600 ? t.stft(w, t.GTCRN_STFT) : { frames: 0, bins: 257, data: new Float32Array(0) })),
+    fc.record({ frames: number, bins: number, data: f32 }),
+  ),
+);
+const utterance = maybe(
+  fc.record(
+    { path, label: int(-1, 5), speaker: maybe(fc.constantFrom('Actor_01', 'Actor_02', 's')), id: maybe(fc.string({ maxLength: 4 })) },
+    { requiredKeys: ['path', 'label', 'speaker'] },
+  ),
+);
+const corpusUtterance = maybe(
+  fc.record({ session: maybe(fc.constantFrom('s1', 's2', 's3')), speaker: maybe(fc.constantFrom('a', 'b', 'c', 'd')), path, id: fc.string({ maxLength: 3 }) }),
+);
 const variant = choice('baseline-c', 'baseline-n', 'baseline-e', 'trnet', 'trnet-no-low', 'trnet-no-high');
-const modelConfig = maybe(fc.record({ variant, channels: maybe(fc.constantFrom([4, 8], [2])), numClasses: int(0, 5), nMels: int(0, 100) }, { requiredKeys: [] }));
-const trainRecord = options({ epochs: int(0, 2), batchSize: int(0, 8), learningRate: number, seed: int(0, 5), device: choice('cpu', 'cuda', 'auto'), threads: int(0, 2) });
-const trainConfig = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(undefined, {}, { epochs: 1, batchSize: 2 }, { epochs: 1000, batchSize: 2 }) }, { weight: 1, arbitrary: trainRecord });
+const modelConfig = maybe(
+  fc.record({ variant, channels: maybe(fc.constantFrom([4, 8], [2])), numClasses: int(0, 5), nMels: int(0, 100) }, { requiredKeys: [] }),
+);
+const trainRecord = options({
+  epochs: int(0, 2),
+  batchSize: int(0, 8),
+  learningRate: number,
+  seed: int(0, 5),
+  device: choice('cpu', 'cuda', 'auto'),
+  threads: int(0, 2),
+});
+const trainConfig = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(undefined, {}, { epochs: 1, batchSize: 2 }, { epochs: 1000, batchSize: 2 }) },
+  { weight: 1, arbitrary: trainRecord },
+);
 const pair = fc.oneof({ weight: 3, arbitrary: fc.constantFrom([setA, setB], [setB, setA]) }, { weight: 1, arbitrary: fc.tuple(set, set) });
-const trainOptions = (withModel) => maybe(fc.tuple(pair, fc.record({ ...(withModel ? { modelConfig } : {}), trainConfig, reference: maybe(fc.constantFrom(undefined, run0.bestDir, 'adir')), outDir: fc.oneof(outDir, fc.constant('run0')) }, { requiredKeys: withModel ? ['modelConfig', 'outDir'] : ['outDir'] })).map(([[trainSet, valSet], o]) => ({ ...o, trainSet, valSet })));
+const trainOptions = (withModel) =>
+  maybe(
+    fc
+      .tuple(
+        pair,
+        fc.record(
+          {
+            ...(withModel ? { modelConfig } : {}),
+            trainConfig,
+            reference: maybe(fc.constantFrom(undefined, run0.bestDir, 'adir')),
+            outDir: fc.oneof(outDir, fc.constant('run0')),
+          },
+          { requiredKeys: withModel ? ['modelConfig', 'outDir'] : ['outDir'] },
+        ),
+      )
+      .map(([[trainSet, valSet], o]) => ({ ...o, trainSet, valSet })),
+  );
 /** Experiment configs: mostly shaped like one (sometimes valid: the real corpora of ../shared), sometimes junk. */
 const corpusPath = maybe(fc.oneof(path, fc.constantFrom(join(shared, 'data/ravdess'), join(shared, 'data/esc50'), join(shared, 'data/noise-speechcommands'))));
-const noiseConfig = maybe(fc.record({ reader: choice('esc50', 'musan', 'folder'), path: corpusPath, folds: maybe(fc.constantFrom([4], [9], [])), limit: int(-1, 20) }, { requiredKeys: ['reader', 'path'] }));
+const noiseConfig = maybe(
+  fc.record(
+    { reader: choice('esc50', 'musan', 'folder'), path: corpusPath, folds: maybe(fc.constantFrom([4], [9], [])), limit: int(-1, 20) },
+    { requiredKeys: ['reader', 'path'] },
+  ),
+);
 const experimentConfig = maybe(
   fc.record(
     {
       outDir,
-      corpus: maybe(fc.record({ reader: choice('ravdess', 'iemocap', 'emodb', 'crema-d', 'manifest'), path: corpusPath, classes: maybe(fc.constantFrom(['angry', 'sad'], [], ['x', 'x'])), speakers: maybe(fc.constantFrom(['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04'], ['nobody'])) }, { requiredKeys: ['reader', 'path'] })),
-      noise: maybe(fc.record({ matched: noiseConfig, unmatched: maybe(fc.oneof(fc.constant(null), noiseConfig)), split: choice('disjoint', 'shared') }, { requiredKeys: ['matched'] })),
+      corpus: maybe(
+        fc.record(
+          {
+            reader: choice('ravdess', 'iemocap', 'emodb', 'crema-d', 'manifest'),
+            path: corpusPath,
+            classes: maybe(fc.constantFrom(['angry', 'sad'], [], ['x', 'x'])),
+            speakers: maybe(fc.constantFrom(['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04'], ['nobody'])),
+          },
+          { requiredKeys: ['reader', 'path'] },
+        ),
+      ),
+      noise: maybe(
+        fc.record(
+          { matched: noiseConfig, unmatched: maybe(fc.oneof(fc.constant(null), noiseConfig)), split: choice('disjoint', 'shared') },
+          { requiredKeys: ['matched'] },
+        ),
+      ),
       seeds: maybe(fc.array(int(-1, 3), { maxLength: 2 })),
       folds: options({ limit: int(-1, 2) }),
       features: options({ frames: int(-1, 50), waveformScale: number }),
@@ -120,8 +279,16 @@ const experimentConfig = maybe(
     { requiredKeys: ['outDir', 'corpus', 'noise'] },
   ),
 );
-const predictInput = maybe(fc.oneof(path, fc.constant(audioBytes), fc.uint8Array({ maxLength: 256 }), fc.record({ samples: f32, sampleRate: int(-1, 96_000) })));
-const loadOptions = options({ classes: maybe(fc.constantFrom(['a', 'b', 'c', 'd'], ['a'], [])), features: maybe(fc.record({ frames: int(-1, 200), pad: choice('zero', 'repeat'), fbank: fbankOptions }, { requiredKeys: [] })), enhancer: enhancerOptions, allowDifferentEnhancer: maybe(fc.boolean()), device: choice('cpu', 'cuda') });
+const predictInput = maybe(
+  fc.oneof(path, fc.constant(audioBytes), fc.uint8Array({ maxLength: 256 }), fc.record({ samples: f32, sampleRate: int(-1, 96_000) })),
+);
+const loadOptions = options({
+  classes: maybe(fc.constantFrom(['a', 'b', 'c', 'd'], ['a'], [])),
+  features: maybe(fc.record({ frames: int(-1, 200), pad: choice('zero', 'repeat'), fbank: fbankOptions }, { requiredKeys: [] })),
+  enhancer: enhancerOptions,
+  allowDifferentEnhancer: maybe(fc.boolean()),
+  device: choice('cpu', 'cuda'),
+});
 const tensor = maybe(fc.record({ name: fc.constantFrom('mix', 'conv_cache', 'x'), dims: maybe(fc.array(int(-1, 300), { maxLength: 5 })), data: f32 }));
 
 // ---- The API: every export, and the methods of what the exports return --------------------------------------
@@ -131,11 +298,28 @@ const api = {
   softmax: [fc.tuple(f32, int(-1, 10))],
   benchMatmul: [fc.tuple(options({ size: int(-1, 300), steps: int(-1, 1000), device: choice('cpu', 'cuda', 'auto', 'cuda:7'), seed: int(0, 3) }), job), 8],
   stft: [fc.tuple(f32, stftOptions)],
-  istft: [fc.oneof(wave.filter((w) => w.length > 300).map((w) => [t.stft(w, t.GTCRN_STFT), t.GTCRN_STFT, w.length]), fc.tuple(spectrogram, stftOptions, maybe(fc.oneof(fc.integer({ min: -1, max: 50_000 }), weirdNumber))))],
+  istft: [
+    fc.oneof(
+      wave.filter((w) => w.length > 300).map((w) => [t.stft(w, t.GTCRN_STFT), t.GTCRN_STFT, w.length]),
+      fc.tuple(spectrogram, stftOptions, maybe(fc.oneof(fc.integer({ min: -1, max: 50_000 }), weirdNumber))),
+    ),
+  ],
   mixAtSnr: [fc.tuple(f32, f32, number, int(-1, 10))],
   fixLength: [fc.tuple(f32, int(-1, 100), int(-1, 5000), choice('zero', 'repeat'))],
   decodeAudio: [fc.tuple(path, options({ targetRate: int(-1, 48_000) }))],
-  decodeAudioBytes: [fc.tuple(maybe(fc.oneof(fc.constant(audioBytes), fc.uint8Array({ maxLength: 256 }), fc.constantFrom(...audio.slice(0, 1)).map((p) => new Uint8Array(Buffer.from(p))))), maybe(fc.constantFrom('x.wav', 'x.flac', 'x')), options({ targetRate: int(-1, 48_000) }))],
+  decodeAudioBytes: [
+    fc.tuple(
+      maybe(
+        fc.oneof(
+          fc.constant(audioBytes),
+          fc.uint8Array({ maxLength: 256 }),
+          fc.constantFrom(...audio.slice(0, 1)).map((p) => new Uint8Array(Buffer.from(p))),
+        ),
+      ),
+      maybe(fc.constantFrom('x.wav', 'x.flac', 'x')),
+      options({ targetRate: int(-1, 48_000) }),
+    ),
+  ],
   loadAudioBatch: [fc.tuple(maybe(fc.array(path, { maxLength: 40 })), options({ targetRate: int(-1, 48_000) }), job), 30],
   fbank: [fc.tuple(f32, fbankOptions)],
   fbankBatch: [fc.tuple(maybe(fc.array(f32, { maxLength: 6 })), fbankOptions, job), 30],
@@ -152,8 +336,31 @@ const api = {
   readNoiseFolder: [fc.tuple(path, maybe(fc.string({ maxLength: 5 })))],
   losoFolds: [fc.tuple(maybe(fc.array(corpusUtterance, { maxLength: 30 })))],
   select: [fc.tuple(maybe(fc.array(corpusUtterance, { maxLength: 10 })), maybe(fc.array(maybe(fc.constantFrom('a', 'b')), { maxLength: 3 })))],
-  buildFeatureSet: [fc.tuple(maybe(fc.array(utterance, { maxLength: 4 }).map((us) => us.map((u, i) => (u && typeof u === 'object' && typeof u.id === 'string' ? { ...u, id: `${u.id}#${i}` } : u)))), options({ noises: maybe(fc.oneof(fc.constant([noise]), fc.array(path, { maxLength: 2 }))), noisy: choice('none', 'one-per-utterance', 'one-per-snr'), includeClean: maybe(fc.boolean()), snrsDb: maybe(fc.array(number, { maxLength: 3 })), seed: int(-1, 3), frames: int(-1, 3000), pad: choice('zero', 'repeat'), fbank: fbankOptions, enhancer: enhancerOptions }), job), 30],
-  openFeatureSet: [fc.tuple(maybe(fc.oneof(path, fc.constant(setA.storePath ?? 'adir'))), maybe(fc.constantFrom(SIGNAL, {}, { signal: 1 }, { onProgress: () => {} })))],
+  buildFeatureSet: [
+    fc.tuple(
+      maybe(
+        fc
+          .array(utterance, { maxLength: 4 })
+          .map((us) => us.map((u, i) => (u && typeof u === 'object' && typeof u.id === 'string' ? { ...u, id: `${u.id}#${i}` } : u))),
+      ),
+      options({
+        noises: maybe(fc.oneof(fc.constant([noise]), fc.array(path, { maxLength: 2 }))),
+        noisy: choice('none', 'one-per-utterance', 'one-per-snr'),
+        includeClean: maybe(fc.boolean()),
+        snrsDb: maybe(fc.array(number, { maxLength: 3 })),
+        seed: int(-1, 3),
+        frames: int(-1, 3000),
+        pad: choice('zero', 'repeat'),
+        fbank: fbankOptions,
+        enhancer: enhancerOptions,
+      }),
+      job,
+    ),
+    30,
+  ],
+  openFeatureSet: [
+    fc.tuple(maybe(fc.oneof(path, fc.constant(setA.storePath ?? 'adir'))), maybe(fc.constantFrom(SIGNAL, {}, { signal: 1 }, { onProgress: () => {} }))),
+  ],
   train: [fc.tuple(trainOptions(true), job), 20],
   resumeTraining: [fc.tuple(trainOptions(false), job), 20],
   evaluate: [fc.tuple(fc.oneof(fc.constant(run0.bestDir), path), set, options({ device: choice('cpu', 'cuda') }), job), 20],
@@ -170,7 +377,16 @@ const api = {
   readManifest: [fc.tuple(path, options({ emotions: maybe(fc.array(fc.constantFrom('happy', 'sad', 'x'), { maxLength: 3 })) }))],
   isTrnetError: [fc.tuple(junk, junk)],
   isAbortError: [fc.tuple(junk)],
-  load: [fc.tuple(maybe(fc.oneof({ weight: 2, arbitrary: fc.constantFrom(run0.bestDir, 'run0', 'adir') }, { weight: 1, arbitrary: path })), fc.oneof({ weight: 2, arbitrary: fc.constant({ classes: ['a', 'b', 'c', 'd'], features: { frames: 20 }, enhancer: {} }) }, { weight: 3, arbitrary: loadOptions })), 30],
+  load: [
+    fc.tuple(
+      maybe(fc.oneof({ weight: 2, arbitrary: fc.constantFrom(run0.bestDir, 'run0', 'adir') }, { weight: 1, arbitrary: path })),
+      fc.oneof(
+        { weight: 2, arbitrary: fc.constant({ classes: ['a', 'b', 'c', 'd'], features: { frames: 20 }, enhancer: {} }) },
+        { weight: 3, arbitrary: loadOptions },
+      ),
+    ),
+    30,
+  ],
   'Model#predict': [fc.tuple(predictInput), 30],
   'Model#predictBatch': [fc.tuple(maybe(fc.array(predictInput, { maxLength: 4 }))), 30],
   'OnnxSession.load': [fc.tuple(path, options({ intraThreads: int(-1, 4) }))],
@@ -182,7 +398,12 @@ const api = {
 let session;
 const target = (name) => {
   if (name === 'OnnxSession.load') return (...a) => t.OnnxSession.load(...a);
-  if (name === 'OnnxSession#run') return (...a) => (session ??= t.OnnxSession.load(gtcrn)).run(...a);
+  if (name === 'OnnxSession#run') {
+    return (...a) => {
+      session ??= t.OnnxSession.load(gtcrn);
+      return session.run(...a);
+    };
+  }
   if (name === 'Model#predict') return (...a) => model0.predict(...a);
   if (name === 'Model#predictBatch') return (...a) => model0.predictBatch(...a);
   if (name.startsWith('FeatureSet#')) {
@@ -193,17 +414,31 @@ const target = (name) => {
 };
 
 // Every exported function is in the table (a new export without fuzzing fails here).
-const exported = Object.entries(t).filter(([, v]) => typeof v === 'function').map(([k]) => k);
+const exported = Object.entries(t)
+  .filter(([, v]) => typeof v === 'function')
+  .map(([k]) => k);
 const missing = exported.filter((k) => !(k in api));
 
 // TRNET_PANIC is coded, but a caught panic is still a bug: it fails the property too.
-const isCoded = (e) => e instanceof Error && ((typeof e.code === 'string' && /^TRNET_[A-Z_]+$/.test(e.code) && e.code !== 'TRNET_PANIC') || e.code === 'ABORT_ERR' || e.name === 'AbortError');
+const isCoded = (e) =>
+  e instanceof Error &&
+  ((typeof e.code === 'string' && /^TRNET_[A-Z_]+$/.test(e.code) && e.code !== 'TRNET_PANIC') || e.code === 'ABORT_ERR' || e.name === 'AbortError');
 const show = (v) => {
   if (typeof v === 'symbol') return v.toString();
   if (typeof v === 'bigint') return `${v}n`;
   if (v instanceof Float32Array) return `Float32Array(${v.length})`;
   try {
-    return JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Float32Array ? `Float32Array(${x.length})` : typeof x === 'number' && !Number.isFinite(x) ? String(x) : x))?.slice(0, 300) ?? String(v);
+    return (
+      JSON.stringify(v, (_, x) =>
+        typeof x === 'bigint'
+          ? `${x}n`
+          : x instanceof Float32Array
+            ? `Float32Array(${x.length})`
+            : typeof x === 'number' && !Number.isFinite(x)
+              ? String(x)
+              : x,
+      )?.slice(0, 300) ?? String(v)
+    );
   } catch {
     return String(v);
   }
@@ -276,5 +511,16 @@ for (let round = 0; performance.now() < deadline && round < 1000; round++) {
 }
 
 rmSync(work, { recursive: true, force: true });
-console.log(JSON.stringify({ seed, exported, missing, counts, succeeded, calls: Object.values(counts).reduce((a, b) => a + b, 0), failures: failures.slice(0, 20), slowest }));
+console.log(
+  JSON.stringify({
+    seed,
+    exported,
+    missing,
+    counts,
+    succeeded,
+    calls: Object.values(counts).reduce((a, b) => a + b, 0),
+    failures: failures.slice(0, 20),
+    slowest,
+  }),
+);
 process.exit(0);

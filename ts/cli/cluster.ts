@@ -1,6 +1,7 @@
 /** `trnet submit --slurm` and `trnet status`: an experiment's tasks as Slurm job arrays (see ts/cluster/slurm.ts). */
+
+import { type SlurmOptions, slurmStatus, submitSlurm } from '../cluster/slurm.js';
 import { ConfigError } from '../experiment/config.js';
-import { slurmStatus, submitSlurm, type SlurmOptions } from '../cluster/slurm.js';
 import { readConfigFile } from './experiment.js';
 
 type Out = Pick<NodeJS.WriteStream, 'write'>;
@@ -43,7 +44,7 @@ export function submitCommand(file: string, flags: SubmitFlags, out: Out = proce
   };
   const r = submitSlurm(file, readConfigFile(file), options);
   if (flags.json) {
-    out.write(JSON.stringify({ dir: r.dir, skipped: r.skipped, submissions: r.submissions.map(({ text: _text, ...s }) => s) }) + '\n');
+    out.write(`${JSON.stringify({ dir: r.dir, skipped: r.skipped, submissions: r.submissions.map(({ text: _text, ...s }) => s) })}\n`);
     return 0;
   }
   if (r.submissions.length === 0) out.write(`nothing to submit: ${r.skipped.finished} task(s) finished, ${r.skipped.active} queued or running\n`);
@@ -58,10 +59,15 @@ export function submitCommand(file: string, flags: SubmitFlags, out: Out = proce
 export function statusCommand(dir: string, opts: { json: boolean }, out: Out = process.stdout): number {
   const s = slurmStatus(dir);
   if (opts.json) {
-    out.write(JSON.stringify(s) + '\n');
+    out.write(`${JSON.stringify(s)}\n`);
     return 0;
   }
-  out.write(`${s.dir}: ${s.tasks.length} tasks — ${Object.entries(s.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
+  out.write(
+    `${s.dir}: ${s.tasks.length} tasks — ${Object.entries(s.counts)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(', ')}\n`,
+  );
   if (s.note) out.write(`(${s.note})\n`);
   for (const t of s.tasks) {
     if (t.state === 'finished') continue;

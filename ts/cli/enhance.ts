@@ -1,7 +1,7 @@
 /** `trnet enhance`: run an SE front end over audio files and write the enhanced audio as WAV. */
 import { accessSync, constants, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
-import { enhanceBatch, isTrnetError, loadAudioBatch, writeWav, type EnhancerOptions } from '../index.js';
+import { type EnhancerOptions, enhanceBatch, isTrnetError, loadAudioBatch, writeWav } from '../index.js';
 import { ENHANCER_OPTIONS } from '../validate.js';
 import { UsageError } from './usage.js';
 
@@ -36,11 +36,13 @@ export function planOutputs(inputs: string[], outDir: string): string[] {
   });
   const mirrored = absolute.map((a) => join(outDir, relative(common, dirname(a)), outputName(a)));
   const byOutput = new Map<string, string[]>();
-  mirrored.forEach((o, i) => byOutput.set(o, [...(byOutput.get(o) ?? []), inputs[i]!]));
+  for (const [i, o] of mirrored.entries()) byOutput.set(o, [...(byOutput.get(o) ?? []), inputs[i]!]);
   const clashes = [...byOutput.entries()].filter(([, ins]) => ins.length > 1);
   if (clashes.length > 0) {
     const list = clashes.map(([o, ins]) => `  ${ins.join(', ')} -> ${o}`).join('\n');
-    throw new UsageError(`enhance: these inputs would write the same output file:\n${list}\nPass each file once, and enhance files that differ only in extension in separate runs.`);
+    throw new UsageError(
+      `enhance: these inputs would write the same output file:\n${list}\nPass each file once, and enhance files that differ only in extension in separate runs.`,
+    );
   }
   return mirrored;
 }
@@ -50,7 +52,9 @@ export function checkEnhancer(enhancer: EnhancerOptions): void {
   try {
     ENHANCER_OPTIONS(enhancer, 'enhancer');
   } catch (e) {
-    throw new UsageError(`enhance: ${(e as Error).message.replace(/^enhancer\.(\w+)/, (_, k: string) => `--${k === 'cacheDir' ? 'cache' : k === 'intraThreads' ? 'threads' : k}`)}`);
+    throw new UsageError(
+      `enhance: ${(e as Error).message.replace(/^enhancer\.(\w+)/, (_, k: string) => `--${k === 'cacheDir' ? 'cache' : k === 'intraThreads' ? 'threads' : k}`)}`,
+    );
   }
   if ((enhancer.kind === 'gtcrn' || enhancer.kind === 'cmgan') && !enhancer.model) throw new UsageError(`enhance: --kind ${enhancer.kind} needs --model FILE`);
   if (enhancer.kind === 'card' && !enhancer.card) throw new UsageError('enhance: --kind card needs --card FILE');
@@ -97,14 +101,21 @@ export async function enhanceFiles(cmd: EnhanceCommand, out: NodeJS.WriteStream 
   };
   const decoded = await loadAudioBatch(cmd.inputs, {}, { onProgress: bar('decoding') });
   const ok = decoded.map((d, i) => ({ ...d, index: i })).filter((d) => d.samples);
-  const enhanced = await enhanceBatch(ok.map((d) => d.samples!), cmd.enhancer, { onProgress: bar('enhancing') });
+  const enhanced = await enhanceBatch(
+    ok.map((d) => d.samples!),
+    cmd.enhancer,
+    { onProgress: bar('enhancing') },
+  );
   const report: { index: number; input: string; output?: string; cached?: boolean; error?: { code: string; message: string } }[] = [];
   decoded.forEach((d, index) => {
     if (d.error) report.push({ index, input: d.path, error: d.error });
   });
   enhanced.forEach((item, i) => {
     const { path: input, index } = ok[i]!;
-    if (!item.samples) return report.push({ index, input, error: item.error! });
+    if (!item.samples) {
+      report.push({ index, input, error: item.error! });
+      return;
+    }
     const output = cmd.outputs[index]!;
     try {
       mkdirSync(dirname(output), { recursive: true });
@@ -116,7 +127,9 @@ export async function enhanceFiles(cmd: EnhanceCommand, out: NodeJS.WriteStream 
   });
   report.sort((a, b) => a.index - b.index);
   const rows = report.map(({ index: _, ...r }) => r);
-  if (cmd.json) out.write(JSON.stringify(rows, null, 2) + '\n');
-  else for (const r of rows) out.write(r.error ? `FAIL  ${r.input}: [${r.error.code}] ${r.error.message}\n` : `ok    ${r.input} -> ${r.output}${r.cached ? ' (cached)' : ''}\n`);
+  if (cmd.json) out.write(`${JSON.stringify(rows, null, 2)}\n`);
+  else
+    for (const r of rows)
+      out.write(r.error ? `FAIL  ${r.input}: [${r.error.code}] ${r.error.message}\n` : `ok    ${r.input} -> ${r.output}${r.cached ? ' (cached)' : ''}\n`);
   return rows.some((r) => r.error) ? 1 : 0;
 }

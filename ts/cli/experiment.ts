@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { isAbortError } from '../errors.js';
 import { ConfigError, type ExperimentConfig } from '../experiment/config.js';
-import { listTasks, runExperiment, runExperimentTask, writeReports, type ExperimentProgress } from '../experiment/runner.js';
+import { type ExperimentProgress, listTasks, runExperiment, runExperimentTask, writeReports } from '../experiment/runner.js';
 
 /** Reads a JSON config; whole-line `//` comments (as `trnet init` writes) are allowed. */
 export function readConfigFile(file: string): ExperimentConfig {
@@ -19,23 +19,32 @@ export function readConfigFile(file: string): ExperimentConfig {
   }
 }
 
-const fmtEta = (s: number | null) => (s === null || !Number.isFinite(s) ? '?' : s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
+const fmtEta = (s: number | null) =>
+  s === null || !Number.isFinite(s) ? '?' : s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`;
 
 /** Progress as bars on a terminal, as occasional lines otherwise, or as JSON lines with --json. */
 function progressPrinter(json: boolean, out: NodeJS.WriteStream): { onProgress: (p: ExperimentProgress) => void; stop: () => void } {
-  if (json) return { onProgress: (p) => out.write(JSON.stringify(p) + '\n'), stop: () => {} };
+  if (json) return { onProgress: (p) => out.write(`${JSON.stringify(p)}\n`), stop: () => {} };
   if (!out.isTTY) {
     let last = '';
     return {
       onProgress: (p) => {
-        const line = p.stage === 'task' ? `task ${p.tasksDone}/${p.tasksTotal} ${p.status}: ${p.task} (ETA ${fmtEta(p.etaSeconds)})` : p.stage === 'features' && p.done === p.total ? `features (${p.set}): ${p.total} utterances${p.cached ? ' (cached)' : ''}` : '';
-        if (line && line !== last) out.write(line + '\n');
+        const line =
+          p.stage === 'task'
+            ? `task ${p.tasksDone}/${p.tasksTotal} ${p.status}: ${p.task} (ETA ${fmtEta(p.etaSeconds)})`
+            : p.stage === 'features' && p.done === p.total
+              ? `features (${p.set}): ${p.total} utterances${p.cached ? ' (cached)' : ''}`
+              : '';
+        if (line && line !== last) out.write(`${line}\n`);
         last = line || last;
       },
       stop: () => {},
     };
   }
-  const bars = new cliProgress.MultiBar({ stream: out, clearOnComplete: false, hideCursor: true, format: '{label} [{bar}] {value}/{total} {detail}' }, cliProgress.Presets.shades_classic);
+  const bars = new cliProgress.MultiBar(
+    { stream: out, clearOnComplete: false, hideCursor: true, format: '{label} [{bar}] {value}/{total} {detail}' },
+    cliProgress.Presets.shades_classic,
+  );
   const tasks = bars.create(1, 0, { label: 'tasks      ', detail: '' });
   const stage = bars.create(1, 0, { label: 'features   ', detail: '' });
   return {
@@ -46,7 +55,10 @@ function progressPrinter(json: boolean, out: NodeJS.WriteStream): { onProgress: 
       } else if (p.stage === 'train') {
         tasks.setTotal(p.tasksTotal);
         stage.setTotal(p.total);
-        stage.update(p.done, { label: 'training   ', detail: `${p.task} epoch ${p.epoch} loss ${p.loss.toFixed(3)}${p.valUar !== undefined ? ` val UAR ${(100 * p.valUar).toFixed(1)}` : ''} ETA ${fmtEta(p.etaSeconds)}` });
+        stage.update(p.done, {
+          label: 'training   ',
+          detail: `${p.task} epoch ${p.epoch} loss ${p.loss.toFixed(3)}${p.valUar !== undefined ? ` val UAR ${(100 * p.valUar).toFixed(1)}` : ''} ETA ${fmtEta(p.etaSeconds)}`,
+        });
       } else if (p.stage === 'evaluate') {
         stage.setTotal(p.total);
         stage.update(p.done, { label: 'evaluating ', detail: `${p.task} ${p.condition}` });
@@ -70,7 +82,7 @@ export async function trainCommand(file: string, opts: { json: boolean; outDir?:
   try {
     const result = await runExperiment(config, { onProgress: progress.onProgress, signal: controller.signal });
     progress.stop();
-    if (opts.json) out.write(JSON.stringify({ stage: 'done', dir: result.dir, files: result.files, summary: result.summary }) + '\n');
+    if (opts.json) out.write(`${JSON.stringify({ stage: 'done', dir: result.dir, files: result.files, summary: result.summary })}\n`);
     else out.write(`\n${result.table}\n\nreport: ${result.files.markdown}\nfigures: ${result.files.html}\n`);
     return 0;
   } catch (e) {
@@ -87,7 +99,9 @@ export async function trainCommand(file: string, opts: { json: boolean; outDir?:
 
 export async function reportCommand(dir: string, out: Pick<NodeJS.WriteStream, 'write'> = process.stdout): Promise<number> {
   const result = await writeReports(dir);
-  out.write(`${result.table}\n\n${result.tasks.length} of ${result.tasksTotal} tasks finished\nreport: ${result.files.markdown}\nfigures: ${result.files.html}\n`);
+  out.write(
+    `${result.table}\n\n${result.tasks.length} of ${result.tasksTotal} tasks finished\nreport: ${result.files.markdown}\nfigures: ${result.files.html}\n`,
+  );
   return 0;
 }
 
@@ -131,7 +145,7 @@ export function initCommand(file: string, out: Pick<NodeJS.WriteStream, 'write'>
 /** `trnet tasks <config>`: the task list with ids, stages and dependencies (the index is the job-array index). */
 export function tasksCommand(file: string, opts: { json: boolean }, out: Pick<NodeJS.WriteStream, 'write'> = process.stdout): number {
   const tasks = listTasks(readConfigFile(file));
-  if (opts.json) out.write(JSON.stringify(tasks.map((t) => ({ index: t.index, id: t.id, stage: t.stage, needs: t.needs, dir: t.dir }))) + '\n');
+  if (opts.json) out.write(`${JSON.stringify(tasks.map((t) => ({ index: t.index, id: t.id, stage: t.stage, needs: t.needs, dir: t.dir })))}\n`);
   else {
     out.write('index  stage  task  (needs)\n');
     for (const t of tasks) out.write(`${String(t.index).padStart(5)}  ${t.stage}      ${t.id}${t.needs ? `  (${t.needs})` : ''}\n`);
@@ -145,7 +159,14 @@ export function tasksCommand(file: string, opts: { json: boolean }, out: Pick<No
  * (Kubernetes Indexed Jobs).
  */
 export function taskIndex(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): number {
-  const [source, raw] = flag !== undefined ? ['--index', flag] : env.SLURM_ARRAY_TASK_ID !== undefined ? ['SLURM_ARRAY_TASK_ID', env.SLURM_ARRAY_TASK_ID] : env.JOB_COMPLETION_INDEX !== undefined ? ['JOB_COMPLETION_INDEX', env.JOB_COMPLETION_INDEX] : [null, undefined];
+  const [source, raw] =
+    flag !== undefined
+      ? ['--index', flag]
+      : env.SLURM_ARRAY_TASK_ID !== undefined
+        ? ['SLURM_ARRAY_TASK_ID', env.SLURM_ARRAY_TASK_ID]
+        : env.JOB_COMPLETION_INDEX !== undefined
+          ? ['JOB_COMPLETION_INDEX', env.JOB_COMPLETION_INDEX]
+          : [null, undefined];
   if (source === null) throw new ConfigError(['task index: expected --index N, or SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX in the environment, found none']);
   if (!/^\d+$/.test(raw ?? '')) throw new ConfigError([`${source}: expected a non-negative integer, found ${JSON.stringify(raw)}`]);
   return Number(raw);
@@ -164,7 +185,11 @@ export async function runTaskCommand(file: string, opts: { index?: string; json:
   try {
     const r = await runExperimentTask(config, index, { onProgress: progress.onProgress, signal: controller.signal });
     progress.stop();
-    out.write(opts.json ? JSON.stringify({ stage: 'done', task: r.task, status: r.status, metrics: r.result.metrics }) + '\n' : `task ${index} (${r.task}): ${r.status}\n`);
+    out.write(
+      opts.json
+        ? `${JSON.stringify({ stage: 'done', task: r.task, status: r.status, metrics: r.result.metrics })}\n`
+        : `task ${index} (${r.task}): ${r.status}\n`,
+    );
     return 0;
   } catch (e) {
     progress.stop();

@@ -3,9 +3,9 @@ import { parseArgs } from 'node:util';
 import { statusCommand, submitCommand } from './cluster.js';
 import { doctor } from './doctor.js';
 import { checkEnhancer, enhanceFiles, planOutputs, prepareOutDir } from './enhance.js';
-import { isUsageError, UsageError } from './usage.js';
-import { predictCommand } from './predict.js';
 import { initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
+import { predictCommand } from './predict.js';
+import { isUsageError, UsageError } from './usage.js';
 
 const USAGE = `usage: trnet <command> [options]
 
@@ -100,7 +100,12 @@ async function command(argv: string[]): Promise<number> {
       return enhanceFiles({ inputs: positionals, outDir: values.out, outputs, json: values.json, enhancer });
     }
     case 'train': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { out: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { out: { type: 'string' }, json: { type: 'boolean', default: false } },
+        strict: true,
+      });
       if (positionals.length !== 1) {
         throw new UsageError('train: expected one config file');
       }
@@ -121,14 +126,24 @@ async function command(argv: string[]): Promise<number> {
       return tasksCommand(positionals[0]!, { json: values.json });
     }
     case 'run-task': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { index: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { index: { type: 'string' }, json: { type: 'boolean', default: false } },
+        strict: true,
+      });
       if (positionals.length !== 1) {
         throw new UsageError('run-task: expected one config file');
       }
       return runTaskCommand(positionals[0]!, { index: values.index, json: values.json });
     }
     case 'predict': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false }, 'allow-different-enhancer': { type: 'boolean', default: false } }, strict: true });
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: 'boolean', default: false }, 'allow-different-enhancer': { type: 'boolean', default: false } },
+        strict: true,
+      });
       if (positionals.length < 2) throw new UsageError('predict: expected a model folder and at least one audio file');
       return predictCommand(positionals[0]!, positionals.slice(1), { json: values.json, allowDifferentEnhancer: values['allow-different-enhancer'] });
     }
@@ -154,7 +169,14 @@ async function command(argv: string[]): Promise<number> {
       if (positionals.length !== 1) {
         throw new UsageError('submit: expected one config file');
       }
-      const { 'gpus-per-task': gpusPerTask, 'cpus-per-task': cpusPerTask, 'max-parallel': maxParallel, 'dry-run': dryRun, 'retry-failed': retryFailed, ...v } = values;
+      const {
+        'gpus-per-task': gpusPerTask,
+        'cpus-per-task': cpusPerTask,
+        'max-parallel': maxParallel,
+        'dry-run': dryRun,
+        'retry-failed': retryFailed,
+        ...v
+      } = values;
       return submitCommand(positionals[0]!, { ...v, gpusPerTask, cpusPerTask, maxParallel, dryRun, retryFailed });
     }
     case 'status': {

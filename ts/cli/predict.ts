@@ -7,7 +7,13 @@ export interface PredictCommandOptions {
 }
 
 /** Exit code 0 when every file was predicted, 1 when some failed (each reported). The model must load. */
-export async function predictCommand(modelDir: string, files: string[], opts: PredictCommandOptions, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function predictCommand(
+  modelDir: string,
+  files: string[],
+  opts: PredictCommandOptions,
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   const model = await load(modelDir, opts.allowDifferentEnhancer ? { allowDifferentEnhancer: true } : {});
   try {
     // One call per file, so that a bad file fails alone; they run concurrently on the model.
@@ -15,16 +21,24 @@ export async function predictCommand(modelDir: string, files: string[], opts: Pr
     const failed = results.filter((r) => r.status === 'rejected').length;
     if (!opts.json) {
       const head = ['file', 'label', ...model.classes, 'c'];
-      const rows = results.map((r, i) => (r.status === 'fulfilled' ? row(files[i]!, r.value, model.classes) : [files[i]!, 'error', ...model.classes.map(() => ''), '']));
+      const rows = results.map((r, i) =>
+        r.status === 'fulfilled' ? row(files[i]!, r.value, model.classes) : [files[i]!, 'error', ...model.classes.map(() => ''), ''],
+      );
       const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k]!.length)));
-      for (const line of [head, ...rows]) out.write(line.map((cell, k) => (k === 0 ? cell.padEnd(widths[k]!) : cell.padStart(widths[k]!))).join('  ').trimEnd() + '\n');
+      for (const line of [head, ...rows])
+        out.write(
+          `${line
+            .map((cell, k) => (k === 0 ? cell.padEnd(widths[k]!) : cell.padStart(widths[k]!)))
+            .join('  ')
+            .trimEnd()}\n`,
+        );
     }
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') {
-        if (opts.json) out.write(JSON.stringify({ file: files[i], ...r.value }) + '\n');
+        if (opts.json) out.write(`${JSON.stringify({ file: files[i], ...r.value })}\n`);
       } else {
         const e = r.reason as Error & { code?: string };
-        if (opts.json) out.write(JSON.stringify({ file: files[i], error: { code: e.code ?? 'TRNET_INTERNAL', message: e.message } }) + '\n');
+        if (opts.json) out.write(`${JSON.stringify({ file: files[i], error: { code: e.code ?? 'TRNET_INTERNAL', message: e.message } })}\n`);
         else err.write(`trnet: ${files[i]}: ${e.code ?? 'error'}: ${e.message}\n`);
       }
     });

@@ -12,9 +12,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ExperimentConfig } from '../experiment/config.js';
 import { resolveConfig } from '../experiment/config.js';
 import { claimExperiment, listTasks, openExperiment } from '../experiment/runner.js';
-import type { ExperimentConfig } from '../experiment/config.js';
 import type { Task } from '../experiment/tasks.js';
 
 export interface SlurmOptions {
@@ -53,10 +53,30 @@ export interface SubmitResult {
 }
 
 interface JobsFile {
-  submissions: { at: string; stage: 1 | 2; jobId: string; indices: number[]; script: string; dependsOn: string | null; options?: Omit<SlurmOptions, 'dryRun' | 'retryFailed'> }[];
+  submissions: {
+    at: string;
+    stage: 1 | 2;
+    jobId: string;
+    indices: number[];
+    script: string;
+    dependsOn: string | null;
+    options?: Omit<SlurmOptions, 'dryRun' | 'retryFailed'>;
+  }[];
 }
 
-const ACTIVE = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'RESIZING', 'SIGNALING', 'STAGE_OUT']);
+const ACTIVE = new Set([
+  'PENDING',
+  'CONFIGURING',
+  'RUNNING',
+  'COMPLETING',
+  'SUSPENDED',
+  'REQUEUED',
+  'REQUEUE_HOLD',
+  'REQUEUE_FED',
+  'RESIZING',
+  'SIGNALING',
+  'STAGE_OUT',
+]);
 
 function slurmError(message: string, cause?: unknown): Error {
   return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code: 'TRNET_SLURM' });
@@ -68,7 +88,8 @@ function slurmCommand(cmd: string, args: string[]): string {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string; status?: number };
-    if (e.code === 'ENOENT') throw slurmError(`expected the Slurm command ${cmd} on PATH, found none; run this on a Slurm login node (or install slurm-client).`, err);
+    if (e.code === 'ENOENT')
+      throw slurmError(`expected the Slurm command ${cmd} on PATH, found none; run this on a Slurm login node (or install slurm-client).`, err);
     throw slurmError(`${cmd} ${args.join(' ')} failed (exit ${e.status ?? '?'}): ${(e.stderr ?? '').trim() || e.message}`, err);
   }
 }
@@ -94,7 +115,16 @@ export function trnetBin(): string {
 }
 
 /** The batch script of one stage. The array indices are global task indices, so SLURM_ARRAY_TASK_ID needs no offset. */
-export function batchScript(p: { name: string; stage: 1 | 2; indices: number[]; configFile: string; outDir: string; workDir: string; dependsOn: string | null; options: SlurmOptions }): string {
+export function batchScript(p: {
+  name: string;
+  stage: 1 | 2;
+  indices: number[];
+  configFile: string;
+  outDir: string;
+  workDir: string;
+  dependsOn: string | null;
+  options: SlurmOptions;
+}): string {
   const o = p.options;
   const lines = [
     '#!/bin/bash',
@@ -115,7 +145,7 @@ export function batchScript(p: { name: string; stage: 1 | 2; indices: number[]; 
   if (o.mem) lines.push(`#SBATCH --mem=${quote(o.mem)}`);
   lines.push(
     'set -euo pipefail',
-    'echo "trnet: task ${SLURM_ARRAY_TASK_ID} of job ${SLURM_ARRAY_JOB_ID} on $(hostname) at $(date -Is)"',
+    'echo "trnet: task $SLURM_ARRAY_TASK_ID of job $SLURM_ARRAY_JOB_ID on $(hostname) at $(date -Is)"',
     // exec: scancel's SIGTERM reaches node itself, which stops the task cleanly (a retry resumes from last/).
     `exec ${quote(process.execPath)} ${quote(trnetBin())} run-task ${quote(p.configFile)}`,
     '',
@@ -135,7 +165,7 @@ function readJobs(outDir: string): JobsFile {
 function writeJobs(outDir: string, jobs: JobsFile): void {
   const file = jobsPath(outDir);
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(jobs, null, 2) + '\n');
+  writeFileSync(tmp, `${JSON.stringify(jobs, null, 2)}\n`);
   renameSync(tmp, file);
 }
 
@@ -218,7 +248,9 @@ export function submitSlurm(configFile: string, config: ExperimentConfig, given:
   if (!given.dryRun) mkdirSync(join(slurmDir, 'logs'), { recursive: true });
   const jobs = readJobs(outDir);
   if (!given.retryFailed && !given.dryRun && jobs.submissions.length > 0) {
-    throw slurmError(`${outDir} was already submitted (jobs ${[...new Set(jobs.submissions.map((s) => s.jobId))].join(', ')}); expected a fresh run folder. Use --retry-failed to resubmit the tasks that did not finish, or \`trnet status ${outDir}\` to see them.`);
+    throw slurmError(
+      `${outDir} was already submitted (jobs ${[...new Set(jobs.submissions.map((s) => s.jobId))].join(', ')}); expected a fresh run folder. Use --retry-failed to resubmit the tasks that did not finish, or \`trnet status ${outDir}\` to see them.`,
+    );
   }
   const options = given.retryFailed ? retryOptions(jobs, given) : given;
   const finished = new Set(tasks.filter((t) => existsSync(join(t.dir, 'evaluation.json'))).map((t) => t.index));
@@ -310,11 +342,19 @@ export function slurmStatus(dir: string): SlurmStatus {
   const outDir = state.config.outDir;
   const latest = latestJobs(outDir, readJobs(outDir));
   const hasSlurm = latest.size > 0;
-  const q = hasSlurm ? queueStates([...new Set([...latest.values()].map((l) => l.jobId))]) : { elements: new Map<string, ElementState>(), source: 'none' as const };
+  const q = hasSlurm
+    ? queueStates([...new Set([...latest.values()].map((l) => l.jobId))])
+    : { elements: new Map<string, ElementState>(), source: 'none' as const };
   const tasks = state.tasks.map((t): StatusEntry => {
     const job = latest.get(t.index);
     const e = job ? q.elements.get(`${job.jobId}_${t.index}`) : undefined;
-    const base = { index: t.index, id: t.id, stage: t.stage, ...(job ? { jobId: job.jobId, log: job.log } : {}), ...(e ? { slurm: e.state, ...(e.reason ? { reason: e.reason } : {}) } : {}) };
+    const base = {
+      index: t.index,
+      id: t.id,
+      stage: t.stage,
+      ...(job ? { jobId: job.jobId, log: job.log } : {}),
+      ...(e ? { slurm: e.state, ...(e.reason ? { reason: e.reason } : {}) } : {}),
+    };
     if (t.status === 'finished') return { ...base, state: 'finished' };
     if (!job) return { ...base, state: 'not submitted' };
     if (e?.state === 'RUNNING' || e?.state === 'COMPLETING' || e?.state === 'CONFIGURING') return { ...base, state: 'running' };

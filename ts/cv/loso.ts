@@ -11,7 +11,8 @@ import { arrayOf, invalid, string } from '../validate.js';
 const record =
   (...fields: string[]) =>
   (v: unknown, name: string) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(name, `an utterance (an object with ${fields.join(' and ')})`, v, 'Pass the list a corpus reader returns.');
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw invalid(name, `an utterance (an object with ${fields.join(' and ')})`, v, 'Pass the list a corpus reader returns.');
     for (const f of fields) string()((v as Record<string, unknown>)[f], `${name}.${f}`);
   };
 
@@ -34,7 +35,8 @@ export function losoFolds(utterances: Utterance[]): Fold[] {
   const folds: Fold[] = [];
   for (const session of sessions) {
     const speakers = [...bySession.get(session)!].sort();
-    if (speakers.length < 2) throw corpusError(`LOSO: session ${session} has one speaker (${speakers[0]}); each session needs a second speaker to validate on.`);
+    if (speakers.length < 2)
+      throw corpusError(`LOSO: session ${session} has one speaker (${speakers[0]}); each session needs a second speaker to validate on.`);
     const train = sessions.filter((s) => s !== session).flatMap((s) => [...bySession.get(s)!].sort());
     for (const test of speakers) folds.push({ name: `${session}-${test}`, test: [test], validation: speakers.filter((s) => s !== test), train });
   }

@@ -91,7 +91,9 @@ export function readRavdess(root: string, options: { emotions?: string[] } = {})
 
 function ravdess(root: string, options: { emotions?: string[] }): Utterance[] {
   requireDir(root, 'RAVDESS', 'Point it at the folder holding Actor_01 … Actor_24.');
-  const actors = readdirSync(root).filter((d) => /^Actor_\d\d$/.test(d)).sort();
+  const actors = readdirSync(root)
+    .filter((d) => /^Actor_\d\d$/.test(d))
+    .sort();
   if (actors.length === 0) throw corpusError(`RAVDESS: expected Actor_XX folders in ${root}, found none. Point it at the folder that holds them.`);
   const out: Utterance[] = [];
   for (const actor of actors) {
@@ -100,11 +102,21 @@ function ravdess(root: string, options: { emotions?: string[] }): Utterance[] {
       const f = id.split('-');
       const emotion = RAVDESS_EMOTIONS[f[2] ?? ''];
       if (f.length !== 7 || !emotion || `Actor_${f[6]}` !== actor) {
-        throw corpusError(`RAVDESS: ${path}: expected a name like 03-01-05-02-01-02-${actor.slice(6)} (7 two-digit fields, emotion 01–08, actor matching its folder). Rename or remove the file.`);
+        throw corpusError(
+          `RAVDESS: ${path}: expected a name like 03-01-05-02-01-02-${actor.slice(6)} (7 two-digit fields, emotion 01–08, actor matching its folder). Rename or remove the file.`,
+        );
       }
       if (options.emotions && !options.emotions.includes(emotion)) continue;
       const n = Number(f[6]);
-      out.push({ corpus: 'ravdess', path, id, speaker: actor, session: `pair${String(Math.ceil(n / 2)).padStart(2, '0')}`, gender: n % 2 === 1 ? 'male' : 'female', emotion });
+      out.push({
+        corpus: 'ravdess',
+        path,
+        id,
+        speaker: actor,
+        session: `pair${String(Math.ceil(n / 2)).padStart(2, '0')}`,
+        gender: n % 2 === 1 ? 'male' : 'female',
+        emotion,
+      });
     }
   }
   return out;
@@ -127,13 +139,17 @@ export function readIemocap(root: string, options: { labels?: Record<string, str
 function iemocap(root: string, options: { labels?: Record<string, string> }): Utterance[] {
   requireDir(root, 'IEMOCAP', 'Point it at IEMOCAP_full_release (the folder holding Session1 … Session5).');
   const labels = options.labels ?? IEMOCAP_FOUR_CLASSES;
-  const sessions = readdirSync(root).filter((d) => /^Session\d$/.test(d)).sort();
+  const sessions = readdirSync(root)
+    .filter((d) => /^Session\d$/.test(d))
+    .sort();
   if (sessions.length === 0) throw corpusError(`IEMOCAP: expected Session1 … Session5 in ${root}, found none. Point it at IEMOCAP_full_release.`);
   const out: Utterance[] = [];
   for (const session of sessions) {
     const evalDir = join(root, session, 'dialog/EmoEvaluation');
     requireDir(evalDir, `IEMOCAP ${session}`, 'The release keeps labels in SessionN/dialog/EmoEvaluation/*.txt.');
-    for (const file of readdirSync(evalDir).filter((f) => f.endsWith('.txt')).sort()) {
+    for (const file of readdirSync(evalDir)
+      .filter((f) => f.endsWith('.txt'))
+      .sort()) {
       for (const line of readFileSync(join(evalDir, file), 'utf8').split('\n')) {
         const m = /^\[[\d.]+ - [\d.]+\]\t(\S+)\t(\S+)\t/.exec(line);
         if (!m) continue;
@@ -142,9 +158,11 @@ function iemocap(root: string, options: { labels?: Record<string, string> }): Ut
         if (!emotion) continue;
         const dialog = id.slice(0, id.lastIndexOf('_'));
         const path = join(root, session, 'sentences/wav', dialog, `${id}.wav`);
-        if (!existsSync(path)) throw corpusError(`IEMOCAP: ${join(evalDir, file)} labels ${id}, but ${path} does not exist. Restore the file or remove the corpus' partial copy.`);
+        if (!existsSync(path))
+          throw corpusError(`IEMOCAP: ${join(evalDir, file)} labels ${id}, but ${path} does not exist. Restore the file or remove the corpus' partial copy.`);
         const who = id.slice(id.lastIndexOf('_') + 1, id.lastIndexOf('_') + 2);
-        if (who !== 'F' && who !== 'M') throw corpusError(`IEMOCAP: ${id}: expected the last field to start with F or M (the speaker), found ${JSON.stringify(who)}.`);
+        if (who !== 'F' && who !== 'M')
+          throw corpusError(`IEMOCAP: ${id}: expected the last field to start with F or M (the speaker), found ${JSON.stringify(who)}.`);
         const sessionId = `Ses${session.slice(-1).padStart(2, '0')}`;
         out.push({ corpus: 'iemocap', path, id, speaker: `${sessionId}${who}`, session: sessionId, gender: who === 'F' ? 'female' : 'male', emotion });
       }
@@ -179,7 +197,10 @@ function esc50(root: string, options: { folds?: number[] }): NoiseClip[] {
     const stem = basename(c[iFile]!, extname(c[iFile]!));
     // Copies converted to FLAC keep the stem; take whichever exists.
     const path = ['.wav', '.flac'].map((e) => join(root, 'audio', stem + e)).find(existsSync);
-    if (!path) throw corpusError(`ESC-50: ${csv} lists ${c[iFile]}, but neither audio/${stem}.wav nor .flac exists. Restrict folds to those present (e.g. { folds: [4] }).`);
+    if (!path)
+      throw corpusError(
+        `ESC-50: ${csv} lists ${c[iFile]}, but neither audio/${stem}.wav nor .flac exists. Restrict folds to those present (e.g. { folds: [4] }).`,
+      );
     out.push({ corpus: 'esc50', path, id: stem, source: `esc50:${c[iSrc]}`, category: c[iCat] });
   }
   return out;

@@ -5,8 +5,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
-import { corpusError, reading, type Utterance } from './corpora.js';
 import { arrayOf, object, optional, path as pathCheck, string } from '../validate.js';
+import { corpusError, reading, type Utterance } from './corpora.js';
 
 const EMOTION_OPTIONS = object<{ emotions?: string[] }>({ emotions: optional(arrayOf(string())) });
 
@@ -44,7 +44,7 @@ export function pairSpeakers(speakers: { id: string; gender?: 'female' | 'male' 
   }
   const sessions = new Map<string, string>();
   const count = Math.max(1, Math.floor(order.length / 2));
-  order.forEach((id, i) => sessions.set(id, `s${String(Math.min(Math.floor(i / 2), count - 1) + 1).padStart(2, '0')}`));
+  for (const [i, id] of order.entries()) sessions.set(id, `s${String(Math.min(Math.floor(i / 2), count - 1) + 1).padStart(2, '0')}`);
   return sessions;
 }
 
@@ -67,12 +67,14 @@ export function readEmodb(root: string, options: { emotions?: string[] } = {}): 
 
 function emodb(root: string, options: { emotions?: string[] }): Utterance[] {
   const dir = existsSync(join(root, 'wav')) ? join(root, 'wav') : root;
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw corpusError(`EmoDB: expected a folder at ${root} holding wav/, found none. Point it at the EmoDB folder.`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw corpusError(`EmoDB: expected a folder at ${root} holding wav/, found none. Point it at the EmoDB folder.`);
   const raw: Omit<Utterance, 'session'>[] = [];
   for (const path of audioIn(dir)) {
     const id = basename(path, extname(path));
     const m = /^(\d\d)([a-b]\d\d)([WLEAFTN])([a-z])$/.exec(id);
-    if (!m) throw corpusError(`EmoDB: ${path}: expected a name like 03a01Fa.wav (speaker, text, emotion letter W/L/E/A/F/T/N, version). Rename or remove the file.`);
+    if (!m)
+      throw corpusError(`EmoDB: ${path}: expected a name like 03a01Fa.wav (speaker, text, emotion letter W/L/E/A/F/T/N, version). Rename or remove the file.`);
     const emotion = EMODB_EMOTIONS[m[3]!]!;
     raw.push({ corpus: 'emodb', path, id, speaker: `emodb${m[1]}`, gender: EMODB_MALE.has(m[1]!) ? 'male' : 'female', emotion });
   }
@@ -96,7 +98,8 @@ export function readCremaD(root: string, options: { emotions?: string[] } = {}):
 
 function cremaD(root: string, options: { emotions?: string[] }): Utterance[] {
   const dir = existsSync(join(root, 'AudioWAV')) ? join(root, 'AudioWAV') : root;
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw corpusError(`CREMA-D: expected a folder at ${root} holding AudioWAV/, found none. Point it at the CREMA-D folder.`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw corpusError(`CREMA-D: expected a folder at ${root} holding AudioWAV/, found none. Point it at the CREMA-D folder.`);
   const genders = new Map<string, 'female' | 'male'>();
   const demo = join(root, 'VideoDemographics.csv');
   if (existsSync(demo)) {
@@ -111,7 +114,10 @@ function cremaD(root: string, options: { emotions?: string[] }): Utterance[] {
     const id = basename(path, extname(path));
     const m = /^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$/.exec(id);
     const emotion = m ? CREMAD_EMOTIONS[m[3]!] : undefined;
-    if (!m || !emotion) throw corpusError(`CREMA-D: ${path}: expected a name like 1001_DFA_ANG_XX.wav (actor, sentence, emotion ANG/DIS/FEA/HAP/NEU/SAD, intensity). Rename or remove the file.`);
+    if (!m || !emotion)
+      throw corpusError(
+        `CREMA-D: ${path}: expected a name like 1001_DFA_ANG_XX.wav (actor, sentence, emotion ANG/DIS/FEA/HAP/NEU/SAD, intensity). Rename or remove the file.`,
+      );
     raw.push({ corpus: 'crema-d', path, id, speaker: `cremad${m[1]}`, gender: genders.get(m[1]!), emotion });
   }
   if (raw.length === 0) throw corpusError(`CREMA-D: expected files like 1001_DFA_ANG_XX.wav in ${dir}, found none.`);
@@ -158,7 +164,8 @@ export function parseCsv(text: string, file: string): Record<string, string>[] {
   const [header, ...body] = rows;
   if (!header) throw corpusError(`${file}: expected a header row, found an empty file.`);
   return body.map((r, i) => {
-    if (r.length !== header.length) throw corpusError(`${file}: line ${i + 2}: expected ${header.length} fields like the header (${header.join(',')}), found ${r.length}.`);
+    if (r.length !== header.length)
+      throw corpusError(`${file}: line ${i + 2}: expected ${header.length} fields like the header (${header.join(',')}), found ${r.length}.`);
     return Object.fromEntries(header.map((h, j) => [h.trim(), r[j]!]));
   });
 }
@@ -176,7 +183,8 @@ export function readManifest(file: string, options: { emotions?: string[] } = {}
 }
 
 function manifest(file: string, options: { emotions?: string[] }): Utterance[] {
-  if (!existsSync(file) || !statSync(file).isFile()) throw corpusError(`manifest: expected a CSV or JSONL file at ${file}, found none. Point corpus.path at it.`);
+  if (!existsSync(file) || !statSync(file).isFile())
+    throw corpusError(`manifest: expected a CSV or JSONL file at ${file}, found none. Point corpus.path at it.`);
   const text = readFileSync(file, 'utf8');
   const ext = extname(file).toLowerCase();
   let records: Record<string, unknown>[];
@@ -204,7 +212,12 @@ function manifest(file: string, options: { emotions?: string[] }): Utterance[] {
     const where = `line ${ext === '.csv' ? i + 2 : i + 1}`;
     const str = (k: string) => (typeof r[k] === 'string' || typeof r[k] === 'number' ? String(r[k]).trim() : '');
     const [path, label, speaker] = [str('path'), str('label'), str('speaker')];
-    for (const [k, v] of [['path', path], ['label', label], ['speaker', speaker]] as const) if (!v) problems.push(`${where}: expected a non-empty "${k}", found ${JSON.stringify(r[k] ?? null)}`);
+    for (const [k, v] of [
+      ['path', path],
+      ['label', label],
+      ['speaker', speaker],
+    ] as const)
+      if (!v) problems.push(`${where}: expected a non-empty "${k}", found ${JSON.stringify(r[k] ?? null)}`);
     if (!path || !label || !speaker) return;
     const abs = isAbsolute(path) ? path : resolve(base, path);
     if (!existsSync(abs)) problems.push(`${where}: ${abs} does not exist`);
@@ -217,15 +230,24 @@ function manifest(file: string, options: { emotions?: string[] }): Utterance[] {
     const session = str('session') || undefined;
     if (session) {
       const before = sessionOf.get(speaker);
-      if (before && before !== session) problems.push(`${where}: speaker ${speaker} is in session ${session} here and in ${before} before; a speaker belongs to one session`);
+      if (before && before !== session)
+        problems.push(`${where}: speaker ${speaker} is in session ${session} here and in ${before} before; a speaker belongs to one session`);
       sessionOf.set(speaker, session);
     }
     raw.push({ corpus: 'manifest', path: abs, id, speaker, gender: (gender || undefined) as Utterance['gender'], emotion: label, session });
   });
   const withSession = raw.filter((u) => u.session !== undefined).length;
-  if (withSession !== 0 && withSession !== raw.length) problems.push(`"session" is given on ${withSession} of ${raw.length} rows; give it on every row or on none`);
-  if (problems.length > 0) throw corpusError(`manifest ${file}: ${problems.length} problem(s):\n  ${problems.slice(0, 50).join('\n  ')}${problems.length > 50 ? `\n  … and ${problems.length - 50} more` : ''}`);
-  const kept = withSession === raw.length ? (raw as Utterance[]).filter((u) => !options.emotions || options.emotions.includes(u.emotion)) : withPairedSessions(raw, options.emotions);
-  if (kept.length === 0) throw corpusError(`manifest ${file}: expected at least one row${options.emotions ? ` with a label in ${options.emotions.join(', ')}` : ''}, found none.`);
+  if (withSession !== 0 && withSession !== raw.length)
+    problems.push(`"session" is given on ${withSession} of ${raw.length} rows; give it on every row or on none`);
+  if (problems.length > 0)
+    throw corpusError(
+      `manifest ${file}: ${problems.length} problem(s):\n  ${problems.slice(0, 50).join('\n  ')}${problems.length > 50 ? `\n  … and ${problems.length - 50} more` : ''}`,
+    );
+  const kept =
+    withSession === raw.length
+      ? (raw as Utterance[]).filter((u) => !options.emotions || options.emotions.includes(u.emotion))
+      : withPairedSessions(raw, options.emotions);
+  if (kept.length === 0)
+    throw corpusError(`manifest ${file}: expected at least one row${options.emotions ? ` with a label in ${options.emotions.join(', ')}` : ''}, found none.`);
   return kept;
 }

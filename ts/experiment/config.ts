@@ -95,7 +95,12 @@ export interface ExperimentConfig {
 }
 
 export type ResolvedConfig = Required<Omit<ExperimentConfig, 'noise' | 'folds' | 'features'>> & {
-  noise: { matched: Required<Omit<NoiseConfig, 'folds' | 'limit'>> & Pick<NoiseConfig, 'folds' | 'limit'>; unmatched: (Required<Omit<NoiseConfig, 'folds' | 'limit'>> & Pick<NoiseConfig, 'folds' | 'limit'>) | null; split: 'disjoint' | 'shared'; testFraction: number };
+  noise: {
+    matched: Required<Omit<NoiseConfig, 'folds' | 'limit'>> & Pick<NoiseConfig, 'folds' | 'limit'>;
+    unmatched: (Required<Omit<NoiseConfig, 'folds' | 'limit'>> & Pick<NoiseConfig, 'folds' | 'limit'>) | null;
+    split: 'disjoint' | 'shared';
+    testFraction: number;
+  };
   folds: { testSpeakers: string[] | null; limit: number | null };
   features: { frames: number; pad: 'zero' | 'repeat'; fbank: Record<string, unknown>; storeDir: string; waveformScale: number };
   corpus: ExperimentConfig['corpus'] & { classes: string[]; labelMap: Record<string, string> };
@@ -113,7 +118,16 @@ export class ConfigError extends Error {
 }
 
 type Json = unknown;
-const kind = (v: Json) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`);
+const kind = (v: Json) =>
+  v === null
+    ? 'null'
+    : Array.isArray(v)
+      ? 'an array'
+      : typeof v === 'string'
+        ? `the string ${JSON.stringify(v)}`
+        : typeof v === 'object'
+          ? 'an object'
+          : `${typeof v} ${String(v)}`;
 
 /** Collects problems as "path: expected …, found …". */
 class Checker {
@@ -163,7 +177,22 @@ class Checker {
   }
 }
 
-const TOP_KEYS = ['outDir', 'corpus', 'noise', 'snrsDb', 'folds', 'variants', 'seeds', 'dataSeed', 'features', 'trainingNoise', 'enhancer', 'model', 'training', 'device'] as const;
+const TOP_KEYS = [
+  'outDir',
+  'corpus',
+  'noise',
+  'snrsDb',
+  'folds',
+  'variants',
+  'seeds',
+  'dataSeed',
+  'features',
+  'trainingNoise',
+  'enhancer',
+  'model',
+  'training',
+  'device',
+] as const;
 const NOISE_KEYS = ['name', 'reader', 'path', 'folds', 'limit'] as const;
 const ENHANCER_KEYS = ['kind', 'model', 'card', 'cacheDir', 'intraThreads'] as const;
 
@@ -189,7 +218,8 @@ export function resolveConfig(config: Json): ResolvedConfig {
     const corpus = v.corpus as Record<string, Json>;
     c.string('corpus.reader', corpus.reader, CORPUS_READERS);
     if (corpus.reader === 'manifest') {
-      if (c.string('corpus.path', corpus.path) && !(existsSync(corpus.path as string) && statSync(corpus.path as string).isFile())) c.problems.push(`corpus.path: no such manifest file ${resolve(corpus.path as string)}`);
+      if (c.string('corpus.path', corpus.path) && !(existsSync(corpus.path as string) && statSync(corpus.path as string).isFile()))
+        c.problems.push(`corpus.path: no such manifest file ${resolve(corpus.path as string)}`);
     } else c.folder('corpus.path', corpus.path);
     if (corpus.classes !== undefined && c.array('corpus.classes', corpus.classes, (p, x) => c.string(p, x))) {
       const classes = corpus.classes as string[];
@@ -200,7 +230,8 @@ export function resolveConfig(config: Json): ResolvedConfig {
     if (corpus.labelMap !== undefined && c.object('corpus.labelMap', corpus.labelMap, null)) {
       const classes = (Array.isArray(corpus.classes) ? corpus.classes : PAPER_CLASSES) as string[];
       for (const [k, to] of Object.entries(corpus.labelMap as Record<string, Json>)) {
-        if (c.string(`corpus.labelMap.${k}`, to) && !classes.includes(to)) c.problems.push(`corpus.labelMap.${k}: expected one of the classes (${classes.join(', ')}), found ${JSON.stringify(to)}`);
+        if (c.string(`corpus.labelMap.${k}`, to) && !classes.includes(to))
+          c.problems.push(`corpus.labelMap.${k}: expected one of the classes (${classes.join(', ')}), found ${JSON.stringify(to)}`);
       }
     }
   }
@@ -212,7 +243,8 @@ export function resolveConfig(config: Json): ResolvedConfig {
     if (noise.testFraction !== undefined) c.number('noise.testFraction', noise.testFraction, 0.01, 0.99);
   }
   if (v.snrsDb !== undefined && c.array('snrsDb', v.snrsDb, (p, x) => c.number(p, x, -20, 60))) {
-    if (new Set(v.snrsDb as number[]).size !== (v.snrsDb as number[]).length) c.problems.push(`snrsDb: expected distinct values, found ${JSON.stringify(v.snrsDb)}`);
+    if (new Set(v.snrsDb as number[]).size !== (v.snrsDb as number[]).length)
+      c.problems.push(`snrsDb: expected distinct values, found ${JSON.stringify(v.snrsDb)}`);
   }
   if (v.folds !== undefined && c.object('folds', v.folds, ['testSpeakers', 'limit'])) {
     const folds = v.folds as Record<string, Json>;
@@ -220,7 +252,8 @@ export function resolveConfig(config: Json): ResolvedConfig {
     if (folds.limit !== undefined) c.number('folds.limit', folds.limit, 1, 1e6, true);
   }
   if (v.variants !== undefined && c.array('variants', v.variants, (p, x) => c.string(p, x, VARIANTS))) {
-    if (new Set(v.variants as string[]).size !== (v.variants as string[]).length) c.problems.push(`variants: expected distinct names, found ${JSON.stringify(v.variants)}`);
+    if (new Set(v.variants as string[]).size !== (v.variants as string[]).length)
+      c.problems.push(`variants: expected distinct names, found ${JSON.stringify(v.variants)}`);
   }
   if (v.seeds !== undefined && c.array('seeds', v.seeds, (p, x) => c.number(p, x, 0, 2 ** 53 - 1, true))) {
     if (new Set(v.seeds as number[]).size !== (v.seeds as number[]).length) c.problems.push(`seeds: expected distinct seeds, found ${JSON.stringify(v.seeds)}`);
@@ -238,18 +271,22 @@ export function resolveConfig(config: Json): ResolvedConfig {
   if (v.enhancer !== undefined && c.object('enhancer', v.enhancer, ENHANCER_KEYS)) {
     const e = v.enhancer as Record<string, Json>;
     if (e.kind !== undefined) c.string('enhancer.kind', e.kind, ['classical', 'gtcrn', 'cmgan', 'card']);
-    if ((e.kind === 'gtcrn' || e.kind === 'cmgan') && e.model === undefined) c.problems.push(`enhancer.model: required for kind ${e.kind} (an ONNX file), found nothing`);
+    if ((e.kind === 'gtcrn' || e.kind === 'cmgan') && e.model === undefined)
+      c.problems.push(`enhancer.model: required for kind ${e.kind} (an ONNX file), found nothing`);
     if (e.model !== undefined) c.fileOrFolder('enhancer.model', e.model);
     if (e.card !== undefined) c.fileOrFolder('enhancer.card', e.card);
     if (e.intraThreads !== undefined) c.number('enhancer.intraThreads', e.intraThreads, 1, 256, true);
   }
   if (v.model !== undefined && c.object('model', v.model, null)) {
-    for (const k of ['variant', 'numClasses']) if ((v.model as Record<string, Json>)[k] !== undefined) c.problems.push(`model.${k}: set by the experiment (from variants / corpus.classes); remove it`);
+    for (const k of ['variant', 'numClasses'])
+      if ((v.model as Record<string, Json>)[k] !== undefined) c.problems.push(`model.${k}: set by the experiment (from variants / corpus.classes); remove it`);
   }
   if (v.training !== undefined && c.object('training', v.training, null)) {
-    for (const k of ['seed', 'device']) if ((v.training as Record<string, Json>)[k] !== undefined) c.problems.push(`training.${k}: set by the experiment (from seeds / device); remove it`);
+    for (const k of ['seed', 'device'])
+      if ((v.training as Record<string, Json>)[k] !== undefined) c.problems.push(`training.${k}: set by the experiment (from seeds / device); remove it`);
   }
-  if (v.device !== undefined && c.string('device', v.device) && !/^(cpu|auto|cuda(:\d+)?)$/.test(v.device as string)) c.add('device', '"cpu", "auto", "cuda" or "cuda:N"', v.device);
+  if (v.device !== undefined && c.string('device', v.device) && !/^(cpu|auto|cuda(:\d+)?)$/.test(v.device as string))
+    c.add('device', '"cpu", "auto", "cuda" or "cuda:N"', v.device);
   if (c.problems.length > 0) throw new ConfigError(c.problems);
 
   const cfg = v as unknown as ExperimentConfig;

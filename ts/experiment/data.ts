@@ -3,9 +3,10 @@
  * clips; unmatched: test only), and the folds. Pure functions of the config, so every process that runs a task
  * (locally or on a cluster) sees the same lists.
  */
-import { readEsc50, readIemocap, readMusanNoise, readNoiseFolder, readRavdess, corpusError, type NoiseClip, type Utterance } from '../data/corpora.js';
+
+import { type Fold, losoFolds } from '../cv/loso.js';
+import { corpusError, type NoiseClip, readEsc50, readIemocap, readMusanNoise, readNoiseFolder, readRavdess, type Utterance } from '../data/corpora.js';
 import { readCremaD, readEmodb, readManifest } from '../data/more-corpora.js';
-import { losoFolds, type Fold } from '../cv/loso.js';
 import type { ResolvedConfig } from './config.js';
 import { ConfigError } from './config.js';
 
@@ -29,7 +30,21 @@ function readCorpus(cfg: ResolvedConfig): Utterance[] {
       return readRavdess(path);
     case 'iemocap':
       // Every label, mapped below: the default map is the paper's (excited → happy).
-      return readIemocap(path, { labels: { ang: 'angry', hap: 'happy', exc: 'happy', neu: 'neutral', sad: 'sad', fru: 'frustrated', sur: 'surprised', fea: 'fearful', dis: 'disgust', oth: 'other', xxx: 'xxx' } });
+      return readIemocap(path, {
+        labels: {
+          ang: 'angry',
+          hap: 'happy',
+          exc: 'happy',
+          neu: 'neutral',
+          sad: 'sad',
+          fru: 'frustrated',
+          sur: 'surprised',
+          fea: 'fearful',
+          dis: 'disgust',
+          oth: 'other',
+          xxx: 'xxx',
+        },
+      });
     case 'emodb':
       return readEmodb(path);
     case 'crema-d':
@@ -115,7 +130,10 @@ export function splitMatched(clips: NoiseClip[], testFraction: number, seed: num
   }
   const train = clips.filter((c) => !testSources.has(c.source));
   const test = clips.filter((c) => testSources.has(c.source));
-  if (train.length === 0 || test.length === 0) throw corpusError(`noise.matched: cannot split ${clips.length} clip(s) from ${new Set(clips.map((c) => c.source)).size} source recording(s) into disjoint training and test clips; add clips or set noise.split to "shared".`);
+  if (train.length === 0 || test.length === 0)
+    throw corpusError(
+      `noise.matched: cannot split ${clips.length} clip(s) from ${new Set(clips.map((c) => c.source)).size} source recording(s) into disjoint training and test clips; add clips or set noise.split to "shared".`,
+    );
   return { train, test };
 }
 
@@ -141,20 +159,29 @@ export function loadExperimentData(cfg: ResolvedConfig): ExperimentData {
     ids.set(u.id, u.path);
     utterances.push({ ...u, emotion: name, label });
   }
-  for (const [i, name] of classes.entries()) if (!utterances.some((u) => u.label === i)) problems.push(`corpus.classes[${i}]: no utterance of class ${JSON.stringify(name)} in ${cfg.corpus.path}; check the class names and corpus.labelMap`);
+  for (const [i, name] of classes.entries())
+    if (!utterances.some((u) => u.label === i))
+      problems.push(`corpus.classes[${i}]: no utterance of class ${JSON.stringify(name)} in ${cfg.corpus.path}; check the class names and corpus.labelMap`);
   if (problems.length > 0) throw new ConfigError(problems);
 
   let folds = losoFolds(utterances);
   if (cfg.folds.testSpeakers) {
     const speakers = new Set(utterances.map((u) => u.speaker));
     const unknown = cfg.folds.testSpeakers.filter((s) => !speakers.has(s));
-    if (unknown.length > 0) throw new ConfigError(unknown.map((s) => `folds.testSpeakers: no speaker ${JSON.stringify(s)} in the corpus (speakers: ${[...speakers].sort().slice(0, 12).join(', ')}${speakers.size > 12 ? ', …' : ''})`));
+    if (unknown.length > 0)
+      throw new ConfigError(
+        unknown.map(
+          (s) =>
+            `folds.testSpeakers: no speaker ${JSON.stringify(s)} in the corpus (speakers: ${[...speakers].sort().slice(0, 12).join(', ')}${speakers.size > 12 ? ', …' : ''})`,
+        ),
+      );
     folds = folds.filter((f) => f.test.some((s) => cfg.folds.testSpeakers!.includes(s)));
   }
   if (cfg.folds.limit) folds = folds.slice(0, cfg.folds.limit);
   for (const f of folds) {
     const overlap = f.train.filter((s) => f.validation.includes(s) || f.test.includes(s));
-    if (overlap.length > 0 || f.validation.some((s) => f.test.includes(s))) throw corpusError(`fold ${f.name}: speaker(s) ${overlap.join(', ')} in two partitions; every speaker must belong to one session.`);
+    if (overlap.length > 0 || f.validation.some((s) => f.test.includes(s)))
+      throw corpusError(`fold ${f.name}: speaker(s) ${overlap.join(', ')} in two partitions; every speaker must belong to one session.`);
   }
 
   const matched = limitClips(readNoise(cfg.noise.matched), cfg.noise.matched.limit, cfg.dataSeed);

@@ -49,7 +49,7 @@ function tryCreate(file: string): boolean {
     throw err;
   }
   try {
-    writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }) + '\n');
+    writeSync(fd, `${JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() })}\n`);
   } finally {
     closeSync(fd);
   }
@@ -97,7 +97,9 @@ export function lockTask(taskDir: string, id: string): () => void {
         // a third worker holds it now; either way the task is someone else's
       }
       rmSync(aside, { force: true });
-      throw lockedError(`task ${id} is being run by another worker (pid ${moved.pid} on ${moved.host}, took over a stale lock); expected no other worker on it.`);
+      throw lockedError(
+        `task ${id} is being run by another worker (pid ${moved.pid} on ${moved.host}, took over a stale lock); expected no other worker on it.`,
+      );
     }
     rmSync(aside, { force: true });
   }

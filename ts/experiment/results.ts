@@ -141,7 +141,15 @@ export function summarise(tasks: TaskResult[], variants: Variant[]): VariantSumm
         }
       }
       const cleanCs = mine.map((t) => t.metrics.clean.meanC).filter((c): c is number => c !== null);
-      return { variant, tasks: mine.length, clean: pair((m) => m.clean)!, matched: pair((m) => m.matched), unmatched: pair((m) => m.unmatched), perSnr, cleanC: cleanCs.length > 0 ? stat(cleanCs) : null };
+      return {
+        variant,
+        tasks: mine.length,
+        clean: pair((m) => m.clean)!,
+        matched: pair((m) => m.matched),
+        unmatched: pair((m) => m.unmatched),
+        perSnr,
+        cleanC: cleanCs.length > 0 ? stat(cleanCs) : null,
+      };
     })
     .filter((s) => s.tasks > 0);
 }
@@ -151,9 +159,23 @@ const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"`
 export function predictionsCsv(rows: PredictionRow[], classes: string[]): string {
   const header = ['utterance', 'speaker', 'fold', 'seed', 'variant', 'condition', 'snr_db', 'label', 'prediction', ...classes.map((c) => `p_${c}`), 'c'];
   const lines = rows.map((r) =>
-    [r.utterance, r.speaker, r.fold, String(r.seed), r.variant, r.condition, r.snrDb === null ? '' : String(r.snrDb), classes[r.label]!, classes[r.prediction]!, ...r.probs.map((p) => p.toPrecision(6)), r.c === null ? '' : r.c.toPrecision(6)].map(csvField).join(','),
+    [
+      r.utterance,
+      r.speaker,
+      r.fold,
+      String(r.seed),
+      r.variant,
+      r.condition,
+      r.snrDb === null ? '' : String(r.snrDb),
+      classes[r.label]!,
+      classes[r.prediction]!,
+      ...r.probs.map((p) => p.toPrecision(6)),
+      r.c === null ? '' : r.c.toPrecision(6),
+    ]
+      .map(csvField)
+      .join(','),
   );
-  return [header.join(','), ...lines].join('\n') + '\n';
+  return `${[header.join(','), ...lines].join('\n')}\n`;
 }
 
 /** Reads predictions.csv back (the inverse of predictionsCsv; used to check the tables against the rows). */
@@ -207,11 +229,17 @@ export interface ReportInput {
 export function resultsMarkdown(r: ReportInput): string {
   const out: string[] = [];
   out.push(`# ${r.title}`, '');
-  out.push(`${r.tasksDone} of ${r.tasksTotal} tasks finished; ${r.folds} fold(s) × ${r.seeds.length} seed(s) (${r.seeds.join(', ')}). Values are mean ± sample std over folds and seeds, in %. Noisy columns average the SNRs ${r.snrsDb.join(', ')} dB (as the paper's Table 1).`, '');
+  out.push(
+    `${r.tasksDone} of ${r.tasksTotal} tasks finished; ${r.folds} fold(s) × ${r.seeds.length} seed(s) (${r.seeds.join(', ')}). Values are mean ± sample std over folds and seeds, in %. Noisy columns average the SNRs ${r.snrsDb.join(', ')} dB (as the paper's Table 1).`,
+    '',
+  );
   const unmatched = r.environments.unmatched;
   out.push(`## Table 1: clean / matched (${r.environments.matched}) / unmatched (${unmatched ?? 'none'})`, '');
   out.push('| Method | Clean UAR | Clean WAR | Matched UAR | Matched WAR | Unmatched UAR | Unmatched WAR |', '|---|---|---|---|---|---|---|');
-  for (const s of r.summary) out.push(`| ${NAMES[s.variant]} | ${pct(s.clean.uar)} | ${pct(s.clean.war)} | ${pct(s.matched?.uar)} | ${pct(s.matched?.war)} | ${pct(s.unmatched?.uar)} | ${pct(s.unmatched?.war)} |`);
+  for (const s of r.summary)
+    out.push(
+      `| ${NAMES[s.variant]} | ${pct(s.clean.uar)} | ${pct(s.clean.war)} | ${pct(s.matched?.uar)} | ${pct(s.matched?.war)} | ${pct(s.unmatched?.uar)} | ${pct(s.unmatched?.war)} |`,
+    );
   out.push('');
   for (const condition of ['matched', 'unmatched'] as const) {
     const env = condition === 'matched' ? r.environments.matched : unmatched;
@@ -223,7 +251,7 @@ export function resultsMarkdown(r: ReportInput): string {
   }
   const withC = r.summary.filter((s) => s.cleanC !== null);
   if (withC.length > 0) {
-    out.push('## Mean noise-level estimate c (the data of the paper\'s Fig. 2)', '');
+    out.push("## Mean noise-level estimate c (the data of the paper's Fig. 2)", '');
     out.push(`| Method | Environment | clean | ${r.snrsDb.map((s) => `${s} dB`).join(' | ')} |`, `|---|---|---|${r.snrsDb.map(() => '---').join('|')}|`);
     for (const s of withC) {
       for (const condition of ['matched', 'unmatched'] as const) {
@@ -239,7 +267,18 @@ export function resultsMarkdown(r: ReportInput): string {
 
 /** The Table-1 rows as plain text for a terminal. */
 export function table1Text(summary: VariantSummary[]): string {
-  const rows = [['Method', 'Clean UAR', 'Clean WAR', 'Matched UAR', 'Matched WAR', 'Unmatched UAR', 'Unmatched WAR'], ...summary.map((s) => [NAMES[s.variant], pct(s.clean.uar), pct(s.clean.war), pct(s.matched?.uar), pct(s.matched?.war), pct(s.unmatched?.uar), pct(s.unmatched?.war)])];
+  const rows = [
+    ['Method', 'Clean UAR', 'Clean WAR', 'Matched UAR', 'Matched WAR', 'Unmatched UAR', 'Unmatched WAR'],
+    ...summary.map((s) => [
+      NAMES[s.variant],
+      pct(s.clean.uar),
+      pct(s.clean.war),
+      pct(s.matched?.uar),
+      pct(s.matched?.war),
+      pct(s.unmatched?.uar),
+      pct(s.unmatched?.war),
+    ]),
+  ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
 }

@@ -11,19 +11,51 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { abortError } from '../errors.js';
-import { JOB_OPTIONS, path as pathCheck } from '../validate.js';
-import { buildFeatureSet, evaluate, resumeTraining, train as trainVariant, type FeatureSet, type TrainProgress, type TrainReport, type UtteranceSpec } from '../train.js';
-import { configChanges, resolveConfig, type ExperimentConfig, type ResolvedConfig } from './config.js';
-import { loadExperimentData, uniformAt, type ExperimentData, type LabelledUtterance } from './data.js';
-import { parsePredictionsCsv, predictionsCsv, resultsMarkdown, score, summarise, table1Text, taskMetrics, type Condition, type PredictionRow, type TaskResult, type VariantSummary } from './results.js';
-import { lockTask } from './lock.js';
-import { planTasks, type Task } from './tasks.js';
+import { ENHANCER_RECORD_FILE, enhancerRecord } from '../predict.js';
 import { reportHtml } from '../report/html.js';
-import { enhancerRecord, ENHANCER_RECORD_FILE } from '../predict.js';
+import {
+  buildFeatureSet,
+  evaluate,
+  type FeatureSet,
+  resumeTraining,
+  type TrainProgress,
+  type TrainReport,
+  train as trainVariant,
+  type UtteranceSpec,
+} from '../train.js';
+import { JOB_OPTIONS, path as pathCheck } from '../validate.js';
+import { configChanges, type ExperimentConfig, type ResolvedConfig, resolveConfig } from './config.js';
+import { type ExperimentData, type LabelledUtterance, loadExperimentData, uniformAt } from './data.js';
+import { lockTask } from './lock.js';
+import {
+  type Condition,
+  type PredictionRow,
+  parsePredictionsCsv,
+  predictionsCsv,
+  resultsMarkdown,
+  score,
+  summarise,
+  type TaskResult,
+  table1Text,
+  taskMetrics,
+  type VariantSummary,
+} from './results.js';
+import { planTasks, type Task } from './tasks.js';
 
 export type ExperimentProgress =
   | { stage: 'features'; set: 'train' | 'matched' | 'unmatched'; done: number; total: number; cached?: boolean }
-  | { stage: 'train'; task: string; taskIndex: number; tasksTotal: number; epoch: number; done: number; total: number; loss: number; valUar?: number; etaSeconds: number | null }
+  | {
+      stage: 'train';
+      task: string;
+      taskIndex: number;
+      tasksTotal: number;
+      epoch: number;
+      done: number;
+      total: number;
+      loss: number;
+      valUar?: number;
+      etaSeconds: number | null;
+    }
   | { stage: 'evaluate'; task: string; condition: Condition; done: number; total: number }
   | { stage: 'task'; task: string; status: 'skipped' | 'finished'; tasksDone: number; tasksTotal: number; etaSeconds: number | null };
 
@@ -66,7 +98,10 @@ function readJson<T>(path: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (err) {
-    throw experimentError('TRNET_EXPERIMENT_CORRUPT', `${path}: expected the JSON trnet wrote, found text that does not parse (${(err as Error).message}). Restore the file, or delete the task folder that holds it and rerun to recompute that task.`);
+    throw experimentError(
+      'TRNET_EXPERIMENT_CORRUPT',
+      `${path}: expected the JSON trnet wrote, found text that does not parse (${(err as Error).message}). Restore the file, or delete the task folder that holds it and rerun to recompute that task.`,
+    );
   }
 }
 
@@ -77,11 +112,14 @@ function claimFolder(cfg: ResolvedConfig): void {
     const before = readJson<unknown>(file);
     const changes = configChanges(before, JSON.parse(JSON.stringify(cfg)));
     if (changes.length > 0) {
-      throw experimentError('TRNET_CONFIG_CHANGED', `${cfg.outDir} holds an experiment with another config; rerunning resumes only the same experiment. Changes:\n  ${changes.join('\n  ')}\nUse a new outDir for a new experiment, or restore the config.`);
+      throw experimentError(
+        'TRNET_CONFIG_CHANGED',
+        `${cfg.outDir} holds an experiment with another config; rerunning resumes only the same experiment. Changes:\n  ${changes.join('\n  ')}\nUse a new outDir for a new experiment, or restore the config.`,
+      );
     }
     return;
   }
-  writeAtomic(file, JSON.stringify(cfg, null, 2) + '\n');
+  writeAtomic(file, `${JSON.stringify(cfg, null, 2)}\n`);
 }
 
 interface FeatureSets {
@@ -95,17 +133,40 @@ interface FeatureSets {
 const spec = (u: LabelledUtterance): UtteranceSpec => ({ path: u.path, label: u.label, speaker: u.speaker, id: u.id });
 
 async function buildSets(cfg: ResolvedConfig, data: ExperimentData, options: ExperimentOptions): Promise<FeatureSets> {
-  const common = { frames: cfg.features.frames, pad: cfg.features.pad, fbank: cfg.features.fbank, waveformScale: cfg.features.waveformScale, enhancer: cfg.enhancer, store: { dir: cfg.features.storeDir }, snrsDb: cfg.snrsDb };
-  const progress = (set: 'train' | 'matched' | 'unmatched') => (p: { done: number; total: number; cached?: boolean }) => options.onProgress?.({ stage: 'features', set, done: p.done, total: p.total, ...(p.cached ? { cached: true } : {}) });
-  const trainView = await buildFeatureSet(data.utterances.map(spec), { ...common, noises: data.matchedTrain.map((n) => n.path), noisy: 'one-per-utterance', includeClean: true, seed: cfg.dataSeed }, { onProgress: progress('train'), signal: options.signal });
+  const common = {
+    frames: cfg.features.frames,
+    pad: cfg.features.pad,
+    fbank: cfg.features.fbank,
+    waveformScale: cfg.features.waveformScale,
+    enhancer: cfg.enhancer,
+    store: { dir: cfg.features.storeDir },
+    snrsDb: cfg.snrsDb,
+  };
+  const progress = (set: 'train' | 'matched' | 'unmatched') => (p: { done: number; total: number; cached?: boolean }) =>
+    options.onProgress?.({ stage: 'features', set, done: p.done, total: p.total, ...(p.cached ? { cached: true } : {}) });
+  const trainView = await buildFeatureSet(
+    data.utterances.map(spec),
+    { ...common, noises: data.matchedTrain.map((n) => n.path), noisy: 'one-per-utterance', includeClean: true, seed: cfg.dataSeed },
+    { onProgress: progress('train'), signal: options.signal },
+  );
   const testSpeakers = new Set(data.folds.flatMap((f) => f.test));
   const testIdx = data.utterances.map((u, i) => (testSpeakers.has(u.speaker) ? i : -1)).filter((i) => i >= 0);
   const testPos = new Map(testIdx.map((i, k) => [i, k]));
   const tests = testIdx.map((i) => spec(data.utterances[i]!));
   const testSet = async (noises: string[], seed: number, set: 'matched' | 'unmatched') =>
-    noises.length === 0 ? null : buildFeatureSet(tests, { ...common, noises, noisy: 'one-per-snr', includeClean: false, seed }, { onProgress: progress(set), signal: options.signal });
-  const matched = await testSet(data.matchedTest.map((n) => n.path), cfg.dataSeed + 1, 'matched');
-  const unmatched = await testSet(data.unmatched.map((n) => n.path), cfg.dataSeed + 2, 'unmatched');
+    noises.length === 0
+      ? null
+      : buildFeatureSet(tests, { ...common, noises, noisy: 'one-per-snr', includeClean: false, seed }, { onProgress: progress(set), signal: options.signal });
+  const matched = await testSet(
+    data.matchedTest.map((n) => n.path),
+    cfg.dataSeed + 1,
+    'matched',
+  );
+  const unmatched = await testSet(
+    data.unmatched.map((n) => n.path),
+    cfg.dataSeed + 2,
+    'unmatched',
+  );
   return { trainView, matched, unmatched, testPos };
 }
 
@@ -127,7 +188,14 @@ function throwIfAborted(signal?: AbortSignal): void {
 }
 
 /** Trains a task (or resumes or reuses its run) and evaluates its best checkpoint in every condition. */
-async function runTask(task: Task, cfg: ResolvedConfig, data: ExperimentData, sets: FeatureSets, options: ExperimentOptions, onTrain: (p: TrainProgress) => void): Promise<TaskResult> {
+async function runTask(
+  task: Task,
+  cfg: ResolvedConfig,
+  data: ExperimentData,
+  sets: FeatureSets,
+  options: ExperimentOptions,
+  onTrain: (p: TrainProgress) => void,
+): Promise<TaskResult> {
   const cleanOnly = task.variant === 'baseline-c';
   const trainSet = sets.trainView.subset(trainItems(cfg, data, task.fold.train, cleanOnly));
   const valSet = sets.trainView.subset(trainItems(cfg, data, task.fold.validation, cleanOnly));
@@ -135,7 +203,10 @@ async function runTask(task: Task, cfg: ResolvedConfig, data: ExperimentData, se
   if (task.needs) {
     reference = join(dirname(task.dir), 'baseline-c', 'run', 'best');
     if (!existsSync(join(dirname(task.dir), 'baseline-c', EVALUATION_FILE))) {
-      throw experimentError('TRNET_TASK_NOT_READY', `task ${task.id} needs ${task.needs} (its frozen reference), which has not finished. Run the stage-1 task first.`);
+      throw experimentError(
+        'TRNET_TASK_NOT_READY',
+        `task ${task.id} needs ${task.needs} (its frozen reference), which has not finished. Run the stage-1 task first.`,
+      );
     }
   }
   const runDir = join(task.dir, 'run');
@@ -149,7 +220,10 @@ async function runTask(task: Task, cfg: ResolvedConfig, data: ExperimentData, se
     // Nothing resumable: a start that died before its first checkpoint. Start over.
     rmSync(runDir, { recursive: true, force: true });
     mkdirSync(task.dir, { recursive: true });
-    report = await trainVariant({ modelConfig: { ...cfg.model, variant: task.variant, numClasses: cfg.corpus.classes.length }, trainConfig, trainSet, valSet, reference, outDir: runDir }, { onProgress: onTrain, signal: options.signal });
+    report = await trainVariant(
+      { modelConfig: { ...cfg.model, variant: task.variant, numClasses: cfg.corpus.classes.length }, trainConfig, trainSet, valSet, reference, outDir: runDir },
+      { onProgress: onTrain, signal: options.signal },
+    );
   }
   throwIfAborted(options.signal);
 
@@ -165,15 +239,36 @@ async function runTask(task: Task, cfg: ResolvedConfig, data: ExperimentData, se
   ];
   for (const { condition, set, items } of conditions) {
     if (!set) continue;
-    const result = await evaluate(report.bestDir, set.subset(items.map((i) => i.index)), { device: cfg.device }, { signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'evaluate', task: task.id, condition, done: p.done, total: p.total }) });
+    const result = await evaluate(
+      report.bestDir,
+      set.subset(items.map((i) => i.index)),
+      { device: cfg.device },
+      { signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'evaluate', task: task.id, condition, done: p.done, total: p.total }) },
+    );
     for (const p of result.predictions) {
       const item = items[p.item]!;
-      if (p.label !== item.u.label) throw experimentError('TRNET_INTERNAL', `task ${task.id}: item ${p.item} of the ${condition} set has label ${p.label}, expected ${item.u.label} (${item.u.id}); the feature store does not hold the experiment's utterances.`);
-      rows.push({ utterance: item.u.id, speaker: item.u.speaker, fold: task.fold.name, seed: task.seed, variant: task.variant, condition, snrDb: item.snr, label: p.label, prediction: p.predicted, probs: p.probs, c: p.c });
+      if (p.label !== item.u.label)
+        throw experimentError(
+          'TRNET_INTERNAL',
+          `task ${task.id}: item ${p.item} of the ${condition} set has label ${p.label}, expected ${item.u.label} (${item.u.id}); the feature store does not hold the experiment's utterances.`,
+        );
+      rows.push({
+        utterance: item.u.id,
+        speaker: item.u.speaker,
+        fold: task.fold.name,
+        seed: task.seed,
+        variant: task.variant,
+        condition,
+        snrDb: item.snr,
+        label: p.label,
+        prediction: p.predicted,
+        probs: p.probs,
+        c: p.c,
+      });
     }
   }
   const result: TaskResult = { id: task.id, fold: task.fold.name, seed: task.seed, variant: task.variant, metrics: taskMetrics(rows) };
-  writeAtomic(join(task.dir, EVALUATION_FILE), JSON.stringify({ ...result, best: report.best, epochsRun: report.epochsRun, rows }) + '\n');
+  writeAtomic(join(task.dir, EVALUATION_FILE), `${JSON.stringify({ ...result, best: report.best, epochsRun: report.epochsRun, rows })}\n`);
   return result;
 }
 
@@ -190,7 +285,7 @@ function prepare(config: ExperimentConfig): { cfg: ResolvedConfig; data: Experim
   // The SE front end the features are made with (its model file's SHA-256 and fingerprint), so that `load`
   // can refuse a different one later. Written once: the feature stores are keyed by this fingerprint too.
   const record = join(cfg.outDir, ENHANCER_RECORD_FILE);
-  if (!existsSync(record)) writeAtomic(record, JSON.stringify(enhancerRecord(cfg.enhancer), null, 2) + '\n');
+  if (!existsSync(record)) writeAtomic(record, `${JSON.stringify(enhancerRecord(cfg.enhancer), null, 2)}\n`);
   const tasks = planTasks(cfg, data.folds);
   const plan = {
     folds: data.folds,
@@ -198,14 +293,25 @@ function prepare(config: ExperimentConfig): { cfg: ResolvedConfig; data: Experim
     noise: { matchedTrain: data.matchedTrain.map((n) => n.id), matchedTest: data.matchedTest.map((n) => n.id), unmatched: data.unmatched.map((n) => n.id) },
     utterances: data.utterances.length,
   };
-  writeAtomic(join(cfg.outDir, PLAN_FILE), JSON.stringify(plan, null, 2) + '\n');
+  writeAtomic(join(cfg.outDir, PLAN_FILE), `${JSON.stringify(plan, null, 2)}\n`);
   return { cfg, data, tasks };
 }
 
 function trainProgress(task: Task, tasksTotal: number, options: ExperimentOptions, eta: (fraction: number) => number | null): (p: TrainProgress) => void {
   return (p) => {
     if (p.stage === 'epoch' || p.total === p.done || p.done % 10 === 0) {
-      options.onProgress?.({ stage: 'train', task: task.id, taskIndex: task.index, tasksTotal, epoch: p.epoch, done: p.done, total: p.total, loss: p.loss, ...(p.stage === 'epoch' ? { valUar: p.valUar } : {}), etaSeconds: eta(p.total > 0 ? p.done / p.total : 0) });
+      options.onProgress?.({
+        stage: 'train',
+        task: task.id,
+        taskIndex: task.index,
+        tasksTotal,
+        epoch: p.epoch,
+        done: p.done,
+        total: p.total,
+        loss: p.loss,
+        ...(p.stage === 'epoch' ? { valUar: p.valUar } : {}),
+        etaSeconds: eta(p.total > 0 ? p.done / p.total : 0),
+      });
     }
   };
 }
@@ -223,7 +329,8 @@ export async function runExperiment(config: ExperimentConfig, options: Experimen
   const started = Date.now();
   let ran = 0;
   let done = 0;
-  const eta = (fractionOfCurrent: number) => (ran === 0 && fractionOfCurrent === 0 ? null : ((Date.now() - started) / 1000 / (ran + fractionOfCurrent)) * (tasks.length - done - fractionOfCurrent));
+  const eta = (fractionOfCurrent: number) =>
+    ran === 0 && fractionOfCurrent === 0 ? null : ((Date.now() - started) / 1000 / (ran + fractionOfCurrent)) * (tasks.length - done - fractionOfCurrent);
   for (const task of tasks) {
     throwIfAborted(options.signal);
     if (existsSync(join(task.dir, EVALUATION_FILE))) {
@@ -265,18 +372,33 @@ export function listTasks(config: ExperimentConfig): Task[] {
  * finished fails with TRNET_TASK_NOT_READY. Features come from the shared feature stores (built by the first task
  * that needs them; concurrent builders are safe).
  */
-export async function runExperimentTask(config: ExperimentConfig, index: number, options: ExperimentOptions = {}): Promise<{ task: string; status: 'skipped' | 'finished'; result: TaskResult }> {
+export async function runExperimentTask(
+  config: ExperimentConfig,
+  index: number,
+  options: ExperimentOptions = {},
+): Promise<{ task: string; status: 'skipped' | 'finished'; result: TaskResult }> {
   JOB_OPTIONS(options, 'options');
   const { cfg, data, tasks } = prepare(config);
   const task = tasks[index];
-  if (!Number.isInteger(index) || !task) throw Object.assign(new Error(`task index: expected an integer in [0, ${tasks.length - 1}] (the experiment has ${tasks.length} tasks; see \`trnet tasks\`), found ${index}.`), { code: 'TRNET_INVALID_ARGUMENT' });
+  if (!Number.isInteger(index) || !task)
+    throw Object.assign(
+      new Error(`task index: expected an integer in [0, ${tasks.length - 1}] (the experiment has ${tasks.length} tasks; see \`trnet tasks\`), found ${index}.`),
+      { code: 'TRNET_INVALID_ARGUMENT' },
+    );
   const evaluation = join(task.dir, EVALUATION_FILE);
   if (existsSync(evaluation)) {
     const { rows: _rows, ...stored } = readJson<StoredEvaluation>(evaluation);
-    return { task: task.id, status: 'skipped', result: { id: stored.id, fold: stored.fold, seed: stored.seed, variant: stored.variant, metrics: stored.metrics } };
+    return {
+      task: task.id,
+      status: 'skipped',
+      result: { id: stored.id, fold: stored.fold, seed: stored.seed, variant: stored.variant, metrics: stored.metrics },
+    };
   }
   if (task.needs && !existsSync(join(dirname(task.dir), 'baseline-c', EVALUATION_FILE))) {
-    throw experimentError('TRNET_TASK_NOT_READY', `task ${task.id} needs ${task.needs} (its frozen reference), which has not finished. Run the stage-1 tasks first (on Slurm, stage 2 waits with --dependency=afterok).`);
+    throw experimentError(
+      'TRNET_TASK_NOT_READY',
+      `task ${task.id} needs ${task.needs} (its frozen reference), which has not finished. Run the stage-1 tasks first (on Slurm, stage 2 waits with --dependency=afterok).`,
+    );
   }
   // One worker per task (a retried array element may start while the first still runs); the other fails with
   // TRNET_TASK_LOCKED and leaves the folder alone.
@@ -284,11 +406,22 @@ export async function runExperimentTask(config: ExperimentConfig, index: number,
   try {
     if (existsSync(evaluation)) {
       const { rows: _rows, ...stored } = readJson<StoredEvaluation>(evaluation);
-      return { task: task.id, status: 'skipped', result: { id: stored.id, fold: stored.fold, seed: stored.seed, variant: stored.variant, metrics: stored.metrics } };
+      return {
+        task: task.id,
+        status: 'skipped',
+        result: { id: stored.id, fold: stored.fold, seed: stored.seed, variant: stored.variant, metrics: stored.metrics },
+      };
     }
     const sets = await buildSets(cfg, data, options);
     const started = Date.now();
-    const result = await runTask(task, cfg, data, sets, options, trainProgress(task, tasks.length, options, (f) => (f > 0 ? ((Date.now() - started) / 1000 / f) * (1 - f) : null)));
+    const result = await runTask(
+      task,
+      cfg,
+      data,
+      sets,
+      options,
+      trainProgress(task, tasks.length, options, (f) => (f > 0 ? ((Date.now() - started) / 1000 / f) * (1 - f) : null)),
+    );
     return { task: task.id, status: 'finished', result };
   } finally {
     release();
@@ -308,7 +441,10 @@ export function openExperiment(dir: string): ExperimentState {
   const configFile = join(dir, CONFIG_FILE);
   const planFile = join(dir, PLAN_FILE);
   if (!existsSync(configFile) || !existsSync(planFile)) {
-    throw experimentError('TRNET_EXPERIMENT_NOT_FOUND', `expected an experiment folder at ${dir} (with ${CONFIG_FILE} and ${PLAN_FILE}), found ${existsSync(dir) ? 'a folder without them' : 'nothing'}. Point it at the outDir of \`trnet train\`.`);
+    throw experimentError(
+      'TRNET_EXPERIMENT_NOT_FOUND',
+      `expected an experiment folder at ${dir} (with ${CONFIG_FILE} and ${PLAN_FILE}), found ${existsSync(dir) ? 'a folder without them' : 'nothing'}. Point it at the outDir of \`trnet train\`.`,
+    );
   }
   const config = readJson<ResolvedConfig>(configFile);
   const plan = readJson<{ tasks: { id: string; index: number; stage: 1 | 2; needs: string | null }[] }>(planFile);
@@ -337,13 +473,34 @@ export async function writeReports(dir: string): Promise<ExperimentResult> {
   const rows: PredictionRow[] = [];
   for (const t of state.tasks) if (t.status === 'finished') rows.push(...readJson<StoredEvaluation>(join(dir, 'tasks', t.id, EVALUATION_FILE)).rows);
   const summary = summarise(state.results, cfg.variants.includes('baseline-c') ? cfg.variants : ['baseline-c', ...cfg.variants]);
-  const files = { results: join(dir, 'results.json'), predictions: join(dir, 'predictions.csv'), markdown: join(dir, 'RESULTS.md'), html: join(dir, 'report.html') };
+  const files = {
+    results: join(dir, 'results.json'),
+    predictions: join(dir, 'predictions.csv'),
+    markdown: join(dir, 'RESULTS.md'),
+    html: join(dir, 'report.html'),
+  };
   const folds = new Set(state.tasks.map((t) => t.id.split('/')[0])).size;
-  writeAtomic(files.results, JSON.stringify({ tasksDone: state.results.length, tasksTotal: state.tasks.length, classes: cfg.corpus.classes, snrsDb: cfg.snrsDb, summary, tasks: state.results }, null, 2) + '\n');
+  writeAtomic(
+    files.results,
+    `${JSON.stringify(
+      { tasksDone: state.results.length, tasksTotal: state.tasks.length, classes: cfg.corpus.classes, snrsDb: cfg.snrsDb, summary, tasks: state.results },
+      null,
+      2,
+    )}\n`,
+  );
   writeAtomic(files.predictions, predictionsCsv(rows, cfg.corpus.classes));
   writeAtomic(
     files.markdown,
-    resultsMarkdown({ title: `TRNet experiment: ${cfg.corpus.reader} (${cfg.corpus.classes.join(', ')})`, environments: { matched: cfg.noise.matched.name, unmatched: cfg.noise.unmatched?.name ?? null }, snrsDb: cfg.snrsDb, folds, seeds: cfg.seeds, summary, tasksDone: state.results.length, tasksTotal: state.tasks.length }),
+    resultsMarkdown({
+      title: `TRNet experiment: ${cfg.corpus.reader} (${cfg.corpus.classes.join(', ')})`,
+      environments: { matched: cfg.noise.matched.name, unmatched: cfg.noise.unmatched?.name ?? null },
+      snrsDb: cfg.snrsDb,
+      folds,
+      seeds: cfg.seeds,
+      summary,
+      tasksDone: state.results.length,
+      tasksTotal: state.tasks.length,
+    }),
   );
   writeAtomic(files.html, await reportHtml({ dir, config: cfg, tasks: state.tasks, summary, rows }));
   return { dir, config: cfg, tasks: state.results, tasksTotal: state.tasks.length, summary, files, table: table1Text(summary) };

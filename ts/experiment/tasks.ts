@@ -38,7 +38,15 @@ export function planTasks(cfg: ResolvedConfig, folds: Fold[]): Task[] {
   for (const fold of folds) {
     for (const seed of cfg.seeds) {
       for (const variant of stage2) {
-        tasks.push({ id: `${fold.name}/seed-${seed}/${variant}`, stage: 2, fold, seed, variant, needs: `${fold.name}/seed-${seed}/baseline-c`, dir: taskDir(cfg.outDir, fold.name, seed, variant) });
+        tasks.push({
+          id: `${fold.name}/seed-${seed}/${variant}`,
+          stage: 2,
+          fold,
+          seed,
+          variant,
+          needs: `${fold.name}/seed-${seed}/baseline-c`,
+          dir: taskDir(cfg.outDir, fold.name, seed, variant),
+        });
       }
     }
   }

@@ -37,7 +37,14 @@ export interface EpochPoint {
 }
 
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
-const BASE_CONFIG = { font: FONT, background: 'white', view: { stroke: '#bbb' }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 260 }, header: { labelFontSize: 12, titleFontSize: 12 } };
+const BASE_CONFIG = {
+  font: FONT,
+  background: 'white',
+  view: { stroke: '#bbb' },
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 260 },
+  header: { labelFontSize: 12, titleFontSize: 12 },
+};
 
 /** Compiles a Vega-Lite spec and renders it to an SVG document string (white background). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
@@ -57,7 +64,16 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
  * Mean ± std curves over an ordered categorical x axis (SNRs from low to high, then clean), one colour per series,
  * one panel per facet: the paper's Fig. 2 (c against SNR) and UAR against SNR.
  */
-export function curveSpec(opts: { title: string; points: CurvePoint[]; xOrder: string[]; xTitle: string; yTitle: string; series: string[]; facets: string[]; yDomain?: [number, number] }): TopLevelSpec {
+export function curveSpec(opts: {
+  title: string;
+  points: CurvePoint[];
+  xOrder: string[];
+  xTitle: string;
+  yTitle: string;
+  series: string[];
+  facets: string[];
+  yDomain?: [number, number];
+}): TopLevelSpec {
   const values = opts.points.map((p) => ({ ...p, lo: p.mean - p.std, hi: p.mean + p.std }));
   // The y range covers every error bar (a layered errorbar does not always widen the shared scale), and marks are
   // clipped to it so a fixed domain (c in [0, 1]) is never overdrawn.
@@ -66,7 +82,14 @@ export function curveSpec(opts: { title: string; points: CurvePoint[]; xOrder: s
   const pad = 0.03 * (hi - lo || 1);
   const domain = opts.yDomain ?? [lo - pad, hi + pad];
   // Series are dodged a little inside each SNR's band so that curves with equal values stay visible.
-  const x = { field: 'x', type: 'ordinal' as const, sort: opts.xOrder, title: opts.xTitle, axis: { labelAngle: 0 }, scale: { type: 'band' as const, paddingInner: 0.55, paddingOuter: 0.3 } };
+  const x = {
+    field: 'x',
+    type: 'ordinal' as const,
+    sort: opts.xOrder,
+    title: opts.xTitle,
+    axis: { labelAngle: 0 },
+    scale: { type: 'band' as const, paddingInner: 0.55, paddingOuter: 0.3 },
+  };
   const xOffset = { field: 'series', type: 'nominal' as const, sort: opts.series };
   const color = { field: 'series', type: 'nominal' as const, sort: opts.series, title: null, legend: { orient: 'bottom' as const, columns: 3 } };
   const scale = { domain, nice: true, zero: false };
@@ -79,8 +102,14 @@ export function curveSpec(opts: { title: string; points: CurvePoint[]; xOrder: s
       width: 320,
       height: 220,
       layer: [
-        { mark: { type: 'errorbar', ticks: { size: 6 }, clip: true }, encoding: { x, xOffset, y: { field: 'lo', type: 'quantitative', scale, title: opts.yTitle }, y2: { field: 'hi' }, color } },
-        { mark: { type: 'line', point: { size: 40 }, clip: true }, encoding: { x, xOffset, y: { field: 'mean', type: 'quantitative', scale, title: opts.yTitle }, color } },
+        {
+          mark: { type: 'errorbar', ticks: { size: 6 }, clip: true },
+          encoding: { x, xOffset, y: { field: 'lo', type: 'quantitative', scale, title: opts.yTitle }, y2: { field: 'hi' }, color },
+        },
+        {
+          mark: { type: 'line', point: { size: 40 }, clip: true },
+          encoding: { x, xOffset, y: { field: 'mean', type: 'quantitative', scale, title: opts.yTitle }, color },
+        },
       ],
     },
   };
@@ -93,13 +122,27 @@ export function confusionSpec(opts: { title: string; cells: ConfusionCell[]; cla
     title: opts.title,
     data: { values: opts.cells },
     config: BASE_CONFIG,
-    facet: { row: { field: 'variant', type: 'nominal', sort: opts.variants, title: null }, column: { field: 'condition', type: 'nominal', sort: opts.conditions, title: null } },
+    facet: {
+      row: { field: 'variant', type: 'nominal', sort: opts.variants, title: null },
+      column: { field: 'condition', type: 'nominal', sort: opts.conditions, title: null },
+    },
     spec: {
       width: 34 * opts.classes.length,
       height: 34 * opts.classes.length,
       encoding: { x: axis('predicted'), y: axis('true label') },
       layer: [
-        { mark: 'rect', encoding: { color: { field: 'share', type: 'quantitative', scale: { domain: [0, 1], range: ['#ffffff', '#08519c'], interpolate: 'rgb' }, title: 'row share', legend: { format: '.0%' } } } },
+        {
+          mark: 'rect',
+          encoding: {
+            color: {
+              field: 'share',
+              type: 'quantitative',
+              scale: { domain: [0, 1], range: ['#ffffff', '#08519c'], interpolate: 'rgb' },
+              title: 'row share',
+              legend: { format: '.0%' },
+            },
+          },
+        },
         {
           mark: { type: 'text', fontSize: 10 },
           encoding: {
@@ -113,10 +156,23 @@ export function confusionSpec(opts: { title: string; cells: ConfusionCell[]; cla
 }
 
 /** Per-task curves of one training quantity per epoch, one panel per variant; the chosen (best) epoch is ringed. */
-export function trainingSpec(opts: { title: string; points: EpochPoint[]; field: 'trainLoss' | 'valUar'; yTitle: string; variants: string[]; independentY?: boolean }): TopLevelSpec {
+export function trainingSpec(opts: {
+  title: string;
+  points: EpochPoint[];
+  field: 'trainLoss' | 'valUar';
+  yTitle: string;
+  variants: string[];
+  independentY?: boolean;
+}): TopLevelSpec {
   const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1, format: 'd' } };
   const y = { field: opts.field, type: 'quantitative' as const, title: opts.yTitle, scale: { zero: false } };
-  const color = { field: 'run', type: 'nominal' as const, title: 'fold · seed', scale: { scheme: 'category20' }, legend: { orient: 'bottom' as const, columns: 5 } };
+  const color = {
+    field: 'run',
+    type: 'nominal' as const,
+    title: 'fold · seed',
+    scale: { scheme: 'category20' },
+    legend: { orient: 'bottom' as const, columns: 5 },
+  };
   return {
     title: opts.title,
     data: { values: opts.points },
@@ -128,7 +184,10 @@ export function trainingSpec(opts: { title: string; points: EpochPoint[]; field:
       height: 160,
       layer: [
         // Per-epoch dots only for short runs: at 80 epochs × 30 tasks they would be most of the page's bytes.
-        { mark: { type: 'line', strokeWidth: 1.2, ...(Math.max(0, ...opts.points.map((p) => p.epoch)) <= 20 ? { point: { size: 16 } } : {}) }, encoding: { x, y, color } },
+        {
+          mark: { type: 'line', strokeWidth: 1.2, ...(Math.max(0, ...opts.points.map((p) => p.epoch)) <= 20 ? { point: { size: 16 } } : {}) },
+          encoding: { x, y, color },
+        },
         { transform: [{ filter: 'datum.best' }], mark: { type: 'point', size: 120, strokeWidth: 2 }, encoding: { x, y, color } },
       ],
     },

@@ -7,9 +7,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../experiment/config.js';
-import { NAMES as VARIANT_NAMES, type PredictionRow, type Stat, type VariantSummary } from '../experiment/results.js';
+import { type PredictionRow, type Stat, NAMES as VARIANT_NAMES, type VariantSummary } from '../experiment/results.js';
 import type { TrainReport, Variant } from '../train.js';
-import { confusionSpec, curveSpec, renderSvg, trainingSpec, type ConfusionCell, type CurvePoint, type EpochPoint } from './figures.js';
+import { type ConfusionCell, type CurvePoint, confusionSpec, curveSpec, type EpochPoint, renderSvg, trainingSpec } from './figures.js';
 
 export interface HtmlReportInput {
   dir: string;
@@ -39,7 +39,10 @@ const CLEAN = 'clean';
 
 /** SNR labels from the lowest SNR up, then clean (infinite SNR) — the x order of the SNR figures. */
 function snrOrder(snrsDb: number[]): string[] {
-  return [...snrsDb].sort((a, b) => a - b).map((s) => `${s} dB`).concat(CLEAN);
+  return [...snrsDb]
+    .sort((a, b) => a - b)
+    .map((s) => `${s} dB`)
+    .concat(CLEAN);
 }
 
 function environments(cfg: ResolvedConfig): { condition: 'matched' | 'unmatched'; label: string }[] {
@@ -57,9 +60,11 @@ function curvePoints(cfg: ResolvedConfig, summary: VariantSummary[], pick: 'c' |
       for (const snr of cfg.snrsDb) {
         const at = s.perSnr[env.condition]?.[String(snr)];
         const stat = pick === 'c' ? at?.meanC : at?.uar;
-        if (stat && !Number.isNaN(stat.mean)) points.push({ series: VARIANT_NAMES[s.variant], facet: env.label, x: `${snr} dB`, mean: stat.mean, std: stat.std, n: stat.n });
+        if (stat && !Number.isNaN(stat.mean))
+          points.push({ series: VARIANT_NAMES[s.variant], facet: env.label, x: `${snr} dB`, mean: stat.mean, std: stat.std, n: stat.n });
       }
-      if (clean && !Number.isNaN(clean.mean)) points.push({ series: VARIANT_NAMES[s.variant], facet: env.label, x: CLEAN, mean: clean.mean, std: clean.std, n: clean.n });
+      if (clean && !Number.isNaN(clean.mean))
+        points.push({ series: VARIANT_NAMES[s.variant], facet: env.label, x: CLEAN, mean: clean.mean, std: clean.std, n: clean.n });
     }
   }
   return points;
@@ -110,7 +115,14 @@ function epochPoints(dir: string, tasks: HtmlReportInput['tasks']): { points: Ep
     }
     const [fold, seed, variant] = t.id.split('/') as [string, string, Variant];
     for (const e of report.history) {
-      points.push({ variant: VARIANT_NAMES[variant] ?? variant, run: `${fold} · ${seed}`, epoch: e.epoch, trainLoss: e.train.total, valUar: e.val.uar, best: e.epoch === report.best.epoch });
+      points.push({
+        variant: VARIANT_NAMES[variant] ?? variant,
+        run: `${fold} · ${seed}`,
+        epoch: e.epoch,
+        trainLoss: e.train.total,
+        valUar: e.val.uar,
+        best: e.epoch === report.best.epoch,
+      });
     }
   }
   return { points, unreadable };
@@ -118,7 +130,16 @@ function epochPoints(dir: string, tasks: HtmlReportInput['tasks']): { points: Ep
 
 function table1(summary: VariantSummary[], cfg: ResolvedConfig): string {
   const head = ['Method', 'Tasks', 'Clean UAR', 'Clean WAR', 'Matched UAR', 'Matched WAR', 'Unmatched UAR', 'Unmatched WAR'];
-  const body = summary.map((s) => [VARIANT_NAMES[s.variant], String(s.tasks), pct(s.clean.uar), pct(s.clean.war), pct(s.matched?.uar), pct(s.matched?.war), pct(s.unmatched?.uar), pct(s.unmatched?.war)]);
+  const body = summary.map((s) => [
+    VARIANT_NAMES[s.variant],
+    String(s.tasks),
+    pct(s.clean.uar),
+    pct(s.clean.war),
+    pct(s.matched?.uar),
+    pct(s.matched?.war),
+    pct(s.unmatched?.uar),
+    pct(s.unmatched?.war),
+  ]);
   const rows = body.map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${esc(c)}</th>` : `<td>${esc(c)}</td>`)).join('')}</tr>`).join('\n');
   const note = `Mean ± sample std over the finished tasks (folds × seeds), in %. The noisy columns average the SNRs ${cfg.snrsDb.join(', ')} dB, as the paper's Table 1 does; matched noise: ${esc(cfg.noise.matched.name)}, unmatched noise: ${esc(cfg.noise.unmatched?.name ?? 'none')}.`;
   return `<table>\n<thead><tr>${head.map((h) => `<th scope="col">${h}</th>`).join('')}</tr></thead>\n<tbody>\n${rows}\n</tbody>\n</table>\n<p class="note">${note}</p>`;
@@ -164,17 +185,38 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
   );
   if (missing.length > 0) {
     const list = missing.map((t) => `<code>${esc(t.id)}</code> (${t.status})`).join(', ');
-    parts.push(`<p class="banner"><strong>Partial run:</strong> ${missing.length} of ${input.tasks.length} tasks are missing (no <code>evaluation.json</code>); every table and figure below covers only the ${finished} finished task(s). Missing: ${list}. Rerun the same <code>trnet train</code> command to finish them, then <code>trnet report</code>.</p>`);
+    parts.push(
+      `<p class="banner"><strong>Partial run:</strong> ${missing.length} of ${input.tasks.length} tasks are missing (no <code>evaluation.json</code>); every table and figure below covers only the ${finished} finished task(s). Missing: ${list}. Rerun the same <code>trnet train</code> command to finish them, then <code>trnet report</code>.</p>`,
+    );
   }
 
-  parts.push(`<section>\n<h2>${esc(REPORT_TITLES.table)}</h2>\n${summary.length > 0 ? table1(summary, cfg) : '<p class="missing">No task has finished yet.</p>'}\n</section>`);
+  parts.push(
+    `<section>\n<h2>${esc(REPORT_TITLES.table)}</h2>\n${summary.length > 0 ? table1(summary, cfg) : '<p class="missing">No task has finished yet.</p>'}\n</section>`,
+  );
 
-  const cPoints = curvePoints(cfg, summary.filter((s) => s.cleanC !== null), 'c');
+  const cPoints = curvePoints(
+    cfg,
+    summary.filter((s) => s.cleanC !== null),
+    'c',
+  );
   const cSeries = summary.filter((s) => s.cleanC !== null).map((s) => VARIANT_NAMES[s.variant]);
   parts.push(
     figure(
       REPORT_TITLES.fig2,
-      cPoints.length > 0 ? await renderSvg(curveSpec({ title: 'Noise-level estimate c against SNR', points: cPoints, xOrder: snrOrder(cfg.snrsDb), xTitle: 'SNR', yTitle: 'mean c', series: cSeries, facets: envs, yDomain: [0, 1] })) : null,
+      cPoints.length > 0
+        ? await renderSvg(
+            curveSpec({
+              title: 'Noise-level estimate c against SNR',
+              points: cPoints,
+              xOrder: snrOrder(cfg.snrsDb),
+              xTitle: 'SNR',
+              yTitle: 'mean c',
+              series: cSeries,
+              facets: envs,
+              yDomain: [0, 1],
+            }),
+          )
+        : null,
       'The SNR-aware module’s estimate c (eq. 1–2: the weight of the noisy features against the enhanced ones) for the variants that have it — TRNet and its two ablations. Per task c is averaged over the test utterances at each SNR; points are the mean over tasks, bars ± one sample std over tasks (folds × seeds); the curves are offset a little sideways within each SNR so that equal values stay visible. "clean" is unmixed test speech, the same in both panels. The paper’s Fig. 2 shows c rising with SNR.',
       'No finished task of a variant with the SNR-aware module (TRNet, TRNet w/o L_low, TRNet w/o L_high).',
       cPoints.length > 0 ? curveTable(cPoints, snrOrder(cfg.snrsDb), 3) : '',
@@ -185,7 +227,19 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
   parts.push(
     figure(
       REPORT_TITLES.uar,
-      uarPoints.length > 0 ? await renderSvg(curveSpec({ title: 'UAR (%) against SNR', points: uarPoints, xOrder: snrOrder(cfg.snrsDb), xTitle: 'SNR', yTitle: 'UAR (%)', series: order, facets: envs })) : null,
+      uarPoints.length > 0
+        ? await renderSvg(
+            curveSpec({
+              title: 'UAR (%) against SNR',
+              points: uarPoints,
+              xOrder: snrOrder(cfg.snrsDb),
+              xTitle: 'SNR',
+              yTitle: 'UAR (%)',
+              series: order,
+              facets: envs,
+            }),
+          )
+        : null,
       'Unweighted average recall of every variant per environment and SNR; "clean" is unmixed test speech. Mean ± one sample std over tasks.',
       'No task has finished yet.',
       uarPoints.length > 0 ? curveTable(uarPoints, snrOrder(cfg.snrsDb), 2) : '',
@@ -197,7 +251,17 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
   parts.push(
     figure(
       REPORT_TITLES.confusion,
-      cells.length > 0 ? await renderSvg(confusionSpec({ title: 'Confusion matrices (rows: true label; share of the row)', cells, classes: cfg.corpus.classes, variants: order, conditions })) : null,
+      cells.length > 0
+        ? await renderSvg(
+            confusionSpec({
+              title: 'Confusion matrices (rows: true label; share of the row)',
+              cells,
+              classes: cfg.corpus.classes,
+              variants: order,
+              conditions,
+            }),
+          )
+        : null,
       'Predictions of every finished task pooled per variant and condition (the noisy conditions pool all their SNRs); each row is normalised by the number of test items with that true label, so the diagonal holds the per-class recalls whose mean is the UAR.',
       'No task has finished yet.',
     ),
@@ -205,11 +269,25 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
 
   const { points: epochs, unreadable } = epochPoints(input.dir, input.tasks);
   const epochVariants = order.concat([...new Set(epochs.map((e) => e.variant))].filter((v) => !order.includes(v)));
-  const unreadableNote = unreadable.length > 0 ? ` The training history of ${unreadable.map((id) => `<code>${esc(id)}</code>`).join(', ')} could not be read (run/report.json is not valid).` : '';
+  const unreadableNote =
+    unreadable.length > 0
+      ? ` The training history of ${unreadable.map((id) => `<code>${esc(id)}</code>`).join(', ')} could not be read (run/report.json is not valid).`
+      : '';
   parts.push(
     figure(
       REPORT_TITLES.loss,
-      epochs.length > 0 ? await renderSvg(trainingSpec({ title: 'Training loss per epoch (CE + weighted auxiliary losses)', points: epochs, field: 'trainLoss', yTitle: 'training loss', variants: epochVariants, independentY: true })) : null,
+      epochs.length > 0
+        ? await renderSvg(
+            trainingSpec({
+              title: 'Training loss per epoch (CE + weighted auxiliary losses)',
+              points: epochs,
+              field: 'trainLoss',
+              yTitle: 'training loss',
+              variants: epochVariants,
+              independentY: true,
+            }),
+          )
+        : null,
       `The total training loss per epoch of each task (one line per fold · seed, one panel per variant, each panel with its own y scale): cross-entropy plus the variant’s weighted L_low and L_high. The ringed point is the epoch kept (best validation UAR). The two folds of one session train on the same speakers (they swap test and validation speaker), so with one seed their training-loss curves coincide.${unreadableNote}`,
       'No task has finished training yet.',
     ),
@@ -217,7 +295,11 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
   parts.push(
     figure(
       REPORT_TITLES.valUar,
-      epochs.length > 0 ? await renderSvg(trainingSpec({ title: 'Validation UAR per epoch', points: epochs, field: 'valUar', yTitle: 'validation UAR', variants: epochVariants })) : null,
+      epochs.length > 0
+        ? await renderSvg(
+            trainingSpec({ title: 'Validation UAR per epoch', points: epochs, field: 'valUar', yTitle: 'validation UAR', variants: epochVariants }),
+          )
+        : null,
       'UAR on the validation speaker (the test speaker’s session partner) after each epoch; the ringed point is the epoch kept and evaluated. Baseline-c validates on clean speech, the other variants on the same mix of clean and noisy copies they train on.',
       'No task has finished training yet.',
     ),

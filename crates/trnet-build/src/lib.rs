@@ -9,9 +9,8 @@
 /// overrides it (RUNPATH), which is how the GPU machine points at its own copy.
 pub fn link_libtorch() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
-    let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").expect(
-        "DEP_TCH_LIBTORCH_LIB is not set: the package calling link_libtorch() must depend on torch-sys directly",
-    );
+    let lib =
+        std::env::var("DEP_TCH_LIBTORCH_LIB").expect("DEP_TCH_LIBTORCH_LIB is not set: the package calling link_libtorch() must depend on torch-sys directly");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
     println!("cargo:rustc-link-arg=-ltorch");

@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use trnet_dsp::rng::SplitMix64;
 use trnet_dsp::fbank::{Fbank, FbankOptions, compute_batch};
+use trnet_dsp::rng::SplitMix64;
 
 /// Harmonics of a wandering f0 under a slow envelope, plus noise: every bin busy, like speech.
 fn speech_like(samples: usize, seed: u64) -> Vec<f32> {
@@ -40,14 +40,8 @@ fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let seconds: f64 = args
-        .next()
-        .map(|s| s.parse().expect("SECONDS: a number"))
-        .unwrap_or(60.0);
-    let threads: usize = args
-        .next()
-        .map(|s| s.parse().expect("THREADS: an integer"))
-        .unwrap_or(2);
+    let seconds: f64 = args.next().map(|s| s.parse().expect("SECONDS: a number")).unwrap_or(60.0);
+    let threads: usize = args.next().map(|s| s.parse().expect("THREADS: an integer")).unwrap_or(2);
     let wave = speech_like((seconds * 16_000.0) as usize, 7);
     let opts = FbankOptions::paper();
 
@@ -66,10 +60,7 @@ fn main() {
         one.as_secs_f64() * 1e6 / frames as f64
     );
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let parts: Vec<&[f32]> = wave.chunks(wave.len().div_ceil(8)).collect();
     pool.install(|| compute_batch(&opts, &parts)); // warm-up
     let batch = best_of(15, || {

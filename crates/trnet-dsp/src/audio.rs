@@ -132,7 +132,8 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     if !meta.is_file() {
         return Err(not_a_file(&name, &meta));
     }
-    let size = usize::try_from(meta.len()).map_err(|_| Error::Io { path: path.to_path_buf(), reason: format!("it is {} bytes, more than this platform can address", meta.len()) })?;
+    let size = usize::try_from(meta.len())
+        .map_err(|_| Error::Io { path: path.to_path_buf(), reason: format!("it is {} bytes, more than this platform can address", meta.len()) })?;
     let mut bytes = Vec::new();
     bytes.try_reserve_exact(size).map_err(|_| Error::Io { path: path.to_path_buf(), reason: format!("cannot allocate {size} bytes to read it") })?;
     // A file that grows while it is read (still being written) is read up to the size it had.
@@ -180,19 +181,16 @@ fn open_format<'a>(bytes: &'a [u8], name: &str) -> Result<Box<dyn FormatReader +
         hint.with_extension(ext);
     }
     let probe = symphonia::default::get_probe();
-    probe
-        .probe(&hint, source, FormatOptions::default(), MetadataOptions::default())
-        .map_err(|err| probe_error(err, bytes, name))
+    probe.probe(&hint, source, FormatOptions::default(), MetadataOptions::default()).map_err(|err| probe_error(err, bytes, name))
 }
 
 fn probe_error(err: SymError, bytes: &[u8], name: &str) -> Error {
     match err {
         // Running out of bytes means a cut-off file only if it starts like one of our formats;
         // otherwise a reader merely chased a magic-looking byte pattern through garbage.
-        SymError::IoError(e) if e.kind() == ErrorKind::UnexpectedEof && has_known_magic(bytes) => truncated(
-            name,
-            format!("the file ends before its header/container structure is complete ({} bytes in all)", bytes.len()),
-        ),
+        SymError::IoError(e) if e.kind() == ErrorKind::UnexpectedEof && has_known_magic(bytes) => {
+            truncated(name, format!("the file ends before its header/container structure is complete ({} bytes in all)", bytes.len()))
+        }
         SymError::IoError(e) if e.kind() == ErrorKind::UnexpectedEof => unrecognised(bytes, name),
         SymError::Unsupported(msg) if msg.contains("no suitable format reader") => unrecognised(bytes, name),
         SymError::Unsupported(msg) => Error::audio(
@@ -219,10 +217,7 @@ fn unrecognised(bytes: &[u8], name: &str) -> Error {
     Error::audio(
         name,
         AudioProblem::CorruptHeader,
-        format!(
-            "not a recognised audio file: expected a WAV (RIFF/WAVE), FLAC (fLaC), OGG (OggS) or MP3 header, found bytes {}",
-            hex_prefix(bytes)
-        ),
+        format!("not a recognised audio file: expected a WAV (RIFF/WAVE), FLAC (fLaC), OGG (OggS) or MP3 header, found bytes {}", hex_prefix(bytes)),
         format!("check that this really is an audio file; if it is, it is damaged: {REENCODE}"),
     )
 }
@@ -268,7 +263,12 @@ struct TrackInfo {
 fn decode_default_track(reader: &mut dyn FormatReader, name: &str) -> Result<Decoded> {
     let is_wave = reader.format_info().format == FORMAT_ID_WAVE;
     let Some(track) = reader.default_track(TrackType::Audio) else {
-        return Err(Error::audio(name, AudioProblem::NoSamples, "the file contains no audio track", "check that the file holds audio (not only metadata or video)"));
+        return Err(Error::audio(
+            name,
+            AudioProblem::NoSamples,
+            "the file contains no audio track",
+            "check that the file holds audio (not only metadata or video)",
+        ));
     };
     let info = TrackInfo { id: track.id, expected_frames: track.num_frames, is_wave };
     let Some(params) = track.codec_params.as_ref().and_then(|p| p.audio()).cloned() else {
@@ -285,17 +285,24 @@ fn make_decoder(params: &AudioCodecParameters, name: &str) -> Result<Box<dyn Aud
     if params.codec == CODEC_ID_NULL_AUDIO {
         return Err(unsupported_codec(name, "the container does not name a codec this build can decode".into()));
     }
-    symphonia::default::get_codecs()
-        .make_audio_decoder(params, &AudioDecoderOptions::default())
-        .map_err(|err| match err {
-            SymError::Unsupported(_) => unsupported_codec(name, format!("the audio codec ({}) is not supported; supported are PCM, FLAC, Vorbis and MP3", codec_name(params.codec))),
-            other => corrupt(name, format!("invalid codec parameters ({other})")),
-        })
+    symphonia::default::get_codecs().make_audio_decoder(params, &AudioDecoderOptions::default()).map_err(|err| match err {
+        SymError::Unsupported(_) => {
+            unsupported_codec(name, format!("the audio codec ({}) is not supported; supported are PCM, FLAC, Vorbis and MP3", codec_name(params.codec)))
+        }
+        other => corrupt(name, format!("invalid codec parameters ({other})")),
+    })
 }
 
 /// Names the codecs most often met in containers we do read (OGG, WAV, MP3) but cannot decode.
 fn codec_name(codec: AudioCodecId) -> String {
-    let known = [(CODEC_ID_OPUS, "Opus"), (CODEC_ID_SPEEX, "Speex"), (CODEC_ID_AAC, "AAC"), (CODEC_ID_ALAC, "ALAC"), (CODEC_ID_MP1, "MPEG Layer I"), (CODEC_ID_MP2, "MPEG Layer II")];
+    let known = [
+        (CODEC_ID_OPUS, "Opus"),
+        (CODEC_ID_SPEEX, "Speex"),
+        (CODEC_ID_AAC, "AAC"),
+        (CODEC_ID_ALAC, "ALAC"),
+        (CODEC_ID_MP1, "MPEG Layer I"),
+        (CODEC_ID_MP2, "MPEG Layer II"),
+    ];
     match known.iter().find(|(id, _)| *id == codec) {
         Some((_, label)) => (*label).to_string(),
         None => format!("symphonia codec id {codec}"),
@@ -380,10 +387,9 @@ impl MonoSink {
             return Err(corrupt(name, "the stream declares a sample rate of 0 Hz".into()));
         }
         match self.sample_rate {
-            Some(known) if known != rate && !self.samples.is_empty() => Err(unsupported_codec(
-                name,
-                format!("the sample rate changes from {known} Hz to {rate} Hz after {:.3} s", self.seconds()),
-            )),
+            Some(known) if known != rate && !self.samples.is_empty() => {
+                Err(unsupported_codec(name, format!("the sample rate changes from {known} Hz to {rate} Hz after {:.3} s", self.seconds())))
+            }
             _ => {
                 self.sample_rate = Some(rate);
                 Ok(())
@@ -413,11 +419,7 @@ impl MonoSink {
         Error::audio(
             name,
             AudioProblem::NonFinite,
-            format!(
-                "sample {frame} (channel {}, at {:.4} s) is {what}; audio samples must be finite numbers",
-                pos % channels,
-                frame as f64 / f64::from(rate)
-            ),
+            format!("sample {frame} (channel {}, at {:.4} s) is {what}; audio samples must be finite numbers", pos % channels, frame as f64 / f64::from(rate)),
             "the program that wrote this float WAV produced NaN/Inf values; fix it, or replace them (e.g. with 0) before saving",
         )
     }
@@ -472,7 +474,12 @@ pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     resample::check_rate("sample rate of the WAV to write", sample_rate)?;
     // decode_file refuses non-finite samples, so writing them would make a file trnet cannot read back.
     if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
-        return Err(Error::invalid(format!("sample {i} of the audio to write"), "a finite number", samples[i], "Replace NaN/infinite samples (e.g. with 0) before writing."));
+        return Err(Error::invalid(
+            format!("sample {i} of the audio to write"),
+            "a finite number",
+            samples[i],
+            "Replace NaN/infinite samples (e.g. with 0) before writing.",
+        ));
     }
     let data_len = samples.len() as u64 * 4;
     if data_len > u32::MAX as u64 - 64 {

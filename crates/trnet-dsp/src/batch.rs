@@ -26,7 +26,12 @@ where
 }
 
 /// [`par_map`] with per-worker state from `init` (e.g. a planned FFT), reused across the items a worker takes.
-pub fn par_map_init<T, S, R>(items: &[T], init: impl Fn() -> S + Sync + Send, work: impl Fn(&mut S, &T) -> R + Sync + Send, control: &BatchControl<'_>) -> Vec<Option<R>>
+pub fn par_map_init<T, S, R>(
+    items: &[T],
+    init: impl Fn() -> S + Sync + Send,
+    work: impl Fn(&mut S, &T) -> R + Sync + Send,
+    control: &BatchControl<'_>,
+) -> Vec<Option<R>>
 where
     T: Sync,
     R: Send,
@@ -66,10 +71,14 @@ mod tests {
 
         let started = AtomicUsize::new(0);
         let cancelled = || started.load(Ordering::SeqCst) >= 10;
-        let out = par_map(&items, |x| {
-            started.fetch_add(1, Ordering::SeqCst);
-            *x
-        }, &BatchControl { on_done: &|_, _| {}, cancelled: &cancelled });
+        let out = par_map(
+            &items,
+            |x| {
+                started.fetch_add(1, Ordering::SeqCst);
+                *x
+            },
+            &BatchControl { on_done: &|_, _| {}, cancelled: &cancelled },
+        );
         let ran = out.iter().filter(|r| r.is_some()).count();
         assert!((10..200).contains(&ran), "ran {ran}");
     }

@@ -25,18 +25,29 @@ pub struct FixedLength {
 /// Pads or truncates row-major `features` (`bins` columns) to `target` frames. Truncation keeps the start.
 pub fn fix_length(features: &[f32], bins: usize, target: usize, mode: PadMode) -> Result<FixedLength> {
     if bins == 0 || !features.len().is_multiple_of(bins) {
-        return Err(Error::invalid("feature matrix", format!("frames × {bins} values"), format!("{} values", features.len()), "Pass a row-major frames × bins matrix."));
+        return Err(Error::invalid(
+            "feature matrix",
+            format!("frames × {bins} values"),
+            format!("{} values", features.len()),
+            "Pass a row-major frames × bins matrix.",
+        ));
     }
     if target == 0 {
         return Err(Error::invalid("target frame count", "at least 1", 0, "Use the paper's 500 or another positive length."));
     }
     let frames = features.len() / bins;
     if frames == 0 && mode == PadMode::Repeat {
-        return Err(Error::invalid("utterance to repeat-pad", "at least one frame", "0 frames", "The audio is shorter than one analysis window; use zero padding or drop it."));
+        return Err(Error::invalid(
+            "utterance to repeat-pad",
+            "at least one frame",
+            "0 frames",
+            "The audio is shorter than one analysis window; use zero padding or drop it.",
+        ));
     }
     let keep = frames.min(target);
     // The target is the caller's number; it is bounded before anything is allocated.
-    let mut data = crate::limits::zeros("fixed-length feature matrix (target frames × bins)", target.checked_mul(bins), "Use a target such as the paper's 500 frames.")?;
+    let mut data =
+        crate::limits::zeros("fixed-length feature matrix (target frames × bins)", target.checked_mul(bins), "Use a target such as the paper's 500 frames.")?;
     data[..keep * bins].copy_from_slice(&features[..keep * bins]);
     if mode == PadMode::Repeat {
         let mut filled = keep * bins;

@@ -76,12 +76,7 @@ pub fn output_len(len: usize, from_rate: u32, to_rate: u32) -> usize {
 /// Rejects a sample rate that is 0 or above [`MAX_RATE`].
 pub fn check_rate(what: &str, rate: u32) -> Result<()> {
     if rate == 0 || rate > MAX_RATE {
-        return Err(Error::invalid(
-            what,
-            format!("a sample rate in Hz between 1 and {MAX_RATE}"),
-            rate,
-            "pass the rate in Hz, e.g. 16000",
-        ));
+        return Err(Error::invalid(what, format!("a sample rate in Hz between 1 and {MAX_RATE}"), rate, "pass the rate in Hz, e.g. 16000"));
     }
     Ok(())
 }

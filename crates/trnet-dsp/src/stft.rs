@@ -33,7 +33,12 @@ impl Window {
             Window::Rectangular => vec![1.0; len],
             Window::Custom(w) if w.len() == len => w.clone(),
             Window::Custom(w) => {
-                return Err(Error::invalid("custom STFT window", format!("{len} samples (win_length)"), format!("{} samples", w.len()), "Pass a window as long as win_length."));
+                return Err(Error::invalid(
+                    "custom STFT window",
+                    format!("{len} samples (win_length)"),
+                    format!("{} samples", w.len()),
+                    "Pass a window as long as win_length.",
+                ));
             }
         })
     }
@@ -136,7 +141,11 @@ impl Stft {
         let frames = self.num_frames(signal.len());
         let bins = self.bins();
         // A short hop over a long signal multiplies its size by n_fft/hop: bounded against the input here.
-        let mut data = crate::limits::zeros("spectrogram (frames × bins × 2)", frames.checked_mul(bins).and_then(|n| n.checked_mul(2)), "Use a longer hop_length or a shorter signal.")?;
+        let mut data = crate::limits::zeros(
+            "spectrogram (frames × bins × 2)",
+            frames.checked_mul(bins).and_then(|n| n.checked_mul(2)),
+            "Use a longer hop_length or a shorter signal.",
+        )?;
         let mut frame = self.forward.make_input_vec();
         let mut spectrum = self.forward.make_output_vec();
         let mut scratch = self.forward.make_scratch_vec();
@@ -176,7 +185,12 @@ impl Stft {
         if let Some(l) = length
             && l > total + n_fft
         {
-            return Err(Error::invalid("istft length", format!("at most {} samples (what {} frames of hop {hop_length} cover, plus one frame)", total + n_fft, spec.frames), l, "Pass the length of the signal the spectrogram was made from, or none."));
+            return Err(Error::invalid(
+                "istft length",
+                format!("at most {} samples (what {} frames of hop {hop_length} cover, plus one frame)", total + n_fft, spec.frames),
+                l,
+                "Pass the length of the signal the spectrogram was made from, or none.",
+            ));
         }
         let mut sum = vec![0.0f64; total];
         let mut envelope = vec![0.0f64; total];
@@ -304,7 +318,9 @@ mod tests {
     fn sizes_are_bounded_before_allocating() {
         assert!(Stft::new(StftConfig { n_fft: 1 << 31, hop_length: 256, win_length: 512, ..StftConfig::gtcrn() }).is_err());
         // 60 s at hop 1 with n_fft 65536: 9.6e5 frames × 32769 bins × 2 would be 250 GB.
-        let huge = Stft::new(StftConfig { n_fft: 1 << 16, hop_length: 1, win_length: 1 << 16, window: Window::Hann, center: true, pad_mode: PadMode::Constant }).unwrap();
+        let huge =
+            Stft::new(StftConfig { n_fft: 1 << 16, hop_length: 1, win_length: 1 << 16, window: Window::Hann, center: true, pad_mode: PadMode::Constant })
+                .unwrap();
         assert_eq!(huge.forward(&vec![0.0; 960_000]).unwrap_err().code(), "TRNET_INVALID_ARGUMENT");
         let stft = Stft::new(StftConfig::gtcrn()).unwrap();
         let spec = stft.forward(&[0.5; 1000]).unwrap();

@@ -53,9 +53,7 @@ fn mp3_is_time_aligned_after_gapless_trimming() {
     let decoded = decode_file(&fixture("sine440_44k1_stereo.mp3")).unwrap();
     let reference = to_f32(&sine(FREQ, AMPLITUDE, 44_100, decoded.samples.len()));
     let window = 2_000..20_000;
-    let corr = |lag: isize| -> f64 {
-        window.clone().map(|i| f64::from(decoded.samples[i]) * f64::from(reference[(i as isize + lag) as usize])).sum()
-    };
+    let corr = |lag: isize| -> f64 { window.clone().map(|i| f64::from(decoded.samples[i]) * f64::from(reference[(i as isize + lag) as usize])).sum() };
     let best = (-20..=20).max_by(|&a, &b| corr(a).total_cmp(&corr(b))).unwrap();
     assert!(best.abs() <= 1, "MP3 output is shifted by {best} samples");
 }

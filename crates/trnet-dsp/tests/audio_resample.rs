@@ -52,10 +52,12 @@ fn a_1_khz_tone_survives_upsampling_from_16_khz() {
 /// A Gaussian pulse (σ = 0.4 ms, so its spectrum is negligible above ~2.5 kHz) centred at `t0`.
 fn pulse(rate: u32, len: usize, t0: f64) -> Vec<f32> {
     let sigma = 0.000_4;
-    (0..len).map(|i| {
-        let t = i as f64 / f64::from(rate) - t0;
-        (-(t * t) / (2.0 * sigma * sigma)).exp() as f32
-    }).collect()
+    (0..len)
+        .map(|i| {
+            let t = i as f64 / f64::from(rate) - t0;
+            (-(t * t) / (2.0 * sigma * sigma)).exp() as f32
+        })
+        .collect()
 }
 
 #[test]
@@ -69,9 +71,7 @@ fn output_is_time_aligned_with_the_input() {
         let output = resample(&input, from, to).unwrap();
         let ideal = pulse(to, output.len(), t0);
         let xcorr = |lag: isize| -> f64 {
-            (0..output.len() as isize)
-                .filter_map(|i| ideal.get((i + lag) as usize).map(|&r| f64::from(output[i as usize]) * f64::from(r)))
-                .sum()
+            (0..output.len() as isize).filter_map(|i| ideal.get((i + lag) as usize).map(|&r| f64::from(output[i as usize]) * f64::from(r))).sum()
         };
         let peak = (-30..=30).max_by(|&a, &b| xcorr(a).total_cmp(&xcorr(b))).unwrap();
         assert_eq!(peak, 0, "{from} -> {to}: cross-correlation peak at lag {peak}");

@@ -30,15 +30,11 @@ fn ravdess_flac_decodes_as_16_khz_mono_speech() {
 
 #[test]
 fn batch_keeps_order_and_reports_the_bad_file_without_losing_the_others() {
-    let mut paths: Vec<PathBuf> = [
-        RAVDESS,
-        "ravdess/Actor_01/03-01-01-01-01-02-01.flac",
-        "esc50/audio/4-102844-A-49.flac",
-        "noise-speechcommands/pink_noise.flac",
-    ]
-    .iter()
-    .map(|p| shared_file(p))
-    .collect();
+    let mut paths: Vec<PathBuf> =
+        [RAVDESS, "ravdess/Actor_01/03-01-01-01-01-02-01.flac", "esc50/audio/4-102844-A-49.flac", "noise-speechcommands/pink_noise.flac"]
+            .iter()
+            .map(|p| shared_file(p))
+            .collect();
     let missing = shared_dir().join("data/ravdess/Actor_01/not-there.flac");
     paths.insert(2, missing.clone());
 

@@ -29,10 +29,7 @@ fn fixture_dir() -> PathBuf {
 fn read_f32(name: &str) -> Vec<f32> {
     let bytes = std::fs::read(fixture_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(bytes.len() % 4, 0, "{name} is not a float32 array");
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 struct Case {
@@ -50,12 +47,7 @@ fn load_cases() -> Vec<Case> {
     let text = std::fs::read_to_string(fixture_dir().join("manifest.tsv")).unwrap();
     let mut lines = text.lines().filter(|l| !l.starts_with('#'));
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("no column {name}"))
-    };
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
     let (c_name, c_ref, c_opts, c_woff, c_wlen, c_ooff, c_frames, c_cols, c_cmp, c_noise, c_err) = (
         col("name"),
         col("reference"),
@@ -83,13 +75,7 @@ fn load_cases() -> Vec<Case> {
                     })
                     .collect()
             };
-            let out = (f[c_ooff] != "-").then(|| {
-                (
-                    f[c_ooff].parse().unwrap(),
-                    f[c_frames].parse().unwrap(),
-                    f[c_cols].parse().unwrap(),
-                )
-            });
+            let out = (f[c_ooff] != "-").then(|| (f[c_ooff].parse().unwrap(), f[c_frames].parse().unwrap(), f[c_cols].parse().unwrap()));
             Case {
                 name: f[c_name].to_string(),
                 reference: f[c_ref].to_string(),
@@ -147,26 +133,17 @@ fn matches_reference_fixtures() {
     let cases = load_cases();
     let waves = read_f32("waves.bin");
     let feats = read_f32("features.bin");
-    assert!(
-        cases.len() >= 100,
-        "the sweep should have well over 100 cases, found {}",
-        cases.len()
-    );
+    assert!(cases.len() >= 100, "the sweep should have well over 100 cases, found {}", cases.len());
     let mut failures = Vec::new();
     let mut worst: HashMap<&str, (f32, String)> = HashMap::new();
     let mut compared = 0;
     for case in &cases {
         let wave = &waves[case.wave.0..case.wave.0 + case.wave.1];
-        let result = options(&case.options)
-            .and_then(Fbank::new)
-            .and_then(|mut f| f.compute(wave));
+        let result = options(&case.options).and_then(Fbank::new).and_then(|mut f| f.compute(wave));
         if case.reference == "error" {
             match result {
                 Err(e) => assert_eq!(e.code(), "TRNET_INVALID_ARGUMENT", "{}: {e}", case.name),
-                Ok(f) => failures.push(format!(
-                    "{}: torchaudio raised ({}), we returned {} frames",
-                    case.name, case.torch_error, f.frames
-                )),
+                Ok(f) => failures.push(format!("{}: torchaudio raised ({}), we returned {} frames", case.name, case.torch_error, f.frames)),
             }
             continue;
         }
@@ -174,25 +151,16 @@ fn matches_reference_fixtures() {
         let ours = match result {
             Ok(f) => f,
             Err(e) => {
-                failures.push(format!(
-                    "{}: reference computed {frames}x{cols}, we failed: {e}",
-                    case.name
-                ));
+                failures.push(format!("{}: reference computed {frames}x{cols}, we failed: {e}", case.name));
                 continue;
             }
         };
         if (ours.frames, ours.bins) != (frames, cols) {
-            failures.push(format!(
-                "{}: shape {}x{} vs reference {frames}x{cols}",
-                case.name, ours.frames, ours.bins
-            ));
+            failures.push(format!("{}: shape {}x{} vs reference {frames}x{cols}", case.name, ours.frames, ours.bins));
             continue;
         }
         let reference = &feats[off..off + frames * cols];
-        let energy_col = options(&case.options)
-            .ok()
-            .filter(|o| o.use_energy)
-            .map(|o| if o.htk_compat { cols - 1 } else { 0 });
+        let energy_col = options(&case.options).ok().filter(|o| o.use_energy).map(|o| if o.htk_compat { cols - 1 } else { 0 });
         // Worst violation as a fraction of the allowed difference, and the plain max abs difference.
         let (mut worst_ratio, mut max_abs, mut at) = (0.0f32, 0.0f32, (0, 0));
         for f in 0..frames {
@@ -200,11 +168,7 @@ fn matches_reference_fixtures() {
             let o = ours.row(f);
             for c in 0..cols {
                 let d = (o[c] - r[c]).abs();
-                let allowed = if case.compare == "log" || Some(c) == energy_col {
-                    LOG_TOL
-                } else {
-                    LIN_REL_TOL * r[c].abs() + f32::EPSILON
-                };
+                let allowed = if case.compare == "log" || Some(c) == energy_col { LOG_TOL } else { LIN_REL_TOL * r[c].abs() + f32::EPSILON };
                 if d / allowed > worst_ratio {
                     (worst_ratio, at) = (d / allowed, (f, c));
                 }
@@ -214,11 +178,7 @@ fn matches_reference_fixtures() {
             }
         }
         compared += 1;
-        let kind = if case.compare == "log" {
-            "log"
-        } else {
-            "linear"
-        };
+        let kind = if case.compare == "log" { "log" } else { "linear" };
         let e = worst.entry(kind).or_insert((0.0, String::new()));
         let metric = if kind == "log" { max_abs } else { worst_ratio };
         if metric > e.0 {
@@ -236,21 +196,12 @@ fn matches_reference_fixtures() {
             ));
         }
     }
-    eprintln!(
-        "fbank parity: {compared} cases compared, {} error cases",
-        cases.len() - compared
-    );
+    eprintln!("fbank parity: {compared} cases compared, {} error cases", cases.len() - compared);
     if let Some((d, n)) = worst.get("log") {
         eprintln!("  worst log-domain max abs diff: {d:.3e} ({n})");
     }
     if let Some((r, n)) = worst.get("linear") {
         eprintln!("  worst linear diff as a fraction of its tolerance: {r:.3} ({n})");
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ from the reference:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases differ from the reference:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }

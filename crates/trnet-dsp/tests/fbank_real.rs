@@ -11,11 +11,8 @@ fn fixture_dir() -> PathBuf {
 
 /// $TRNET_SHARED, else the shared/ folder beside the repository (as scripts/env.sh sets it).
 fn shared_dir() -> PathBuf {
-    std::env::var_os("TRNET_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+    std::env::var_os("TRNET_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
-
 
 #[test]
 fn matches_torchaudio_on_real_speech() {
@@ -32,41 +29,15 @@ fn matches_torchaudio_on_real_speech() {
     // Same decoded samples as the generator's, or the comparison below would not be about the filterbank.
     let sum: f64 = excerpt.iter().map(|&x| x as f64).sum();
     let sum_sq: f64 = excerpt.iter().map(|&x| x as f64 * x as f64).sum();
-    let (want_sum, want_sq): (f64, f64) = (
-        get("sum").parse().unwrap(),
-        get("sum_squares").parse().unwrap(),
-    );
-    assert!(
-        (sum - want_sum).abs() < 1e-6 && (sum_sq - want_sq).abs() < 1e-6 * want_sq,
-        "decoded excerpt differs"
-    );
+    let (want_sum, want_sq): (f64, f64) = (get("sum").parse().unwrap(), get("sum_squares").parse().unwrap());
+    assert!((sum - want_sum).abs() < 1e-6 && (sum_sq - want_sq).abs() < 1e-6 * want_sq, "decoded excerpt differs");
 
     assert_eq!(get("options"), "num_mel_bins=80");
-    let feats = Fbank::new(FbankOptions::paper())
-        .unwrap()
-        .compute(excerpt)
-        .unwrap();
+    let feats = Fbank::new(FbankOptions::paper()).unwrap().compute(excerpt).unwrap();
     let bytes = std::fs::read(fixture_dir().join("real_features.bin")).unwrap();
-    let reference: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    assert_eq!(
-        (feats.frames, feats.bins),
-        (get("frames").parse().unwrap(), get("cols").parse().unwrap())
-    );
-    let max_diff = feats
-        .data
-        .iter()
-        .zip(&reference)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    eprintln!(
-        "real speech ({}): max abs log diff {max_diff:.2e}",
-        get("file")
-    );
-    assert!(
-        max_diff <= 1e-3,
-        "max abs log-domain difference {max_diff} > 1e-3"
-    );
+    let reference: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    assert_eq!((feats.frames, feats.bins), (get("frames").parse().unwrap(), get("cols").parse().unwrap()));
+    let max_diff = feats.data.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    eprintln!("real speech ({}): max abs log diff {max_diff:.2e}", get("file"));
+    assert!(max_diff <= 1e-3, "max abs log-domain difference {max_diff} > 1e-3");
 }

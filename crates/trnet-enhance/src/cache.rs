@@ -12,7 +12,7 @@
 use crate::{Enhancer, Error, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use trnet_dsp::files::{write_atomic, Durability};
+use trnet_dsp::files::{Durability, write_atomic};
 
 const MAGIC: &[u8; 8] = b"TRNETENH";
 /// 2 added the checksum; entries of version 1 miss and are rewritten.

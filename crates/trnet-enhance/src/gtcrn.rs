@@ -97,18 +97,17 @@ impl Gtcrn {
         };
         let float = |s: &TensorSpec| s.element_type == "float32";
         // Whole utterance: 257 bins, (real, imag), a dynamic frame axis; batch 1 (or left dynamic by the exporter).
-        let utterance_ok = |s: &TensorSpec| {
-            float(s) && matches!(s.shape.as_slice(), &[b, 257, t, 2] if (b == 1 || b < 0) && t < 0)
-        };
+        let utterance_ok = |s: &TensorSpec| float(s) && matches!(s.shape.as_slice(), &[b, 257, t, 2] if (b == 1 || b < 0) && t < 0);
         let mix = model.inputs.iter().find(|s| s.name == "mix");
         let enh = model.outputs.iter().find(|s| s.name == "enh");
         if let (Some(mix), [_only]) = (mix, model.inputs.as_slice())
-            && utterance_ok(mix) {
-                return match enh {
-                    Some(enh) if utterance_ok(enh) => Ok((GtcrnMode::Utterance, Vec::new())),
-                    _ => Err(mismatch("A whole-utterance export must return the enhanced spectrum as `enh` with the input's shape.".into())),
-                };
-            }
+            && utterance_ok(mix)
+        {
+            return match enh {
+                Some(enh) if utterance_ok(enh) => Ok((GtcrnMode::Utterance, Vec::new())),
+                _ => Err(mismatch("A whole-utterance export must return the enhanced spectrum as `enh` with the input's shape.".into())),
+            };
+        }
         let frame_ok = |s: Option<&TensorSpec>| s.is_some_and(|s| float(s) && s.shape == FRAME_SHAPE);
         if !frame_ok(mix) {
             return Err(mismatch(

@@ -19,10 +19,7 @@ static RUNTIME: Mutex<Option<RuntimeInfo>> = Mutex::new(None);
 
 /// Where the runtime library is taken from: `ORT_DYLIB_PATH` at run time, else the one found at build time.
 pub fn configured_library() -> Option<PathBuf> {
-    std::env::var_os("ORT_DYLIB_PATH")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| option_env!("TRNET_DEFAULT_ORT_DYLIB").map(PathBuf::from))
+    std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from).or_else(|| option_env!("TRNET_DEFAULT_ORT_DYLIB").map(PathBuf::from))
 }
 
 /// Loads ONNX Runtime once per process and returns what was loaded. A failure is not cached, so a caller
@@ -158,10 +155,9 @@ impl OnnxModel {
         let outputs = self.session.run(values).map_err(Error::ort("running the model"))?;
         let mut fetched = Vec::with_capacity(self.outputs.len());
         for (name, value) in outputs.iter() {
-            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| Error::Ort {
-                during: format!("reading output {name}"),
-                reason: format!("{e}; trnet reads float32 outputs only"),
-            })?;
+            let (shape, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| Error::Ort { during: format!("reading output {name}"), reason: format!("{e}; trnet reads float32 outputs only") })?;
             fetched.push(Fetched { name: name.to_string(), shape: shape.iter().copied().collect(), data: data.to_vec() });
         }
         Ok(fetched)
@@ -188,7 +184,12 @@ impl OnnxModel {
             }
             let count: i64 = feed.shape.iter().product();
             if count as usize != feed.data.len() {
-                return Err(mismatch(format!("Input {:?} has shape {:?}, which holds {count} values, but {} were given.", feed.name, feed.shape, feed.data.len())));
+                return Err(mismatch(format!(
+                    "Input {:?} has shape {:?}, which holds {count} values, but {} were given.",
+                    feed.name,
+                    feed.shape,
+                    feed.data.len()
+                )));
             }
         }
         if let Some(missing) = self.inputs.iter().find(|s| !feeds.iter().any(|f| f.name == s.name)) {

@@ -9,9 +9,9 @@
 //! whole-utterance GTCRN.)
 
 use crate::cache::EnhanceCache;
-use crate::{build, Enhancer, EnhancerSpec, Error, Result, SessionOptions};
+use crate::{Enhancer, EnhancerSpec, Error, Result, SessionOptions, build};
 use std::sync::Mutex;
-use trnet_dsp::batch::{par_map, BatchControl};
+use trnet_dsp::batch::{BatchControl, par_map};
 
 /// One enhanced input and whether it came from the cache.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,8 +56,14 @@ impl EnhancerPool {
     pub fn enhance(&self, noisy: &[f32]) -> Result<Enhanced> {
         let mut enhancer = match self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             Some(e) => e,
-            None => build(&self.spec, self.options)
-                .map_err(|e| Error::invalid("enhancer on a worker thread", "the same model that loaded a moment ago", e, "Check the model file is not being replaced while enhancing."))?,
+            None => build(&self.spec, self.options).map_err(|e| {
+                Error::invalid(
+                    "enhancer on a worker thread",
+                    "the same model that loaded a moment ago",
+                    e,
+                    "Check the model file is not being replaced while enhancing.",
+                )
+            })?,
         };
         let result = match &self.cache {
             Some(c) => c.enhance(enhancer.as_mut(), noisy).map(|(samples, cached)| Enhanced { samples, cached }),
@@ -92,7 +98,9 @@ mod tests {
         let pool = EnhancerPool::new(EnhancerSpec::Classical, SessionOptions::default(), Some(EnhanceCache::open(&dir).unwrap())).unwrap();
         let first = pool.enhance_batch(&refs, &BatchControl::NONE);
         // A second pool over the same folder: the cache is on disk, not in the pool.
-        let again = EnhancerPool::new(EnhancerSpec::Classical, SessionOptions::default(), Some(EnhanceCache::open(&dir).unwrap())).unwrap().enhance_batch(&refs, &BatchControl::NONE);
+        let again = EnhancerPool::new(EnhancerSpec::Classical, SessionOptions::default(), Some(EnhanceCache::open(&dir).unwrap()))
+            .unwrap()
+            .enhance_batch(&refs, &BatchControl::NONE);
         let mut single = build(&EnhancerSpec::Classical, SessionOptions::default()).unwrap();
         assert_eq!(pool.fingerprint(), single.fingerprint());
         for ((a, b), x) in first.iter().zip(&again).zip(&refs) {

@@ -148,7 +148,8 @@ fn a_model_that_rejects_a_length_fails_that_input_only_and_caches_nothing_for_it
     let dir = std::env::temp_dir().join(format!("trnet-card-pool-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let cache = trnet_enhance::cache::EnhanceCache::open(&dir).unwrap();
-    let pool = trnet_enhance::EnhancerPool::new(EnhancerSpec::Card { card: fixture("waveform_even.card.json") }, SessionOptions::default(), Some(cache)).unwrap();
+    let pool =
+        trnet_enhance::EnhancerPool::new(EnhancerSpec::Card { card: fixture("waveform_even.card.json") }, SessionOptions::default(), Some(cache)).unwrap();
     let inputs: Vec<&[f32]> = vec![&x[..4_000], &x[..4_001], &x[..6_000]];
     for round in 0..2 {
         let out = pool.enhance_batch(&inputs, &trnet_dsp::batch::BatchControl::NONE);

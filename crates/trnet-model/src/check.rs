@@ -16,7 +16,12 @@ fn shape(t: &Tensor) -> String {
 
 fn on_device(what: &str, t: &Tensor, device: Device) -> Result<()> {
     if t.device() != device {
-        return Err(Error::invalid(what, format!("a tensor on {device:?}, where the model is"), format!("one on {:?}", t.device()), "Move it with to_device before the forward pass."));
+        return Err(Error::invalid(
+            what,
+            format!("a tensor on {device:?}, where the model is"),
+            format!("one on {:?}", t.device()),
+            "Move it with to_device before the forward pass.",
+        ));
     }
     Ok(())
 }
@@ -34,7 +39,12 @@ pub(crate) fn spectrogram(what: &str, t: &Tensor, n_mels: usize, kind: Kind, dev
         ));
     }
     if t.kind() != kind {
-        return Err(Error::invalid(what, format!("{kind:?} values (the model's parameter type)"), format!("{:?}", t.kind()), "Convert the batch with to_kind before the forward pass."));
+        return Err(Error::invalid(
+            what,
+            format!("{kind:?} values (the model's parameter type)"),
+            format!("{:?}", t.kind()),
+            "Convert the batch with to_kind before the forward pass.",
+        ));
     }
     on_device(what, t, device)?;
     Ok((size[0], size[1]))
@@ -43,7 +53,12 @@ pub(crate) fn spectrogram(what: &str, t: &Tensor, n_mels: usize, kind: Kind, dev
 /// A second tensor that must have exactly the shape of the first (Xe and Xs against X).
 pub(crate) fn same_shape(what: &str, t: &Tensor, like_what: &str, like: &Tensor) -> Result<()> {
     if t.size() != like.size() {
-        return Err(Error::invalid(what, format!("the shape of {like_what}, {}", shape(like)), format!("shape {}", shape(t)), "Pad or truncate all spectrograms of a batch to the same frames."));
+        return Err(Error::invalid(
+            what,
+            format!("the shape of {like_what}, {}", shape(like)),
+            format!("shape {}", shape(t)),
+            "Pad or truncate all spectrograms of a batch to the same frames.",
+        ));
     }
     if t.kind() != like.kind() {
         return Err(Error::invalid(what, format!("{:?} values like {like_what}", like.kind()), format!("{:?}", t.kind()), "Convert it with to_kind."));
@@ -62,9 +77,19 @@ pub(crate) fn frame_mask(mask: &Tensor, batch: i64, frames: i64, device: Device)
         ));
     }
     on_device("frame mask", mask, device)?;
-    let empty = mask.f_any_dim(1, false).and_then(|a| a.f_logical_not()).and_then(|e| e.f_sum(Kind::Int64)).and_then(|n| n.f_int64_value(&[])).map_err(Error::torch("checking the frame mask"))?;
+    let empty = mask
+        .f_any_dim(1, false)
+        .and_then(|a| a.f_logical_not())
+        .and_then(|e| e.f_sum(Kind::Int64))
+        .and_then(|n| n.f_int64_value(&[]))
+        .map_err(Error::torch("checking the frame mask"))?;
     if empty > 0 {
-        return Err(Error::invalid("frame mask", "at least one true frame per utterance", format!("{empty} utterance(s) with none"), "Drop empty utterances from the batch."));
+        return Err(Error::invalid(
+            "frame mask",
+            "at least one true frame per utterance",
+            format!("{empty} utterance(s) with none"),
+            "Drop empty utterances from the batch.",
+        ));
     }
     Ok(())
 }
@@ -83,7 +108,12 @@ pub(crate) fn labels(labels: &Tensor, batch: i64, num_classes: usize, device: De
     let lo = labels.f_min().and_then(|t| t.f_int64_value(&[])).map_err(Error::torch("checking labels"))?;
     let hi = labels.f_max().and_then(|t| t.f_int64_value(&[])).map_err(Error::torch("checking labels"))?;
     if lo < 0 || hi >= num_classes as i64 {
-        return Err(Error::invalid("labels", format!("class indices in 0..{num_classes}"), format!("values in {lo}..={hi}"), "Map labels to 0..numClasses−1, or raise numClasses in the config."));
+        return Err(Error::invalid(
+            "labels",
+            format!("class indices in 0..{num_classes}"),
+            format!("values in {lo}..={hi}"),
+            "Map labels to 0..numClasses−1, or raise numClasses in the config.",
+        ));
     }
     Ok(())
 }

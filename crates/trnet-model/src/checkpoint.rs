@@ -28,14 +28,15 @@ use std::io::{Read, Write};
 use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
-use trnet_dsp::files::{write_atomic, AtomicFile, Durability};
 use trnet_dsp::Detail;
+use trnet_dsp::files::{AtomicFile, Durability, write_atomic};
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const CHECKSUMS_FILE: &str = "checksums.json";
 
-const FIX_CORRUPT: &str = "The file changed after trnet wrote it (disk or copy damage, truncation, or an edit): restore the folder from a copy, or train the model again.";
+const FIX_CORRUPT: &str =
+    "The file changed after trnet wrote it (disk or copy damage, truncation, or an edit): restore the folder from a copy, or train the model again.";
 
 /// A model rebuilt from a checkpoint, with the var store that owns its parameters.
 #[derive(Debug)]
@@ -115,7 +116,10 @@ pub fn verify_file(path: &Path) -> Result<()> {
     let corrupt = |path: &Path, problem: String| Error::CheckpointCorrupt { path: path.to_path_buf(), problem, fix: FIX_CORRUPT.into() };
     let sums: Checksums = serde_json::from_str(&text).map_err(|e| corrupt(&manifest, format!("it cannot be read ({e})")))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let expected = sums.sha256.get(&name).ok_or_else(|| corrupt(path, format!("it is not listed in {CHECKSUMS_FILE} beside it, so it was not written with this checkpoint")))?;
+    let expected = sums
+        .sha256
+        .get(&name)
+        .ok_or_else(|| corrupt(path, format!("it is not listed in {CHECKSUMS_FILE} beside it, so it was not written with this checkpoint")))?;
     let found = sha256_file(path)?;
     if found != *expected {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -183,13 +187,23 @@ pub fn load_weights(vs: &mut VarStore, path: &Path) -> Result<()> {
             return Err(mismatch(name, format!("shape {:?}", var.size()), format!("shape {:?}", src.size()), FIX));
         }
         if src.kind() != var.kind() {
-            return Err(mismatch(name, format!("{:?} values", var.kind()), format!("{:?}", src.kind()), "Convert the var store (vs.float() / vs.double()) to the saved type before loading."));
+            return Err(mismatch(
+                name,
+                format!("{:?} values", var.kind()),
+                format!("{:?}", src.kind()),
+                "Convert the var store (vs.float() / vs.double()) to the saved type before loading.",
+            ));
         }
     }
     let mut extra: Vec<&String> = file.keys().filter(|k| !vars.contains_key(*k)).collect();
     extra.sort();
     if let Some(name) = extra.first() {
-        return Err(mismatch(name, "no such tensor in this model".into(), format!("shape {:?} ({} unexpected tensor(s) in all)", file[*name].size(), extra.len()), FIX));
+        return Err(mismatch(
+            name,
+            "no such tensor in this model".into(),
+            format!("shape {:?} ({} unexpected tensor(s) in all)", file[*name].size(), extra.len()),
+            FIX,
+        ));
     }
     tch::no_grad(|| -> Result<()> {
         for name in names {

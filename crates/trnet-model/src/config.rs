@@ -207,7 +207,12 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         let fix_range = |field: &str, range: &str, found: String, fix: &str| Err(Error::invalid_config(field, range, found, fix));
         if self.n_mels == 0 || self.n_mels > MAX_MELS {
-            return fix_range("nMels", &format!("1..={MAX_MELS} log-Mel bins"), self.n_mels.to_string(), "Set it to the feature extractor's bin count (paper: 80).");
+            return fix_range(
+                "nMels",
+                &format!("1..={MAX_MELS} log-Mel bins"),
+                self.n_mels.to_string(),
+                "Set it to the feature extractor's bin count (paper: 80).",
+            );
         }
         if self.channels.is_empty() || self.channels.iter().any(|&c| c == 0 || c > MAX_CHANNELS) {
             return fix_range(
@@ -263,7 +268,12 @@ impl ModelConfig {
     /// Parses and validates a config.
     pub fn from_json(text: &str) -> Result<Self> {
         let config: ModelConfig = serde_json::from_str(text).map_err(|e| {
-            Error::invalid_config("JSON", "a ModelConfig object (camelCase fields, see config.rs)", e.to_string(), "Fix the field named in the message, or delete it to take its default.")
+            Error::invalid_config(
+                "JSON",
+                "a ModelConfig object (camelCase fields, see config.rs)",
+                e.to_string(),
+                "Fix the field named in the message, or delete it to take its default.",
+            )
         })?;
         config.validate()?;
         Ok(config)

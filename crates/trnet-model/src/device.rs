@@ -17,13 +17,9 @@ pub fn parse_device(text: &str) -> Result<DeviceSpec> {
         "auto" => Ok(DeviceSpec::Auto),
         "cpu" => Ok(DeviceSpec::Cpu),
         "cuda" => Ok(DeviceSpec::Cuda(0)),
-        _ => t
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse::<usize>().ok())
-            .map(DeviceSpec::Cuda)
-            .ok_or_else(|| {
-                Error::invalid("device", "\"auto\", \"cpu\", \"cuda\" or \"cuda:N\"", format!("{text:?}"), "Pick one of those forms, e.g. \"cuda:0\".")
-            }),
+        _ => t.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()).map(DeviceSpec::Cuda).ok_or_else(|| {
+            Error::invalid("device", "\"auto\", \"cpu\", \"cuda\" or \"cuda:N\"", format!("{text:?}"), "Pick one of those forms, e.g. \"cuda:0\".")
+        }),
     }
 }
 

@@ -18,7 +18,7 @@
 
 use crate::config::ModelConfig;
 use crate::layers::{BatchNorm2d, Conv2d, Linear};
-use crate::{check, Error, Result};
+use crate::{Error, Result, check};
 use tch::nn::Path;
 use tch::{Device, Kind, Tensor};
 
@@ -91,7 +91,12 @@ impl AttentionPooling {
     pub fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         let size = x.size();
         if size.len() != 3 {
-            return Err(Error::invalid("attention pooling input", "a (batch, frames, channels) tensor", format!("shape {size:?}"), "Pass frame features with channels last."));
+            return Err(Error::invalid(
+                "attention pooling input",
+                "a (batch, frames, channels) tensor",
+                format!("shape {size:?}"),
+                "Pass frame features with channels last.",
+            ));
         }
         if let Some(m) = mask {
             // Checked here, not left to libtorch: masked_fill takes a Scalar (see check.rs).

@@ -4,8 +4,8 @@
 use crate::config::{HeadInit, ModelConfig};
 use crate::layers::Linear;
 use crate::{Error, Result};
-use tch::nn::{Init, Path};
 use tch::Tensor;
+use tch::nn::{Init, Path};
 
 #[derive(Debug)]
 pub struct FilmBridge {

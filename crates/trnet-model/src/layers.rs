@@ -4,8 +4,8 @@
 //! weights move between the two by name.
 
 use crate::{Error, Result};
-use tch::nn::{Init, Path};
 use tch::Tensor;
+use tch::nn::{Init, Path};
 
 /// PyTorch's default for nn.Linear / nn.Conv2d: U(±1/√fan_in).
 pub(crate) fn torch_default_uniform(fan_in: usize) -> Init {

@@ -26,9 +26,9 @@ pub mod trnet;
 
 pub use checkpoint::Checkpoint;
 pub use config::{ClassifierInput, HeadInit, ModelConfig, NoLowInput, Variant};
-pub use device::{parse_device, DeviceSpec};
+pub use device::{DeviceSpec, parse_device};
 pub use encoder::{Encoder, EncoderOutput};
 pub use error::Error;
 pub use losses::Losses;
-pub use trnet::{clean_embedding, CleanReference, Inputs, Outputs, TrnetModel};
+pub use trnet::{CleanReference, Inputs, Outputs, TrnetModel, clean_embedding};
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,7 +8,7 @@
 //!
 //! A variant without a term has `None` for it, and the term is absent from the total (not added as 0).
 
-use crate::{check, Error, Result};
+use crate::{Error, Result, check};
 use tch::{Kind, Reduction, Tensor};
 
 /// The loss terms of one batch, each a scalar tensor attached to the graph.

@@ -15,7 +15,12 @@ pub fn softmax_rows_into(input: &[f32], cols: usize, out: &mut [f32]) -> Result<
         ));
     }
     if out.len() != input.len() {
-        return Err(Error::invalid("softmax output", format!("{} values", input.len()), format!("{} values", out.len()), "Allocate the output with the input's length."));
+        return Err(Error::invalid(
+            "softmax output",
+            format!("{} values", input.len()),
+            format!("{} values", out.len()),
+            "Allocate the output with the input's length.",
+        ));
     }
     if input.is_empty() {
         return Ok(());

@@ -26,9 +26,9 @@ use crate::film::FilmBridge;
 use crate::layers::Linear;
 use crate::losses::{self, Losses};
 use crate::snr_aware::SnrAware;
-use crate::{check, Error, Result};
-use tch::nn::Path;
+use crate::{Error, Result, check};
 use tch::Tensor;
+use tch::nn::Path;
 
 /// One batch of model inputs. All spectrograms are (B, T, F) log-Mel, same shape.
 #[derive(Debug, Clone, Copy)]
@@ -204,7 +204,10 @@ impl TrnetModel {
         };
         let low = if v.has_low_loss() {
             let xs = clean.map(|r| r.xs).ok_or_else(|| need("the clean spectrogram Xs"))?;
-            let xt = outputs.x_tilde.as_ref().ok_or_else(|| Error::invalid("outputs", "X~ from this model's forward_t", "none", "Pass the outputs of this model's forward_t."))?;
+            let xt = outputs
+                .x_tilde
+                .as_ref()
+                .ok_or_else(|| Error::invalid("outputs", "X~ from this model's forward_t", "none", "Pass the outputs of this model's forward_t."))?;
             Some(losses::mse("Xs", xs, xt)?)
         } else {
             None
@@ -221,7 +224,10 @@ impl TrnetModel {
                 ));
             }
             let h_s = clean_embedding(encoder, r.xs, r.mask)?;
-            let ht = outputs.h_tilde.as_ref().ok_or_else(|| Error::invalid("outputs", "h~ from this model's forward_t", "none", "Pass the outputs of this model's forward_t."))?;
+            let ht = outputs
+                .h_tilde
+                .as_ref()
+                .ok_or_else(|| Error::invalid("outputs", "h~ from this model's forward_t", "none", "Pass the outputs of this model's forward_t."))?;
             Some(losses::mse("h_s", &h_s, ht)?)
         } else {
             None

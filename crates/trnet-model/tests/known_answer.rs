@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-use trnet_model::{checkpoint, CleanReference, Inputs, ModelConfig, Outputs, TrnetModel};
+use trnet_model::{CleanReference, Inputs, ModelConfig, Outputs, TrnetModel, checkpoint};
 
 const TOL_F32: f64 = 1e-4;
 const TOL_F64: f64 = 1e-9;

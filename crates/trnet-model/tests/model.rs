@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use tch::nn::{OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
 use trnet_model::snr_aware::SnrAware;
-use trnet_model::{checkpoint, CleanReference, Inputs, ModelConfig, NoLowInput, TrnetModel, Variant};
+use trnet_model::{CleanReference, Inputs, ModelConfig, NoLowInput, TrnetModel, Variant, checkpoint};
 
 fn tiny(variant: Variant) -> ModelConfig {
     ModelConfig { variant, n_mels: 16, channels: vec![4, 8, 8, 16], num_classes: 3, ..Default::default() }

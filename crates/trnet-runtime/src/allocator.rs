@@ -63,7 +63,12 @@ impl std::str::FromStr for MallocMode {
         match s {
             "fast" => Ok(MallocMode::Fast),
             "default" => Ok(MallocMode::Default),
-            other => Err(crate::Error::invalid("malloc mode", "\"fast\" or \"default\"", format!("{other:?}"), "Pass \"fast\" (reuse memory during jobs) or \"default\" (glibc's behaviour).")),
+            other => Err(crate::Error::invalid(
+                "malloc mode",
+                "\"fast\" or \"default\"",
+                format!("{other:?}"),
+                "Pass \"fast\" (reuse memory during jobs) or \"default\" (glibc's behaviour).",
+            )),
         }
     }
 }

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use trnet_dsp::rng::SplitMix64;
 use trnet_model::{ModelConfig, Variant};
-use trnet_train::{train, Dataset, Item, TrainConfig, TrainHooks, TrainProgress};
+use trnet_train::{Dataset, Item, TrainConfig, TrainHooks, TrainProgress, train};
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -22,7 +22,12 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 
 fn vm(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).map_or(f64::NAN, |kib| kib / 1024.0)
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 fn random_set(utterances: usize, seed: u64) -> Dataset {

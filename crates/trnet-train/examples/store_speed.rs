@@ -18,20 +18,29 @@ use tch::nn::VarStore;
 use trnet_dsp::rng::SplitMix64;
 use trnet_model::{ModelConfig, TrnetModel, Variant};
 use trnet_train::adam::Adam;
-use trnet_train::batcher::{epoch_plan, for_each_batch, Fields};
+use trnet_train::batcher::{Fields, epoch_plan, for_each_batch};
 use trnet_train::store::{self, StoreWriter};
-use trnet_train::{forward, Dataset, Item};
+use trnet_train::{Dataset, Item, forward};
 
 const FRAMES: usize = 500;
 const BINS: usize = 80;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse().unwrap_or_else(|_| panic!("bad value for {name}: {v}"))).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("bad value for {name}: {v}")))
+        .unwrap_or(default)
 }
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).map_or(f64::NAN, |kib| kib / 1024.0)
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 /// Utterance p: a clean item (X = Xs, Xe) and a noisy item (X, Xe, Xs = the clean X); same values every run.
@@ -71,7 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             writer.finish("store_speed", serde_json::json!({ "pairs": pairs }), 4 * pairs as u64, items)?;
             let build_s = t.elapsed().as_secs_f64();
-            println!("{}", serde_json::json!({ "mode": mode, "build_s": build_s, "store_mib": 4.0 * pairs as f64 * record_mib, "peak_rss_mib": peak_rss_mib() }));
+            println!(
+                "{}",
+                serde_json::json!({ "mode": mode, "build_s": build_s, "store_mib": 4.0 * pairs as f64 * record_mib, "peak_rss_mib": peak_rss_mib() })
+            );
             return Ok(());
         }
         "disk" => store::open(&dir)?,

@@ -27,12 +27,21 @@ use trnet_train::batcher::Batch;
 use trnet_train::forward;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse().unwrap_or_else(|_| panic!("bad value for {name}: {v}"))).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("bad value for {name}: {v}")))
+        .unwrap_or(default)
 }
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).map_or(f64::NAN, |kib| kib / 1024.0)
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 /// (process CPU seconds, minor page faults) so far.
@@ -45,7 +54,11 @@ fn usage() -> (f64, f64) {
 }
 
 /// Times `f` `steps` times after `warmup` untimed runs: (sorted wall seconds, median CPU seconds, median faults).
-fn timed(warmup: usize, steps: usize, mut f: impl FnMut() -> Result<(), Box<dyn std::error::Error>>) -> Result<(Vec<f64>, f64, f64), Box<dyn std::error::Error>> {
+fn timed(
+    warmup: usize,
+    steps: usize,
+    mut f: impl FnMut() -> Result<(), Box<dyn std::error::Error>>,
+) -> Result<(Vec<f64>, f64, f64), Box<dyn std::error::Error>> {
     for _ in 0..warmup {
         f()?;
     }

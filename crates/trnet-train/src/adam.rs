@@ -23,8 +23,8 @@
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
-use tch::nn::VarStore;
 use tch::Tensor;
+use tch::nn::VarStore;
 
 #[derive(Debug)]
 struct Param {
@@ -181,11 +181,18 @@ impl Adam {
     /// variable's shape; nothing is changed unless all are.
     pub fn load(&mut self, path: &Path, step: i64) -> Result<()> {
         if !path.is_file() {
-            return Err(Error::NotFound { path: path.to_path_buf(), fix: "Resume from the folder a training run wrote; its last/ holds optimizer.safetensors.".into() });
+            return Err(Error::NotFound {
+                path: path.to_path_buf(),
+                fix: "Resume from the folder a training run wrote; its last/ holds optimizer.safetensors.".into(),
+            });
         }
         // Checked against the SHA-256 the run recorded beside it (checksums.json); unreadable is corrupt.
         let file: HashMap<String, Tensor> = trnet_model::checkpoint::read_safetensors_verified(path)?.into_iter().collect();
-        let corrupt = |problem: String| Error::Corrupt { path: path.to_path_buf(), problem, fix: "The checkpoint does not belong to this model; resume with the model config the run used.".into() };
+        let corrupt = |problem: String| Error::Corrupt {
+            path: path.to_path_buf(),
+            problem,
+            fix: "The checkpoint does not belong to this model; resume with the model config the run used.".into(),
+        };
         if file.len() != self.params.len() * 2 {
             return Err(corrupt(format!("{} tensors where this model's optimizer has {}", file.len(), self.params.len() * 2)));
         }

@@ -68,8 +68,18 @@ impl Fields {
         for &i in items {
             let item = ds.item(i);
             for (needed, present, name, fix) in [
-                (self.input == Source::Enhanced || self.enhanced, item.xe.is_some(), "the enhanced spectrogram Xe", "Run the SE front end on every item's audio and pass its features as xe."),
-                (self.input == Source::Clean || self.clean, item.xs.is_some(), "the clean spectrogram Xs", "Pass the clean source of each noisy item (xs, or cleanItem indices)."),
+                (
+                    self.input == Source::Enhanced || self.enhanced,
+                    item.xe.is_some(),
+                    "the enhanced spectrogram Xe",
+                    "Run the SE front end on every item's audio and pass its features as xe.",
+                ),
+                (
+                    self.input == Source::Clean || self.clean,
+                    item.xs.is_some(),
+                    "the clean spectrogram Xs",
+                    "Pass the clean source of each noisy item (xs, or cleanItem indices).",
+                ),
             ] {
                 if needed && !present {
                     let id = if item.id.is_empty() { String::new() } else { format!(" ({})", item.id) };
@@ -194,7 +204,13 @@ pub fn assemble(ds: &Dataset, indices: &[usize], fields: Fields) -> Result<Batch
 
 /// Calls `f(k, batch)` for every batch of `plan` in order (k counts from 0), assembling ahead on worker
 /// threads when `prefetch > 0` (see the module docs). Stops at the first error, or when `f` returns `Break`.
-pub fn for_each_batch(ds: &Dataset, plan: &[Vec<usize>], fields: Fields, prefetch: usize, mut f: impl FnMut(usize, Batch) -> Result<ControlFlow<()>>) -> Result<()> {
+pub fn for_each_batch(
+    ds: &Dataset,
+    plan: &[Vec<usize>],
+    fields: Fields,
+    prefetch: usize,
+    mut f: impl FnMut(usize, Batch) -> Result<ControlFlow<()>>,
+) -> Result<()> {
     if prefetch == 0 || plan.len() < 2 {
         for (k, indices) in plan.iter().enumerate() {
             if f(k, assemble(ds, indices, fields)?)?.is_break() {
@@ -223,7 +239,9 @@ pub fn for_each_batch(ds: &Dataset, plan: &[Vec<usize>], fields: Fields, prefetc
         let mut run = || -> Result<()> {
             for k in 0..plan.len() {
                 // Worker k mod W sends its batches in plan order, one per k, unless the receiver is gone.
-                let batch = receivers[k % workers].recv().map_err(|_| Error::invalid("batch worker", "a batch", "a closed channel", "This is a bug in trnet-train."))??;
+                let batch = receivers[k % workers]
+                    .recv()
+                    .map_err(|_| Error::invalid("batch worker", "a batch", "a closed channel", "This is a bug in trnet-train."))??;
                 if f(k, batch)?.is_break() {
                     break;
                 }

@@ -177,7 +177,12 @@ impl TrainConfig {
     /// Parses and validates a config.
     pub fn from_json(text: &str) -> Result<Self> {
         let config: TrainConfig = serde_json::from_str(text).map_err(|e| {
-            Error::invalid_config("JSON", "a TrainConfig object (camelCase fields, see config.rs)", e.to_string(), "Fix the field named in the message, or delete it to take its default.")
+            Error::invalid_config(
+                "JSON",
+                "a TrainConfig object (camelCase fields, see config.rs)",
+                e.to_string(),
+                "Fix the field named in the message, or delete it to take its default.",
+            )
         })?;
         config.validate()?;
         Ok(config)
@@ -224,7 +229,15 @@ mod tests {
         let err = TrainConfig::from_json(r#"{"epoch": 4}"#).unwrap_err();
         assert_eq!(err.code(), "TRNET_INVALID_CONFIG");
         assert!(err.to_string().contains("epoch"), "{err}");
-        for bad in [r#"{"epochs": 0}"#, r#"{"batchSize": 0}"#, r#"{"learningRate": -1}"#, r#"{"beta2": 1.0}"#, r#"{"gradClipNorm": 0}"#, r#"{"device": "gpu"}"#, r#"{"threads": 0}"#] {
+        for bad in [
+            r#"{"epochs": 0}"#,
+            r#"{"batchSize": 0}"#,
+            r#"{"learningRate": -1}"#,
+            r#"{"beta2": 1.0}"#,
+            r#"{"gradClipNorm": 0}"#,
+            r#"{"device": "gpu"}"#,
+            r#"{"threads": 0}"#,
+        ] {
             let err = TrainConfig::from_json(bad).unwrap_err();
             assert_eq!(err.code(), "TRNET_INVALID_CONFIG", "{bad}: {err}");
         }

@@ -32,7 +32,7 @@ use crate::records::Records;
 use crate::{Error, Result};
 use std::borrow::Cow;
 use std::sync::Arc;
-use trnet_dsp::frames::{fix_length, PadMode};
+use trnet_dsp::frames::{PadMode, fix_length};
 
 /// One spectrogram, `frames × bins` values, row-major: in memory, or record r of a feature store.
 #[derive(Debug, Clone)]
@@ -409,7 +409,12 @@ impl Dataset {
             if let Some(t) = twin
                 && a.clean.is_some_and(|f| !f[t])
             {
-                return Err(Error::invalid(format!("cleanItem[{i}]"), "the index of a clean item", format!("{t}, which is marked noisy"), "Point each item at its clean version."));
+                return Err(Error::invalid(
+                    format!("cleanItem[{i}]"),
+                    "the index of a clean item",
+                    format!("{t}, which is marked noisy"),
+                    "Point each item at its clean version.",
+                ));
             }
             ds.push(item)?;
         }
@@ -420,7 +425,10 @@ impl Dataset {
     pub fn subset(&self, indices: &[usize]) -> Result<Dataset> {
         let mut items = Vec::with_capacity(indices.len());
         for &i in indices {
-            let item = self.items.get(i).ok_or_else(|| Error::invalid("subset index", format!("an index in 0..{}", self.items.len()), i, "Pass indices of existing items."))?;
+            let item = self
+                .items
+                .get(i)
+                .ok_or_else(|| Error::invalid("subset index", format!("an index in 0..{}", self.items.len()), i, "Pass indices of existing items."))?;
             items.push(item.clone());
         }
         Ok(Dataset { frames: self.frames, bins: self.bins, items })
@@ -540,7 +548,17 @@ mod tests {
         // Item 0 and 1 are clean; item 2 is a noisy copy of item 1.
         let twins = [0, 1, 1];
         let snr = [f64::NAN, f64::NAN, 5.0];
-        let ds = Dataset::from_arrays(&Arrays { frames, bins, x: &x, labels: &labels, clean_item: Some(&twins), snr_db: Some(&snr), valid_frames: Some(&[2, 1, 1]), ..Default::default() }).unwrap();
+        let ds = Dataset::from_arrays(&Arrays {
+            frames,
+            bins,
+            x: &x,
+            labels: &labels,
+            clean_item: Some(&twins),
+            snr_db: Some(&snr),
+            valid_frames: Some(&[2, 1, 1]),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(ds.clean_indices(), [0, 1]);
         assert!(ds.item(2).xs.as_ref().unwrap().same_as(&ds.item(1).x));
         assert_eq!(ds.item(2).condition, Condition::Noisy { snr_db: Some(5.0), noise: None });
@@ -561,7 +579,8 @@ mod tests {
     #[test]
     fn fingerprint_follows_labels_and_values() {
         let x: Vec<f32> = (0..12).map(|v| v as f32).collect();
-        let make = |labels: &[u32], x: &[f32]| Dataset::from_arrays(&Arrays { frames: 2, bins: 2, x, labels, ..Default::default() }).unwrap().fingerprint().unwrap();
+        let make =
+            |labels: &[u32], x: &[f32]| Dataset::from_arrays(&Arrays { frames: 2, bins: 2, x, labels, ..Default::default() }).unwrap().fingerprint().unwrap();
         let a = make(&[0, 1, 1], &x);
         assert_eq!(a, make(&[0, 1, 1], &x));
         assert_ne!(a, make(&[0, 1, 0], &x));

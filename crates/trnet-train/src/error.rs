@@ -22,7 +22,9 @@ pub enum Error {
     #[error("training was cancelled{}", match checkpoint { Some(p) => format!("; resume continues from {}", p.display()), None => String::new() })]
     Cancelled { checkpoint: Option<PathBuf> },
     /// A loss became NaN or infinite. The run folder keeps the last checkpoint from before it.
-    #[error("training diverged at epoch {epoch}, step {step}: the {term} loss is {value}. Lower learningRate, set gradClipNorm (e.g. 10), or check the features for extreme values")]
+    #[error(
+        "training diverged at epoch {epoch}, step {step}: the {term} loss is {value}. Lower learningRate, set gradClipNorm (e.g. 10), or check the features for extreme values"
+    )]
     Diverged { epoch: usize, step: usize, term: String, value: f64 },
     /// `train` was pointed at a folder that already holds a run.
     #[error("{} already holds a training run ({found}). Call resume to continue it, or train into an empty folder", dir.display())]
@@ -131,7 +133,8 @@ fn enhance_failed(utterances: usize, failures: &[EnhanceFailure]) -> String {
     let mut files: Vec<&PathBuf> = failures.iter().map(|f| &f.path).collect();
     files.sort();
     files.dedup();
-    let listed: Vec<String> = failures.iter().take(LISTED).map(|f| format!("{} (item {}): [{}] {}", f.path.display(), f.item, f.error.code(), f.error)).collect();
+    let listed: Vec<String> =
+        failures.iter().take(LISTED).map(|f| format!("{} (item {}): [{}] {}", f.path.display(), f.item, f.error.code(), f.error)).collect();
     let more = if failures.len() > LISTED { format!("; and {} more", failures.len() - LISTED) } else { String::new() };
     format!(
         "the enhancer failed on {} item(s) of {} of {utterances} utterance(s), so no features were kept and no feature store was written: {}{more}. Fix or leave out these files, or use an enhancer that accepts them",

@@ -38,20 +38,20 @@
 //! `i·R … i·R + R − 1`, where R is the number of distinct spectrograms an utterance yields (its clean X,
 //! the clean item's Xe, and X and Xe per noisy copy), so the file's layout does not depend on thread timing.
 
-use crate::dataset::{fix_frames, Dataset, Item};
+use crate::dataset::{Dataset, Item, fix_frames};
+use crate::error::EnhanceFailure;
 use crate::seed;
 use crate::store::{self, StoreWriter, StoredItem};
-use crate::error::EnhanceFailure;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use trnet_dsp::batch::{par_map_init, BatchControl};
+use trnet_dsp::SAMPLE_RATE;
+use trnet_dsp::batch::{BatchControl, par_map_init};
 use trnet_dsp::fbank::{Fbank, FbankOptions};
 use trnet_dsp::frames::PadMode;
 use trnet_dsp::mix::mix_at_snr;
 use trnet_dsp::rng::SplitMix64;
-use trnet_dsp::SAMPLE_RATE;
 
 #[derive(Debug, Clone)]
 pub struct Utterance {
@@ -134,7 +134,13 @@ pub type Enhancer<'a> = &'a (dyn Fn(&[f32]) -> trnet_enhance::Result<Vec<f32>> +
 
 /// Builds a dataset from `utterances` as described in the module docs. `control` reports per utterance and
 /// can cancel (→ `Error::Cancelled`). An enhancer failure on any item fails the call (`Error::EnhanceFailed`).
-pub fn dataset_from_audio(utterances: &[Utterance], noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, control: &BatchControl<'_>) -> Result<Dataset> {
+pub fn dataset_from_audio(
+    utterances: &[Utterance],
+    noises: &[NoiseClip],
+    spec: &AudioDatasetSpec,
+    enhancer: Enhancer<'_>,
+    control: &BatchControl<'_>,
+) -> Result<Dataset> {
     check_spec(spec, noises.len())?;
     let mut ds = Dataset::new(spec.frames, bins(spec))?;
     for items in map_utterances(utterances, noises, spec, enhancer, control, |_, items| Ok(items))? {
@@ -174,7 +180,14 @@ pub struct StoredDataset {
 /// exists and is intact, and otherwise decodes the noises, builds the store and opens it. A damaged store
 /// is replaced. Progress counts utterances as they finish; a hit reports nothing. A build that fails (an
 /// enhancer failure on any item included) publishes nothing: its temporary folder is removed.
-pub fn stored_dataset_from_audio(utterances: &[Utterance], noise_files: &[PathBuf], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, options: &StoreOptions<'_>, control: &BatchControl<'_>) -> Result<StoredDataset> {
+pub fn stored_dataset_from_audio(
+    utterances: &[Utterance],
+    noise_files: &[PathBuf],
+    spec: &AudioDatasetSpec,
+    enhancer: Enhancer<'_>,
+    options: &StoreOptions<'_>,
+    control: &BatchControl<'_>,
+) -> Result<StoredDataset> {
     check_spec(spec, noise_files.len())?;
     let (key, inputs) = store_key(utterances, noise_files, spec, options.enhancer)?;
     let dir = options.root.join(&key);
@@ -200,7 +213,8 @@ pub fn stored_dataset_from_audio(utterances: &[Utterance], noise_files: &[PathBu
     let per_utterance = records_per_utterance(spec);
     let writer = StoreWriter::create(&dir, spec.frames, bins(spec))?;
     let stored = map_utterances(utterances, &noises, spec, enhancer, control, |i, items| {
-        let first = u32::try_from(i * per_utterance).map_err(|_| Error::invalid("feature store size", "at most 2³² records", i * per_utterance, "Split the corpus into several stores."))?;
+        let first = u32::try_from(i * per_utterance)
+            .map_err(|_| Error::invalid("feature store size", "at most 2³² records", i * per_utterance, "Split the corpus into several stores."))?;
         let (stored, used) = writer.put_items(first, &items)?;
         if used as usize != per_utterance {
             return Err(Error::invalid("records of an utterance", per_utterance, used, "This is a bug in trnet-train."));
@@ -218,7 +232,11 @@ pub fn store_key(utterances: &[Utterance], noise_files: &[PathBuf], spec: &Audio
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             // The decoder's error says best what is wrong with a missing or unreadable file.
-            Err(e) => return Err(trnet_dsp::audio::load_file(path, SAMPLE_RATE).err().map_or_else(|| Error::io("reading the size and time of", path)(e), Error::from)),
+            Err(e) => {
+                return Err(trnet_dsp::audio::load_file(path, SAMPLE_RATE)
+                    .err()
+                    .map_or_else(|| Error::io("reading the size and time of", path)(e), Error::from));
+            }
         };
         let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -274,7 +292,12 @@ fn records_per_utterance(spec: &AudioDatasetSpec) -> usize {
 fn check_spec(spec: &AudioDatasetSpec, noises: usize) -> Result<()> {
     if spec.noisy != NoisyCopies::None {
         if noises == 0 || spec.snrs_db.is_empty() {
-            return Err(Error::invalid("noise for noisy copies", "at least one noise clip and one SNR", format!("{noises} clips, {} SNRs", spec.snrs_db.len()), "Pass noise clips and SNRs, or use NoisyCopies::None."));
+            return Err(Error::invalid(
+                "noise for noisy copies",
+                "at least one noise clip and one SNR",
+                format!("{noises} clips, {} SNRs", spec.snrs_db.len()),
+                "Pass noise clips and SNRs, or use NoisyCopies::None.",
+            ));
         }
         if spec.snrs_db.len() > 1024 {
             return Err(Error::invalid("SNR list", "at most 1024 SNRs", spec.snrs_db.len(), "Use fewer SNRs."));
@@ -290,7 +313,14 @@ fn check_spec(spec: &AudioDatasetSpec, noises: usize) -> Result<()> {
 /// made them; returns what `keep` returned, in utterance order. Cancellation wins over failures; otherwise
 /// the first failure in utterance order is returned, except that enhancer failures are gathered from every
 /// utterance into one `Error::EnhanceFailed`, so the report names all the files at once.
-fn map_utterances<T: Send>(utterances: &[Utterance], noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, control: &BatchControl<'_>, keep: impl Fn(usize, Vec<Item>) -> Result<T> + Sync + Send) -> Result<Vec<T>> {
+fn map_utterances<T: Send>(
+    utterances: &[Utterance],
+    noises: &[NoiseClip],
+    spec: &AudioDatasetSpec,
+    enhancer: Enhancer<'_>,
+    control: &BatchControl<'_>,
+    keep: impl Fn(usize, Vec<Item>) -> Result<T> + Sync + Send,
+) -> Result<Vec<T>> {
     let indexed: Vec<(usize, &Utterance)> = utterances.iter().enumerate().collect();
     let results = par_map_init(
         &indexed,
@@ -346,7 +376,14 @@ fn utterance_items(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &Audio
     })
 }
 
-fn utterance_items_of(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &AudioDatasetSpec, enhancer: Enhancer<'_>, fbank: &mut Fbank) -> Result<Vec<Item>> {
+fn utterance_items_of(
+    i: usize,
+    utt: &Utterance,
+    noises: &[NoiseClip],
+    spec: &AudioDatasetSpec,
+    enhancer: Enhancer<'_>,
+    fbank: &mut Fbank,
+) -> Result<Vec<Item>> {
     let mut clean = trnet_dsp::audio::load_file(&utt.path, SAMPLE_RATE)?;
     if let Some(kept) = samples_kept(spec) {
         clean.truncate(kept);
@@ -398,7 +435,8 @@ fn utterance_items_of(i: usize, utt: &Utterance, noises: &[NoiseClip], spec: &Au
         };
         let (x, valid) = features(&mix.noisy)?;
         let (xe, _) = features(&enhanced)?;
-        let item = Item::noisy(x, Some(xs.clone()), utt.label, Some(snr), Some(noise.name.clone())).enhanced(xe).valid_frames(valid).speaker(&utt.speaker).id(item_id);
+        let item =
+            Item::noisy(x, Some(xs.clone()), utt.label, Some(snr), Some(noise.name.clone())).enhanced(xe).valid_frames(valid).speaker(&utt.speaker).id(item_id);
         items.push(item);
     }
     if !failures.is_empty() {

@@ -1,7 +1,7 @@
 //! One forward pass of a variant on a batch: which tensors go where, and the frozen clean reference.
 
-use crate::batcher::Batch;
 use crate::Result;
+use crate::batcher::Batch;
 use trnet_model::{CleanReference, Encoder, Inputs, Losses, Outputs, TrnetModel, Variant};
 
 /// Runs `model` on `batch`. Baseline-e's batches carry Xe as their X (`Fields::train`), which is passed

@@ -32,10 +32,10 @@ pub mod trainer;
 pub use config::{LrPlateau, TrainConfig};
 pub use dataset::{Arrays, Condition, Dataset, Features, Item};
 pub use error::{EnhanceFailure, Error};
-pub use metrics::{evaluate, evaluate_items, EvalOptions, EvalReport, Prediction};
-pub use schedule::Best;
+pub use metrics::{EvalOptions, EvalReport, Prediction, evaluate, evaluate_items};
 pub use report::{EpochRecord, LossValues, Stage, TrainProgress, TrainReport, ValMetrics};
-pub use trainer::{resume, train, TrainHooks};
+pub use schedule::Best;
+pub use trainer::{TrainHooks, resume, train};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //!   classes present in the ground truth (a class with no true item has no recall and is left out rather
 //!   than counted as 0 or 1).
 
-use crate::batcher::{for_each_batch, sequential_plan, Fields};
+use crate::batcher::{Fields, for_each_batch, sequential_plan};
 use crate::dataset::Dataset;
 use crate::forward::forward;
 use crate::{Error, Result};
@@ -18,7 +18,12 @@ use trnet_model::TrnetModel;
 /// an error.
 pub fn confusion_matrix(labels: &[usize], predicted: &[usize], num_classes: usize) -> Result<Vec<Vec<u64>>> {
     if labels.len() != predicted.len() {
-        return Err(Error::invalid("predictions", format!("one per label ({})", labels.len()), predicted.len(), "Pass the labels and predictions of the same items."));
+        return Err(Error::invalid(
+            "predictions",
+            format!("one per label ({})", labels.len()),
+            predicted.len(),
+            "Pass the labels and predictions of the same items.",
+        ));
     }
     let mut m = vec![vec![0u64; num_classes]; num_classes];
     for (&t, &p) in labels.iter().zip(predicted) {
@@ -113,7 +118,12 @@ pub fn evaluate_items(model: &TrnetModel, dataset: &Dataset, items: &[usize], op
         return Err(Error::invalid("evaluation set", "at least one item", "none", "Pass a non-empty dataset."));
     }
     if dataset.bins() != model.config().n_mels {
-        return Err(Error::invalid("evaluation set", format!("{} log-Mel bins (the model's nMels)", model.config().n_mels), dataset.bins(), "Compute features with the bin count the model was trained on."));
+        return Err(Error::invalid(
+            "evaluation set",
+            format!("{} log-Mel bins (the model's nMels)", model.config().n_mels),
+            dataset.bins(),
+            "Compute features with the bin count the model was trained on.",
+        ));
     }
     if let Some(&i) = items.iter().find(|&&i| i >= dataset.len() || dataset.item(i).label >= k) {
         let found = if i >= dataset.len() { format!("item index {i} of {}", dataset.len()) } else { format!("label {} at item {i}", dataset.item(i).label) };
@@ -142,7 +152,8 @@ pub fn evaluate_items(model: &TrnetModel, dataset: &Dataset, items: &[usize], op
             let probs = logits.f_softmax(1, Kind::Float).map_err(Error::torch("computing probabilities"))?;
             let logits: Vec<f32> = to_vec(&logits)?;
             let probs: Vec<f32> = to_vec(&probs)?;
-            let c: Option<Vec<f32>> = out.c.as_ref().map(|c| c.f_to_kind(Kind::Float).map_err(Error::torch("reading c")).and_then(|c| to_vec(&c))).transpose()?;
+            let c: Option<Vec<f32>> =
+                out.c.as_ref().map(|c| c.f_to_kind(Kind::Float).map_err(Error::torch("reading c")).and_then(|c| to_vec(&c))).transpose()?;
             for (row, &item) in batch.items.iter().enumerate() {
                 let l = &logits[row * k..(row + 1) * k];
                 // First maximum on ties, like torch.argmax.

@@ -3,8 +3,8 @@
 //! (`fix_frames`), put in an in-memory dataset and run through `evaluate_items` — the forward pass, masking and
 //! softmax evaluation uses — so a prediction equals the evaluation of the same features, number for number.
 
-use crate::dataset::{fix_frames, Dataset, Item};
-use crate::metrics::{evaluate_items, EvalOptions};
+use crate::dataset::{Dataset, Item, fix_frames};
+use crate::metrics::{EvalOptions, evaluate_items};
 use crate::{Error, Result};
 use trnet_dsp::frames::PadMode;
 use trnet_model::TrnetModel;
@@ -39,16 +39,31 @@ pub fn predict(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, p
             if let Some(m) = m
                 && (m.is_empty() || !m.len().is_multiple_of(bins))
             {
-                return Err(Error::invalid(format!("input {i} {what}"), format!("frames × {bins} values (the model's log-Mel bins)"), format!("{} values", m.len()), "Compute the features with the fbank options the model was trained with."));
+                return Err(Error::invalid(
+                    format!("input {i} {what}"),
+                    format!("frames × {bins} values (the model's log-Mel bins)"),
+                    format!("{} values", m.len()),
+                    "Compute the features with the fbank options the model was trained with.",
+                ));
             }
         }
         if let (Some(xe), x) = (input.xe, input.x)
             && xe.len() != x.len()
         {
-            return Err(Error::invalid(format!("input {i} Xe"), format!("{} values, as X (the enhanced audio has the input's length)", x.len()), format!("{} values", xe.len()), "Compute Xe from the SE output of the same audio."));
+            return Err(Error::invalid(
+                format!("input {i} Xe"),
+                format!("{} values, as X (the enhanced audio has the input's length)", x.len()),
+                format!("{} values", xe.len()),
+                "Compute Xe from the SE output of the same audio.",
+            ));
         }
         if needs_xe && input.xe.is_none() {
-            return Err(Error::invalid(format!("input {i} Xe"), format!("the enhanced features (variant {} reads them)", model.variant().name()), "none", "Pass the fbank of the SE front end's output as xe."));
+            return Err(Error::invalid(
+                format!("input {i} Xe"),
+                format!("the enhanced features (variant {} reads them)", model.variant().name()),
+                "none",
+                "Pass the fbank of the SE front end's output as xe.",
+            ));
         }
         let (x, valid) = fix_frames(input.x, bins, frames, pad)?;
         // Label 0 is a placeholder: evaluate_items needs one per item; the cross-entropy it yields is unused.

@@ -78,7 +78,10 @@ impl Records {
             let at = HEADER + record as u64 * (self.values as u64 * 4);
             return Err(corrupt(
                 &self.path,
-                format!("record {record} (bytes {at}..{}) has CRC-32 {found:08x} where the manifest recorded {expected:08x}: the file changed after it was written (disk or copy damage, or an edit)", at + bytes.len() as u64),
+                format!(
+                    "record {record} (bytes {at}..{}) has CRC-32 {found:08x} where the manifest recorded {expected:08x}: the file changed after it was written (disk or copy damage, or an edit)",
+                    at + bytes.len() as u64
+                ),
             ));
         }
         Ok(())

@@ -29,14 +29,14 @@
 //! the run seed and the epoch (see `seed`), so the position (epoch, step) is the generator position.
 
 use crate::config::TrainConfig;
-use crate::schedule::{Best, PlateauState};
 use crate::report::{EpochRecord, LossValues};
+use crate::schedule::{Best, PlateauState};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use trnet_dsp::files::{temp_sibling, write_atomic, Durability};
+use trnet_dsp::files::{Durability, temp_sibling, write_atomic};
 use trnet_model::ModelConfig;
 
 pub const LAST: &str = "last";
@@ -152,7 +152,8 @@ pub struct RunState {
     pub rng: String,
 }
 
-pub const RNG_NOTE: &str = "stateless: the shuffle of epoch e is SplitMix64(derive(seed, 1, e)); weights were initialised from torch.manual_seed(seed); no other draws";
+pub const RNG_NOTE: &str =
+    "stateless: the shuffle of epoch e is SplitMix64(derive(seed, 1, e)); weights were initialised from torch.manual_seed(seed); no other draws";
 
 /// `dir`, or the `.name.old` folder beside it when a crash fell between the two renames of a replace.
 pub fn resolve(dir: &Path) -> Option<PathBuf> {
@@ -170,7 +171,8 @@ fn sibling(dir: &Path, tag: &str) -> PathBuf {
 
 /// Replaces the folder `target` with one that `fill` writes, as described in the module docs.
 pub fn replace_dir(target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let parent = target.parent().ok_or_else(|| Error::invalid("checkpoint folder", "a path with a parent folder", target.display(), "Pass a run folder path."))?;
+    let parent =
+        target.parent().ok_or_else(|| Error::invalid("checkpoint folder", "a path with a parent folder", target.display(), "Pass a run folder path."))?;
     std::fs::create_dir_all(parent).map_err(Error::io("creating run folder", parent))?;
     let tmp = temp_sibling(target, "tmp");
     if tmp.exists() {
@@ -201,7 +203,11 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 fn json_text<T: Serialize>(path: &Path, value: &T) -> Result<String> {
-    serde_json::to_string_pretty(value).map_err(|e| Error::Corrupt { path: path.to_path_buf(), problem: format!("cannot serialise: {e}"), fix: "This is a bug in trnet-train.".into() })
+    serde_json::to_string_pretty(value).map_err(|e| Error::Corrupt {
+        path: path.to_path_buf(),
+        problem: format!("cannot serialise: {e}"),
+        fix: "This is a bug in trnet-train.".into(),
+    })
 }
 
 /// Writes `value` as pretty JSON to `path` and fsyncs it (the caller's folder swap makes it atomic).
@@ -230,12 +236,23 @@ pub fn fsync_file(path: &Path) -> Result<()> {
 pub fn read_state(out_dir: &Path) -> Result<(PathBuf, RunState)> {
     let last = out_dir.join(LAST);
     if last.exists() && !last.is_dir() {
-        return Err(Error::Corrupt { path: last, problem: "it is a file, but a run keeps its last checkpoint in a folder of that name".into(), fix: "Move the file away; resume a folder that train() wrote, or call train() to start a new run.".into() });
+        return Err(Error::Corrupt {
+            path: last,
+            problem: "it is a file, but a run keeps its last checkpoint in a folder of that name".into(),
+            fix: "Move the file away; resume a folder that train() wrote, or call train() to start a new run.".into(),
+        });
     }
-    let dir = resolve(&last).ok_or_else(|| Error::NotFound { path: last.clone(), fix: "Resume a folder that train() wrote (it holds last/); to start a new run call train().".into() })?;
+    let dir = resolve(&last).ok_or_else(|| Error::NotFound {
+        path: last.clone(),
+        fix: "Resume a folder that train() wrote (it holds last/); to start a new run call train().".into(),
+    })?;
     let path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound { Error::NotFound { path: path.clone(), fix: "The last/ folder is incomplete; it was not written by train().".into() } } else { Error::io("reading", &path)(e) }
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound { path: path.clone(), fix: "The last/ folder is incomplete; it was not written by train().".into() }
+        } else {
+            Error::io("reading", &path)(e)
+        }
     })?;
     let state: RunState = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
         path: path.clone(),
@@ -243,7 +260,11 @@ pub fn read_state(out_dir: &Path) -> Result<(PathBuf, RunState)> {
         fix: "Resume with the trnet version that wrote the run, or start a new run.".into(),
     })?;
     if state.format != STATE_FORMAT {
-        return Err(Error::Corrupt { path, problem: format!("state format {} (this version reads {STATE_FORMAT})", state.format), fix: "Resume with the trnet version that wrote the run.".into() });
+        return Err(Error::Corrupt {
+            path,
+            problem: format!("state format {} (this version reads {STATE_FORMAT})", state.format),
+            fix: "Resume with the trnet version that wrote the run.".into(),
+        });
     }
     check_state(&state).map_err(|problem| Error::Corrupt {
         path: path.clone(),
@@ -321,7 +342,10 @@ fn host_name() -> String {
 
 /// Whether `holder` is known to be gone: same host, and its pid is not running. Without /proc nothing is.
 fn is_stale(holder: &LockHolder) -> bool {
-    holder.host == host_name() && holder.pid != std::process::id() && Path::new("/proc/self").exists() && !Path::new("/proc").join(holder.pid.to_string()).exists()
+    holder.host == host_name()
+        && holder.pid != std::process::id()
+        && Path::new("/proc/self").exists()
+        && !Path::new("/proc").join(holder.pid.to_string()).exists()
 }
 
 /// Takes the lock of `out_dir` (creating the folder), or fails with `TRNET_RUN_LOCKED` naming the holder.
@@ -358,7 +382,10 @@ pub fn lock(out_dir: &Path) -> Result<RunLock> {
                         return Err(Error::RunLocked {
                             dir: out_dir.to_path_buf(),
                             holder: who,
-                            fix: format!("Wait for it to finish or train into another folder. If that process no longer runs (a lock from another host cannot be checked from here), delete {}.", path.display()),
+                            fix: format!(
+                                "Wait for it to finish or train into another folder. If that process no longer runs (a lock from another host cannot be checked from here), delete {}.",
+                                path.display()
+                            ),
                         });
                     }
                 }
@@ -366,7 +393,11 @@ pub fn lock(out_dir: &Path) -> Result<RunLock> {
             Err(e) => return Err(Error::io("creating", &path)(e)),
         }
     }
-    Err(Error::RunLocked { dir: out_dir.to_path_buf(), holder: "another job that took over a stale lock".into(), fix: "Wait for it to finish or train into another folder.".into() })
+    Err(Error::RunLocked {
+        dir: out_dir.to_path_buf(),
+        holder: "another job that took over a stale lock".into(),
+        fix: "Wait for it to finish or train into another folder.".into(),
+    })
 }
 
 /// A short description of what already occupies `out_dir` as a run, if anything.

@@ -40,7 +40,7 @@
 
 use crate::dataset::{Condition, Dataset, Features, Item};
 pub use crate::records::Records;
-use crate::records::{corrupt, HEADER};
+use crate::records::{HEADER, corrupt};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -103,11 +103,17 @@ fn not_a_store(dir: &Path) -> Error {
         return corrupt(dir, format!("it has no {MANIFEST_FILE}: it is not a finished feature store"));
     }
     let inside: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok()).filter(|e| e.path().join(MANIFEST_FILE).is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|entries| {
+            entries.filter_map(|e| e.ok()).filter(|e| e.path().join(MANIFEST_FILE).is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+        })
         .unwrap_or_default();
     let fix = match inside.len() {
         0 => "Pass the folder a feature set was built into (FeatureSet.storePath).".to_string(),
-        n => format!("It holds {n} feature store(s) ({}{}); pass one of those folders (FeatureSet.storePath), not the folder that holds them.", inside.iter().take(3).cloned().collect::<Vec<_>>().join(", "), if n > 3 { ", …" } else { "" }),
+        n => format!(
+            "It holds {n} feature store(s) ({}{}); pass one of those folders (FeatureSet.storePath), not the folder that holds them.",
+            inside.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+            if n > 3 { ", …" } else { "" }
+        ),
     };
     Error::StoreNotFound { dir: dir.to_path_buf(), fix: format!("It has no {MANIFEST_FILE}, so it is not a feature store. {fix}") }
 }
@@ -151,11 +157,21 @@ impl StoreWriter {
     /// Writes `values` as record `record`. Safe to call from many threads for different records.
     pub fn write(&self, record: u32, values: &[f32]) -> Result<()> {
         if values.len() != self.values {
-            return Err(Error::invalid("feature record", format!("{} values", self.values), values.len(), "Fix every spectrogram to the store's frames × bins."));
+            return Err(Error::invalid(
+                "feature record",
+                format!("{} values", self.values),
+                values.len(),
+                "Fix every spectrogram to the store's frames × bins.",
+            ));
         }
         if let Some(pos) = values.iter().position(|v| !v.is_finite()) {
             // Checked here because stored items are not checked again when opened.
-            return Err(Error::invalid(format!("feature record {record}"), "finite values", format!("{} at value {pos}", values[pos]), "Log-Mel features of silence should be floored; check the feature extractor."));
+            return Err(Error::invalid(
+                format!("feature record {record}"),
+                "finite values",
+                format!("{} at value {pos}", values[pos]),
+                "Log-Mel features of silence should be floored; check the feature extractor.",
+            ));
         }
         let mut bytes = Vec::with_capacity(values.len() * 4);
         for v in values {
@@ -181,7 +197,9 @@ impl StoreWriter {
         let mut record_of = |f: &Features| -> Result<u32> {
             let values = match f {
                 Features::Memory(v) => v,
-                Features::Stored(..) => return Err(Error::invalid("feature store item", "spectrograms in memory", "one already in a store", "Write in-memory datasets only.")),
+                Features::Stored(..) => {
+                    return Err(Error::invalid("feature store item", "spectrograms in memory", "one already in a store", "Write in-memory datasets only."));
+                }
             };
             if let Some(&r) = written.get(&values.as_ptr()) {
                 return Ok(r);
@@ -302,7 +320,10 @@ fn open_checked(dir: &Path, verify: bool) -> Result<(Dataset, String)> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let data_path = dir.join(DATA_FILE);
     if !dir.is_dir() {
-        return Err(Error::StoreNotFound { dir: dir.to_path_buf(), fix: "Pass the folder a feature set was built into (FeatureSet.storePath), or build it with buildFeatureSet and the store option.".into() });
+        return Err(Error::StoreNotFound {
+            dir: dir.to_path_buf(),
+            fix: "Pass the folder a feature set was built into (FeatureSet.storePath), or build it with buildFeatureSet and the store option.".into(),
+        });
     }
     let text = match std::fs::read(&manifest_path) {
         Ok(t) => t,
@@ -333,17 +354,29 @@ fn open_checked(dir: &Path, verify: bool) -> Result<(Dataset, String)> {
         });
     }
     if header[32..64] != Sha256::digest(&text)[..] {
-        return Err(corrupt(&manifest_path, format!("its SHA-256 does not match the one recorded in {DATA_FILE}: one of the two was changed or comes from another store")));
+        return Err(corrupt(
+            &manifest_path,
+            format!("its SHA-256 does not match the one recorded in {DATA_FILE}: one of the two was changed or comes from another store"),
+        ));
     }
     let m: Manifest = serde_json::from_slice(&text).map_err(|e| corrupt(&manifest_path, format!("it cannot be read: {e}")))?;
     let values = m.frames.saturating_mul(m.bins);
     if u64_at(16) != values as u64 || u64_at(24) != m.records {
-        return Err(corrupt(&data_path, format!("its header says {} records of {} values, the manifest {} records of {} × {} values", u64_at(24), u64_at(16), m.records, m.frames, m.bins)));
+        return Err(corrupt(
+            &data_path,
+            format!("its header says {} records of {} values, the manifest {} records of {} × {} values", u64_at(24), u64_at(16), m.records, m.frames, m.bins),
+        ));
     }
     let expected = HEADER + m.records * values as u64 * 4;
     let found = file.metadata().map_err(Error::io("reading the size of", &data_path))?.len();
     if found != expected {
-        return Err(corrupt(&data_path, format!("it is {found} bytes, but {} records of {} × {} f32 values take {expected} bytes: it was truncated or overwritten", m.records, m.frames, m.bins)));
+        return Err(corrupt(
+            &data_path,
+            format!(
+                "it is {found} bytes, but {} records of {} × {} f32 values take {expected} bytes: it was truncated or overwritten",
+                m.records, m.frames, m.bins
+            ),
+        ));
     }
     if m.checksums.len() as u64 != m.records {
         return Err(corrupt(&manifest_path, format!("it lists {} record checksums for {} records", m.checksums.len(), m.records)));
@@ -479,10 +512,12 @@ mod tests {
 
         // The cheap open (header, manifest, size) still succeeds; the record read does not.
         let opened = open(&dir).unwrap();
-        let damaged: Vec<usize> = (0..opened.len()).filter(|&i| {
-            let item = opened.item(i);
-            [Some(&item.x), item.xe.as_ref(), item.xs.as_ref()].into_iter().flatten().any(|f| f.values().is_err())
-        }).collect();
+        let damaged: Vec<usize> = (0..opened.len())
+            .filter(|&i| {
+                let item = opened.item(i);
+                [Some(&item.x), item.xe.as_ref(), item.xs.as_ref()].into_iter().flatten().any(|f| f.values().is_err())
+            })
+            .collect();
         assert!(!damaged.is_empty());
         let item = opened.item(damaged[0]);
         let err = [Some(&item.x), item.xe.as_ref(), item.xs.as_ref()].into_iter().flatten().find_map(|f| f.values().err()).unwrap();
@@ -513,7 +548,8 @@ mod tests {
         assert_eq!(open(&dir).unwrap().fingerprint().unwrap(), ds.fingerprint().unwrap());
         let parent = dir.parent().unwrap();
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let leftovers = std::fs::read_dir(parent).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(&format!(".building-{name}-"))).count();
+        let leftovers =
+            std::fs::read_dir(parent).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(&format!(".building-{name}-"))).count();
         assert_eq!(leftovers, 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }

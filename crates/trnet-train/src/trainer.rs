@@ -19,23 +19,25 @@
 //! convolutions, atomics in reductions) are not bit-reproducible in general.
 
 use crate::adam::Adam;
-use crate::batcher::{epoch_plan, for_each_batch, Fields};
+use crate::batcher::{Fields, epoch_plan, for_each_batch};
 use crate::config::TrainConfig;
 use crate::dataset::Dataset;
 use crate::forward;
-use crate::metrics::{evaluate_items, EvalOptions};
+use crate::metrics::{EvalOptions, evaluate_items};
 use crate::report::{EpochRecord, LossValues, Stage, TrainProgress, TrainReport, ValMetrics};
-use crate::run::{self, DataPrint, LossScale, LossSums, RunState, BEST, BEST_FILE, LAST, OPTIMIZER_FILE, REPORT_FILE, RNG_NOTE, STATE_FILE, STATE_FORMAT, TRAIN_CONFIG_FILE};
-use crate::schedule::{improves, Best, PlateauState};
+use crate::run::{
+    self, BEST, BEST_FILE, DataPrint, LAST, LossScale, LossSums, OPTIMIZER_FILE, REPORT_FILE, RNG_NOTE, RunState, STATE_FILE, STATE_FORMAT, TRAIN_CONFIG_FILE,
+};
+use crate::schedule::{Best, PlateauState, improves};
 use crate::seed::with_torch_seed;
 use crate::{Error, Result};
-use trnet_dsp::Detail;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::nn::VarStore;
 use tch::Device;
-use trnet_model::{checkpoint, Checkpoint, ModelConfig, TrnetModel, Variant};
+use tch::nn::VarStore;
+use trnet_dsp::Detail;
+use trnet_model::{Checkpoint, ModelConfig, TrnetModel, Variant, checkpoint};
 
 /// The callbacks of a training job. Both run on the training thread.
 pub struct TrainHooks<'a> {
@@ -100,7 +102,14 @@ fn train_locked(
 /// equal the run's except for `epochs` (may be raised to train longer), `threads`, `prefetch` and
 /// `device` (another device continues correctly but not bit-identically). The datasets and reference
 /// must be the ones the run started with (checked by fingerprint).
-pub fn resume(config: &TrainConfig, train_set: &Dataset, val_set: &Dataset, reference: Option<&Path>, out_dir: &Path, hooks: &TrainHooks<'_>) -> Result<TrainReport> {
+pub fn resume(
+    config: &TrainConfig,
+    train_set: &Dataset,
+    val_set: &Dataset,
+    reference: Option<&Path>,
+    out_dir: &Path,
+    hooks: &TrainHooks<'_>,
+) -> Result<TrainReport> {
     if !out_dir.is_dir() {
         // Checked before locking, which would create the folder.
         run::read_state(out_dir)?;
@@ -121,13 +130,26 @@ pub fn resume(config: &TrainConfig, train_set: &Dataset, val_set: &Dataset, refe
     check_resumable(out_dir, &state.train_config, config)?;
     let setup = Setup::new(config, &state.model_config, train_set, val_set, reference)?;
     let data = setup.data_print()?;
-    let mismatch = |what: &str, expected: String, found: String, fix: &str| Error::ResumeMismatch { dir: out_dir.to_path_buf(), detail: Box::new(Detail::new(what, expected, found, fix)) };
+    let mismatch = |what: &str, expected: String, found: String, fix: &str| Error::ResumeMismatch {
+        dir: out_dir.to_path_buf(),
+        detail: Box::new(Detail::new(what, expected, found, fix)),
+    };
     const SAME_DATA: &str = "Resume with exactly the datasets (same items, order and features) and reference the run started with.";
     if (data.train.as_str(), data.train_items) != (state.data.train.as_str(), state.data.train_items) {
-        return Err(mismatch("training data", format!("{} items (fingerprint {})", state.data.train_items, state.data.train), format!("{} items (fingerprint {})", data.train_items, data.train), SAME_DATA));
+        return Err(mismatch(
+            "training data",
+            format!("{} items (fingerprint {})", state.data.train_items, state.data.train),
+            format!("{} items (fingerprint {})", data.train_items, data.train),
+            SAME_DATA,
+        ));
     }
     if (data.val.as_str(), data.val_items) != (state.data.val.as_str(), state.data.val_items) {
-        return Err(mismatch("validation data", format!("{} items (fingerprint {})", state.data.val_items, state.data.val), format!("{} items (fingerprint {})", data.val_items, data.val), SAME_DATA));
+        return Err(mismatch(
+            "validation data",
+            format!("{} items (fingerprint {})", state.data.val_items, state.data.val),
+            format!("{} items (fingerprint {})", data.val_items, data.val),
+            SAME_DATA,
+        ));
     }
     if data.reference != state.data.reference {
         return Err(mismatch("reference checkpoint", format!("{:?}", state.data.reference), format!("{:?}", data.reference), SAME_DATA));
@@ -207,7 +229,12 @@ impl<'a> Setup<'a> {
                 return Err(Error::invalid(name, expected, format!("none of {} items", ds.len()), fix));
             }
             if let Some(&i) = items.iter().find(|&&i| ds.item(i).label >= k) {
-                return Err(Error::invalid(format!("{name} item {i} label"), format!("a class index in 0..{k} (numClasses)"), ds.item(i).label, "Map labels to 0..numClasses−1, or raise numClasses."));
+                return Err(Error::invalid(
+                    format!("{name} item {i} label"),
+                    format!("a class index in 0..{k} (numClasses)"),
+                    ds.item(i).label,
+                    "Map labels to 0..numClasses−1, or raise numClasses.",
+                ));
             }
             Ok(items)
         };
@@ -235,7 +262,12 @@ impl<'a> Setup<'a> {
             ckpt.vs.freeze();
             let rc = &ckpt.config;
             if rc.variant != Variant::BaselineClean {
-                return Err(Error::invalid("reference checkpoint", "a Baseline-c model (pre-trained on clean speech, §3.3)", format!("a {} model in {}", rc.variant, dir.display()), "Pass the best/ folder of a Baseline-c run."));
+                return Err(Error::invalid(
+                    "reference checkpoint",
+                    "a Baseline-c model (pre-trained on clean speech, §3.3)",
+                    format!("a {} model in {}", rc.variant, dir.display()),
+                    "Pass the best/ folder of a Baseline-c run.",
+                ));
             }
             if rc.n_mels != model_config.n_mels || rc.embedding_dim() != model_config.embedding_dim() {
                 return Err(Error::invalid(
@@ -258,7 +290,13 @@ impl<'a> Setup<'a> {
             Some((dir, _)) => Some(run::files_print(&[dir.join(checkpoint::WEIGHTS_FILE), dir.join(checkpoint::CONFIG_FILE)])?),
             None => None,
         };
-        Ok(DataPrint { train: print(self.train_set, &self.train_items)?, train_items: self.train_items.len(), val: print(self.val_set, &self.val_items)?, val_items: self.val_items.len(), reference })
+        Ok(DataPrint {
+            train: print(self.train_set, &self.train_items)?,
+            train_items: self.train_items.len(),
+            val: print(self.val_set, &self.val_items)?,
+            val_items: self.val_items.len(),
+            reference,
+        })
     }
 }
 
@@ -444,7 +482,13 @@ impl<'a> Session<'a> {
 
     fn end_epoch(&mut self, hooks: &TrainHooks<'_>, epoch_started: Instant) -> Result<()> {
         let cfg = self.setup.config.clone();
-        let options = EvalOptions { batch_size: cfg.eval_batch(), prefetch: cfg.prefetch, mixed_precision: self.setup.mixed_precision, on_batch: &|_, _| {}, cancelled: hooks.cancelled };
+        let options = EvalOptions {
+            batch_size: cfg.eval_batch(),
+            prefetch: cfg.prefetch,
+            mixed_precision: self.setup.mixed_precision,
+            on_batch: &|_, _| {},
+            cancelled: hooks.cancelled,
+        };
         let val = match evaluate_items(&self.model, self.setup.val_set, &self.setup.val_items, &options) {
             Ok(v) => v,
             Err(Error::Cancelled { .. }) => return Err(self.cancel()),

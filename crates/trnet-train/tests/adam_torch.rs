@@ -59,7 +59,13 @@ fn adam_with_clipping_matches_pytorch_bit_for_bit() {
     assert_eq!(got.len(), NO_DECAY.len());
     for ((name, bits), (want_name, want)) in got.iter().zip(NO_DECAY) {
         assert_eq!(name, want_name);
-        assert_eq!(&bits[..], *want, "{name}: {:?} vs {:?}", bits.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>(), want.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>());
+        assert_eq!(
+            &bits[..],
+            *want,
+            "{name}: {:?} vs {:?}",
+            bits.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>(),
+            want.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>()
+        );
     }
 }
 

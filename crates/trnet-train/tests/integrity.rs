@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use std::path::Path;
 use tch::Device;
-use trnet_model::{checkpoint, Variant};
-use trnet_train::{resume, train, TrainConfig, TrainHooks};
+use trnet_model::{Variant, checkpoint};
+use trnet_train::{TrainConfig, TrainHooks, resume, train};
 
 /// A finished two-epoch TRNet run in a fresh folder.
 fn finished_run(name: &str) -> TempDir {

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use std::cell::RefCell;
 use trnet_model::{ModelConfig, Variant};
-use trnet_train::{train, TrainConfig, TrainHooks, TrainProgress};
+use trnet_train::{TrainConfig, TrainHooks, TrainProgress, train};
 
 #[test]
 fn resident_memory_stays_flat_across_epochs() {
@@ -26,7 +26,16 @@ fn resident_memory_stays_flat_across_epochs() {
         }
     };
     let epochs = 16;
-    train(&config(epochs), &model(Variant::Trnet), &train_set, &val_set, Some(&reference.best_dir), &dir.join("run"), &TrainHooks { on_progress: &on_progress, cancelled: &|| false }).unwrap();
+    train(
+        &config(epochs),
+        &model(Variant::Trnet),
+        &train_set,
+        &val_set,
+        Some(&reference.best_dir),
+        &dir.join("run"),
+        &TrainHooks { on_progress: &on_progress, cancelled: &|| false },
+    )
+    .unwrap();
     let rss = rss.into_inner();
     assert_eq!(rss.len(), epochs);
     // RSS swings by tens of MB from epoch to epoch (glibc returns and re-takes freed pages, libtorch's

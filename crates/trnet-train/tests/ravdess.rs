@@ -6,12 +6,12 @@
 
 mod common;
 
-use common::{noise_files, utterances, TempDir};
+use common::{TempDir, noise_files, utterances};
 use tch::Device;
 use trnet_dsp::batch::BatchControl;
-use trnet_model::{checkpoint, ModelConfig, Variant};
-use trnet_train::features::{dataset_from_audio, load_noises, AudioDatasetSpec, NoisyCopies};
-use trnet_train::{evaluate, train, Condition, EvalOptions, TrainConfig, TrainHooks, TrainReport};
+use trnet_model::{ModelConfig, Variant, checkpoint};
+use trnet_train::features::{AudioDatasetSpec, NoisyCopies, dataset_from_audio, load_noises};
+use trnet_train::{Condition, EvalOptions, TrainConfig, TrainHooks, TrainReport, evaluate, train};
 
 /// A stand-in for a speech-enhancement front end: y[n] = (x[n−1] + 2x[n] + x[n+1]) / 4.
 fn smooth(x: &[f32]) -> trnet_enhance::Result<Vec<f32>> {

@@ -4,14 +4,16 @@
 
 mod common;
 
-use common::{noise_files, utterances, TempDir};
+use common::{TempDir, noise_files, utterances};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use trnet_dsp::batch::BatchControl;
 use trnet_model::{ModelConfig, Variant};
-use trnet_train::features::{dataset_from_audio, load_noises, stored_dataset_from_audio, AudioDatasetSpec, NoisyCopies, StoreOptions, StoredDataset, Utterance};
-use trnet_train::{store, train, Dataset, TrainConfig, TrainHooks, TrainReport};
+use trnet_train::features::{
+    AudioDatasetSpec, NoisyCopies, StoreOptions, StoredDataset, Utterance, dataset_from_audio, load_noises, stored_dataset_from_audio,
+};
+use trnet_train::{Dataset, TrainConfig, TrainHooks, TrainReport, store, train};
 
 /// Counts its calls, so a test can tell whether features were computed.
 static ENHANCED: AtomicUsize = AtomicUsize::new(0);
@@ -101,7 +103,15 @@ fn stores_are_reused_rebuilt_when_damaged_and_never_left_half_written() {
         done.fetch_add(1, Ordering::SeqCst);
     };
     let cancelled = || done.load(Ordering::SeqCst) >= 10;
-    let err = stored_dataset_from_audio(&utts, &noises, &spec(9), &halve, &StoreOptions { root: root.path(), enhancer: "halve/v1" }, &BatchControl { on_done: &on_done, cancelled: &cancelled }).unwrap_err();
+    let err = stored_dataset_from_audio(
+        &utts,
+        &noises,
+        &spec(9),
+        &halve,
+        &StoreOptions { root: root.path(), enhancer: "halve/v1" },
+        &BatchControl { on_done: &on_done, cancelled: &cancelled },
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "ABORT_ERR");
     assert_eq!(stores_in(root.path()).len(), 4, "{:?}", stores_in(root.path()));
     assert!(!build(&utts, &noises, &spec(9), root.path()).cached);
@@ -129,7 +139,8 @@ fn training_from_a_store_is_bit_identical_to_training_in_memory() {
     let (train_utts, val_utts) = (utterances(&[2]), utterances(&[3]));
     let memory = |utts: &[Utterance], seed| dataset_from_audio(utts, &load_noises(&noises).unwrap(), &spec(seed), &quiet_halve, &BatchControl::NONE).unwrap();
     let (train_mem, val_mem) = (memory(&train_utts, 1), memory(&val_utts, 2));
-    let (train_disk, val_disk) = (build_quietly(&train_utts, &noises, &spec(1), root.path()).dataset, build_quietly(&val_utts, &noises, &spec(2), root.path()).dataset);
+    let (train_disk, val_disk) =
+        (build_quietly(&train_utts, &noises, &spec(1), root.path()).dataset, build_quietly(&val_utts, &noises, &spec(2), root.path()).dataset);
     let model = |variant| ModelConfig { variant, channels: vec![4, 8], num_classes: 4, ..ModelConfig::paper(variant) };
     let run = |variant, train_set: &Dataset, val_set: &Dataset, prefetch, reference: Option<&std::path::Path>, name: &str| {
         let config = TrainConfig { epochs: 2, batch_size: 16, device: "cpu".into(), seed: 3, prefetch, ..Default::default() };
@@ -139,7 +150,10 @@ fn training_from_a_store_is_bit_identical_to_training_in_memory() {
     let in_memory = run(Variant::Trnet, &train_mem, &val_mem, 2, Some(&reference.best_dir), "mem");
     for (prefetch, name) in [(0, "disk0"), (3, "disk3")] {
         let on_disk = run(Variant::Trnet, &train_disk, &val_disk, prefetch, Some(&reference.best_dir), name);
-        assert_eq!(serde_json::to_string(&on_disk.history.iter().map(|h| (&h.train, &h.val)).collect::<Vec<_>>()).unwrap(), serde_json::to_string(&in_memory.history.iter().map(|h| (&h.train, &h.val)).collect::<Vec<_>>()).unwrap());
+        assert_eq!(
+            serde_json::to_string(&on_disk.history.iter().map(|h| (&h.train, &h.val)).collect::<Vec<_>>()).unwrap(),
+            serde_json::to_string(&in_memory.history.iter().map(|h| (&h.train, &h.val)).collect::<Vec<_>>()).unwrap()
+        );
         assert_eq!(weights(&on_disk), weights(&in_memory), "prefetch {prefetch}");
     }
 }

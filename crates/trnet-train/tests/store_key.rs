@@ -8,7 +8,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use trnet_dsp::fbank::WindowType;
 use trnet_dsp::frames::PadMode;
-use trnet_train::features::{store_key, AudioDatasetSpec, NoisyCopies, Utterance, PIPELINE_VERSION};
+use trnet_train::features::{AudioDatasetSpec, NoisyCopies, PIPELINE_VERSION, Utterance, store_key};
 
 /// An utterance and a noise file, written once (their times are part of the key).
 fn inputs(dir: &TempDir) -> (Vec<Utterance>, Vec<PathBuf>) {

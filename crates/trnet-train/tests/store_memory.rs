@@ -5,13 +5,13 @@
 
 mod common;
 
-use common::{rss_kib, TempDir};
+use common::{TempDir, rss_kib};
 use std::ops::ControlFlow;
 use trnet_dsp::rng::SplitMix64;
 use trnet_model::Variant;
-use trnet_train::batcher::{epoch_plan, for_each_batch, Fields};
-use trnet_train::store::{self, StoreWriter};
 use trnet_train::Item;
+use trnet_train::batcher::{Fields, epoch_plan, for_each_batch};
+use trnet_train::store::{self, StoreWriter};
 
 #[test]
 fn reading_a_store_keeps_resident_memory_flat() {

@@ -7,8 +7,8 @@ use common::*;
 use std::cell::{Cell, RefCell};
 use std::path::Path;
 use tch::Device;
-use trnet_model::{checkpoint, Variant};
-use trnet_train::{evaluate, resume, train, EvalOptions, LrPlateau, Stage, TrainConfig, TrainHooks, TrainProgress, TrainReport};
+use trnet_model::{Variant, checkpoint};
+use trnet_train::{EvalOptions, LrPlateau, Stage, TrainConfig, TrainHooks, TrainProgress, TrainReport, evaluate, resume, train};
 
 fn run(config: &TrainConfig, variant: Variant, dir: &Path) -> TrainReport {
     train(config, &tiny_model(variant), train_set(), val_set(), Some(reference()), dir, &TrainHooks::NONE).unwrap()
@@ -22,7 +22,9 @@ fn separable_classes_reach_full_validation_uar() {
     assert_eq!(report.epochs_run, 6);
     assert!(report.history.last().unwrap().train.total < report.history[0].train.total);
     assert_eq!((report.train_items, report.val_items), (48, 18));
-    for f in ["train-config.json", "report.json", "best/model.safetensors", "best/config.json", "best/best.json", "last/state.json", "last/optimizer.safetensors"] {
+    for f in
+        ["train-config.json", "report.json", "best/model.safetensors", "best/config.json", "best/best.json", "last/state.json", "last/optimizer.safetensors"]
+    {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     // best/ is a plain trnet-model checkpoint, and evaluating it reproduces the best epoch's metrics.
@@ -81,7 +83,9 @@ fn interrupted(variant: Variant, config: &TrainConfig, resume_with: &TrainConfig
         }
     };
     let cancelled = || stop.get();
-    let err = train(config, &tiny_model(variant), train_set(), val_set(), Some(reference()), dir, &TrainHooks { on_progress: &on_progress, cancelled: &cancelled }).unwrap_err();
+    let err =
+        train(config, &tiny_model(variant), train_set(), val_set(), Some(reference()), dir, &TrainHooks { on_progress: &on_progress, cancelled: &cancelled })
+            .unwrap_err();
     assert_eq!(err.code(), "ABORT_ERR", "{err}");
     assert!(err.to_string().contains("last"), "{err}");
     resume(resume_with, train_set(), val_set(), Some(reference()), dir, &TrainHooks::NONE).unwrap()
@@ -108,7 +112,8 @@ fn resume_mid_epoch_and_before_validation_equals_the_uninterrupted_run() {
     assert_same_run(straight.path(), &full, mid.path(), &resumed);
     // … or after the last step of epoch 1, before its validation.
     let pre_val = TempDir::new("cut-pre-val");
-    let resumed = interrupted(Variant::TrnetNoHigh, &config, &config, pre_val.path(), |p| p.stage == Stage::Step && p.epoch == 1 && p.step == p.steps_per_epoch);
+    let resumed =
+        interrupted(Variant::TrnetNoHigh, &config, &config, pre_val.path(), |p| p.stage == Stage::Step && p.epoch == 1 && p.step == p.steps_per_epoch);
     assert_same_run(straight.path(), &full, pre_val.path(), &resumed);
 }
 
@@ -127,7 +132,16 @@ fn a_finished_run_resumed_with_more_epochs_equals_a_longer_run() {
 #[test]
 fn cancelling_before_the_first_step_leaves_a_resumable_run() {
     let dir = TempDir::new("cancel-first");
-    let err = train(&tiny_train(1), &tiny_model(Variant::BaselineNoisy), train_set(), val_set(), None, dir.path(), &TrainHooks { on_progress: &|_| {}, cancelled: &|| true }).unwrap_err();
+    let err = train(
+        &tiny_train(1),
+        &tiny_model(Variant::BaselineNoisy),
+        train_set(),
+        val_set(),
+        None,
+        dir.path(),
+        &TrainHooks { on_progress: &|_| {}, cancelled: &|| true },
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "ABORT_ERR");
     assert!(dir.join("last/state.json").is_file() && !dir.join("best").exists());
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("last/state.json")).unwrap()).unwrap();
@@ -181,7 +195,16 @@ fn progress_reports_every_step_and_epoch() {
     let dir = TempDir::new("progress");
     let events = RefCell::new(Vec::new());
     let on_progress = |p: TrainProgress| events.borrow_mut().push(p);
-    let report = train(&tiny_train(2), &tiny_model(Variant::Trnet), train_set(), val_set(), Some(reference()), dir.path(), &TrainHooks { on_progress: &on_progress, cancelled: &|| false }).unwrap();
+    let report = train(
+        &tiny_train(2),
+        &tiny_model(Variant::Trnet),
+        train_set(),
+        val_set(),
+        Some(reference()),
+        dir.path(),
+        &TrainHooks { on_progress: &on_progress, cancelled: &|| false },
+    )
+    .unwrap();
     let events = events.into_inner();
     let steps: Vec<&TrainProgress> = events.iter().filter(|p| p.stage == Stage::Step).collect();
     let epochs: Vec<&TrainProgress> = events.iter().filter(|p| p.stage == Stage::Epoch).collect();
@@ -263,7 +286,16 @@ fn missing_inputs_and_bad_data_are_coded_errors() {
 #[test]
 fn mixed_precision_is_refused_on_cpu_and_ignored_on_auto_without_a_gpu() {
     let dir = TempDir::new("amp");
-    let err = train(&TrainConfig { mixed_precision: true, ..tiny_train(1) }, &tiny_model(Variant::BaselineNoisy), train_set(), val_set(), None, &dir.join("a"), &TrainHooks::NONE).unwrap_err();
+    let err = train(
+        &TrainConfig { mixed_precision: true, ..tiny_train(1) },
+        &tiny_model(Variant::BaselineNoisy),
+        train_set(),
+        val_set(),
+        None,
+        &dir.join("a"),
+        &TrainHooks::NONE,
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "TRNET_INVALID_CONFIG");
     if !tch::Cuda::is_available() {
         let config = TrainConfig { mixed_precision: true, device: "auto".into(), ..tiny_train(1) };

@@ -64,25 +64,14 @@ mod tests {
             xs.push(x);
             x *= 1.000_37;
         }
-        xs.extend([
-            1.0,
-            2.0,
-            0.5,
-            std::f32::consts::E,
-            SQRT_HALF,
-            std::f32::consts::SQRT_2,
-            f32::MAX,
-        ]);
+        xs.extend([1.0, 2.0, 0.5, std::f32::consts::E, SQRT_HALF, std::f32::consts::SQRT_2, f32::MAX]);
         let mut out = vec![0.0; xs.len()];
         ln_floored(&xs, f32::EPSILON, &mut out);
         for (&x, &y) in xs.iter().zip(&out) {
             let want = (x as f64).ln();
             let err = (y as f64 - want).abs();
             // A few ulps of the result (|ln| up to ~70 here), and near ln(1) = 0 an absolute 1e-7.
-            assert!(
-                err <= 4.0 * f32::EPSILON as f64 * want.abs().max(1.0),
-                "ln({x}) = {y}, want {want}"
-            );
+            assert!(err <= 4.0 * f32::EPSILON as f64 * want.abs().max(1.0), "ln({x}) = {y}, want {want}");
         }
         assert_eq!(out[xs.len() - 7], 0.0, "ln(1) is exactly 0");
     }
@@ -90,11 +79,7 @@ mod tests {
     #[test]
     fn floors_and_non_finite() {
         let mut out = [0.0; 4];
-        ln_floored(
-            &[0.0, -3.0, f32::INFINITY, f32::NAN],
-            f32::EPSILON,
-            &mut out,
-        );
+        ln_floored(&[0.0, -3.0, f32::INFINITY, f32::NAN], f32::EPSILON, &mut out);
         assert_eq!(out[0], f32::EPSILON.ln());
         assert_eq!(out[1], f32::EPSILON.ln());
         assert_eq!(out[2], f32::INFINITY);

@@ -138,25 +138,14 @@ pub(crate) fn mel_bank(
     // num_bins + 1 intervals: the outer bins' triangles spread to the band edges.
     let delta = ((mel_high - mel_low) / (num_bins as f64 + 1.0)) as f32;
     let mel_low = mel_low as f32;
-    let vtln =
-        (vtln_warp != 1.0).then(|| Vtln::new(vtln_low, vtln_high, low_freq, high_freq, vtln_warp));
+    let vtln = (vtln_warp != 1.0).then(|| Vtln::new(vtln_low, vtln_high, low_freq, high_freq, vtln_warp));
 
-    let fft_mel: Vec<f32> = (0..num_fft_bins)
-        .map(|k| mel_scale(fft_bin_width * k as f32))
-        .collect();
-    let mut bank = MelBank {
-        start: Vec::with_capacity(num_bins),
-        offset: vec![0],
-        weights: Vec::new(),
-    };
+    let fft_mel: Vec<f32> = (0..num_fft_bins).map(|k| mel_scale(fft_bin_width * k as f32)).collect();
+    let mut bank = MelBank { start: Vec::with_capacity(num_bins), offset: vec![0], weights: Vec::new() };
     let mut row = vec![0.0f32; num_fft_bins];
     for b in 0..num_bins {
         let bf = b as f32;
-        let (mut left, mut center, mut right) = (
-            mel_low + bf * delta,
-            mel_low + (bf + 1.0) * delta,
-            mel_low + (bf + 2.0) * delta,
-        );
+        let (mut left, mut center, mut right) = (mel_low + bf * delta, mel_low + (bf + 1.0) * delta, mel_low + (bf + 2.0) * delta);
         if let Some(v) = &vtln {
             (left, center, right) = (v.warp_mel(left), v.warp_mel(center), v.warp_mel(right));
         }
@@ -177,10 +166,7 @@ pub(crate) fn mel_bank(
         }
         let first = row.iter().position(|&w| w != 0.0);
         let (start, end) = match first {
-            Some(s) => (
-                s,
-                num_fft_bins - row.iter().rev().position(|&w| w != 0.0).unwrap_or(0),
-            ),
+            Some(s) => (s, num_fft_bins - row.iter().rev().position(|&w| w != 0.0).unwrap_or(0)),
             // An empty bin (possible with very many bins): torchaudio gives it energy 0, so does an empty run.
             None => (0, 0),
         };

@@ -22,7 +22,7 @@ mod window;
 
 use std::sync::Arc;
 
-use crate::batch::{par_map_init, BatchControl};
+use crate::batch::{BatchControl, par_map_init};
 use crate::rng::SplitMix64;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
@@ -74,10 +74,7 @@ pub struct Fbank {
 
 impl std::fmt::Debug for Fbank {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fbank")
-            .field("opts", &self.opts)
-            .field("geometry", &self.geo)
-            .finish_non_exhaustive()
+        f.debug_struct("Fbank").field("opts", &self.opts).field("geometry", &self.geo).finish_non_exhaustive()
     }
 }
 
@@ -87,16 +84,8 @@ impl Fbank {
     pub fn new(opts: FbankOptions) -> Result<Self> {
         let geo = opts.geometry()?;
         let window = window::window(opts.window_type, geo.window_size, opts.blackman_coeff);
-        let mel = mel::mel_bank(
-            opts.num_mel_bins,
-            geo.padded_size,
-            opts.sample_frequency,
-            geo.low_freq,
-            geo.high_freq,
-            opts.vtln_low,
-            geo.vtln_high,
-            opts.vtln_warp,
-        );
+        let mel =
+            mel::mel_bank(opts.num_mel_bins, geo.padded_size, opts.sample_frequency, geo.low_freq, geo.high_freq, opts.vtln_low, geo.vtln_high, opts.vtln_warp);
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(geo.padded_size);
         Ok(Fbank {
             frame: vec![0.0; geo.window_size],
@@ -138,11 +127,7 @@ impl Fbank {
     /// (for which `compute` returns an error, as torchaudio raises). Also 0 without snip_edges when the
     /// shift exceeds twice the signal (torchaudio fails there; here it is simply no frame).
     pub fn num_frames(&self, num_samples: usize) -> usize {
-        let Geometry {
-            window_size: ws,
-            window_shift: shift,
-            ..
-        } = self.geo;
+        let Geometry { window_size: ws, window_shift: shift, .. } = self.geo;
         if num_samples < ws || self.too_short(num_samples) {
             0
         } else if self.opts.snip_edges {
@@ -173,11 +158,7 @@ impl Fbank {
         if out.len() < needed {
             return Err(Error::invalid(
                 "fbank output buffer",
-                format!(
-                    "at least {needed} floats ({} frames × {} columns)",
-                    self.num_frames(wave.len()),
-                    self.num_columns()
-                ),
+                format!("at least {needed} floats ({} frames × {} columns)", self.num_frames(wave.len()), self.num_columns()),
                 format!("{} floats", out.len()),
                 "size the buffer with num_frames(wave.len()) * num_columns()",
             ));
@@ -210,9 +191,7 @@ impl Fbank {
 
     fn check_wave(&self, wave: &[f32]) -> Result<()> {
         // Branch-free scan per block (vectorizes); the position is only looked up on failure.
-        if wave
-            .chunks(256)
-            .any(|b| b.iter().fold(false, |bad, x| bad | !x.is_finite()))
+        if wave.chunks(256).any(|b| b.iter().fold(false, |bad, x| bad | !x.is_finite()))
             && let Some(i) = wave.iter().position(|x| !x.is_finite())
         {
             return Err(Error::invalid(
@@ -227,10 +206,7 @@ impl Fbank {
             // torchaudio asserts 2 <= window_size <= len(waveform) whatever snip_edges is.
             return Err(Error::invalid(
                 "waveform length",
-                format!(
-                    "at least one frame: {ws} samples ({} ms at {} Hz)",
-                    self.opts.frame_length, self.opts.sample_frequency
-                ),
+                format!("at least one frame: {ws} samples ({} ms at {} Hz)", self.opts.frame_length, self.opts.sample_frequency),
                 format!("{} samples", wave.len()),
                 "pad the audio to at least one frame, or skip such short clips",
             ));
@@ -241,20 +217,11 @@ impl Fbank {
     /// Copies frame `f` into `self.frame`. With snip_edges off, frames are centred every shift and the
     /// signal is mirrored at both ends (x[-1] = x[0], x[n] = x[n-1], as torchaudio and Kaldi do).
     fn fill_frame(&mut self, wave: &[f32], f: usize) {
-        let Geometry {
-            window_size: ws,
-            window_shift: shift,
-            ..
-        } = self.geo;
+        let Geometry { window_size: ws, window_shift: shift, .. } = self.geo;
         let n = wave.len() as isize;
-        let start = if self.opts.snip_edges {
-            (f * shift) as isize
-        } else {
-            (f * shift) as isize - (ws / 2) as isize + (shift / 2) as isize
-        };
+        let start = if self.opts.snip_edges { (f * shift) as isize } else { (f * shift) as isize - (ws / 2) as isize + (shift / 2) as isize };
         if start >= 0 && start + ws as isize <= n {
-            self.frame
-                .copy_from_slice(&wave[start as usize..start as usize + ws]);
+            self.frame.copy_from_slice(&wave[start as usize..start as usize + ws]);
         } else {
             for (j, x) in self.frame.iter_mut().enumerate() {
                 let t = start + j as isize;
@@ -291,11 +258,7 @@ impl Fbank {
         let c = self.opts.preemphasis_coefficient as f32;
         let (fft_in, pad) = self.fft_in.split_at_mut(ws);
         fft_in[0] = (frame[0] - c * frame[0]) * self.window[0];
-        for ((y, w), x) in fft_in[1..]
-            .iter_mut()
-            .zip(&self.window[1..])
-            .zip(frame.windows(2))
-        {
+        for ((y, w), x) in fft_in[1..].iter_mut().zip(&self.window[1..]).zip(frame.windows(2)) {
             *y = (x[1] - c * x[0]) * w;
         }
         pad.fill(0.0);
@@ -303,9 +266,7 @@ impl Fbank {
             log_energy = log_energy_of(sum_squares(&self.fft_in[..ws]), self.opts.energy_floor);
         }
 
-        self.fft
-            .process_with_scratch(&mut self.fft_in, &mut self.spectrum, &mut self.scratch)
-            .expect("buffers were sized by the FFT plan");
+        self.fft.process_with_scratch(&mut self.fft_in, &mut self.spectrum, &mut self.scratch).expect("buffers were sized by the FFT plan");
         if self.opts.use_power {
             for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
                 *p = c.re * c.re + c.im * c.im;
@@ -342,11 +303,7 @@ impl Fbank {
 /// ln(max(energy, eps)), then floored at ln(energy_floor) unless energy_floor is 0.
 fn log_energy_of(energy: f64, energy_floor: f64) -> f32 {
     let e = (energy as f32).max(EPSILON).ln();
-    if energy_floor == 0.0 {
-        e
-    } else {
-        e.max(energy_floor.ln() as f32)
-    }
+    if energy_floor == 0.0 { e } else { e.max(energy_floor.ln() as f32) }
 }
 
 #[inline(always)]
@@ -394,10 +351,7 @@ struct Gaussian {
 
 impl Gaussian {
     fn new(seed: u64) -> Self {
-        Gaussian {
-            rng: SplitMix64::new(seed),
-            spare: None,
-        }
+        Gaussian { rng: SplitMix64::new(seed), spare: None }
     }
 
     fn sample(&mut self) -> f32 {

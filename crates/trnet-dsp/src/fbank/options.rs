@@ -20,13 +20,7 @@ pub enum WindowType {
 }
 
 impl WindowType {
-    pub const ALL: [WindowType; 5] = [
-        WindowType::Povey,
-        WindowType::Hamming,
-        WindowType::Hanning,
-        WindowType::Rectangular,
-        WindowType::Blackman,
-    ];
+    pub const ALL: [WindowType; 5] = [WindowType::Povey, WindowType::Hamming, WindowType::Hanning, WindowType::Rectangular, WindowType::Blackman];
 
     /// The name torchaudio and Kaldi use for this window.
     pub fn name(self) -> &'static str {
@@ -50,17 +44,14 @@ impl FromStr for WindowType {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        WindowType::ALL
-            .into_iter()
-            .find(|w| w.name() == s)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "fbank option window_type",
-                    "one of \"povey\", \"hamming\", \"hanning\", \"rectangular\", \"blackman\"",
-                    format!("{s:?}"),
-                    "use one of the supported window names (torchaudio/Kaldi spelling, lower case)",
-                )
-            })
+        WindowType::ALL.into_iter().find(|w| w.name() == s).ok_or_else(|| {
+            Error::invalid(
+                "fbank option window_type",
+                "one of \"povey\", \"hamming\", \"hanning\", \"rectangular\", \"blackman\"",
+                format!("{s:?}"),
+                "use one of the supported window names (torchaudio/Kaldi spelling, lower case)",
+            )
+        })
     }
 }
 
@@ -167,10 +158,7 @@ impl Default for FbankOptions {
 impl FbankOptions {
     /// The paper's front end (§4.2): 80 log-Mel bins, 25 ms window, 10 ms shift, 16 kHz; the rest default.
     pub fn paper() -> Self {
-        FbankOptions {
-            num_mel_bins: 80,
-            ..FbankOptions::default()
-        }
+        FbankOptions { num_mel_bins: 80, ..FbankOptions::default() }
     }
 }
 
@@ -187,21 +175,12 @@ pub(crate) struct Geometry {
     pub vtln_high: f64,
 }
 
-fn bad(
-    option: &str,
-    expected: impl fmt::Display,
-    found: impl fmt::Display,
-    fix: impl fmt::Display,
-) -> Error {
+fn bad(option: &str, expected: impl fmt::Display, found: impl fmt::Display, fix: impl fmt::Display) -> Error {
     Error::invalid(format!("fbank option {option}"), expected, found, fix)
 }
 
 fn finite(option: &str, v: f64) -> Result<f64> {
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(bad(option, "a finite number", v, "pass a finite value"))
-    }
+    if v.is_finite() { Ok(v) } else { Err(bad(option, "a finite number", v, "pass a finite value")) }
 }
 
 /// Largest FFT size accepted; far beyond any speech frame, it only stops absurd allocations.
@@ -228,21 +207,11 @@ impl FbankOptions {
             finite(name, v)?;
         }
         if self.channel != -1 && self.channel != 0 {
-            return Err(bad(
-                "channel",
-                "-1 or 0 (the input is mono)",
-                self.channel,
-                "mix or pick the channel before computing features",
-            ));
+            return Err(bad("channel", "-1 or 0 (the input is mono)", self.channel, "mix or pick the channel before computing features"));
         }
         let sf = self.sample_frequency;
         if sf <= 0.0 {
-            return Err(bad(
-                "sample_frequency",
-                "> 0 Hz",
-                sf,
-                "pass the waveform's sample rate, e.g. 16000",
-            ));
+            return Err(bad("sample_frequency", "> 0 Hz", sf, "pass the waveform's sample rate, e.g. 16000"));
         }
         // Same arithmetic and truncation as torchaudio: int(sample_frequency * ms * 0.001).
         let window_size = (sf * self.frame_length * 0.001).trunc();
@@ -251,10 +220,7 @@ impl FbankOptions {
             return Err(bad(
                 "frame_shift",
                 "at least one sample (frame_shift > 0 ms)",
-                format!(
-                    "{} ms = {window_shift} samples at {sf} Hz",
-                    self.frame_shift
-                ),
+                format!("{} ms = {window_shift} samples at {sf} Hz", self.frame_shift),
                 "use a positive frame_shift, e.g. 10 ms",
             ));
         }
@@ -262,10 +228,7 @@ impl FbankOptions {
             return Err(bad(
                 "frame_length",
                 "at least 2 samples",
-                format!(
-                    "{} ms = {window_size} samples at {sf} Hz",
-                    self.frame_length
-                ),
+                format!("{} ms = {window_size} samples at {sf} Hz", self.frame_length),
                 "use a longer frame_length, e.g. 25 ms",
             ));
         }
@@ -273,119 +236,56 @@ impl FbankOptions {
             return Err(bad(
                 "frame_length/frame_shift",
                 format!("at most {MAX_PADDED_SIZE} samples"),
-                format!(
-                    "{} ms / {} ms at {sf} Hz",
-                    self.frame_length, self.frame_shift
-                ),
+                format!("{} ms / {} ms at {sf} Hz", self.frame_length, self.frame_shift),
                 "use speech-sized frames, e.g. 25 ms / 10 ms",
             ));
         }
         let window_size = window_size as usize;
         let window_shift = window_shift as usize;
-        let padded_size = if self.round_to_power_of_two {
-            window_size.next_power_of_two()
-        } else {
-            window_size
-        };
+        let padded_size = if self.round_to_power_of_two { window_size.next_power_of_two() } else { window_size };
         if padded_size % 2 != 0 {
             return Err(bad(
                 "frame_length",
                 "an even number of samples per frame when round_to_power_of_two is false",
-                format!(
-                    "{window_size} samples ({} ms at {sf} Hz)",
-                    self.frame_length
-                ),
+                format!("{window_size} samples ({} ms at {sf} Hz)", self.frame_length),
                 "set round_to_power_of_two to true or pick a frame_length giving an even sample count",
             ));
         }
         if !(0.0..=1.0).contains(&self.preemphasis_coefficient) {
-            return Err(bad(
-                "preemphasis_coefficient",
-                "a value in [0, 1]",
-                self.preemphasis_coefficient,
-                "use 0.97 (default) or 0 to disable",
-            ));
+            return Err(bad("preemphasis_coefficient", "a value in [0, 1]", self.preemphasis_coefficient, "use 0.97 (default) or 0 to disable"));
         }
         if self.dither < 0.0 {
-            return Err(bad(
-                "dither",
-                ">= 0 (the noise's standard deviation)",
-                self.dither,
-                "use 0 to disable dither, or a small positive value",
-            ));
+            return Err(bad("dither", ">= 0 (the noise's standard deviation)", self.dither, "use 0 to disable dither, or a small positive value"));
         }
         if self.energy_floor < 0.0 {
-            return Err(bad(
-                "energy_floor",
-                ">= 0 (0 disables the floor)",
-                self.energy_floor,
-                "use 1.0 (default) or 0",
-            ));
+            return Err(bad("energy_floor", ">= 0 (0 disables the floor)", self.energy_floor, "use 1.0 (default) or 0"));
         }
         if self.min_duration < 0.0 {
-            return Err(bad(
-                "min_duration",
-                ">= 0 seconds",
-                self.min_duration,
-                "use 0 (default) to accept any length",
-            ));
+            return Err(bad("min_duration", ">= 0 seconds", self.min_duration, "use 0 (default) to accept any length"));
         }
         // Kaldi requires at least 3 bins; torchaudio's own assert is stricter (> 3).
         if self.num_mel_bins < 3 {
-            return Err(bad(
-                "num_mel_bins",
-                "at least 3",
-                self.num_mel_bins,
-                "use e.g. 23 (default) or 80 (paper)",
-            ));
+            return Err(bad("num_mel_bins", "at least 3", self.num_mel_bins, "use e.g. 23 (default) or 80 (paper)"));
         }
         if self.num_mel_bins > 1 << 16 {
-            return Err(bad(
-                "num_mel_bins",
-                "at most 65536",
-                self.num_mel_bins,
-                "use e.g. 23 (default) or 80 (paper)",
-            ));
+            return Err(bad("num_mel_bins", "at most 65536", self.num_mel_bins, "use e.g. 23 (default) or 80 (paper)"));
         }
         let nyquist = 0.5 * sf;
         let low_freq = self.low_freq;
-        let high_freq = if self.high_freq <= 0.0 {
-            self.high_freq + nyquist
-        } else {
-            self.high_freq
-        };
-        if !(0.0 <= low_freq
-            && low_freq < nyquist
-            && 0.0 < high_freq
-            && high_freq <= nyquist
-            && low_freq < high_freq)
-        {
+        let high_freq = if self.high_freq <= 0.0 { self.high_freq + nyquist } else { self.high_freq };
+        if !(0.0 <= low_freq && low_freq < nyquist && 0.0 < high_freq && high_freq <= nyquist && low_freq < high_freq) {
             return Err(bad(
                 "low_freq/high_freq",
-                format!(
-                    "0 <= low_freq < high_freq <= Nyquist ({nyquist} Hz); high_freq <= 0 means Nyquist + high_freq"
-                ),
-                format!(
-                    "low_freq {low_freq} Hz, high_freq {} Hz (effective {high_freq} Hz)",
-                    self.high_freq
-                ),
+                format!("0 <= low_freq < high_freq <= Nyquist ({nyquist} Hz); high_freq <= 0 means Nyquist + high_freq"),
+                format!("low_freq {low_freq} Hz, high_freq {} Hz (effective {high_freq} Hz)", self.high_freq),
                 "use e.g. low_freq 20 and high_freq 0 (= Nyquist)",
             ));
         }
-        let vtln_high = if self.vtln_high < 0.0 {
-            self.vtln_high + nyquist
-        } else {
-            self.vtln_high
-        };
+        let vtln_high = if self.vtln_high < 0.0 { self.vtln_high + nyquist } else { self.vtln_high };
         if self.vtln_warp != 1.0 {
             let w = self.vtln_warp;
             if w <= 0.0 {
-                return Err(bad(
-                    "vtln_warp",
-                    "> 0 (1.0 = no warping)",
-                    w,
-                    "use a warp factor around 0.8..1.2, or 1.0",
-                ));
+                return Err(bad("vtln_warp", "> 0 (1.0 = no warping)", w, "use a warp factor around 0.8..1.2, or 1.0"));
             }
             // torchaudio's checks in get_mel_banks and vtln_warp_freq, which only apply when warping.
             let l = self.vtln_low * w.max(1.0);
@@ -403,21 +303,11 @@ impl FbankOptions {
                     format!(
                         "low_freq ({low_freq}) < vtln_low < effective vtln_high < effective high_freq ({high_freq}); vtln_high < 0 means Nyquist + vtln_high"
                     ),
-                    format!(
-                        "vtln_low {}, vtln_high {} (effective {vtln_high})",
-                        self.vtln_low, self.vtln_high
-                    ),
+                    format!("vtln_low {}, vtln_high {} (effective {vtln_high})", self.vtln_low, self.vtln_high),
                     "use vtln_low 100 and vtln_high -500 (defaults), or vtln_warp 1.0 to disable warping",
                 ));
             }
         }
-        Ok(Geometry {
-            window_size,
-            window_shift,
-            padded_size,
-            low_freq,
-            high_freq,
-            vtln_high,
-        })
+        Ok(Geometry { window_size, window_shift, padded_size, low_freq, high_freq, vtln_high })
     }
 }

@@ -17,10 +17,7 @@ pub(crate) fn window(kind: WindowType, size: usize, blackman_coeff: f64) -> Vec<
                 WindowType::Hamming => 0.54 - 0.46 * (a * n).cos(),
                 WindowType::Rectangular => 1.0,
                 // Kaldi's generalized Blackman (not torch.blackman_window's fixed coefficients).
-                WindowType::Blackman => {
-                    blackman_coeff - 0.5 * (a * n).cos()
-                        + (0.5 - blackman_coeff) * (2.0 * a * n).cos()
-                }
+                WindowType::Blackman => blackman_coeff - 0.5 * (a * n).cos() + (0.5 - blackman_coeff) * (2.0 * a * n).cos(),
             };
             w as f32
         })
@@ -36,20 +33,13 @@ mod tests {
         for kind in WindowType::ALL {
             let w = window(kind, 400, 0.42);
             for i in 0..200 {
-                assert!(
-                    (w[i] - w[399 - i]).abs() < 1e-6,
-                    "{kind} not symmetric at {i}"
-                );
+                assert!((w[i] - w[399 - i]).abs() < 1e-6, "{kind} not symmetric at {i}");
             }
             assert!(w.iter().all(|&v| v <= 1.0 + 1e-6));
         }
         assert_eq!(window(WindowType::Povey, 400, 0.42)[0], 0.0);
         assert!((window(WindowType::Hamming, 400, 0.42)[0] - 0.08).abs() < 1e-6);
-        assert!(
-            window(WindowType::Rectangular, 7, 0.42)
-                .iter()
-                .all(|&v| v == 1.0)
-        );
+        assert!(window(WindowType::Rectangular, 7, 0.42).iter().all(|&v| v == 1.0));
         // Blackman with coefficient 0.42 is zero at the edges (0.42 - 0.5 + 0.08).
         assert!(window(WindowType::Blackman, 400, 0.42)[0].abs() < 1e-6);
     }

@@ -72,7 +72,14 @@ pub fn synthetic_sized(per_class: usize, seed: u64, frames: usize, bins: usize) 
             let xe_noisy = add(&xs, noise(0.3));
             let speaker = format!("s{}", u % 4);
             ds.push(Item::clean(xs.clone(), k).enhanced(xe_clean).valid_frames(valid).speaker(&speaker).id(format!("u{u}c{k}"))).unwrap();
-            ds.push(Item::noisy(x_noisy, Some(xs.into()), k, Some(5.0), Some("gauss".into())).enhanced(xe_noisy).valid_frames(valid).speaker(&speaker).id(format!("u{u}c{k}n"))).unwrap();
+            ds.push(
+                Item::noisy(x_noisy, Some(xs.into()), k, Some(5.0), Some("gauss".into()))
+                    .enhanced(xe_noisy)
+                    .valid_frames(valid)
+                    .speaker(&speaker)
+                    .id(format!("u{u}c{k}n")),
+            )
+            .unwrap();
         }
     }
     ds
@@ -139,7 +146,16 @@ pub fn history_bits(report: &trnet_train::TrainReport) -> Vec<Vec<u64>> {
         .history
         .iter()
         .map(|r| {
-            let mut v = vec![r.epoch as u64, r.train.ce.to_bits(), r.train.total.to_bits(), r.val.uar.to_bits(), r.val.war.to_bits(), r.val.ce.to_bits(), r.lr.to_bits(), r.improved as u64];
+            let mut v = vec![
+                r.epoch as u64,
+                r.train.ce.to_bits(),
+                r.train.total.to_bits(),
+                r.val.uar.to_bits(),
+                r.val.war.to_bits(),
+                r.val.ce.to_bits(),
+                r.lr.to_bits(),
+                r.improved as u64,
+            ];
             v.extend(r.train.low.map(f64::to_bits));
             v.extend(r.train.high.map(f64::to_bits));
             v
