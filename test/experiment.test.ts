@@ -22,7 +22,7 @@ import {
   train,
   writeWav,
 } from '../ts/index.js';
-import { repoRoot, sharedDir, sharedPath } from './shared.js';
+import { repoRoot, sharedDir, sharedPath, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-experiment-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -192,20 +192,7 @@ describe('corpus readers on generated layouts', () => {
 // A real experiment on ../shared: RAVDESS (6 actors = 3 sessions, 4 emotions), ESC-50 fold 4 matched, Speech
 // Commands noise unmatched, 2 folds × 1 seed × all six variants, a tiny model and schedule.
 const storeDir = join(work, 'store');
-const config = (outDir: string): ExperimentConfig => ({
-  outDir,
-  corpus: { reader: 'ravdess', path: sharedPath('data/ravdess'), speakers: ['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04', 'Actor_05', 'Actor_06'] },
-  noise: {
-    matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 },
-    unmatched: { reader: 'folder', path: sharedPath('data/noise-speechcommands'), name: 'speech-commands' },
-  },
-  folds: { limit: 2 },
-  seeds: [5],
-  snrsDb: [10, 0],
-  features: { frames: 100, storeDir },
-  model: { channels: [8, 8, 16, 16] },
-  training: { epochs: 2, batchSize: 32 },
-});
+const config = (outDir: string): ExperimentConfig => tinyExperiment(outDir, storeDir);
 const stripDir = (r: { summary: unknown; tasks: unknown }) => JSON.stringify({ summary: r.summary, tasks: r.tasks });
 let reference: ExperimentResult;
 

@@ -10,24 +10,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeAudio, type ExperimentConfig, type ExperimentResult, load, type PredictResult, readRavdess, train } from '../ts/index.js';
-import { repoRoot, sharedPath } from './shared.js';
+import { repoRoot, sharedPath, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-predict-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const outDir = join(work, 'exp');
-const config: ExperimentConfig = {
-  outDir,
-  corpus: { reader: 'ravdess', path: sharedPath('data/ravdess'), speakers: ['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04', 'Actor_05', 'Actor_06'] },
+const config: ExperimentConfig = tinyExperiment(outDir, undefined, {
   noise: { matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 }, unmatched: null },
   folds: { limit: 1 },
-  seeds: [5],
   snrsDb: [10],
   variants: ['baseline-c', 'trnet'],
-  features: { frames: 100 },
-  model: { channels: [8, 8, 16, 16] },
   training: { epochs: 1, batchSize: 32 },
-};
+});
 
 async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
   try {

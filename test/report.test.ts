@@ -9,27 +9,14 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ExperimentConfig, type ExperimentResult, report, train } from '../ts/index.js';
 import { REPORT_TITLES } from '../ts/report/html.js';
-import { repoRoot, sharedPath } from './shared.js';
+import { repoRoot, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-report-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 // The same tiny experiment as test/experiment.test.ts: RAVDESS 6 actors, ESC-50 fold 4 matched, Speech Commands
 // noise unmatched, 2 folds × 1 seed × all six variants, a narrow model, 2 epochs, 100 frames.
-const config = (outDir: string): ExperimentConfig => ({
-  outDir,
-  corpus: { reader: 'ravdess', path: sharedPath('data/ravdess'), speakers: ['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04', 'Actor_05', 'Actor_06'] },
-  noise: {
-    matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 },
-    unmatched: { reader: 'folder', path: sharedPath('data/noise-speechcommands'), name: 'speech-commands' },
-  },
-  folds: { limit: 2 },
-  seeds: [5],
-  snrsDb: [10, 0],
-  features: { frames: 100, storeDir: join(work, 'store') },
-  model: { channels: [8, 8, 16, 16] },
-  training: { epochs: 2, batchSize: 32 },
-});
+const config = (outDir: string): ExperimentConfig => tinyExperiment(outDir, join(work, 'store'));
 
 let browser: string;
 let run: ExperimentResult;

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ExperimentConfig } from '../ts/index.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const sharedDir = resolve(process.env.TRNET_SHARED ?? resolve(repoRoot, '../shared'));
@@ -31,4 +32,27 @@ export function gtcrnOfflinePath(): { path?: string; why?: string } {
     path = resolve(cache, 'models', `gtcrn-offline-v1-${digest.slice(0, 16)}.onnx`);
   }
   return existsSync(path) ? { path } : { why: `no whole-utterance GTCRN export at ${path}; make it with scripts/export-gtcrn-offline.sh` };
+}
+
+/**
+ * The tiny real experiment the experiment, report, Slurm and predict tests share: RAVDESS actors 1–6 (3 sessions,
+ * 4 emotions), ESC-50 fold 4 (40 clips) matched, Speech Commands noise unmatched, 2 folds × seed 5 × all six
+ * variants, SNRs 10 and 0 dB, 100 frames, a narrow model, 2 epochs. `changes` override top-level keys.
+ */
+export function tinyExperiment(outDir: string, storeDir: string | undefined, changes: Partial<ExperimentConfig> = {}): ExperimentConfig {
+  return {
+    outDir,
+    corpus: { reader: 'ravdess', path: sharedPath('data/ravdess'), speakers: ['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04', 'Actor_05', 'Actor_06'] },
+    noise: {
+      matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 },
+      unmatched: { reader: 'folder', path: sharedPath('data/noise-speechcommands'), name: 'speech-commands' },
+    },
+    folds: { limit: 2 },
+    seeds: [5],
+    snrsDb: [10, 0],
+    features: storeDir ? { frames: 100, storeDir } : { frames: 100 },
+    model: { channels: [8, 8, 16, 16] },
+    training: { epochs: 2, batchSize: 32 },
+    ...changes,
+  };
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockTask } from '../ts/experiment/lock.js';
 import { type ExperimentConfig, type ExperimentResult, train } from '../ts/index.js';
-import { repoRoot, sharedPath } from './shared.js';
+import { repoRoot, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-slurm-'));
 const slurmState = join(work, 'slurm-cluster');
@@ -22,21 +22,7 @@ let started = false;
 // 2 folds × 3 variants × 1 seed on ../shared (RAVDESS 6 actors, ESC-50 fold 4 matched, Speech Commands noise
 // unmatched), a tiny model; the feature store is shared by every run folder so features are computed once.
 const storeDir = join(work, 'store');
-const config = (outDir: string): ExperimentConfig => ({
-  outDir,
-  corpus: { reader: 'ravdess', path: sharedPath('data/ravdess'), speakers: ['Actor_01', 'Actor_02', 'Actor_03', 'Actor_04', 'Actor_05', 'Actor_06'] },
-  noise: {
-    matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 },
-    unmatched: { reader: 'folder', path: sharedPath('data/noise-speechcommands'), name: 'speech-commands' },
-  },
-  folds: { limit: 2 },
-  seeds: [5],
-  variants: ['baseline-c', 'baseline-n', 'trnet'],
-  snrsDb: [10, 0],
-  features: { frames: 100, storeDir },
-  model: { channels: [8, 8, 16, 16] },
-  training: { epochs: 2, batchSize: 32 },
-});
+const config = (outDir: string): ExperimentConfig => tinyExperiment(outDir, storeDir, { variants: ['baseline-c', 'baseline-n', 'trnet'] });
 function configFile(name: string): string {
   const file = join(work, `${name}.json`);
   writeFileSync(file, JSON.stringify(config(join(work, name))));

@@ -9,9 +9,11 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { splitmix } from '../../ts/experiment/data.js';
 import { decodeAudioBytes, writeWav } from '../../ts/index.js';
 
-export const DEMO_VERSION = 1;
+/** 2: draws from the experiment's SplitMix64 (`splitmix`) instead of a private copy with another seed offset. */
+export const DEMO_VERSION = 2;
 export const DEMO_EMOTIONS = ['angry', 'happy', 'neutral', 'sad'] as const;
 
 /** Voices (espeak-ng voice + variant) as speakers; sessions pair a male and a female voice, as IEMOCAP's. */
@@ -58,18 +60,6 @@ const PROSODY: Record<(typeof DEMO_EMOTIONS)[number], { pitch: number; range: nu
   sad: { pitch: -15, range: 55, rate: 82, volume: -5 },
 };
 const JITTER = { pitch: 12, range: 45, rate: 12, volume: 3 };
-
-/** SplitMix64: seeded uniform draws in [0, 1), the same on every machine. */
-function rng(seed: number): () => number {
-  let state = BigInt.asUintN(64, BigInt(seed) * 0x9e3779b97f4a7c15n + 0x5851f42d4c957f2dn);
-  return () => {
-    state = BigInt.asUintN(64, state + 0x9e3779b97f4a7c15n);
-    let z = state;
-    z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
-    z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
-    return Number((z ^ (z >> 31n)) >> 11n) / 2 ** 53;
-  };
-}
 
 /** The few WebAssembly calls used here (the project's tsconfig has no DOM lib, which declares them). */
 interface Wasm {
@@ -174,7 +164,7 @@ export async function ensureDemoCorpus(root: string, log: (line: string) => void
   mkdirSync(join(tmp, 'noise', 'matched'), { recursive: true });
   mkdirSync(join(tmp, 'noise', 'unmatched'), { recursive: true });
   const speak = await synthesizer();
-  const r = rng(2024);
+  const r = splitmix(2024);
   const rows = ['path,label,speaker,session,gender'];
   const total = VOICES.length * DEMO_EMOTIONS.length * SENTENCES.length;
   let done = 0;

@@ -4,7 +4,7 @@
  * the Table-1-style table and the report's path. Rerunning resumes / reuses the finished run.
  *
  *   npm start                  the demo (under 10 minutes on 2 cores the first time; see docs/benchmarks.md)
- *   npm start -- --out DIR     another run folder (default $TRNET_CACHE/demo-run-v2)
+ *   npm start -- --out DIR     another run folder (default $TRNET_CACHE/demo-run-v3)
  *   npm start -- --json        line-delimited progress events instead of bars
  */
 
@@ -47,7 +47,7 @@ export const DEMO_CONFIG = (outDir: string): ExperimentConfig => ({
 
 // Versioned with the schedule: a rerun resumes its own run, and a changed schedule starts a new folder instead of
 // being refused as a changed config.
-const outDir = resolve(values.out ?? join(cache, 'demo-run-v2'));
+const outDir = resolve(values.out ?? join(cache, 'demo-run-v3'));
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, 'demo.config.json');
 writeFileSync(file, `${JSON.stringify(DEMO_CONFIG(outDir), null, 2)}\n`);

@@ -66,7 +66,7 @@ function readNoise(n: NonNullable<ResolvedConfig['noise']['unmatched']>): NoiseC
 }
 
 /** SplitMix64 over BigInt: seeded draws in [0, 1) that are the same on every machine. */
-function splitmix(seed: number): () => number {
+export function splitmix(seed: number): () => number {
   let state = BigInt.asUintN(64, BigInt(seed) * 0x9e3779b97f4a7c15n + 0x632be59bd9b4e019n);
   return () => {
     state = BigInt.asUintN(64, state + 0x9e3779b97f4a7c15n);
