@@ -160,6 +160,9 @@ pub struct Prediction {
     pub probs: Vec<f64>,
     /// The SNR coefficient c, for the variants that estimate one; null for the baselines.
     pub c: Option<f64>,
+    /// The representation the classifier reads (h~ for the calibrated TRNet variants, h otherwise), when
+    /// evaluate was asked for embeddings; else null.
+    pub embedding: Option<Vec<f64>>,
 }
 
 impl From<trnet_train::Prediction> for Prediction {
@@ -171,6 +174,7 @@ impl From<trnet_train::Prediction> for Prediction {
             predicted: p.predicted as u32,
             probs: p.probs.into_iter().map(f64::from).collect(),
             c: p.c.map(f64::from),
+            embedding: p.embedding.map(|e| e.into_iter().map(f64::from).collect()),
         }
     }
 }

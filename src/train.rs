@@ -297,13 +297,15 @@ pub fn resume_training(
     )
 }
 
-/// Evaluates the checkpoint in `checkpointDir` (e.g. a run's `best`) on `set`: UAR, WAR, confusion, predictions.
+/// Evaluates the checkpoint in `checkpointDir` (e.g. a run's `best`) on `set`: UAR, WAR, confusion, predictions
+/// (with each item's representation when `embeddings` is true).
 #[napi(ts_return_type = "Promise<EvalReport>")]
 pub fn evaluate_checkpoint(
     env: &Env,
     checkpoint_dir: String,
     set: &FeatureSet,
     device: Option<String>,
+    embeddings: Option<bool>,
     #[napi(ts_arg_type = "((progress: Progress) => void) | undefined | null")] on_progress: Option<ProgressFn>,
     signal: Option<AbortSignal>,
 ) -> napi::Result<Job<EvalReport>, Code> {
@@ -315,7 +317,8 @@ pub fn evaluate_checkpoint(
             let checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(Path::new(&checkpoint_dir), device))?;
             let on_batch = |done: usize, total: usize| ctx.report(Progress::Evaluate { done: done as u32, total: total as u32 });
             let cancelled = || ctx.keep_going().is_break();
-            let options = trnet_train::EvalOptions { on_batch: &on_batch, cancelled: &cancelled, ..Default::default() };
+            let options =
+                trnet_train::EvalOptions { on_batch: &on_batch, cancelled: &cancelled, embeddings: embeddings.unwrap_or(false), ..Default::default() };
             Ok(trnet_train::evaluate(&checkpoint.model, &set, &options)?.into())
         },
         on_progress,

@@ -2,13 +2,15 @@
 // package, installed by scripts/ensure-chromium.sh when missing) and the screenshot is checked for drawn figures; a
 // missing folder is refused with a code and a partial one is reported with its missing tasks named.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ExperimentConfig, type ExperimentResult, report, train } from '../ts/index.js';
+import { EMBEDDINGS_DATA, EMBEDDINGS_INDEX, type EmbeddingIndex, readEmbeddings } from '../ts/report/embeddings.js';
 import { REPORT_TITLES } from '../ts/report/html.js';
+import { TSNE_SETTINGS } from '../ts/report/tsne.js';
 import { repoRoot, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-report-'));
@@ -55,6 +57,20 @@ function bands(img: PNG, bandHeight: number): { ink: number; colour: number }[] 
   return out;
 }
 
+/** The float32 tensors of a safetensors file by name (header: 8-byte little-endian length, then JSON). */
+function safetensors(file: string): Map<string, Float32Array> {
+  const buf = readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+  const out = new Map<string, Float32Array>();
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__' || t.dtype !== 'F32') continue;
+    const bytes = buf.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]);
+    out.set(name, new Float32Array(Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(4 * i))));
+  }
+  return out;
+}
+
 beforeAll(async () => {
   browser = execFileSync('bash', [join(repoRoot, 'scripts/ensure-chromium.sh')], {
     encoding: 'utf8',
@@ -70,8 +86,8 @@ describe('report.html', () => {
     expect(run.files.html).toBe(join(run.dir, 'report.html'));
     const html = readFileSync(run.files.html, 'utf8');
     for (const title of Object.values(REPORT_TITLES)) expect(html).toContain(title);
-    // Fig. 2, UAR vs SNR, confusion matrices, training loss, validation UAR: one <svg> each, in that order.
-    expect(svgCount(html)).toBe(5);
+    // Fig. 2, UAR vs SNR, confusion matrices, training loss, validation UAR, Fig. 3: one <svg> each, in that order.
+    expect(svgCount(html)).toBe(6);
     const order = [
       REPORT_TITLES.table,
       REPORT_TITLES.fig2,
@@ -97,8 +113,23 @@ describe('report.html', () => {
     // The numbers behind Fig. 2: TRNet's mean c on clean speech, as results.json has it.
     const trnetC = run.summary.find((s) => s.variant === 'trnet')!.cleanC!;
     expect(fig2).toContain(`${trnetC.mean.toFixed(3)} ± ${trnetC.std.toFixed(3)}`);
-    // Fig. 3 is declared missing, not faked.
-    expect(html.slice(html.indexOf(REPORT_TITLES.fig3))).toContain('Not available yet');
+    // Fig. 2's second row: the last epoch's checkpoint of the same tasks, with the sentence saying which row is which,
+    // and its numbers as results.json has them.
+    expect(fig2).toContain('Top row: the checkpoint chosen by validation UAR');
+    expect(fig2).toContain('last epoch’s checkpoint');
+    const trnetLast = run.summary.find((s) => s.variant === 'trnet')!.last!;
+    expect(trnetLast.tasks).toBe(2);
+    expect(fig2).toContain(`TRNet (last epoch)`);
+    expect(fig2).toContain(`${trnetLast.cleanC!.mean.toFixed(3)} ± ${trnetLast.cleanC!.std.toFixed(3)}`);
+    // Fig. 3: drawn, with its three panels and the t-SNE settings written under it.
+    const fig3 = html.slice(html.indexOf(REPORT_TITLES.fig3));
+    expect(svgCount(fig3)).toBe(1);
+    for (const panel of ['Clean reference (frozen Baseline-c), clean speech', 'Baseline-n', 'TRNet']) expect(fig3).toContain(panel);
+    expect(fig3).toContain(
+      `t-SNE settings: @saehrimnir/druidjs ${TSNE_SETTINGS.version} (exact t-SNE), seed ${TSNE_SETTINGS.seed}, ${TSNE_SETTINGS.iterations} iterations, learning rate ${TSNE_SETTINGS.learningRate}`,
+    );
+    expect(fig3).toMatch(/TRNet: \d+ points, perplexity \d+, representation h~ of epoch \d/);
+    expect(fig3).not.toContain('Fig. 3 needs embeddings');
     // Self-contained: no scripts, stylesheets, images or fetches (SVG namespaces are not fetched).
     expect(html).not.toMatch(/<script|<link|<img|<iframe|\bsrc=|@import/i);
     expect(html.replace(/xmlns(:xlink)?="http:\/\/www\.w3\.org\/[^"]*"/g, '')).not.toMatch(/https?:\/\//);
@@ -113,6 +144,7 @@ describe('report.html', () => {
   it('renders in headless Chromium with the figures drawn down the page', () => {
     const img = screenshot(run.files.html, 4000);
     expect([img.width, img.height]).toEqual([1400, 4000]);
+    // (The first 4000 px: Fig. 3 is below them and has a test of its own.)
     const b = bands(img, 250);
     const inked = b.filter((x) => x.ink > 500).length;
     const coloured = b.filter((x) => x.colour > 300).length;
@@ -154,7 +186,7 @@ describe('report.html', () => {
     expect(html).toContain('Partial run:</strong> 1 of 12 tasks are missing');
     expect(html).toContain(`<code>${gone}</code> (started)`);
     expect(html).toContain('11 of 12 tasks finished');
-    expect(svgCount(html)).toBe(5);
+    expect(svgCount(html)).toBe(6);
     // The CLI does the same and says where the page is.
     const cli = spawnSync(process.execPath, [join(repoRoot, 'bin/trnet.mjs'), 'report', dir], { encoding: 'utf8' });
     expect(cli.status).toBe(0);
@@ -169,4 +201,114 @@ describe('report.html', () => {
     expect(none).toContain('No task has finished yet.');
     expect(svgCount(none)).toBe(2);
   }, 120_000);
+  it('draws Fig. 3 in headless Chromium: its title and three non-blank t-SNE panels', () => {
+    // The Fig. 3 section alone (the page's style kept), so the screenshot shows exactly it.
+    const html = readFileSync(run.files.html, 'utf8');
+    const start = html.lastIndexOf('<section class="figure">', html.indexOf(REPORT_TITLES.fig3));
+    const end = html.indexOf('</section>', start) + '</section>'.length;
+    const file = join(work, 'fig3.html');
+    writeFileSync(file, `${html.slice(0, html.indexOf('<body>') + 6)}\n${html.slice(start, end)}\n</body></html>\n`);
+    const img = screenshot(file, 900);
+    const b = bands(img, 50);
+    // The title line (h2 at the top) is ink; the panels below hold coloured points.
+    expect(b[0]!.ink + b[1]!.ink).toBeGreaterThan(1000);
+    expect(b.filter((x) => x.colour > 200).length).toBeGreaterThanOrEqual(4);
+    // Three panels side by side: coloured pixels in the left, middle and right thirds of the plot rows.
+    const thirds = [0, 0, 0];
+    for (let y = 100; y < img.height; y++)
+      for (let x = 0; x < img.width; x++) {
+        const i = 4 * (y * img.width + x);
+        const [r, g, bl] = [img.data[i]!, img.data[i + 1]!, img.data[i + 2]!];
+        if (Math.max(r, g, bl) - Math.min(r, g, bl) > 60 && x < 1100) thirds[Math.min(2, Math.floor(x / 367))]!++;
+      }
+    for (const t of thirds) expect(t).toBeGreaterThan(300);
+  }, 180_000);
+
+  it('saves each task’s representations: count, dimension, and one recomputed through the classifier', () => {
+    const task = run.tasks.find((t) => t.variant === 'trnet')!;
+    const dir = join(run.dir, 'tasks', task.id);
+    const emb = readEmbeddings(dir)!;
+    const stored = JSON.parse(readFileSync(join(dir, 'evaluation.json'), 'utf8')) as { rows: { utterance: string; condition: string; snrDb: number | null; probs: number[] }[] };
+    const clean = stored.rows.filter((r) => r.condition === 'clean');
+    // Every test utterance clean and in the matched noise at the lowest SNR (0 dB), 16-dimensional (channels' last).
+    expect(emb.index.count).toBe(2 * clean.length);
+    expect(emb.index.dim).toBe(16);
+    expect(emb.values.length).toBe(emb.index.count * 16);
+    expect(readFileSync(join(dir, EMBEDDINGS_DATA)).length).toBe(4 * 16 * emb.index.count);
+    expect(emb.index.rows.filter((r) => r.condition === 'matched').every((r) => r.snrDb === 0)).toBe(true);
+    expect(new Set(emb.index.rows.map((r) => r.utterance))).toEqual(new Set(clean.map((r) => r.utterance)));
+    expect([emb.index.representation, emb.index.checkpoint, emb.index.byteOrder]).toEqual(['h~', 'best', 'little-endian']);
+    // The classifier of run/best maps a saved representation to the probabilities evaluation.json holds for it.
+    const weights = safetensors(join(dir, 'run', 'best', 'model.safetensors'));
+    const W = weights.get('classifier.weight')!;
+    const bias = weights.get('classifier.bias')!;
+    const k = bias.length;
+    for (const i of [0, emb.index.count - 1]) {
+      const row = emb.index.rows[i]!;
+      const e = emb.values.subarray(16 * i, 16 * (i + 1));
+      const logits = Array.from({ length: k }, (_, c) => bias[c]! + e.reduce((a, v, j) => a + v * W[c * 16 + j]!, 0));
+      const m = Math.max(...logits);
+      const z = logits.reduce((a, l) => a + Math.exp(l - m), 0);
+      const probs = logits.map((l) => Math.exp(l - m) / z);
+      const want = stored.rows.find((r) => r.utterance === row.utterance && r.condition === row.condition && r.snrDb === row.snrDb)!;
+      for (let c = 0; c < k; c++) expect(probs[c]).toBeCloseTo(want.probs[c]!, 4);
+    }
+    // Baseline-n's representation is the encoder's h.
+    const bn = run.tasks.find((t) => t.variant === 'baseline-n')!;
+    expect((JSON.parse(readFileSync(join(run.dir, 'tasks', bn.id, EMBEDDINGS_INDEX), 'utf8')) as EmbeddingIndex).representation).toBe('h');
+  });
+
+  it('records c of the last epoch’s checkpoint for the variants with c', () => {
+    const results = JSON.parse(readFileSync(run.files.results, 'utf8')) as ExperimentResult & { tasks: ExperimentResult['tasks'] };
+    for (const t of results.tasks) {
+      const withC = t.variant === 'trnet' || t.variant === 'trnet-no-low' || t.variant === 'trnet-no-high';
+      expect(t.last !== undefined).toBe(withC);
+      if (!t.last) continue;
+      const stored = JSON.parse(readFileSync(join(run.dir, 'tasks', t.id, 'evaluation.json'), 'utf8')) as { epochsRun: number; best: { epoch: number } };
+      expect([t.last.epoch, t.last.bestEpoch]).toEqual([stored.epochsRun, stored.best.epoch]);
+      expect(t.last.metrics.matched!.perSnr!['0']!.meanC).toEqual(expect.any(Number));
+      // The same checkpoint gives the same numbers; another one was evaluated on its own.
+      if (t.last.epoch === t.last.bestEpoch) expect(t.last.metrics).toEqual(t.metrics);
+    }
+  });
+
+  it('pins the t-SNE library to the version the report names', () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(pkg.dependencies[TSNE_SETTINGS.library]).toBe(TSNE_SETTINGS.version);
+    const installed = JSON.parse(readFileSync(join(repoRoot, 'node_modules', TSNE_SETTINGS.library, 'package.json'), 'utf8')) as { version: string };
+    expect(installed.version).toBe(TSNE_SETTINGS.version);
+  });
+
+  it('reports a run folder from before embeddings with a labelled note, and refuses damaged embeddings with a code', async () => {
+    const dir = join(work, 'older');
+    cpSync(run.dir, dir, { recursive: true });
+    // What an older trnet wrote: no embeddings files, no last-checkpoint metrics.
+    for (const t of run.tasks) {
+      const taskDir = join(dir, 'tasks', t.id);
+      rmSync(join(taskDir, EMBEDDINGS_INDEX));
+      rmSync(join(taskDir, EMBEDDINGS_DATA));
+      const ev = JSON.parse(readFileSync(join(taskDir, 'evaluation.json'), 'utf8')) as Record<string, unknown>;
+      delete ev.last;
+      writeFileSync(join(taskDir, 'evaluation.json'), `${JSON.stringify(ev)}\n`);
+    }
+    const older = await report(dir);
+    expect(older.tasks.length).toBe(12);
+    expect(older.summary.every((s) => s.last === undefined)).toBe(true);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    const fig3 = html.slice(html.indexOf(REPORT_TITLES.fig3));
+    expect(fig3).toContain('Fig. 3 needs embeddings:');
+    expect(fig3).toContain('rerun the same <code>trnet train</code> command');
+    expect(svgCount(fig3)).toBe(0);
+    expect(html).toContain('The last epoch’s checkpoint was not evaluated');
+    expect(svgCount(html)).toBe(5);
+
+    // Back to a run with embeddings, one file cut short: a coded error naming it, no half-written page.
+    const damaged = join(work, 'damaged');
+    cpSync(run.dir, damaged, { recursive: true });
+    const task = readdirSync(join(damaged, 'tasks')).sort()[0]!;
+    const seedDir = readdirSync(join(damaged, 'tasks', task))[0]!;
+    const file = join(damaged, 'tasks', task, seedDir, 'trnet', EMBEDDINGS_DATA);
+    truncateSync(file, 10);
+    await expect(report(damaged)).rejects.toMatchObject({ code: 'TRNET_EXPERIMENT_CORRUPT', message: expect.stringContaining(file) });
+  }, 180_000);
 });

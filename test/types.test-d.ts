@@ -121,7 +121,7 @@ expectTypeOf<TrainReport>().toEqualTypeOf<{
   trainItems: number;
   valItems: number;
 }>();
-expectTypeOf<Prediction>().toEqualTypeOf<{ item: number; id: string; label: number; predicted: number; probs: number[]; c: number | null }>();
+expectTypeOf<Prediction>().toEqualTypeOf<{ item: number; id: string; label: number; predicted: number; probs: number[]; c: number | null; embedding: number[] | null }>();
 expectTypeOf<EvalReport>().toEqualTypeOf<{
   uar: number;
   war: number;
@@ -220,6 +220,7 @@ expectTypeOf<FbankOptions>().toEqualTypeOf<{
 expectTypeOf(trainModel).returns.resolves.toEqualTypeOf<TrainReport>();
 expectTypeOf(resumeTraining).returns.resolves.toEqualTypeOf<TrainReport>();
 expectTypeOf(evaluate).returns.resolves.toEqualTypeOf<EvalReport>();
+expectTypeOf(evaluate).parameter(2).toEqualTypeOf<{ device?: string; embeddings?: boolean } | undefined>();
 expectTypeOf(buildFeatureSet).returns.resolves.toEqualTypeOf<FeatureSet>();
 expectTypeOf(trainModel).parameter(1).toEqualTypeOf<{ onProgress?: (progress: TrainProgress) => void; signal?: AbortSignal } | undefined>();
 

@@ -117,7 +117,7 @@ export {
   writeWav,
 } from './enhance.js';
 export { type ExperimentConfig, type NoiseConfig, PAPER_CLASSES, PAPER_SNRS, type ResolvedConfig, resolveConfig, VARIANTS } from './experiment/config.js';
-export type { Condition, PredictionRow, Score, Stat, TaskMetrics, TaskResult, VariantSummary } from './experiment/results.js';
+export type { Condition, LastCheckpoint, PredictionRow, Score, Stat, TaskMetrics, TaskResult, VariantSummary } from './experiment/results.js';
 export {
   type ExperimentOptions,
   type ExperimentProgress,

@@ -156,15 +156,19 @@ export async function resumeTraining(
   );
 }
 
-/** UAR, WAR, confusion matrix and per-item predictions of a checkpoint folder on a feature set. */
+/**
+ * UAR, WAR, confusion matrix and per-item predictions of a checkpoint folder on a feature set. With
+ * `embeddings: true` each prediction also carries the representation the classifier reads (h~ for the calibrated
+ * TRNet variants, h otherwise) as `embedding`; otherwise `embedding` is null.
+ */
 export async function evaluate(
   checkpointDir: string,
   set: FeatureSet,
-  options: { device?: string } = {},
+  options: { device?: string; embeddings?: boolean } = {},
   job: JobOptions<EvaluateProgress> = {},
 ): Promise<EvalReport> {
   path(checkpointDir, 'checkpointDir');
   featureSet(set, 'set');
   EVALUATE_OPTIONS(options, 'options');
-  return runJob((onProgress, signal) => native.evaluateCheckpoint(checkpointDir, set, options.device, onProgress, signal), stages('evaluate'), job);
+  return runJob((onProgress, signal) => native.evaluateCheckpoint(checkpointDir, set, options.device, options.embeddings, onProgress, signal), stages('evaluate'), job);
 }

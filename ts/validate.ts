@@ -376,7 +376,7 @@ export function disjointSpeakers(trainSet: Native.FeatureSet, valSet: Native.Fea
   }
 }
 
-export const EVALUATE_OPTIONS: Check = object<{ device?: unknown }>({ device: optional(string()) });
+export const EVALUATE_OPTIONS: Check = object<{ device?: unknown; embeddings?: unknown }>({ device: optional(string()), embeddings: optional(boolean) });
 
 export const ONNX_SESSION_OPTIONS: Check = object<Native.OnnxSessionOptions>({ intraThreads: optional(threads) });
 

@@ -363,7 +363,7 @@ const api = {
   ],
   train: [fc.tuple(trainOptions(true), job), 20],
   resumeTraining: [fc.tuple(trainOptions(false), job), 20],
-  evaluate: [fc.tuple(fc.oneof(fc.constant(run0.bestDir), path), set, options({ device: choice('cpu', 'cuda') }), job), 20],
+  evaluate: [fc.tuple(fc.oneof(fc.constant(run0.bestDir), path), set, options({ device: choice('cpu', 'cuda'), embeddings: fc.boolean() }), job), 20],
   trainModel: [fc.tuple(trainOptions(true), job), 20],
   resolveConfig: [fc.tuple(experimentConfig)],
   listTasks: [fc.tuple(experimentConfig), 30],

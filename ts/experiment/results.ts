@@ -106,6 +106,22 @@ export interface TaskResult {
   fold: string;
   seed: number;
   variant: Variant;
+  /** The checkpoint chosen by validation UAR (run/best), evaluated in every condition. */
+  metrics: TaskMetrics;
+  /**
+   * The last epoch's checkpoint (run/last), evaluated in every condition too — for the variants with the SNR-aware
+   * module only, so that c can be compared between the chosen and the last checkpoints (issue 15). Absent for the
+   * other variants and for tasks evaluated before trnet recorded it.
+   */
+  last?: LastCheckpoint;
+}
+
+export interface LastCheckpoint {
+  /** The last epoch trained (run/last). */
+  epoch: number;
+  /** The epoch chosen by validation UAR (run/best). */
+  bestEpoch: number;
+  /** Metrics of the last checkpoint (the same as the task's when the last epoch is the chosen one). */
   metrics: TaskMetrics;
 }
 
@@ -119,6 +135,11 @@ export interface VariantSummary {
   perSnr: Record<string, Record<string, { uar: Stat; war: Stat; meanC: Stat | null }>>;
   /** Mean c on clean test speech. */
   cleanC: Stat | null;
+  /**
+   * The same aggregates for the last epoch's checkpoints, over the tasks that recorded one (see TaskResult.last);
+   * absent when none did.
+   */
+  last?: Omit<VariantSummary, 'last'> & { epoch: Stat; bestEpoch: Stat };
 }
 
 export function summarise(tasks: TaskResult[], variants: Variant[]): VariantSummary[] {
@@ -149,9 +170,21 @@ export function summarise(tasks: TaskResult[], variants: Variant[]): VariantSumm
         unmatched: pair((m) => m.unmatched),
         perSnr,
         cleanC: cleanCs.length > 0 ? stat(cleanCs) : null,
+        ...lastSummary(variant, mine),
       };
     })
     .filter((s) => s.tasks > 0);
+}
+
+/** The last checkpoints' aggregates (the same statistics over `TaskResult.last.metrics`), if any task has them. */
+function lastSummary(variant: Variant, mine: TaskResult[]): Pick<VariantSummary, 'last'> {
+  const withLast = mine.filter((t): t is TaskResult & { last: LastCheckpoint } => t.last !== undefined);
+  if (withLast.length === 0) return {};
+  const [body] = summarise(
+    withLast.map((t) => ({ id: t.id, fold: t.fold, seed: t.seed, variant: t.variant, metrics: t.last.metrics })),
+    [variant],
+  );
+  return { last: { ...body!, epoch: stat(withLast.map((t) => t.last.epoch)), bestEpoch: stat(withLast.map((t) => t.last.bestEpoch)) } };
 }
 
 const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);

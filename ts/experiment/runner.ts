@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { dirname, join } from 'node:path';
 import { abortError } from '../errors.js';
 import { ENHANCER_RECORD_FILE, enhancerRecord } from '../predict.js';
+import { EMBEDDINGS_DATA, EMBEDDINGS_INDEX, type EmbeddingRow, encodeEmbeddings, keepEmbedding } from '../report/embeddings.js';
 import { reportHtml } from '../report/html.js';
 import {
   buildFeatureSet,
@@ -22,6 +23,7 @@ import {
   type TrainReport,
   train as trainVariant,
   type UtteranceSpec,
+  type Variant,
 } from '../train.js';
 import { JOB_OPTIONS, path as pathCheck } from '../validate.js';
 import { configChanges, type ExperimentConfig, type ResolvedConfig, resolveConfig } from './config.js';
@@ -29,6 +31,7 @@ import { type ExperimentData, type LabelledUtterance, loadExperimentData, unifor
 import { lockTask } from './lock.js';
 import {
   type Condition,
+  type LastCheckpoint,
   type PredictionRow,
   parsePredictionsCsv,
   predictionsCsv,
@@ -86,6 +89,10 @@ function experimentError(code: string, message: string): Error {
 
 /** Writes a file so that readers see the old or the new content, never a part. */
 function writeAtomic(path: string, text: string): void {
+  writeAtomicBytes(path, text);
+}
+
+function writeAtomicBytes(path: string, text: string | Buffer): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   writeFileSync(tmp, text);
@@ -187,7 +194,70 @@ function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw abortError(signal);
 }
 
-/** Trains a task (or resumes or reuses its run) and evaluates its best checkpoint in every condition. */
+type EvalCondition = {
+  condition: Condition;
+  set: FeatureSet | null;
+  items: { index: number; u: LabelledUtterance; snr: number | null }[];
+};
+
+/** The variants whose classifier can read the FiLM-calibrated h~. */
+const hasBridge = (v: Variant) => v === 'trnet' || v === 'trnet-no-low';
+
+/**
+ * Evaluates `checkpointDir` in every condition: one prediction row per test item, and (with `embeddings`) the
+ * representations of the rows the t-SNE keeps (see report/embeddings.ts).
+ */
+async function evaluateConditions(
+  task: Task,
+  cfg: ResolvedConfig,
+  checkpointDir: string,
+  conditions: EvalCondition[],
+  embeddings: boolean,
+  options: ExperimentOptions,
+): Promise<{ rows: PredictionRow[]; embedded: EmbeddingRow[]; vectors: number[][] }> {
+  const rows: PredictionRow[] = [];
+  const embedded: EmbeddingRow[] = [];
+  const vectors: number[][] = [];
+  for (const { condition, set, items } of conditions) {
+    if (!set) continue;
+    const wanted = embeddings && items.some((i) => keepEmbedding(condition, i.snr, cfg.snrsDb));
+    const result = await evaluate(
+      checkpointDir,
+      set.subset(items.map((i) => i.index)),
+      { device: cfg.device, embeddings: wanted },
+      { signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'evaluate', task: task.id, condition, done: p.done, total: p.total }) },
+    );
+    for (const p of result.predictions) {
+      const item = items[p.item]!;
+      if (p.label !== item.u.label)
+        throw experimentError(
+          'TRNET_INTERNAL',
+          `task ${task.id}: item ${p.item} of the ${condition} set has label ${p.label}, expected ${item.u.label} (${item.u.id}); the feature store does not hold the experiment's utterances.`,
+        );
+      rows.push({
+        utterance: item.u.id,
+        speaker: item.u.speaker,
+        fold: task.fold.name,
+        seed: task.seed,
+        variant: task.variant,
+        condition,
+        snrDb: item.snr,
+        label: p.label,
+        prediction: p.predicted,
+        probs: p.probs,
+        c: p.c,
+      });
+      if (wanted && p.embedding && keepEmbedding(condition, item.snr, cfg.snrsDb)) {
+        embedded.push({ utterance: item.u.id, speaker: item.u.speaker, label: p.label, condition, snrDb: item.snr });
+        vectors.push(p.embedding);
+      }
+    }
+  }
+  return { rows, embedded, vectors };
+}
+
+/** Trains a task (or resumes or reuses its run) and evaluates its best checkpoint in every condition (and, for the variants
+ * with c, its last one), saving the representations the t-SNE needs. */
 async function runTask(
   task: Task,
   cfg: ResolvedConfig,
@@ -227,9 +297,8 @@ async function runTask(
   }
   throwIfAborted(options.signal);
 
-  const rows: PredictionRow[] = [];
   const testUtts = data.utterances.map((u, k) => ({ u, k })).filter(({ u }) => task.fold.test.includes(u.speaker));
-  const conditions: { condition: Condition; set: FeatureSet | null; items: { index: number; u: LabelledUtterance; snr: number | null }[] }[] = [
+  const conditions: EvalCondition[] = [
     { condition: 'clean', set: sets.trainView, items: testUtts.map(({ u, k }) => ({ index: 2 * k, u, snr: null })) },
     ...(['matched', 'unmatched'] as const).map((condition) => ({
       condition,
@@ -237,43 +306,40 @@ async function runTask(
       items: testUtts.flatMap(({ u, k }) => cfg.snrsDb.map((snr, j) => ({ index: sets.testPos.get(k)! * cfg.snrsDb.length + j, u, snr }))),
     })),
   ];
-  for (const { condition, set, items } of conditions) {
-    if (!set) continue;
-    const result = await evaluate(
-      report.bestDir,
-      set.subset(items.map((i) => i.index)),
-      { device: cfg.device },
-      { signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'evaluate', task: task.id, condition, done: p.done, total: p.total }) },
-    );
-    for (const p of result.predictions) {
-      const item = items[p.item]!;
-      if (p.label !== item.u.label)
-        throw experimentError(
-          'TRNET_INTERNAL',
-          `task ${task.id}: item ${p.item} of the ${condition} set has label ${p.label}, expected ${item.u.label} (${item.u.id}); the feature store does not hold the experiment's utterances.`,
-        );
-      rows.push({
-        utterance: item.u.id,
-        speaker: item.u.speaker,
-        fold: task.fold.name,
-        seed: task.seed,
-        variant: task.variant,
-        condition,
-        snrDb: item.snr,
-        label: p.label,
-        prediction: p.predicted,
-        probs: p.probs,
-        c: p.c,
-      });
-    }
+  // The checkpoint chosen by validation UAR, with the representations the report's t-SNE embeds.
+  const best = await evaluateConditions(task, cfg, report.bestDir, conditions, true, options);
+  const rows = best.rows;
+  const representation = hasBridge(task.variant) && cfg.model.classifierInput !== 'raw' ? 'h~' : 'h';
+  const { index, data: bytes } = encodeEmbeddings({ variant: task.variant, epoch: report.best.epoch, representation }, best.embedded, best.vectors);
+  writeAtomicBytes(join(task.dir, EMBEDDINGS_DATA), bytes);
+  writeAtomic(join(task.dir, EMBEDDINGS_INDEX), `${JSON.stringify(index)}\n`);
+  // The last epoch's checkpoint too, for the variants with c: the issue asks for c of both (the last one's spreads
+  // more with SNR than an early chosen one's). The same checkpoint when the last epoch was the chosen one.
+  let last: LastCheckpoint | undefined;
+  if (rows.some((r) => r.c !== null)) {
+    const lastRows =
+      report.epochsRun === report.best.epoch ? rows : (await evaluateConditions(task, cfg, join(runDir, 'last'), conditions, false, options)).rows;
+    last = { epoch: report.epochsRun, bestEpoch: report.best.epoch, metrics: taskMetrics(lastRows) };
   }
-  const result: TaskResult = { id: task.id, fold: task.fold.name, seed: task.seed, variant: task.variant, metrics: taskMetrics(rows) };
+  const result: TaskResult = {
+    id: task.id,
+    fold: task.fold.name,
+    seed: task.seed,
+    variant: task.variant,
+    metrics: taskMetrics(rows),
+    ...(last ? { last } : {}),
+  };
   writeAtomic(join(task.dir, EVALUATION_FILE), `${JSON.stringify({ ...result, best: report.best, epochsRun: report.epochsRun, rows })}\n`);
   return result;
 }
 
 interface StoredEvaluation extends TaskResult {
   rows: PredictionRow[];
+}
+
+/** A stored evaluation's TaskResult fields (`last` only where recorded: older task folders lack it). */
+function taskResult(s: Omit<StoredEvaluation, 'rows'>): TaskResult {
+  return { id: s.id, fold: s.fold, seed: s.seed, variant: s.variant, metrics: s.metrics, ...(s.last ? { last: s.last } : {}) };
 }
 
 /** Resolves the config, reads the data, claims the run folder and records the plan (every entry point starts here). */
@@ -391,7 +457,7 @@ export async function runExperimentTask(
     return {
       task: task.id,
       status: 'skipped',
-      result: { id: stored.id, fold: stored.fold, seed: stored.seed, variant: stored.variant, metrics: stored.metrics },
+      result: taskResult(stored),
     };
   }
   if (task.needs && !existsSync(join(dirname(task.dir), 'baseline-c', EVALUATION_FILE))) {
@@ -409,7 +475,7 @@ export async function runExperimentTask(
       return {
         task: task.id,
         status: 'skipped',
-        result: { id: stored.id, fold: stored.fold, seed: stored.seed, variant: stored.variant, metrics: stored.metrics },
+        result: taskResult(stored),
       };
     }
     const sets = await buildSets(cfg, data, options);
@@ -454,7 +520,7 @@ export function openExperiment(dir: string): ExperimentState {
     const evaluation = join(taskDir, EVALUATION_FILE);
     if (existsSync(evaluation)) {
       const { rows: _rows, ...result } = readJson<StoredEvaluation>(evaluation);
-      results.push({ id: result.id, fold: result.fold, seed: result.seed, variant: result.variant, metrics: result.metrics });
+      results.push(taskResult(result));
       return { ...t, status: 'finished' as const };
     }
     return { ...t, status: existsSync(join(taskDir, 'run')) ? ('started' as const) : ('pending' as const) };

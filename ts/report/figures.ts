@@ -14,6 +14,19 @@ export interface CurvePoint {
   std: number;
   /** Tasks averaged. */
   n: number;
+  /** The facet row (e.g. which checkpoint), when the figure has rows. */
+  row?: string;
+}
+
+/** One utterance in a t-SNE panel (Fig. 3). */
+export interface TsnePoint {
+  panel: string;
+  x: number;
+  y: number;
+  /** The emotion (true label). */
+  label: string;
+  /** Clean, or the noise condition and SNR. */
+  condition: string;
 }
 
 export interface ConfusionCell {
@@ -73,6 +86,8 @@ export function curveSpec(opts: {
   series: string[];
   facets: string[];
   yDomain?: [number, number];
+  /** Facet rows (the points' `row`), top to bottom; absent: one row. */
+  rows?: string[];
 }): TopLevelSpec {
   const values = opts.points.map((p) => ({ ...p, lo: p.mean - p.std, hi: p.mean + p.std }));
   // The y range covers every error bar (a layered errorbar does not always widen the shared scale), and marks are
@@ -97,7 +112,10 @@ export function curveSpec(opts: {
     title: opts.title,
     data: { values },
     config: BASE_CONFIG,
-    facet: { column: { field: 'facet', type: 'nominal', sort: opts.facets, title: null } },
+    facet: {
+      column: { field: 'facet', type: 'nominal', sort: opts.facets, title: null },
+      ...(opts.rows ? { row: { field: 'row', type: 'nominal' as const, sort: opts.rows, title: null, header: { labelAngle: 0, labelAlign: 'left' as const, labelLimit: 150 } } } : {}),
+    },
     spec: {
       width: 320,
       height: 220,
@@ -193,5 +211,38 @@ export function trainingSpec(opts: {
     },
     // The training loss differs in scale between variants (L_low and L_high add to the cross-entropy).
     ...(opts.independentY ? { resolve: { scale: { y: 'independent' } } } : {}),
+  };
+}
+
+/**
+ * t-SNE panels (the paper's Fig. 3): one panel per model, each with its own embedding (the axes have no units, so
+ * they are hidden), utterances coloured by emotion and shaped by condition, and the centre of each emotion ×
+ * condition drawn large and opaque as in the paper.
+ */
+export function tsneSpec(opts: { title: string; points: TsnePoint[]; panels: string[]; classes: string[]; conditions: string[] }): TopLevelSpec {
+  const axis = { axis: null, scale: { zero: false, nice: false } };
+  const color = { field: 'label', type: 'nominal' as const, sort: opts.classes, title: 'emotion', scale: { scheme: 'category10' } };
+  const shape = { field: 'condition', type: 'nominal' as const, sort: opts.conditions, title: 'condition' };
+  return {
+    title: opts.title,
+    data: { values: opts.points },
+    config: { ...BASE_CONFIG, legend: { ...BASE_CONFIG.legend, orient: 'bottom' as const, direction: 'horizontal' as const } },
+    facet: { column: { field: 'panel', type: 'nominal', sort: opts.panels, title: null, header: { labelFontSize: 13 } } },
+    spec: {
+      width: 300,
+      height: 300,
+      layer: [
+        {
+          mark: { type: 'point', filled: true, size: 28, opacity: 0.55 },
+          encoding: { x: { field: 'x', type: 'quantitative', ...axis }, y: { field: 'y', type: 'quantitative', ...axis }, color, shape },
+        },
+        {
+          transform: [{ aggregate: [{ op: 'mean', field: 'x', as: 'x' }, { op: 'mean', field: 'y', as: 'y' }], groupby: ['label', 'condition'] }],
+          mark: { type: 'point', filled: true, size: 220, opacity: 1, stroke: 'black', strokeWidth: 1.2 },
+          encoding: { x: { field: 'x', type: 'quantitative', ...axis }, y: { field: 'y', type: 'quantitative', ...axis }, color, shape },
+        },
+      ],
+    },
+    resolve: { scale: { x: 'independent', y: 'independent' } },
   };
 }

@@ -9,7 +9,19 @@ import { join } from 'node:path';
 import type { ResolvedConfig } from '../experiment/config.js';
 import { type PredictionRow, type Stat, NAMES as VARIANT_NAMES, type VariantSummary } from '../experiment/results.js';
 import type { TrainReport, Variant } from '../train.js';
-import { type ConfusionCell, type CurvePoint, confusionSpec, curveSpec, type EpochPoint, renderSvg, trainingSpec } from './figures.js';
+import { embeddingSnr, readEmbeddings } from './embeddings.js';
+import {
+  type ConfusionCell,
+  type CurvePoint,
+  confusionSpec,
+  curveSpec,
+  type EpochPoint,
+  renderSvg,
+  type TsnePoint,
+  trainingSpec,
+  tsneSpec,
+} from './figures.js';
+import { keepOrder, perplexityFor, TSNE_SETTINGS, tsne2d } from './tsne.js';
 
 export interface HtmlReportInput {
   dir: string;
@@ -52,7 +64,7 @@ function environments(cfg: ResolvedConfig): { condition: 'matched' | 'unmatched'
 }
 
 /** Mean ± std over tasks per variant, environment and SNR (clean repeated in each panel as the rightmost point). */
-function curvePoints(cfg: ResolvedConfig, summary: VariantSummary[], pick: 'c' | 'uar'): CurvePoint[] {
+function curvePoints(cfg: ResolvedConfig, summary: Omit<VariantSummary, 'last'>[], pick: 'c' | 'uar'): CurvePoint[] {
   const points: CurvePoint[] = [];
   for (const s of summary) {
     const clean = pick === 'c' ? s.cleanC : s.clean.uar;
@@ -169,6 +181,140 @@ thead th{background:#f2f2f2}.note,.caption,.meta{font-size:13px;color:#444}.plot
 .banner{background:#fff4d6;border:1px solid #e0b84a;padding:8px 12px;font-size:14px}.missing{background:#f6f6f6;border:1px dashed #aaa;padding:10px 12px;font-size:14px}
 code{font-size:12px}`;
 
+const CHOSEN_ROW = 'checkpoint chosen by validation UAR';
+const LAST_ROW = 'last epoch’s checkpoint';
+const RERUN =
+  'delete their <code>evaluation.json</code> and rerun the same <code>trnet train</code> command (training is reused from <code>run/</code>; only the evaluation runs again), then <code>trnet report</code>';
+
+/** Fig. 2: c against SNR for the checkpoint chosen by validation UAR (top row) and the last epoch's (bottom row). */
+async function fig2(cfg: ResolvedConfig, summary: VariantSummary[], envs: string[]): Promise<string> {
+  const withC = summary.filter((s) => s.cleanC !== null);
+  const chosen = curvePoints(cfg, withC, 'c').map((p) => ({ ...p, row: CHOSEN_ROW }));
+  const lasts = withC.flatMap((s) => (s.last ? [s.last] : []));
+  const last = curvePoints(cfg, lasts, 'c').map((p) => ({ ...p, row: LAST_ROW }));
+  const cSeries = withC.map((s) => VARIANT_NAMES[s.variant]);
+  const points = [...chosen, ...last];
+  const epochs = lasts
+    .map((l) => `${VARIANT_NAMES[l.variant]}: epoch ${l.bestEpoch.mean.toFixed(1)} chosen, ${l.epoch.mean.toFixed(1)} last`)
+    .join('; ');
+  const lastNote =
+    chosen.length === 0
+      ? ''
+      : last.length === 0
+        ? ' <strong>The last epoch’s checkpoint was not evaluated</strong> (these tasks were evaluated before trnet recorded it): to add the bottom row, ' +
+          `${RERUN}.`
+        : ` Top row: the checkpoint chosen by validation UAR (<code>run/best</code>, the one every other table and figure evaluates); bottom row: the last epoch’s checkpoint (<code>run/last</code>) of the same tasks, which is the chosen one when the best epoch was the last (mean epochs over tasks — ${esc(epochs)}).`;
+  const table = (pts: CurvePoint[], label: string) => curveTable(pts.map((p) => ({ ...p, series: `${p.series} (${label})` })), snrOrder(cfg.snrsDb), 3);
+  return figure(
+    REPORT_TITLES.fig2,
+    points.length > 0
+      ? await renderSvg(
+          curveSpec({
+            title: 'Noise-level estimate c against SNR',
+            points,
+            xOrder: snrOrder(cfg.snrsDb),
+            xTitle: 'SNR',
+            yTitle: 'mean c',
+            series: cSeries,
+            facets: envs,
+            yDomain: [0, 1],
+            ...(last.length > 0 ? { rows: [CHOSEN_ROW, LAST_ROW] } : {}),
+          }),
+        )
+      : null,
+    `The SNR-aware module’s estimate c (eq. 1–2: the weight of the noisy features against the enhanced ones) for the variants that have it — TRNet and its two ablations. Per task c is averaged over the test utterances at each SNR; points are the mean over tasks, bars ± one sample std over tasks (folds × seeds); the curves are offset a little sideways within each SNR so that equal values stay visible. "clean" is unmixed test speech, the same in both panels. The paper’s Fig. 2 shows c rising with SNR.${lastNote}`,
+    'No finished task of a variant with the SNR-aware module (TRNet, TRNet w/o L_low, TRNet w/o L_high).',
+    chosen.length > 0 ? table(chosen, 'chosen') + (last.length > 0 ? `\n${table(last, 'last epoch')}` : '') : '',
+  );
+}
+
+/** The models of Fig. 3 and how each panel is named; Baseline-c's clean rows are the frozen clean reference. */
+const FIG3_PANELS: { variant: Variant; panel: string; cleanOnly: boolean }[] = [
+  { variant: 'baseline-c', panel: 'Clean reference (frozen Baseline-c), clean speech', cleanOnly: true },
+  { variant: 'baseline-n', panel: 'Baseline-n', cleanOnly: false },
+  { variant: 'trnet', panel: 'TRNet', cleanOnly: false },
+];
+
+/**
+ * Fig. 3: a t-SNE per model of the saved representations (tasks/<id>/embeddings.*) of one fold and seed — the first in
+ * task order that has the most of the three models. Tasks evaluated before trnet saved representations get a labelled
+ * note saying how to add them; damaged files are TRNET_EXPERIMENT_CORRUPT.
+ */
+async function fig3(input: HtmlReportInput): Promise<string> {
+  const cfg = input.config;
+  const finished = new Set(input.tasks.filter((t) => t.status === 'finished').map((t) => t.id));
+  const wanted = FIG3_PANELS.filter((p) => p.variant === 'baseline-c' || cfg.variants.includes(p.variant));
+  // Task ids are fold/seed/variant; groups in task order.
+  const groups = [...new Set(input.tasks.map((t) => t.id.split('/').slice(0, 2).join('/')))];
+  const lacking: string[] = [];
+  let pick: { group: string; found: { panel: (typeof FIG3_PANELS)[number]; emb: NonNullable<ReturnType<typeof readEmbeddings>> }[] } | null = null;
+  for (const group of groups) {
+    const found: NonNullable<typeof pick>['found'] = [];
+    for (const panel of wanted) {
+      const id = `${group}/${panel.variant}`;
+      if (!finished.has(id)) continue;
+      const emb = readEmbeddings(join(input.dir, 'tasks', id));
+      if (emb) found.push({ panel, emb });
+      else lacking.push(id);
+    }
+    if (found.length > (pick?.found.length ?? 0)) pick = { group, found };
+  }
+  const snr = embeddingSnr(cfg.snrsDb);
+  const matchedLabel = `matched (${cfg.noise.matched.name}) ${snr} dB`;
+  const settings = `t-SNE settings: ${TSNE_SETTINGS.library} ${TSNE_SETTINGS.version} (exact t-SNE), seed ${TSNE_SETTINGS.seed}, ${TSNE_SETTINGS.iterations} iterations, learning rate ${TSNE_SETTINGS.learningRate}, ${TSNE_SETTINGS.metric} distances, perplexity ${TSNE_SETTINGS.perplexity} capped at (points − 1) / 3, at most ${TSNE_SETTINGS.maxUtterances} utterances per panel (chosen by a seeded hash of their ids).`;
+  const needs =
+    lacking.length > 0
+      ? `<p class="missing"><strong>Fig. 3 needs embeddings:</strong> ${lacking.map((id) => `<code>${esc(id)}</code>`).join(', ')} ${lacking.length === 1 ? 'was' : 'were'} evaluated before trnet saved utterance representations (no <code>embeddings.json</code> in the task folder). To include ${lacking.length === 1 ? 'it' : 'them'}, ${RERUN}.</p>`
+      : '';
+  if (!pick) {
+    const body = needs || '<p class="missing">No finished task of Baseline-c, Baseline-n or TRNet yet.</p>';
+    return `<section class="figure">\n<h2>${esc(REPORT_TITLES.fig3)}</h2>\n${body}\n<p class="caption">${esc(settings)}</p>\n</section>`;
+  }
+  const points: TsnePoint[] = [];
+  const used: string[] = [];
+  for (const { panel, emb } of pick.found) {
+    const { index, values } = emb;
+    // The same utterances in every panel: the first maxUtterances in the seeded order.
+    const utterances = [...new Set(index.rows.map((r) => r.utterance))].sort((a, b) => keepOrder(a) - keepOrder(b) || (a < b ? -1 : 1));
+    const kept = new Set(utterances.slice(0, TSNE_SETTINGS.maxUtterances));
+    const rows = index.rows
+      .map((r, i) => ({ r, i }))
+      .filter(({ r }) => kept.has(r.utterance) && (r.condition === 'clean' || (!panel.cleanOnly && r.condition === 'matched' && r.snrDb === snr)));
+    if (rows.length < 4) continue;
+    const xy = await tsne2d(rows.map(({ i }) => values.subarray(i * index.dim, (i + 1) * index.dim)));
+    rows.forEach(({ r }, k) => {
+      points.push({
+        panel: panel.panel,
+        x: xy[k]![0],
+        y: xy[k]![1],
+        label: cfg.corpus.classes[r.label] ?? String(r.label),
+        condition: r.condition === 'clean' ? 'clean' : matchedLabel,
+      });
+    });
+    used.push(`${panel.panel}: ${rows.length} points, perplexity ${perplexityFor(rows.length)}, representation ${index.representation} of epoch ${index.epoch}`);
+  }
+  const svg =
+    points.length > 0
+      ? await renderSvg(
+          tsneSpec({
+            title: `t-SNE of utterance representations (${pick.group.replace('/', ', seed ')})`,
+            points,
+            panels: pick.found.map((f) => f.panel.panel),
+            classes: cfg.corpus.classes,
+            conditions: ['clean', matchedLabel],
+          }),
+        )
+      : null;
+  const caption = `The representation each model’s classifier reads (h~ for TRNet, whose FiLM bridge calibrates it towards the clean reference; h for the baselines), from the checkpoint chosen by validation UAR, for the test utterances of fold ${esc(pick.group.split('/')[0]!)} (${esc(pick.group.split('/')[1]!)}) — clean (circles) and in the matched noise at ${snr} dB, the lowest test SNR — coloured by emotion. The clean reference is the frozen clean-trained Baseline-c (the model whose encoder gives h_s for TRNet’s L_high) on the clean utterances. Each panel is its own t-SNE, so distances compare within a panel, not across panels; small translucent points are utterances, large outlined ones the centre of each emotion × condition (as in the paper’s Fig. 3, which shows Baseline-c, Baseline-e and TRNet at 20, 10 and 0 dB). ${esc(used.join('; '))}.`;
+  return figure(
+    REPORT_TITLES.fig3,
+    svg,
+    caption,
+    'Too few saved representations to embed (a panel needs 4 points).',
+    `<p class="note tsne-settings">${esc(settings)}</p>${needs ? `\n${needs}` : ''}`,
+  );
+}
+
 /** Builds report.html's text from an experiment folder's finished tasks (see HtmlReportInput). */
 export async function reportHtml(input: HtmlReportInput): Promise<string> {
   const { config: cfg, summary, rows } = input;
@@ -194,34 +340,7 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
     `<section>\n<h2>${esc(REPORT_TITLES.table)}</h2>\n${summary.length > 0 ? table1(summary, cfg) : '<p class="missing">No task has finished yet.</p>'}\n</section>`,
   );
 
-  const cPoints = curvePoints(
-    cfg,
-    summary.filter((s) => s.cleanC !== null),
-    'c',
-  );
-  const cSeries = summary.filter((s) => s.cleanC !== null).map((s) => VARIANT_NAMES[s.variant]);
-  parts.push(
-    figure(
-      REPORT_TITLES.fig2,
-      cPoints.length > 0
-        ? await renderSvg(
-            curveSpec({
-              title: 'Noise-level estimate c against SNR',
-              points: cPoints,
-              xOrder: snrOrder(cfg.snrsDb),
-              xTitle: 'SNR',
-              yTitle: 'mean c',
-              series: cSeries,
-              facets: envs,
-              yDomain: [0, 1],
-            }),
-          )
-        : null,
-      'The SNR-aware module’s estimate c (eq. 1–2: the weight of the noisy features against the enhanced ones) for the variants that have it — TRNet and its two ablations. Per task c is averaged over the test utterances at each SNR; points are the mean over tasks, bars ± one sample std over tasks (folds × seeds); the curves are offset a little sideways within each SNR so that equal values stay visible. "clean" is unmixed test speech, the same in both panels. The paper’s Fig. 2 shows c rising with SNR.',
-      'No finished task of a variant with the SNR-aware module (TRNet, TRNet w/o L_low, TRNet w/o L_high).',
-      cPoints.length > 0 ? curveTable(cPoints, snrOrder(cfg.snrsDb), 3) : '',
-    ),
-  );
+  parts.push(await fig2(cfg, summary, envs));
 
   const uarPoints = curvePoints(cfg, summary, 'uar').map((p) => ({ ...p, mean: 100 * p.mean, std: 100 * p.std }));
   parts.push(
@@ -305,9 +424,7 @@ export async function reportHtml(input: HtmlReportInput): Promise<string> {
     ),
   );
 
-  parts.push(
-    `<section>\n<h2>${esc(REPORT_TITLES.fig3)}</h2>\n<p class="missing"><strong>Not available yet.</strong> The paper’s Fig. 3 plots a t-SNE of utterance representations (Baseline-n, TRNet and the clean reference, coloured by emotion). The native evaluation returns only class probabilities and c for each utterance, not the pooled encoder representation, so there is nothing honest to embed; this report does not substitute class probabilities for representations.</p>\n</section>`,
-  );
+  parts.push(await fig3(input));
 
   return `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>${esc(title)}</title>\n<style>\n${STYLE}\n</style>\n</head>\n<body>\n${parts.join('\n')}\n</body>\n</html>\n`;
 }

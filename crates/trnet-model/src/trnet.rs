@@ -134,6 +134,16 @@ impl TrnetModel {
         &self.encoder
     }
 
+    /// The utterance-level representation this model's classifier reads from `outputs` (B, D): h~ for the
+    /// variants with the FiLM bridge when the classifier reads the calibrated representation, h otherwise.
+    /// It is what the report's t-SNE (the paper's Fig. 3) embeds.
+    pub fn representation<'o>(&self, outputs: &'o Outputs) -> &'o Tensor {
+        match (&outputs.h_tilde, self.config.classifier_input) {
+            (Some(ht), ClassifierInput::Calibrated) => ht,
+            _ => &outputs.h,
+        }
+    }
+
     /// Runs the variant's graph. `train` puts BatchNorm in training mode (batch statistics, running-stat
     /// updates); the caller owns gradient tracking (wrap in `tch::no_grad` for inference).
     pub fn forward_t(&self, inputs: &Inputs<'_>, train: bool) -> Result<Outputs> {

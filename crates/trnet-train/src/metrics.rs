@@ -72,6 +72,10 @@ pub struct Prediction {
     pub probs: Vec<f32>,
     /// The SNR coefficient c, for the variants that estimate one.
     pub c: Option<f32>,
+    /// The utterance-level representation the classifier reads (`TrnetModel::representation`: h~ for the
+    /// calibrated TRNet variants, h otherwise), when `EvalOptions::embeddings` asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,11 +100,13 @@ pub struct EvalOptions<'a> {
     pub on_batch: &'a dyn Fn(usize, usize),
     /// Polled before each batch; true stops with `Error::Cancelled`.
     pub cancelled: &'a dyn Fn() -> bool,
+    /// Also return each item's representation (`Prediction::embedding`), e.g. for the report's t-SNE.
+    pub embeddings: bool,
 }
 
 impl Default for EvalOptions<'static> {
     fn default() -> Self {
-        EvalOptions { batch_size: 32, prefetch: 1, mixed_precision: false, on_batch: &|_, _| {}, cancelled: &|| false }
+        EvalOptions { batch_size: 32, prefetch: 1, mixed_precision: false, on_batch: &|_, _| {}, cancelled: &|| false, embeddings: false }
     }
 }
 
@@ -154,6 +160,12 @@ pub fn evaluate_items(model: &TrnetModel, dataset: &Dataset, items: &[usize], op
             let probs: Vec<f32> = to_vec(&probs)?;
             let c: Option<Vec<f32>> =
                 out.c.as_ref().map(|c| c.f_to_kind(Kind::Float).map_err(Error::torch("reading c")).and_then(|c| to_vec(&c))).transpose()?;
+            let embeddings: Option<Vec<f32>> = if options.embeddings {
+                Some(model.representation(&out).f_to_kind(Kind::Float).map_err(Error::torch("reading representations")).and_then(|e| to_vec(&e))?)
+            } else {
+                None
+            };
+            let dim = model.config().embedding_dim();
             for (row, &item) in batch.items.iter().enumerate() {
                 let l = &logits[row * k..(row + 1) * k];
                 // First maximum on ties, like torch.argmax.
@@ -165,6 +177,7 @@ pub fn evaluate_items(model: &TrnetModel, dataset: &Dataset, items: &[usize], op
                     predicted,
                     probs: probs[row * k..(row + 1) * k].to_vec(),
                     c: c.as_ref().map(|c| c[row]),
+                    embedding: embeddings.as_ref().map(|e| e[row * dim..(row + 1) * dim].to_vec()),
                 });
             }
             Ok(())

@@ -488,6 +488,7 @@ impl<'a> Session<'a> {
             mixed_precision: self.setup.mixed_precision,
             on_batch: &|_, _| {},
             cancelled: hooks.cancelled,
+            embeddings: false,
         };
         let val = match evaluate_items(&self.model, self.setup.val_set, &self.setup.val_items, &options) {
             Ok(v) => v,

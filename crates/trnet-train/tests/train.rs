@@ -304,3 +304,47 @@ fn mixed_precision_is_refused_on_cpu_and_ignored_on_auto_without_a_gpu() {
         assert_eq!(report.device, "Cpu");
     }
 }
+
+/// `EvalOptions::embeddings` returns, per evaluated item, the representation the classifier reads (h~ for
+/// TRNet, h for Baseline-n), of the model's embedding size; each one equals a recomputation of that item alone
+/// through `TrnetModel::forward_t`, and the classifier maps it to the item's probabilities.
+#[test]
+fn evaluation_returns_each_items_representation() {
+    use tch::{Kind, Tensor};
+    use trnet_model::Inputs;
+    for variant in [Variant::Trnet, Variant::BaselineNoisy] {
+        let dir = TempDir::new(&format!("embed-{}", variant.name()));
+        let report = run(&tiny_train(2), variant, dir.path());
+        let ckpt = checkpoint::load(&report.best_dir, Device::Cpu).unwrap();
+        let model = &ckpt.model;
+        let dim = ckpt.config.embedding_dim();
+        let plain = evaluate(model, val_set(), &EvalOptions { batch_size: 5, ..Default::default() }).unwrap();
+        assert!(plain.predictions.iter().all(|p| p.embedding.is_none()), "embeddings only when asked for");
+        let eval = evaluate(model, val_set(), &EvalOptions { batch_size: 5, embeddings: true, ..Default::default() }).unwrap();
+        assert_eq!(eval.predictions.len(), val_set().len());
+        assert_eq!((eval.uar, eval.war), (plain.uar, plain.war), "asking for embeddings changes nothing else");
+        for p in &eval.predictions {
+            assert_eq!(p.embedding.as_ref().map(Vec::len), Some(dim), "{variant}");
+        }
+        // Recompute one noisy item (batch of one, its own mask) straight through the model.
+        let i = 7;
+        let item = val_set().item(i);
+        let (t, f) = (val_set().frames(), val_set().bins());
+        let x = Tensor::from_slice(&item.x.values().unwrap()).view([1, t as i64, f as i64]);
+        let xe = Tensor::from_slice(&item.xe.as_ref().unwrap().values().unwrap()).view([1, t as i64, f as i64]);
+        let mask = Tensor::arange(t as i64, (Kind::Int64, Device::Cpu)).lt(item.valid_frames as i64).view([1, t as i64]);
+        let out = tch::no_grad(|| model.forward_t(&Inputs::new(&x).enhanced(&xe).mask(&mask), false)).unwrap();
+        let again = Vec::<f32>::try_from(model.representation(&out).flatten(0, -1)).unwrap();
+        let saved = eval.predictions.iter().find(|p| p.item == i).unwrap().embedding.clone().unwrap();
+        let gap = saved.iter().zip(&again).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(gap < 1e-4, "{variant}: saved and recomputed representations of item {i} differ by {gap}");
+        // For TRNet the representation is h~ (the FiLM output), not the encoder's h.
+        if variant == Variant::Trnet {
+            let h = Vec::<f32>::try_from(out.h.flatten(0, -1)).unwrap();
+            assert!(h.iter().zip(&again).any(|(a, b)| (a - b).abs() > 1e-3), "TRNet's representation should be h~, not h");
+        }
+        let probs = Vec::<f32>::try_from(out.logits.softmax(1, Kind::Float).flatten(0, -1)).unwrap();
+        let saved_probs = &eval.predictions.iter().find(|p| p.item == i).unwrap().probs;
+        assert!(probs.iter().zip(saved_probs).all(|(a, b)| (a - b).abs() < 1e-5), "{probs:?} vs {saved_probs:?}");
+    }
+}
