@@ -115,7 +115,7 @@ describe('report.html', () => {
     expect(fig2).toContain(`${trnetC.mean.toFixed(3)} ± ${trnetC.std.toFixed(3)}`);
     // Fig. 2's second row: the last epoch's checkpoint of the same tasks, with the sentence saying which row is which,
     // and its numbers as results.json has them.
-    expect(fig2).toContain('Top row: the checkpoint chosen by validation UAR');
+    expect(fig2).toContain('Top row (“chosen epoch”): the checkpoint chosen by validation UAR (<code>run/best</code>');
     expect(fig2).toContain('last epoch’s checkpoint');
     const trnetLast = run.summary.find((s) => s.variant === 'trnet')!.last!;
     expect(trnetLast.tasks).toBe(2);
@@ -228,7 +228,9 @@ describe('report.html', () => {
     const task = run.tasks.find((t) => t.variant === 'trnet')!;
     const dir = join(run.dir, 'tasks', task.id);
     const emb = readEmbeddings(dir)!;
-    const stored = JSON.parse(readFileSync(join(dir, 'evaluation.json'), 'utf8')) as { rows: { utterance: string; condition: string; snrDb: number | null; probs: number[] }[] };
+    const stored = JSON.parse(readFileSync(join(dir, 'evaluation.json'), 'utf8')) as {
+      rows: { utterance: string; condition: string; snrDb: number | null; probs: number[] }[];
+    };
     const clean = stored.rows.filter((r) => r.condition === 'clean');
     // Every test utterance clean and in the matched noise at the lowest SNR (0 dB), 16-dimensional (channels' last).
     expect(emb.index.count).toBe(2 * clean.length);

@@ -121,7 +121,15 @@ expectTypeOf<TrainReport>().toEqualTypeOf<{
   trainItems: number;
   valItems: number;
 }>();
-expectTypeOf<Prediction>().toEqualTypeOf<{ item: number; id: string; label: number; predicted: number; probs: number[]; c: number | null; embedding: number[] | null }>();
+expectTypeOf<Prediction>().toEqualTypeOf<{
+  item: number;
+  id: string;
+  label: number;
+  predicted: number;
+  probs: number[];
+  c: number | null;
+  embedding: number[] | null;
+}>();
 expectTypeOf<EvalReport>().toEqualTypeOf<{
   uar: number;
   war: number;

@@ -170,5 +170,9 @@ export async function evaluate(
   path(checkpointDir, 'checkpointDir');
   featureSet(set, 'set');
   EVALUATE_OPTIONS(options, 'options');
-  return runJob((onProgress, signal) => native.evaluateCheckpoint(checkpointDir, set, options.device, options.embeddings, onProgress, signal), stages('evaluate'), job);
+  return runJob(
+    (onProgress, signal) => native.evaluateCheckpoint(checkpointDir, set, options.device, options.embeddings, onProgress, signal),
+    stages('evaluate'),
+    job,
+  );
 }

@@ -74,9 +74,14 @@ export function encodeEmbeddings(
 ): { index: EmbeddingIndex; data: Buffer } {
   const dim = vectors[0]?.length ?? 0;
   if (vectors.length !== rows.length || vectors.some((v) => v.length !== dim))
-    throw Object.assign(new Error(`embeddings: expected one vector of one length per row (${rows.length} rows), found ${vectors.length} of lengths ${[...new Set(vectors.map((v) => v.length))].join(', ')}.`), {
-      code: 'TRNET_INTERNAL',
-    });
+    throw Object.assign(
+      new Error(
+        `embeddings: expected one vector of one length per row (${rows.length} rows), found ${vectors.length} of lengths ${[...new Set(vectors.map((v) => v.length))].join(', ')}.`,
+      ),
+      {
+        code: 'TRNET_INTERNAL',
+      },
+    );
   const data = Buffer.alloc(4 * dim * vectors.length);
   vectors.forEach((v, i) => {
     v.forEach((x, j) => {
@@ -126,7 +131,8 @@ export function readEmbeddings(taskDir: string): Embeddings | null {
     throw corrupt(indexPath, `count ${index.count}, dim ${index.dim} and ${Array.isArray(index.rows) ? index.rows.length : 'no'} rows`);
   if (!existsSync(dataPath)) throw corrupt(dataPath, 'no such file');
   const bytes = statSync(dataPath).size;
-  if (bytes !== 4 * index.count * index.dim) throw corrupt(dataPath, `${bytes} bytes where ${index.count} × ${index.dim} float32 values take ${4 * index.count * index.dim}`);
+  if (bytes !== 4 * index.count * index.dim)
+    throw corrupt(dataPath, `${bytes} bytes where ${index.count} × ${index.dim} float32 values take ${4 * index.count * index.dim}`);
   const buf = readFileSync(dataPath);
   const values = new Float32Array(index.count * index.dim);
   for (let i = 0; i < values.length; i++) values[i] = buf.readFloatLE(4 * i);

@@ -114,7 +114,17 @@ export function curveSpec(opts: {
     config: BASE_CONFIG,
     facet: {
       column: { field: 'facet', type: 'nominal', sort: opts.facets, title: null },
-      ...(opts.rows ? { row: { field: 'row', type: 'nominal' as const, sort: opts.rows, title: null, header: { labelAngle: 0, labelAlign: 'left' as const, labelLimit: 150 } } } : {}),
+      ...(opts.rows
+        ? {
+            row: {
+              field: 'row',
+              type: 'nominal' as const,
+              sort: opts.rows,
+              title: null,
+              header: { labelAngle: 0, labelAlign: 'left' as const, labelLimit: 150 },
+            },
+          }
+        : {}),
     },
     spec: {
       width: 320,
@@ -237,7 +247,15 @@ export function tsneSpec(opts: { title: string; points: TsnePoint[]; panels: str
           encoding: { x: { field: 'x', type: 'quantitative', ...axis }, y: { field: 'y', type: 'quantitative', ...axis }, color, shape },
         },
         {
-          transform: [{ aggregate: [{ op: 'mean', field: 'x', as: 'x' }, { op: 'mean', field: 'y', as: 'y' }], groupby: ['label', 'condition'] }],
+          transform: [
+            {
+              aggregate: [
+                { op: 'mean', field: 'x', as: 'x' },
+                { op: 'mean', field: 'y', as: 'y' },
+              ],
+              groupby: ['label', 'condition'],
+            },
+          ],
           mark: { type: 'point', filled: true, size: 220, opacity: 1, stroke: 'black', strokeWidth: 1.2 },
           encoding: { x: { field: 'x', type: 'quantitative', ...axis }, y: { field: 'y', type: 'quantitative', ...axis }, color, shape },
         },

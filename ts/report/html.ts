@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ResolvedConfig } from '../experiment/config.js';
 import { type PredictionRow, type Stat, NAMES as VARIANT_NAMES, type VariantSummary } from '../experiment/results.js';
 import type { TrainReport, Variant } from '../train.js';
-import { embeddingSnr, readEmbeddings } from './embeddings.js';
+import { type Embeddings, embeddingSnr, readEmbeddings } from './embeddings.js';
 import {
   type ConfusionCell,
   type CurvePoint,
@@ -158,7 +158,7 @@ function table1(summary: VariantSummary[], cfg: ResolvedConfig): string {
 }
 
 /** The numbers behind a mean ± std figure, folded away under it (a reviewer can read them off exactly). */
-function curveTable(points: CurvePoint[], xOrder: string[], digits: number): string {
+function curveTable(points: CurvePoint[], xOrder: string[], digits: number, what = ''): string {
   const keys = [...new Set(points.map((p) => `${p.series}\t${p.facet}`))];
   const at = new Map(points.map((p) => [`${p.series}\t${p.facet}\t${p.x}`, p]));
   const rows = keys.map((k) => {
@@ -166,7 +166,7 @@ function curveTable(points: CurvePoint[], xOrder: string[], digits: number): str
     const cells = xOrder.map((x) => at.get(`${k}\t${x}`)).map((p) => `<td>${p ? `${p.mean.toFixed(digits)} ± ${p.std.toFixed(digits)}` : '–'}</td>`);
     return `<tr><th scope="row">${esc(series)}</th><td class="env">${esc(facet)}</td>${cells.join('')}</tr>`;
   });
-  return `<details><summary>The numbers (mean ± std over tasks)</summary>\n<table>\n<thead><tr><th scope="col">Method</th><th scope="col">Environment</th>${xOrder.map((x) => `<th scope="col">${esc(x)}</th>`).join('')}</tr></thead>\n<tbody>\n${rows.join('\n')}\n</tbody>\n</table>\n</details>`;
+  return `<details><summary>The numbers (mean ± std over tasks)${what ? `: ${esc(what)}` : ''}</summary>\n<table>\n<thead><tr><th scope="col">Method</th><th scope="col">Environment</th>${xOrder.map((x) => `<th scope="col">${esc(x)}</th>`).join('')}</tr></thead>\n<tbody>\n${rows.join('\n')}\n</tbody>\n</table>\n</details>`;
 }
 
 function figure(title: string, svg: string | null, caption: string, empty: string, extra = ''): string {
@@ -181,8 +181,8 @@ thead th{background:#f2f2f2}.note,.caption,.meta{font-size:13px;color:#444}.plot
 .banner{background:#fff4d6;border:1px solid #e0b84a;padding:8px 12px;font-size:14px}.missing{background:#f6f6f6;border:1px dashed #aaa;padding:10px 12px;font-size:14px}
 code{font-size:12px}`;
 
-const CHOSEN_ROW = 'checkpoint chosen by validation UAR';
-const LAST_ROW = 'last epoch’s checkpoint';
+const CHOSEN_ROW = 'chosen epoch';
+const LAST_ROW = 'last epoch';
 const RERUN =
   'delete their <code>evaluation.json</code> and rerun the same <code>trnet train</code> command (training is reused from <code>run/</code>; only the evaluation runs again), then <code>trnet report</code>';
 
@@ -194,17 +194,21 @@ async function fig2(cfg: ResolvedConfig, summary: VariantSummary[], envs: string
   const last = curvePoints(cfg, lasts, 'c').map((p) => ({ ...p, row: LAST_ROW }));
   const cSeries = withC.map((s) => VARIANT_NAMES[s.variant]);
   const points = [...chosen, ...last];
-  const epochs = lasts
-    .map((l) => `${VARIANT_NAMES[l.variant]}: epoch ${l.bestEpoch.mean.toFixed(1)} chosen, ${l.epoch.mean.toFixed(1)} last`)
-    .join('; ');
+  const epochs = lasts.map((l) => `${VARIANT_NAMES[l.variant]}: epoch ${l.bestEpoch.mean.toFixed(1)} chosen, ${l.epoch.mean.toFixed(1)} last`).join('; ');
   const lastNote =
     chosen.length === 0
       ? ''
       : last.length === 0
         ? ' <strong>The last epoch’s checkpoint was not evaluated</strong> (these tasks were evaluated before trnet recorded it): to add the bottom row, ' +
           `${RERUN}.`
-        : ` Top row: the checkpoint chosen by validation UAR (<code>run/best</code>, the one every other table and figure evaluates); bottom row: the last epoch’s checkpoint (<code>run/last</code>) of the same tasks, which is the chosen one when the best epoch was the last (mean epochs over tasks — ${esc(epochs)}).`;
-  const table = (pts: CurvePoint[], label: string) => curveTable(pts.map((p) => ({ ...p, series: `${p.series} (${label})` })), snrOrder(cfg.snrsDb), 3);
+        : ` Top row (“chosen epoch”): the checkpoint chosen by validation UAR (<code>run/best</code>, the one every other table and figure evaluates); bottom row (“last epoch”): the last epoch’s checkpoint (<code>run/last</code>) of the same tasks, which is the chosen one when the best epoch was the last (mean epochs over tasks — ${esc(epochs)}).`;
+  const table = (pts: CurvePoint[], label: string, what: string) =>
+    curveTable(
+      pts.map((p) => ({ ...p, series: `${p.series} (${label})` })),
+      snrOrder(cfg.snrsDb),
+      3,
+      what,
+    );
   return figure(
     REPORT_TITLES.fig2,
     points.length > 0
@@ -224,7 +228,10 @@ async function fig2(cfg: ResolvedConfig, summary: VariantSummary[], envs: string
       : null,
     `The SNR-aware module’s estimate c (eq. 1–2: the weight of the noisy features against the enhanced ones) for the variants that have it — TRNet and its two ablations. Per task c is averaged over the test utterances at each SNR; points are the mean over tasks, bars ± one sample std over tasks (folds × seeds); the curves are offset a little sideways within each SNR so that equal values stay visible. "clean" is unmixed test speech, the same in both panels. The paper’s Fig. 2 shows c rising with SNR.${lastNote}`,
     'No finished task of a variant with the SNR-aware module (TRNet, TRNet w/o L_low, TRNet w/o L_high).',
-    chosen.length > 0 ? table(chosen, 'chosen') + (last.length > 0 ? `\n${table(last, 'last epoch')}` : '') : '',
+    chosen.length > 0
+      ? table(chosen, 'chosen', 'the checkpoint chosen by validation UAR') +
+          (last.length > 0 ? `\n${table(last, 'last epoch', 'the last epoch’s checkpoint')}` : '')
+      : '',
   );
 }
 
@@ -247,9 +254,10 @@ async function fig3(input: HtmlReportInput): Promise<string> {
   // Task ids are fold/seed/variant; groups in task order.
   const groups = [...new Set(input.tasks.map((t) => t.id.split('/').slice(0, 2).join('/')))];
   const lacking: string[] = [];
-  let pick: { group: string; found: { panel: (typeof FIG3_PANELS)[number]; emb: NonNullable<ReturnType<typeof readEmbeddings>> }[] } | null = null;
+  type Found = { panel: (typeof FIG3_PANELS)[number]; emb: Embeddings }[];
+  let pick: { group: string; found: Found } | null = null;
   for (const group of groups) {
-    const found: NonNullable<typeof pick>['found'] = [];
+    const found: Found = [];
     for (const panel of wanted) {
       const id = `${group}/${panel.variant}`;
       if (!finished.has(id)) continue;
@@ -264,7 +272,12 @@ async function fig3(input: HtmlReportInput): Promise<string> {
   const settings = `t-SNE settings: ${TSNE_SETTINGS.library} ${TSNE_SETTINGS.version} (exact t-SNE), seed ${TSNE_SETTINGS.seed}, ${TSNE_SETTINGS.iterations} iterations, learning rate ${TSNE_SETTINGS.learningRate}, ${TSNE_SETTINGS.metric} distances, perplexity ${TSNE_SETTINGS.perplexity} capped at (points − 1) / 3, at most ${TSNE_SETTINGS.maxUtterances} utterances per panel (chosen by a seeded hash of their ids).`;
   const needs =
     lacking.length > 0
-      ? `<p class="missing"><strong>Fig. 3 needs embeddings:</strong> ${lacking.map((id) => `<code>${esc(id)}</code>`).join(', ')} ${lacking.length === 1 ? 'was' : 'were'} evaluated before trnet saved utterance representations (no <code>embeddings.json</code> in the task folder). To include ${lacking.length === 1 ? 'it' : 'them'}, ${RERUN}.</p>`
+      ? `<p class="missing"><strong>Fig. 3 needs embeddings:</strong> ${lacking
+          .slice(0, 6)
+          .map((id) => `<code>${esc(id)}</code>`)
+          .join(
+            ', ',
+          )}${lacking.length > 6 ? ` and ${lacking.length - 6} more task(s)` : ''} ${lacking.length === 1 ? 'was' : 'were'} evaluated before trnet saved utterance representations (no <code>embeddings.json</code> in the task folder). To include ${lacking.length === 1 ? 'it' : 'them'}, ${RERUN}.</p>`
       : '';
   if (!pick) {
     const body = needs || '<p class="missing">No finished task of Baseline-c, Baseline-n or TRNet yet.</p>';
@@ -291,13 +304,15 @@ async function fig3(input: HtmlReportInput): Promise<string> {
         condition: r.condition === 'clean' ? 'clean' : matchedLabel,
       });
     });
-    used.push(`${panel.panel}: ${rows.length} points, perplexity ${perplexityFor(rows.length)}, representation ${index.representation} of epoch ${index.epoch}`);
+    used.push(
+      `${panel.panel}: ${rows.length} points, perplexity ${perplexityFor(rows.length)}, representation ${index.representation} of epoch ${index.epoch}`,
+    );
   }
   const svg =
     points.length > 0
       ? await renderSvg(
           tsneSpec({
-            title: `t-SNE of utterance representations (${pick.group.replace('/', ', seed ')})`,
+            title: `t-SNE of utterance representations (${pick.group.replace('/', ', ')})`,
             points,
             panels: pick.found.map((f) => f.panel.panel),
             classes: cfg.corpus.classes,

@@ -27,8 +27,7 @@ export function perplexityFor(n: number): number {
 
 /** Two-dimensional t-SNE coordinates of `rows` (each a representation), with the settings above. Needs 4 rows at least. */
 export async function tsne2d(rows: Float32Array[]): Promise<[number, number][]> {
-  if (rows.length < 4)
-    throw Object.assign(new Error(`t-SNE: expected at least 4 representations, found ${rows.length}.`), { code: 'TRNET_INVALID_ARGUMENT' });
+  if (rows.length < 4) throw Object.assign(new Error(`t-SNE: expected at least 4 representations, found ${rows.length}.`), { code: 'TRNET_INVALID_ARGUMENT' });
   // Loaded on first use, like Vega: only `trnet report` needs it.
   const { TSNE } = (await import('@saehrimnir/druidjs')) as { TSNE: typeof DruidTsne };
   const X = rows.map((r) => Array.from(r));
