@@ -1,7 +1,8 @@
 //! Time per epoch of real `train` calls at the paper's sizes (500 frames × 80 bins, channels 32/64/128/256,
 //! batch 32) on random features read from a feature store on disk, as an experiment's tasks read them; then the
-//! evaluation rate of the trained checkpoint. Prints one JSON line per variant. bench/epoch.ts runs it next to
-//! PyTorch eager and projects an IEMOCAP task from it; scripts/gpu/check.sh runs it with --device cuda.
+//! evaluation rate of the trained checkpoint (after one untimed pass). Prints one JSON line per variant.
+//! bench/epoch.ts runs it next to PyTorch eager and projects an IEMOCAP task from it; scripts/gpu/check.sh runs it
+//! with --device cuda.
 //!
 //!   cargo run --release -p trnet-train --example epoch_speed --target x86_64-unknown-linux-gnu -- \
 //!     --utterances 64 --epochs 1 --threads 2 [--device cpu|cuda] [--variants baseline-c,trnet] [--memory] [--amp]
@@ -47,6 +48,10 @@ fn random_set(utterances: usize, seed: u64) -> Dataset {
     ds
 }
 
+/// One epoch's progress events: (wall, CPU) seconds at its first and last step events, the step events seen, and
+/// the wall seconds at its epoch event (which follows validation and the checkpoints).
+type Marks = ((f64, f64), (f64, f64), usize, f64);
+
 fn main() {
     // On a spawned thread, as the addon runs jobs on a libuv worker thread.
     std::thread::spawn(run).join().expect("the run panicked");
@@ -82,9 +87,7 @@ fn run() {
         } else {
             (train_set.clone(), val_set.clone())
         };
-        // Per epoch: (wall and CPU time of its first step event, of its last, step events seen, wall time of the
-        // epoch event, which follows validation and the checkpoints).
-        let marks: RefCell<Vec<((f64, f64), (f64, f64), usize, f64)>> = RefCell::new(Vec::new());
+        let marks: RefCell<Vec<Marks>> = RefCell::new(Vec::new());
         let on_progress = |p: TrainProgress| {
             let now = (p.elapsed_s, cpu_s());
             let mut m = marks.borrow_mut();
@@ -122,6 +125,8 @@ fn run() {
         // Evaluation rate of the best checkpoint on the validation items (batch 32, as the runner evaluates).
         let dev = trnet_model::parse_device(&device).unwrap().resolve().unwrap();
         let checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(&report.best_dir, dev)).unwrap();
+        // Once untimed: the first batch after loading pays for allocations a long evaluation does not.
+        let _ = evaluate(&checkpoint.model, &va, &EvalOptions::default()).unwrap();
         let (eval_start, eval_cpu) = (Instant::now(), cpu_s());
         let _ = evaluate(&checkpoint.model, &va, &EvalOptions::default()).unwrap();
         let (eval_s, eval_cpu_s) = (eval_start.elapsed().as_secs_f64(), cpu_s() - eval_cpu);

@@ -344,7 +344,8 @@ fn task_error(code: &'static str, message: String) -> TaskError {
 pub struct TaskError {
     pub code: &'static str,
     pub message: String,
-    pub source: Option<Error>,
+    /// The engine's error, boxed: it is large, and every `Result` of this module carries its size.
+    pub source: Option<Box<Error>>,
 }
 
 impl std::fmt::Display for TaskError {
@@ -355,13 +356,13 @@ impl std::fmt::Display for TaskError {
 
 impl std::error::Error for TaskError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().and_then(|e| std::error::Error::source(e))
+        self.source.as_deref().and_then(std::error::Error::source)
     }
 }
 
 impl From<Error> for TaskError {
     fn from(e: Error) -> Self {
-        TaskError { code: e.code(), message: e.to_string(), source: Some(e) }
+        TaskError { code: e.code(), message: e.to_string(), source: Some(Box::new(e)) }
     }
 }
 
