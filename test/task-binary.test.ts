@@ -133,6 +133,23 @@ describe('trnet-task', () => {
     expect(rep.summary.find((s) => s.variant === 'baseline-c')!.clean.uar.mean).toBeCloseTo(a.metrics.clean.uar, 9);
   }, 1_800_000);
 
+  it('trnet tasks --describe writes the same descriptions from the command line', () => {
+    const file = join(work, 'c.json');
+    writeFileSync(file, JSON.stringify(config('c')));
+    const r = spawnSync(process.execPath, [join(repoRoot, 'bin/trnet.mjs'), 'tasks', file, '--describe', '--json'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('"description"'))
+      .map((l) => JSON.parse(l) as { index: number; id: string; description: string });
+    expect(lines.map((l) => l.id)).toEqual(listTasks(config('c')).map((t) => t.id));
+    // The same task of another run folder: the same description (its paths are relative to the task folder).
+    const c0 = JSON.parse(readFileSync(lines[0]!.description, 'utf8')) as TaskDescription;
+    const b0 = JSON.parse(readFileSync(join(work, 'b', 'tasks', lines[0]!.id, TASK_DESCRIPTION_FILE), 'utf8')) as TaskDescription;
+    expect(c0).toEqual(b0);
+  }, 600_000);
+
   it('says what is wrong with a missing or damaged description, and with its arguments', () => {
     const missing = runBinary([join(work, 'nowhere')]);
     expect(missing.code).toBe(1);

@@ -65,9 +65,19 @@ for b in "$bin"/*; do
   echo "$(basename "$b"): $(du -h "$b" | cut -f1) ${missing:-all libraries found}" | tee -a "$log"
 done
 
+# The whole script must end inside the device call's limit (timeout_s 560): later steps are skipped, not cut off
+# half-way, once this budget is spent, so the summary is always written.
+budget=${CHECK_BUDGET_S:-470}
+over_budget() { [ $(($(date +%s) - started)) -gt "$budget" ]; }
+
 run() { # run NAME LIMIT_S CMD...: output to the log, JSON lines to results with the name added
   local name=$1 limit=$2
   shift 2
+  if over_budget; then
+    say "$name: skipped (the ${budget} s budget is spent)"
+    echo "{\"run\":\"$name\",\"skipped\":true}" >> "$results"
+    return 0
+  fi
   say "$name"
   local out
   out=$(timeout "$limit" "$@" 2>>"$log")
@@ -91,12 +101,16 @@ done
 # Several tasks sharing one GPU: K independent processes (as K tasks of an experiment would be) at once.
 mode_flag=; [ "$dev" = cuda ] && mode_flag=--amp
 say "shared-$k: $k train_speed processes at once"
+pids=()
 for i in $(seq 1 "$k"); do
   timeout 120 "$bin/train_speed" --device "$dev" --variant trnet --steps $((steps * 2)) --threads 2 --only train $mode_flag > "$OUT/.shared-$i" 2>>"$log" &
+  pids+=($!)
 done
-wait
 for i in $(seq 1 "$k"); do
-  grep '^{' "$OUT/.shared-$i" | while read -r line; do echo "{\"run\":\"shared-$k\",\"process\":$i,${line#\{}" >> "$results"; done
+  wait "${pids[$((i - 1))]}"
+  rc=$?
+  grep '^{' "$OUT/.shared-$i" | while read -r line; do echo "{\"run\":\"shared-$k\",\"process\":$i,\"rc\":$rc,${line#\{}" >> "$results"; done
+  [ "$rc" = 0 ] || { echo "{\"run\":\"shared-$k\",\"process\":$i,\"rc\":$rc,\"failed\":true}" >> "$results"; say "shared-$k process $i: exit $rc"; }
   cat "$OUT/.shared-$i" >> "$log"
   rm -f "$OUT/.shared-$i"
 done
@@ -138,8 +152,9 @@ for r in rows:
               f"({r['steps']} steps), eval {r['eval_items_per_s']:.0f} items/s, mixed precision {r['mixed_precision']}")
     if str(r.get("run", "")).startswith("trnet-task") and r.get("stage") == "done":
         print(f"\n{r['run']}: {r['task']} {r['status']} in {r.get('seconds', 0):.1f} s")
-failed = [r["run"] for r in rows if r.get("failed")]
-print(f"\nfailed runs: {', '.join(failed) if failed else 'none'}")
+failed = sorted({r["run"] for r in rows if r.get("failed")})
+skipped = [r["run"] for r in rows if r.get("skipped")]
+print(f"\nfailed runs: {', '.join(failed) if failed else 'none'}; skipped for time: {', '.join(skipped) if skipped else 'none'}")
 PYEOF
 cat "$OUT/summary.md" | tee -a "$log"
 say "done in $(($(date +%s) - started)) s; files in $OUT"

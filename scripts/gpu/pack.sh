@@ -21,7 +21,8 @@ for a in "$@"; do
   esac
 done
 source scripts/env.sh
-grep -qxF "/$dir/" .git/info/exclude 2>/dev/null || echo "/$dir/" >> "$(git rev-parse --git-path info/exclude)"
+exclude=$(git rev-parse --git-path info/exclude)
+grep -qxF "/$dir/" "$exclude" 2>/dev/null || echo "/$dir/" >> "$exclude"
 rm -rf "$dir/bin"
 mkdir -p "$dir/bin"
 cargo build --release -q --target x86_64-unknown-linux-gnu -p trnet-runtime --example cuda_check

@@ -414,7 +414,7 @@ pub fn run_task(task: &LoadedTask, options: &RunOptions<'_>) -> Result<Outcome, 
 fn run_locked(task: &LoadedTask, options: &RunOptions<'_>, evaluation: &Path) -> Result<Outcome, TaskError> {
     let d = &task.description;
     if evaluation.exists() {
-        // Another worker finished it while this one waited for nothing: same answer as above.
+        // Another worker finished it between the check in run_task and taking the lock.
         return Ok(Outcome { status: Status::Skipped, metrics: read_metrics(evaluation)?, evaluation: evaluation.to_path_buf() });
     }
     let device = options.device.clone().unwrap_or_else(|| d.device.clone());
