@@ -100,25 +100,32 @@ done
 
 # Several tasks sharing one GPU: K independent processes (as K tasks of an experiment would be) at once.
 mode_flag=; [ "$dev" = cuda ] && mode_flag=--amp
-say "shared-$k: $k train_speed processes at once"
-pids=()
-for i in $(seq 1 "$k"); do
-  timeout 120 "$bin/train_speed" --device "$dev" --variant trnet --steps $((steps * 2)) --threads 2 --only train $mode_flag > "$OUT/.shared-$i" 2>>"$log" &
-  pids+=($!)
-done
-for i in $(seq 1 "$k"); do
-  wait "${pids[$((i - 1))]}"
-  rc=$?
-  grep '^{' "$OUT/.shared-$i" | while read -r line; do echo "{\"run\":\"shared-$k\",\"process\":$i,\"rc\":$rc,${line#\{}" >> "$results"; done
-  [ "$rc" = 0 ] || { echo "{\"run\":\"shared-$k\",\"process\":$i,\"rc\":$rc,\"failed\":true}" >> "$results"; say "shared-$k process $i: exit $rc"; }
-  cat "$OUT/.shared-$i" >> "$log"
-  rm -f "$OUT/.shared-$i"
-done
+if over_budget; then
+  say "shared-$k: skipped (the ${budget} s budget is spent)"
+  echo "{\"run\":\"shared-$k\",\"skipped\":true}" >> "$results"
+else
+  say "shared-$k: $k train_speed processes at once"
+  pids=()
+  for i in $(seq 1 "$k"); do
+    timeout 120 "$bin/train_speed" --device "$dev" --variant trnet --steps $((steps * 2)) --threads 2 --only train $mode_flag > "$OUT/.shared-$i" 2>>"$log" &
+    pids+=($!)
+  done
+  for i in $(seq 1 "$k"); do
+    wait "${pids[$((i - 1))]}"
+    rc=$?
+    grep '^{' "$OUT/.shared-$i" | while read -r line; do echo "{\"run\":\"shared-$k\",\"process\":$i,\"rc\":$rc,${line#\{}" >> "$results"; done
+    [ "$rc" = 0 ] || { echo "{\"run\":\"shared-$k\",\"process\":$i,\"rc\":$rc,\"failed\":true}" >> "$results"; say "shared-$k process $i: exit $rc"; }
+    cat "$OUT/.shared-$i" >> "$log"
+    rm -f "$OUT/.shared-$i"
+  done
+fi
 
 run "epoch-store-$dev" 150 "$bin/epoch_speed" --device "$dev" --utterances "$utts" --epochs 2 --threads 4 $mode_flag
 run "epoch-memory-$dev" 120 "$bin/epoch_speed" --device "$dev" --utterances "$utts" --epochs 2 --threads 4 --memory $mode_flag
 
 if [ -f "$pack/run/plan.json" ]; then
+  # A fresh start: results of an earlier check (e.g. the CPU fallback run where it was packed) would be skipped.
+  rm -rf "$pack"/run/tasks/*/seed-*/*/run "$pack"/run/tasks/*/seed-*/*/evaluation.json "$pack"/run/tasks/*/seed-*/*/.lock
   for i in 0 1; do
     run "trnet-task-$i" 90 "$bin/trnet-task" "$pack/run" --index "$i" --device "$dev" --json
   done
