@@ -39,6 +39,7 @@ import type {
 } from '../ts/index.js';
 import {
   buildFeatureSet,
+  describeTasks,
   evaluate,
   type FeatureSet,
   type LoadOptions,
@@ -48,6 +49,8 @@ import {
   type PredictInput,
   type PredictResult,
   resumeTraining,
+  type Task,
+  type TaskDescription,
   trainModel,
 } from '../ts/index.js';
 import type { Native } from '../ts/native.js';
@@ -241,3 +244,14 @@ expectTypeOf(load).returns.resolves.toEqualTypeOf<Model>();
 expectTypeOf(load).parameter(1).toEqualTypeOf<LoadOptions | undefined>();
 expectTypeOf<Model['predict']>().returns.resolves.toEqualTypeOf<PredictResult>();
 expectTypeOf<Model['predictBatch']>().returns.resolves.toEqualTypeOf<PredictResult[]>();
+
+// ── Task descriptions for trnet-task (ts/experiment/runner.ts; read by crates/trnet-train/src/task.rs).
+expectTypeOf(describeTasks).returns.resolves.toEqualTypeOf<{ tasks: Task[]; files: string[] }>();
+expectTypeOf<TaskDescription['train']>().toEqualTypeOf<{ store: string; items: number[] }>();
+expectTypeOf<TaskDescription['evaluation'][number]['items'][number]>().toEqualTypeOf<{
+  index: number;
+  utterance: string;
+  speaker: string;
+  label: number;
+  snrDb: number | null;
+}>();

@@ -119,6 +119,7 @@ export {
 export { type ExperimentConfig, type NoiseConfig, PAPER_CLASSES, PAPER_SNRS, type ResolvedConfig, resolveConfig, VARIANTS } from './experiment/config.js';
 export type { Condition, LastCheckpoint, PredictionRow, Score, Stat, TaskMetrics, TaskResult, VariantSummary } from './experiment/results.js';
 export {
+  describeTasks,
   type ExperimentOptions,
   type ExperimentProgress,
   type ExperimentResult,
@@ -128,6 +129,8 @@ export {
   openExperiment,
   runExperiment,
   runExperimentTask,
+  TASK_DESCRIPTION_FILE,
+  type TaskDescription,
   writeReports as report,
 } from './experiment/runner.js';
 export type { Task } from './experiment/tasks.js';

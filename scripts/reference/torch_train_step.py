@@ -83,6 +83,8 @@ def main():
     ap.add_argument("--variant", default="trnet")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", default="both", choices=["both", "train", "infer"])
+    # float16 autocast of forward and losses (CUDA), as trnet's --amp; no GradScaler: timing only.
+    ap.add_argument("--amp", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -106,11 +108,14 @@ def main():
     def sync(v):
         v.sum().item()
 
+    autocast = lambda: torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=a.amp)  # noqa: E731
+
     def step():
         start = time.perf_counter()
         model.train()
-        out = model(x, xe, mask)
-        res = losses(model, out, labels, xs, ref.encoder, mask)
+        with autocast():
+            out = model(x, xe, mask)
+            res = losses(model, out, labels, xs, ref.encoder, mask)
         opt.zero_grad()
         res["total"].backward()
         opt.step()
@@ -120,7 +125,7 @@ def main():
     def infer():
         start = time.perf_counter()
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             out = model(x, xe, mask)
             sync(out["logits"])
         return time.perf_counter() - start
@@ -139,6 +144,7 @@ def main():
         "variant": a.variant,
         "device": str(dev),
         "threads": a.threads,
+        "amp": a.amp,
         # glibc reads MALLOC_* only at process start, so the environment is the whole story.
         "malloc": " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")) or "default",
         "batch": b,

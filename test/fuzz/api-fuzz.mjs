@@ -367,6 +367,7 @@ const api = {
   trainModel: [fc.tuple(trainOptions(true), job), 20],
   resolveConfig: [fc.tuple(experimentConfig)],
   listTasks: [fc.tuple(experimentConfig), 30],
+  describeTasks: [fc.tuple(experimentConfig, job), 15],
   runExperiment: [fc.tuple(experimentConfig, job), 15],
   runExperimentTask: [fc.tuple(experimentConfig, int(-1, 20), job), 15],
   openExperiment: [fc.tuple(path)],

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { isAbortError } from '../errors.js';
 import { ConfigError, type ExperimentConfig } from '../experiment/config.js';
-import { type ExperimentProgress, listTasks, runExperiment, runExperimentTask, writeReports } from '../experiment/runner.js';
+import { describeTasks, type ExperimentProgress, listTasks, runExperiment, runExperimentTask, writeReports } from '../experiment/runner.js';
 
 /** Reads a JSON config; whole-line `//` comments (as `trnet init` writes) are allowed. */
 export function readConfigFile(file: string): ExperimentConfig {
@@ -152,6 +152,31 @@ export function tasksCommand(file: string, opts: { json: boolean }, out: Pick<No
     out.write(`${tasks.length} tasks: ${tasks.filter((t) => t.stage === 1).length} in stage 1, ${tasks.filter((t) => t.stage === 2).length} in stage 2\n`);
   }
   return 0;
+}
+
+/**
+ * `trnet tasks <config> --describe`: builds the feature stores and writes every task's task.json for trnet-task
+ * (the Node-free runner); prints the files (one JSON line per task with --json).
+ */
+export async function describeCommand(file: string, opts: { json: boolean }, out = process.stdout, err = process.stderr): Promise<number> {
+  const config = readConfigFile(file);
+  const progress = progressPrinter(opts.json, opts.json ? out : err);
+  try {
+    const { tasks, files } = await describeTasks(config, { onProgress: progress.onProgress });
+    progress.stop();
+    tasks.forEach((t, i) => {
+      out.write(
+        opts.json
+          ? `${JSON.stringify({ index: t.index, id: t.id, stage: t.stage, description: files[i] })}\n`
+          : `${String(t.index).padStart(5)}  ${files[i]}\n`,
+      );
+    });
+    if (!opts.json) out.write(`${tasks.length} task descriptions written; run one with: trnet-task <file> (or trnet-task <outDir> --index N)\n`);
+    return 0;
+  } catch (e) {
+    progress.stop();
+    throw e;
+  }
 }
 
 /**

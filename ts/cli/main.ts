@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { statusCommand, submitCommand } from './cluster.js';
 import { doctor } from './doctor.js';
 import { checkEnhancer, enhanceFiles, planOutputs, prepareOutDir } from './enhance.js';
-import { initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
+import { describeCommand, initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
 import { predictCommand } from './predict.js';
 import { isUsageError, UsageError } from './usage.js';
 
@@ -27,8 +27,10 @@ commands:
       or partial)
   init [file]
       write a commented example experiment config (default trnet.config.json)
-  tasks <config.json> [--json]
-      list the experiment's tasks: job-array index, stage (1: Baseline-c; 2: the variants that need it), id
+  tasks <config.json> [--json] [--describe]
+      list the experiment's tasks: job-array index, stage (1: Baseline-c; 2: the variants that need it), id;
+      --describe also builds the feature stores and writes each task's task.json, which the Node-free
+      runner trnet-task reads (GPU machines and cluster nodes without Node: docs/cluster.md)
   run-task <config.json> [--index N] [--json]
       run one task into the shared run folder (index from --index, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX);
       a finished task is a no-op
@@ -119,10 +121,16 @@ async function command(argv: string[]): Promise<number> {
       return reportCommand(positionals[0]!);
     }
     case 'tasks': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false } }, strict: true });
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: 'boolean', default: false }, describe: { type: 'boolean', default: false } },
+        strict: true,
+      });
       if (positionals.length !== 1) {
         throw new UsageError('tasks: expected one config file');
       }
+      if (values.describe) return describeCommand(positionals[0]!, { json: values.json });
       return tasksCommand(positionals[0]!, { json: values.json });
     }
     case 'run-task': {

@@ -9,7 +9,7 @@
  * refused with the list of changes.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { abortError } from '../errors.js';
 import { ENHANCER_RECORD_FILE, enhancerRecord } from '../predict.js';
 import { EMBEDDINGS_DATA, EMBEDDINGS_INDEX, type EmbeddingRow, encodeEmbeddings, keepEmbedding } from '../report/embeddings.js';
@@ -492,6 +492,100 @@ export async function runExperimentTask(
   } finally {
     release();
   }
+}
+
+/** `<task dir>/task.json`: what `trnet-task` (crates/trnet-train/src/task.rs) needs to run a task without Node. */
+export const TASK_DESCRIPTION_FILE = 'task.json';
+/** Bumped with crates/trnet-train/src/task.rs DESCRIPTION_FORMAT when the description changes incompatibly. */
+export const TASK_DESCRIPTION_FORMAT = 1;
+
+/**
+ * One task as `trnet-task` reads it: store items, configs, reference, and per evaluated item the fields of its
+ * prediction row. Paths are relative to the task folder, so a run folder can move as a whole.
+ */
+export interface TaskDescription {
+  format: number;
+  id: string;
+  index: number;
+  stage: 1 | 2;
+  fold: string;
+  seed: number;
+  variant: Variant;
+  needs: string | null;
+  reference: string | null;
+  referenceEvaluation: string | null;
+  modelConfig: Record<string, unknown>;
+  trainConfig: Record<string, unknown>;
+  device: string;
+  train: { store: string; items: number[] };
+  validation: { store: string; items: number[] };
+  evaluation: {
+    condition: Condition;
+    store: string;
+    items: { index: number; utterance: string; speaker: string; label: number; snrDb: number | null }[];
+  }[];
+}
+
+/** The description of `task`: the same items, configs and reference `runTask` uses. */
+function describeTask(task: Task, cfg: ResolvedConfig, data: ExperimentData, sets: FeatureSets): TaskDescription {
+  const rel = (p: string) => relative(task.dir, p) || '.';
+  const storeOf = (set: FeatureSet, what: string) => {
+    if (!set.storePath)
+      throw experimentError('TRNET_INTERNAL', `task ${task.id}: the ${what} features are not in a feature store; trnet-task reads stores only.`);
+    return rel(set.storePath);
+  };
+  const cleanOnly = task.variant === 'baseline-c';
+  const testUtts = data.utterances.map((u, k) => ({ u, k })).filter(({ u }) => task.fold.test.includes(u.speaker));
+  const row = (index: number, u: LabelledUtterance, snrDb: number | null) => ({ index, utterance: u.id, speaker: u.speaker, label: u.label, snrDb });
+  const evaluation: TaskDescription['evaluation'] = [
+    { condition: 'clean', store: storeOf(sets.trainView, 'training'), items: testUtts.map(({ u, k }) => row(2 * k, u, null)) },
+  ];
+  for (const condition of ['matched', 'unmatched'] as const) {
+    const set = sets[condition];
+    if (!set) continue;
+    evaluation.push({
+      condition,
+      store: storeOf(set, condition),
+      items: testUtts.flatMap(({ u, k }) => cfg.snrsDb.map((snr, j) => row(sets.testPos.get(k)! * cfg.snrsDb.length + j, u, snr))),
+    });
+  }
+  const baseline = join(dirname(task.dir), 'baseline-c');
+  return {
+    format: TASK_DESCRIPTION_FORMAT,
+    id: task.id,
+    index: task.index,
+    stage: task.stage,
+    fold: task.fold.name,
+    seed: task.seed,
+    variant: task.variant,
+    needs: task.needs,
+    reference: task.needs ? rel(join(baseline, 'run', 'best')) : null,
+    referenceEvaluation: task.needs ? rel(join(baseline, EVALUATION_FILE)) : null,
+    modelConfig: { ...cfg.model, variant: task.variant, numClasses: cfg.corpus.classes.length },
+    trainConfig: { ...cfg.training, seed: task.seed, device: cfg.device },
+    device: cfg.device,
+    train: { store: storeOf(sets.trainView, 'training'), items: trainItems(cfg, data, task.fold.train, cleanOnly) },
+    validation: { store: storeOf(sets.trainView, 'training'), items: trainItems(cfg, data, task.fold.validation, cleanOnly) },
+    evaluation,
+  };
+}
+
+/**
+ * Builds the feature stores (as the first task would) and writes `<task dir>/task.json` for every task, so that
+ * `trnet-task` — a Rust binary that needs libtorch but no Node — can run any of them on a GPU machine or a cluster
+ * node. What it writes into a task folder is what `runExperimentTask` would: the runner, `trnet report` and
+ * `trnet status` see its tasks as finished. Returns the description files in task order.
+ */
+export async function describeTasks(config: ExperimentConfig, options: ExperimentOptions = {}): Promise<{ tasks: Task[]; files: string[] }> {
+  JOB_OPTIONS(options, 'options');
+  const { cfg, data, tasks } = prepare(config);
+  const sets = await buildSets(cfg, data, options);
+  const files = tasks.map((task) => {
+    const file = join(task.dir, TASK_DESCRIPTION_FILE);
+    writeAtomic(file, `${JSON.stringify(describeTask(task, cfg, data, sets), null, 1)}\n`);
+    return file;
+  });
+  return { tasks, files };
 }
 
 export interface ExperimentState {

@@ -5,7 +5,8 @@
 //!   cargo run --release -p trnet-train --example train_speed --target x86_64-unknown-linux-gnu -- --threads 2
 //!
 //! Options: --threads N (2), --batch B (32), --frames T (500), --bins F (80), --steps S (5 timed steps
-//! after 2 warm-up steps), --variant NAME (trnet), --device D (cpu), --only both|train|infer (both),
+//! after 2 warm-up steps), --variant NAME (trnet), --device D (cpu), --only both|train|infer (both), --amp
+//! (float16 autocast of forward and losses on CUDA, as `mixedPrecision`; no loss scaling, timing only),
 //! --malloc fast|default|env (fast: trnet's run-time tuning, `trnet_runtime::allocator`, held for the whole
 //! run as a job holds it; default: glibc as it comes; env: leave malloc to the MALLOC_* environment
 //! variables), --thread worker|main (worker: run on a spawned thread, as the addon runs jobs on a libuv
@@ -92,6 +93,8 @@ fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let (b, t, f): (i64, i64, i64) = (arg(&args, "--batch", 32), arg(&args, "--frames", 500), arg(&args, "--bins", 80));
     let steps: usize = arg(&args, "--steps", 5);
     let only: String = arg(&args, "--only", "both".into());
+    // float16 autocast of forward and losses on CUDA, as TrainConfig.mixedPrecision (no loss scaling: timing only).
+    let amp = args.iter().any(|a| a == "--amp");
     let variant: Variant = arg::<String>(&args, "--variant", "trnet".into()).parse()?;
     let device = trnet_model::parse_device(&arg::<String>(&args, "--device", "cpu".into()))?.resolve()?;
     // "fast" / "default": trnet's run-time setting (trnet_runtime::allocator), held for the whole run as a
@@ -128,8 +131,8 @@ fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let sync = |x: &Tensor| x.sum(Kind::Float).double_value(&[]);
 
     let mut step = || -> Result<(), Box<dyn std::error::Error>> {
-        let out = forward::forward(&model, &batch, true, false)?;
-        let losses = forward::losses(&model, &out, &batch, Some(reference.encoder()), false)?;
+        let out = forward::forward(&model, &batch, true, amp)?;
+        let losses = forward::losses(&model, &out, &batch, Some(reference.encoder()), amp)?;
         adam.zero_grad();
         losses.total.f_backward()?;
         adam.step()?;
@@ -142,7 +145,7 @@ fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     }
     let infer = || -> Result<(), Box<dyn std::error::Error>> {
         tch::no_grad(|| -> Result<(), Box<dyn std::error::Error>> {
-            let out = forward::forward(&model, &batch, false, false)?;
+            let out = forward::forward(&model, &batch, false, amp)?;
             sync(&out.logits);
             Ok(())
         })
@@ -154,7 +157,7 @@ fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let num = |v: f64| if v.is_finite() { format!("{v:.4}") } else { "null".into() };
     let ups = |s: f64| num(b as f64 / s);
     println!(
-        "{{\"impl\": \"trnet (tch {})\", \"variant\": \"{variant}\", \"device\": \"{device:?}\", \"threads\": {threads}, \"malloc\": \"{malloc}\", \"batch\": {b}, \"frames\": {t}, \"bins\": {f}, \"train_step_s\": {}, \"infer_utt_per_s\": {}, \"train_step_min_s\": {}, \"infer_utt_per_s_best\": {}, \"train_step_cpu_s\": {}, \"infer_cpu_utt_per_s\": {}, \"train_step_faults\": {}, \"infer_faults\": {}, \"peak_rss_mib\": {:.0}}}",
+        "{{\"impl\": \"trnet (tch {})\", \"variant\": \"{variant}\", \"device\": \"{device:?}\", \"threads\": {threads}, \"malloc\": \"{malloc}\", \"amp\": {amp}, \"batch\": {b}, \"frames\": {t}, \"bins\": {f}, \"train_step_s\": {}, \"infer_utt_per_s\": {}, \"train_step_min_s\": {}, \"infer_utt_per_s_best\": {}, \"train_step_cpu_s\": {}, \"infer_cpu_utt_per_s\": {}, \"train_step_faults\": {}, \"infer_faults\": {}, \"peak_rss_mib\": {:.0}}}",
         trnet_runtime::torch::torch_info().version,
         num(train[train.len() / 2]),
         ups(inf[inf.len() / 2]),

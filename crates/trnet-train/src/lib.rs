@@ -11,6 +11,8 @@
 //!   checkpoints; `report`: the progress events, epoch records and reports they produce.
 //! - `metrics`: UAR, WAR, confusion matrices, `evaluate`.
 //! - `schedule`, `run`, `seed`: plateau schedule and early stopping, the run folder, seeded streams.
+//! - `task`: one experiment task from the description file the TypeScript runner writes (`trnet-task`, a
+//!   binary for machines without Node).
 
 pub mod adam;
 pub mod batcher;
@@ -27,6 +29,7 @@ pub mod run;
 pub mod schedule;
 pub mod seed;
 pub mod store;
+pub mod task;
 pub mod trainer;
 
 pub use config::{LrPlateau, TrainConfig};

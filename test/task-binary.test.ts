@@ -1,0 +1,179 @@
+/**
+ * trnet-task, the Node-free task runner (crates/trnet-train/src/bin/trnet-task.rs), against the TypeScript runner on
+ * a tiny real experiment (RAVDESS, ESC-50, Speech Commands noise from ../shared): the runner writes the task
+ * descriptions, the binary runs a task from one, and the results must equal the N-API path's for the same task and
+ * seed; the runner, `trnet report` and a stage-2 task on the N-API path must take the binary's task as finished.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PredictionRow, taskMetrics } from '../ts/experiment/results.js';
+import {
+  describeTasks,
+  type ExperimentConfig,
+  listTasks,
+  openExperiment,
+  report,
+  runExperimentTask,
+  TASK_DESCRIPTION_FILE,
+  type TaskDescription,
+} from '../ts/index.js';
+import { repoRoot, tinyExperiment } from './shared.js';
+
+const work = mkdtempSync(join(tmpdir(), 'trnet-task-bin-'));
+const storeDir = join(work, 'store');
+// One fold, Baseline-c and TRNet (TRNet needs the Baseline-c as its frozen reference); one libtorch thread in both
+// processes so that the CPU results are the same bits.
+const config = (name: string): ExperimentConfig =>
+  tinyExperiment(join(work, name), storeDir, { folds: { limit: 1 }, variants: ['baseline-c', 'trnet'], training: { epochs: 2, batchSize: 32, threads: 1 } });
+let binary = '';
+
+interface Stored {
+  id: string;
+  metrics: ReturnType<typeof taskMetrics>;
+  best: { epoch: number; uar: number; war: number };
+  epochsRun: number;
+  rows: PredictionRow[];
+}
+const evaluation = (dir: string): Stored => JSON.parse(readFileSync(join(dir, 'evaluation.json'), 'utf8')) as Stored;
+
+function runBinary(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'SLURM_ARRAY_TASK_ID' && k !== 'JOB_COMPLETION_INDEX'));
+  const r = spawnSync(binary, args, { encoding: 'utf8', env });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  // Built the way bench/train.ts builds its example (up to date: cargo only checks).
+  const target = execFileSync('bash', ['-c', 'source scripts/env.sh && echo "$CARGO_TARGET_DIR"'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  execFileSync(
+    'bash',
+    ['scripts/with-env.sh', 'cargo', 'build', '--release', '-q', '-p', 'trnet-train', '--bin', 'trnet-task', '--target', 'x86_64-unknown-linux-gnu'],
+    { cwd: repoRoot, stdio: 'inherit' },
+  );
+  binary = join(target, 'x86_64-unknown-linux-gnu/release/trnet-task');
+}, 1_800_000);
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('trnet-task', () => {
+  it('runs a task from the description the runner writes, with the N-API path’s results, and the runner takes it as done', async () => {
+    // The N-API path: task 0 (Baseline-c) of run folder a.
+    const viaNode = await runExperimentTask(config('a'), 0);
+    expect(viaNode.status).toBe('finished');
+
+    // The runner writes run folder b's descriptions (the feature stores already exist: shared store folder).
+    const cfgB = config('b');
+    const { tasks, files } = await describeTasks(cfgB);
+    expect(tasks.map((t) => t.id)).toEqual(listTasks(cfgB).map((t) => t.id));
+    expect(files).toEqual(tasks.map((t) => join(t.dir, TASK_DESCRIPTION_FILE)));
+    const d0 = JSON.parse(readFileSync(files[0]!, 'utf8')) as TaskDescription;
+    const d1 = JSON.parse(readFileSync(files[1]!, 'utf8')) as TaskDescription;
+    expect(d0).toMatchObject({ format: 1, id: tasks[0]!.id, variant: 'baseline-c', needs: null, reference: null });
+    expect(d1).toMatchObject({ variant: 'trnet', needs: tasks[0]!.id, reference: '../baseline-c/run/best' });
+    // Relative paths (a run folder can move), stores that exist, and every condition with items.
+    for (const p of [d0.train.store, d0.validation.store, ...d0.evaluation.map((e) => e.store)]) {
+      expect(isAbsolute(p)).toBe(false);
+      expect(existsSync(join(tasks[0]!.dir, p, 'manifest.json'))).toBe(true);
+    }
+    expect(d0.evaluation.map((e) => e.condition)).toEqual(['clean', 'matched', 'unmatched']);
+    expect(d0.train.items.length).toBeGreaterThan(0);
+
+    // Stage 2 before its Baseline-c has finished: refused with the runner's code.
+    const early = runBinary([files[1]!]);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toContain('[TRNET_TASK_NOT_READY]');
+
+    // The binary runs task 0 of b.
+    const run = runBinary([files[0]!, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const done = JSON.parse(run.stdout.trim().split('\n').pop()!) as { stage: string; status: string; task: string };
+    expect(done).toMatchObject({ stage: 'done', status: 'finished', task: tasks[0]!.id });
+
+    // Same seed, same data, same thread count: the same training and the same predictions as the N-API path.
+    const a = evaluation(join(work, 'a', 'tasks', tasks[0]!.id));
+    const b = evaluation(tasks[0]!.dir);
+    expect(b.id).toBe(a.id);
+    expect(b.epochsRun).toBe(a.epochsRun);
+    expect(b.best.epoch).toBe(a.best.epoch);
+    expect(b.best.uar).toBeCloseTo(a.best.uar, 9);
+    expect(b.rows.length).toBe(a.rows.length);
+    b.rows.forEach((r, i) => {
+      const o = a.rows[i]!;
+      expect([r.utterance, r.speaker, r.condition, r.snrDb, r.label, r.prediction, r.c]).toEqual([
+        o.utterance,
+        o.speaker,
+        o.condition,
+        o.snrDb,
+        o.label,
+        o.prediction,
+        o.c,
+      ]);
+      for (const [k, p] of r.probs.entries()) expect(p).toBeCloseTo(o.probs[k]!, 6);
+    });
+    for (const condition of ['clean', 'matched', 'unmatched'] as const) {
+      expect(b.metrics[condition]!.uar).toBeCloseTo(a.metrics[condition]!.uar, 9);
+      expect(b.metrics[condition]!.war).toBeCloseTo(a.metrics[condition]!.war, 9);
+    }
+    // The binary's metrics are the runner's formula on its rows (results.ts taskMetrics), field for field.
+    expect(JSON.parse(JSON.stringify(taskMetrics(b.rows)))).toEqual(b.metrics);
+
+    // The runner and the binary take the task as done; a run folder and --index find the same description.
+    expect((await runExperimentTask(cfgB, 0)).status).toBe('skipped');
+    const again = runBinary([join(work, 'b'), '--index', '0', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout.trim().split('\n').pop()!)).toMatchObject({ status: 'skipped' });
+
+    // The stage-2 task on the N-API path trains against the binary's Baseline-c checkpoint.
+    expect((await runExperimentTask(cfgB, 1)).status).toBe('finished');
+    expect(openExperiment(join(work, 'b')).tasks.map((t) => t.status)).toEqual(['finished', 'finished']);
+    const rep = await report(join(work, 'b'));
+    expect(rep.tasks.map((t) => t.id).sort()).toEqual(tasks.map((t) => t.id).sort());
+    expect(rep.summary.find((s) => s.variant === 'baseline-c')!.clean.uar.mean).toBeCloseTo(a.metrics.clean.uar, 9);
+  }, 1_800_000);
+
+  it('trnet tasks --describe writes the same descriptions from the command line', () => {
+    const file = join(work, 'c.json');
+    writeFileSync(file, JSON.stringify(config('c')));
+    const r = spawnSync(process.execPath, [join(repoRoot, 'bin/trnet.mjs'), 'tasks', file, '--describe', '--json'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('"description"'))
+      .map((l) => JSON.parse(l) as { index: number; id: string; description: string });
+    expect(lines.map((l) => l.id)).toEqual(listTasks(config('c')).map((t) => t.id));
+    // The same task of another run folder: the same description (its paths are relative to the task folder).
+    const c0 = JSON.parse(readFileSync(lines[0]!.description, 'utf8')) as TaskDescription;
+    const b0 = JSON.parse(readFileSync(join(work, 'b', 'tasks', lines[0]!.id, TASK_DESCRIPTION_FILE), 'utf8')) as TaskDescription;
+    expect(c0).toEqual(b0);
+  }, 600_000);
+
+  it('says what is wrong with a missing or damaged description, and with its arguments', () => {
+    const missing = runBinary([join(work, 'nowhere')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('[TRNET_EXPERIMENT_NOT_FOUND]');
+    expect(missing.stderr).toContain('trnet tasks <config> --describe');
+
+    const bad = join(work, 'bad');
+    rmSync(bad, { recursive: true, force: true });
+    execFileSync('mkdir', ['-p', bad]);
+    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 1, "id": "x"');
+    const broken = runBinary([bad, '--json']);
+    expect(broken.code).toBe(1);
+    expect(JSON.parse(broken.stdout.trim())).toMatchObject({ stage: 'error', code: 'TRNET_EXPERIMENT_CORRUPT' });
+    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 2}');
+    expect(runBinary([bad]).stderr).toContain('found format 2');
+    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 1, "id": "x"}');
+    expect(runBinary([bad]).stderr).toMatch(/\[TRNET_EXPERIMENT_CORRUPT\].*missing field/);
+
+    // A run folder without an index, or with one out of range; an unknown option.
+    writeFileSync(join(bad, 'plan.json'), '{"tasks": [{"id": "f/seed-1/baseline-c", "index": 0}]}');
+    const noIndex = runBinary([bad]);
+    expect(noIndex.code).toBe(2);
+    expect(noIndex.stderr).toContain('expected --index N, or SLURM_ARRAY_TASK_ID');
+    expect(runBinary([bad, '--index', '7']).stderr).toContain('[TRNET_INVALID_ARGUMENT]');
+    expect(runBinary([bad, '--frobnicate']).code).toBe(2);
+  });
+});
