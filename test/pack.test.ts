@@ -91,7 +91,9 @@ describe('trnet packed with npm pack and installed into a fresh project', () => 
   });
 
   it("runs the installed package's trnet bin", () => {
-    const lines = run(join(consumer, 'node_modules', '.bin', 'trnet'), ['predict', modelDir, files[0]!, '--json'], consumer).trim().split('\n');
+    const lines = run(join(consumer, 'node_modules', '.bin', 'trnet'), ['predict', modelDir, files[0]!, '--json'], consumer)
+      .trim()
+      .split('\n');
     expect(lines).toHaveLength(1);
     const row = JSON.parse(lines[0]!) as { file: string; label: string; c: number };
     expect(row.file).toBe(files[0]);

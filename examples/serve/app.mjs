@@ -4,7 +4,7 @@
  *
  *   POST /predict   audio as a multipart file field `audio`, or as the raw body (Content-Type audio/* or
  *                   application/octet-stream) → { label, probabilities, c } (plus `top` with ?top=k)
- *   GET  /health    → { status: 'ok', model: { dir, variant, classes }, inFlight, maxInFlight }
+ *   GET  /health    → { status: 'ok', model: { dir, variant, classes }, inFlight, maxInFlight, predictions, batches }
  *
  * Errors are JSON { statusCode, error, code, message }: 413 for an upload over the size limit, 400 with the
  * trnet code (TRNET_AUDIO_*) for audio that does not decode, 400 for a query that fails its schema, 503 with
@@ -14,6 +14,7 @@ import multipart from '@fastify/multipart';
 import underPressure from '@fastify/under-pressure';
 import Fastify from 'fastify';
 import { isTrnetError } from 'trnet';
+import { Batcher } from './batcher.mjs';
 
 /** trnet codes that mean "the audio sent was bad": the client's fault, 400. Any other trnet code is the server's. */
 const CLIENT_CODES = new Set([
@@ -35,12 +36,13 @@ const STATUS_TEXT = { 400: 'Bad Request', 413: 'Payload Too Large', 415: 'Unsupp
 
 /**
  * @param {import('trnet').Model} model a loaded model; the app closes it when the server closes.
- * @param {{ maxBytes?: number, maxInFlight?: number, retryAfterS?: number, maxEventLoopDelayMs?: number, logger?: boolean | object }} [options]
+ * @param {{ maxBytes?: number, maxInFlight?: number, maxBatch?: number, retryAfterS?: number, maxEventLoopDelayMs?: number, logger?: boolean | object }} [options]
  */
 export async function buildApp(model, options = {}) {
   const maxBytes = options.maxBytes ?? 20 * 1024 * 1024;
   const maxInFlight = options.maxInFlight ?? 64;
   const retryAfterS = options.retryAfterS ?? 1;
+  const batcher = new Batcher(model, options.maxBatch ?? 16);
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: maxBytes,
@@ -106,7 +108,7 @@ export async function buildApp(model, options = {}) {
     },
     async (request) => {
       const audio = await audioOf(request);
-      const p = await model.predict(audio);
+      const p = await batcher.predict(audio);
       if (request.query.top === undefined) return p;
       const top = Object.entries(p.probabilities)
         .map(([label, probability]) => ({ label, probability }))
@@ -121,7 +123,7 @@ export async function buildApp(model, options = {}) {
       reply.header('Retry-After', String(retryAfterS));
       return reply.code(503).send({ status: 'closing' });
     }
-    return { status: 'ok', model: { dir: model.dir, variant: model.variant, classes: model.classes }, inFlight, maxInFlight };
+    return { status: 'ok', model: { dir: model.dir, variant: model.variant, classes: model.classes }, inFlight, maxInFlight, ...batcher.stats };
   });
 
   // Graceful close: app.close() stops accepting, lets the requests in flight finish, then frees the native model.

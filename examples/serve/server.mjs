@@ -3,10 +3,10 @@
  * Serves one trained trnet model over HTTP (see app.mjs for the routes and README.md for a walk-through).
  *
  *   node server.mjs --model <task or checkpoint folder> [--port 3000] [--host 127.0.0.1]
- *                   [--max-bytes 20971520] [--max-in-flight 64] [--retry-after 1]
+ *                   [--max-bytes 20971520] [--max-in-flight 64] [--max-batch 16] [--retry-after 1]
  *
  * Every option can also come from the environment: TRNET_MODEL, PORT, HOST, TRNET_SERVE_MAX_BYTES,
- * TRNET_SERVE_MAX_IN_FLIGHT, TRNET_SERVE_RETRY_AFTER. --port 0 picks a free port; the log line with
+ * TRNET_SERVE_MAX_IN_FLIGHT, TRNET_SERVE_MAX_BATCH, TRNET_SERVE_RETRY_AFTER. --port 0 picks a free port; the log line with
  * msg "ready" gives the address. SIGINT/SIGTERM close gracefully: requests in flight finish, the model is freed.
  */
 import { parseArgs } from 'node:util';
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     host: { type: 'string', default: process.env.HOST ?? '127.0.0.1' },
     'max-bytes': { type: 'string', default: process.env.TRNET_SERVE_MAX_BYTES ?? String(20 * 1024 * 1024) },
     'max-in-flight': { type: 'string', default: process.env.TRNET_SERVE_MAX_IN_FLIGHT ?? '64' },
+    'max-batch': { type: 'string', default: process.env.TRNET_SERVE_MAX_BATCH ?? '16' },
     'retry-after': { type: 'string', default: process.env.TRNET_SERVE_RETRY_AFTER ?? '1' },
   },
 });
@@ -38,7 +39,12 @@ function whole(name, min) {
 
 if (!values.model) fail('expected the model folder (--model <dir> or TRNET_MODEL), found neither');
 const port = whole('port', 0);
-const settings = { maxBytes: whole('max-bytes', 1), maxInFlight: whole('max-in-flight', 1), retryAfterS: whole('retry-after', 0) };
+const settings = {
+  maxBytes: whole('max-bytes', 1),
+  maxInFlight: whole('max-in-flight', 1),
+  maxBatch: whole('max-batch', 1),
+  retryAfterS: whole('retry-after', 0),
+};
 
 let model;
 try {
