@@ -16,7 +16,8 @@ import { repoRoot, sharedPath, trainTinyModel } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-pack-'));
 const consumer = join(work, 'consumer');
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+// The installed consumer holds thousands of small files; removing them can take a while on a busy machine.
+afterAll(() => rmSync(work, { recursive: true, force: true }), 120_000);
 
 function run(cmd: string, args: string[], cwd: string): string {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });

@@ -124,7 +124,7 @@ describe('the example HTTP service (examples/serve)', () => {
     await Promise.all([stopServer(normal), stopServer(tight)]);
     model?.close();
     rmSync(work, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it('binds 127.0.0.1 and reports its model on GET /health', async () => {
     expect(new URL(normal!.url).hostname).toBe('127.0.0.1');
