@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -232,6 +233,27 @@ describe('the example HTTP service (examples/serve)', () => {
     // The burst went to the model in batches, not one call per request.
     expect(after.predictions - before.predictions).toBe(40);
     expect(after.batches - before.batches).toBeLessThan(40);
+  });
+
+  it('frees the in-flight slot of a client that hangs up mid-upload', async () => {
+    const url = new URL(`${normal!.url}/predict`);
+    const req = request({
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'POST',
+      headers: { 'content-type': 'audio/flac', 'content-length': 100_000 },
+    });
+    req.on('error', () => {});
+    req.write(readFileSync(files[0]!).subarray(0, 1000));
+    const inFlight = async () => ((await (await fetch(`${normal!.url}/health`)).json()) as { inFlight: number }).inFlight;
+    const waitFor = async (n: number) => {
+      for (let i = 0; i < 100 && (await inFlight()) !== n; i++) await new Promise((r) => setTimeout(r, 50));
+      return inFlight();
+    };
+    expect(await waitFor(1)).toBe(1);
+    req.destroy();
+    expect(await waitFor(0)).toBe(0);
   });
 
   it('answers overload with 503 + Retry-After, answers every other request correctly, and recovers', async () => {
