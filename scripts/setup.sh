@@ -2,7 +2,7 @@
 # `npm run setup`: everything a fresh machine needs, from registries only (PyPI, npm, crates.io).
 #   1. a virtualenv with the pinned torch + onnxruntime wheels (libtorch and libonnxruntime come from them),
 #      kept in a cache outside the clone and reused while the pins are unchanged;
-#   2. npm ci;
+#   2. npm ci (and in examples/serve, the example service's own dependencies);
 #   3. a release build of the addon and its generated TypeScript bindings;
 #   4. the whole-utterance GTCRN export, when the shared GTCRN checkpoint is there
 #      (scripts/export-gtcrn-offline.sh; builds the dev venv, ~15 s once);
@@ -42,6 +42,10 @@ fi
 step "npm ci"
 # onnxruntime-node (a benchmark baseline) would fetch CUDA libraries from nuget in its postinstall; it needs none.
 ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+
+step "examples/serve dependencies (npm ci; Fastify for the example service and its test)"
+# The example depends on this checkout through a link (file:../..), so it uses the addon built below.
+(cd examples/serve && npm ci --no-audit --no-fund)
 
 step "building the addon (release; the first build compiles libtorch's C API, several minutes)"
 npm run build

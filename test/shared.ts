@@ -56,3 +56,22 @@ export function tinyExperiment(outDir: string, storeDir: string | undefined, cha
     ...changes,
   };
 }
+
+/**
+ * Trains the smallest real model the serving and packaging tests load: the tiny experiment cut to one fold, the
+ * TRNet variant, one SNR and one epoch (ESC-50 noise only). Resolves with its task folder, which `load()` takes.
+ */
+export async function trainTinyModel(outDir: string): Promise<string> {
+  const { train } = await import('../ts/index.js');
+  const config = tinyExperiment(outDir, undefined, {
+    noise: { matched: { reader: 'esc50', path: sharedPath('data/esc50'), folds: [4], limit: 40 }, unmatched: null },
+    folds: { limit: 1 },
+    snrsDb: [10],
+    variants: ['trnet'],
+    training: { epochs: 1, batchSize: 32 },
+  });
+  const result = await train(config);
+  // The runner also trains the variants TRNet starts from; the TRNet task is the one to load.
+  const task = result.tasks.find((t) => t.variant === 'trnet')!;
+  return resolve(outDir, 'tasks', task.fold, `seed-${task.seed}`, task.variant);
+}
