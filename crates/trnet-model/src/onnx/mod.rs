@@ -102,8 +102,9 @@ pub fn to_bytes(model: &TrnetModel, metadata: &[(String, String)]) -> Result<Vec
     Ok(model.to_bytes())
 }
 
-/// Writes the model to `path` atomically (a reader never sees a half-written file).
-pub fn export(model: &TrnetModel, path: &Path, metadata: &[(String, String)]) -> Result<()> {
+/// Writes the model to `path` atomically (a reader never sees a half-written file); returns its size in bytes.
+pub fn export(model: &TrnetModel, path: &Path, metadata: &[(String, String)]) -> Result<usize> {
     let bytes = to_bytes(model, metadata)?;
-    write_atomic(path, &bytes, Durability::Synced).map_err(Error::io("writing the ONNX model", path))
+    write_atomic(path, &bytes, Durability::Synced).map_err(Error::io("writing the ONNX model", path))?;
+    Ok(bytes.len())
 }
