@@ -182,7 +182,11 @@ impl NativeModel {
                 let model = &loaded.checkpoint.model;
                 let bytes = trnet_model::onnx::export(model, Path::new(&path), &entries)? as f64;
                 let names = |v: Vec<&str>| v.into_iter().map(String::from).collect();
-                Ok(OnnxWritten { bytes, inputs: names(trnet_model::onnx::input_names(model.variant())), outputs: names(trnet_model::onnx::output_names(model.variant())) })
+                Ok(OnnxWritten {
+                    bytes,
+                    inputs: names(trnet_model::onnx::input_names(model.variant())),
+                    outputs: names(trnet_model::onnx::output_names(model.variant())),
+                })
             },
             None,
             None,

@@ -44,7 +44,9 @@ import {
   type LoadOptions,
   load,
   type Model,
+  type ModelFrames,
   type ModelOutput,
+  type OnnxExport,
   type PredictInput,
   type PredictResult,
   resumeTraining,
@@ -232,3 +234,13 @@ expectTypeOf(load).returns.resolves.toEqualTypeOf<Model>();
 expectTypeOf(load).parameter(1).toEqualTypeOf<LoadOptions | undefined>();
 expectTypeOf<Model['predict']>().returns.resolves.toEqualTypeOf<PredictResult>();
 expectTypeOf<Model['predictBatch']>().returns.resolves.toEqualTypeOf<PredictResult[]>();
+// ── ONNX export (ts/predict.ts): the frames predict feeds the network, and what exportOnnx wrote.
+expectTypeOf<ModelFrames>().toEqualTypeOf<{ x: Float32Array; xe: Float32Array | null; frames: number; bins: number }>();
+expectTypeOf<OnnxExport>().toEqualTypeOf<{ path: string; bytes: number; inputs: string[]; outputs: string[]; metadata: Record<string, string> }>();
+expectTypeOf<Model['frames']>().parameter(0).toEqualTypeOf<PredictInput>();
+expectTypeOf<Model['frames']>().returns.resolves.toEqualTypeOf<ModelFrames>();
+expectTypeOf<Model['exportOnnx']>().parameter(0).toEqualTypeOf<string>();
+expectTypeOf<Model['exportOnnx']>().returns.resolves.toEqualTypeOf<OnnxExport>();
+expectTypeOf<Model['features']>().toEqualTypeOf<
+  Readonly<{ frames: number; pad: 'zero' | 'repeat'; fbank: import('../ts/index.js').FbankOptions; waveformScale: number }>
+>();

@@ -13,7 +13,8 @@ export async function exportCommand(modelDir: string, opts: ExportCommandOptions
   try {
     const written = await model.exportOnnx(opts.onnx);
     const { inputs, outputs } = written;
-    if (opts.json) out.write(`${JSON.stringify({ path: written.path, bytes: written.bytes, variant: model.variant, inputs, outputs, classes: model.classes })}\n`);
+    if (opts.json)
+      out.write(`${JSON.stringify({ path: written.path, bytes: written.bytes, variant: model.variant, inputs, outputs, classes: model.classes })}\n`);
     else
       out.write(
         `wrote ${written.path} (${written.bytes} bytes): ${model.variant}, inputs ${inputs.join(', ')} → ${outputs.join(', ')}; classes ${model.classes.join(', ')}\n`,

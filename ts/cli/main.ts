@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { statusCommand, submitCommand } from './cluster.js';
 import { doctor } from './doctor.js';
 import { checkEnhancer, enhanceFiles, planOutputs, prepareOutDir } from './enhance.js';
-import { exportCommand } from './export.js';
 import { initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
+import { exportCommand } from './export.js';
 import { predictCommand } from './predict.js';
 import { isUsageError, UsageError } from './usage.js';
 
