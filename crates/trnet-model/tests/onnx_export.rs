@@ -10,9 +10,9 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use trnet_model::{ClassifierInput, Inputs, ModelConfig, NoLowInput, TrnetModel, Variant, onnx};
 
-const B: i64 = 3;
-const T: i64 = 23;
+/// The tiny configs' bins, frames, and the real frames of each of a batch's utterances (the rest is padding).
 const F: i64 = 16;
+const T: i64 = 23;
 const VALID: [i64; 3] = [23, 17, 5];
 
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -21,7 +21,7 @@ fn tiny(variant: Variant) -> ModelConfig {
     ModelConfig { variant, n_mels: F as usize, channels: vec![4, 8, 8], num_classes: 3, ..Default::default() }
 }
 
-/// A model with every variable drawn at random (running variances positive), seeded.
+/// A model with every variable drawn at random (weights scaled by fan-in, running variances positive), seeded.
 fn random_model(config: &ModelConfig, seed: i64) -> (VarStore, TrnetModel) {
     let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
     tch::manual_seed(seed);
@@ -37,6 +37,10 @@ fn random_model(config: &ModelConfig, seed: i64) -> (VarStore, TrnetModel) {
                 r * 0.3 + 0.5
             } else if name.starts_with("snr.fc.weight") {
                 r * 0.5
+            } else if t.dim() >= 2 {
+                // Scaled by fan-in, so that activations keep their size through the paper's 256 channels.
+                let fan_in: i64 = t.size()[1..].iter().product();
+                r * (1.5 / (fan_in as f64).sqrt())
             } else {
                 r * 0.4
             };
@@ -47,22 +51,25 @@ fn random_model(config: &ModelConfig, seed: i64) -> (VarStore, TrnetModel) {
 }
 
 struct Frames {
+    /// (batch, frames, bins).
+    dims: [i64; 3],
     x: Tensor,
     xe: Tensor,
     mask: Tensor,
     valid: Tensor,
 }
 
-fn frames(seed: i64) -> Frames {
+fn frames(seed: i64, valid: &[i64], t: i64, f: i64) -> Frames {
     let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
     tch::manual_seed(seed);
-    let x = Tensor::randn([B, T, F], (Kind::Float, Device::Cpu)) * 2.0 - 3.0;
-    let xe = &x * 0.8 + Tensor::randn([B, T, F], (Kind::Float, Device::Cpu)) * 0.5;
-    let lengths = Tensor::from_slice(&VALID);
-    let mask = Tensor::arange(T, (Kind::Int64, Device::Cpu)).unsqueeze(0).lt_tensor(&lengths.unsqueeze(1));
+    let dims = [valid.len() as i64, t, f];
+    let x = Tensor::randn(dims, (Kind::Float, Device::Cpu)) * 2.0 - 3.0;
+    let xe = &x * 0.8 + Tensor::randn(dims, (Kind::Float, Device::Cpu)) * 0.5;
+    let lengths = Tensor::from_slice(valid);
+    let mask = Tensor::arange(t, (Kind::Int64, Device::Cpu)).unsqueeze(0).lt_tensor(&lengths.unsqueeze(1));
     // Padding is zeros, as PadMode::Zero leaves it.
     let keep = mask.unsqueeze(2).to_kind(Kind::Float);
-    Frames { x: x * &keep, xe: xe * &keep, mask, valid: lengths.to_kind(Kind::Float) }
+    Frames { dims, x: x * &keep, xe: xe * &keep, mask, valid: lengths.to_kind(Kind::Float) }
 }
 
 fn values(t: &Tensor) -> Vec<f32> {
@@ -80,9 +87,9 @@ fn run_onnx(bytes: &[u8], variant: Variant, f: &Frames) -> (Vec<f32>, Option<Vec
     let data: Vec<(&str, Vec<f32>, Vec<i64>)> = onnx::input_names(variant)
         .into_iter()
         .map(|name| match name {
-            onnx::X => (name, values(&f.x), vec![B, T, F]),
-            onnx::XE => (name, values(&f.xe), vec![B, T, F]),
-            _ => (name, values(&f.valid), vec![B]),
+            onnx::X => (name, values(&f.x), f.dims.to_vec()),
+            onnx::XE => (name, values(&f.xe), f.dims.to_vec()),
+            _ => (name, values(&f.valid), vec![f.dims[0]]),
         })
         .collect();
     let feeds: Vec<(Cow<'_, str>, ort::session::SessionInputValue<'_>)> =
@@ -109,11 +116,14 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn check(config: &ModelConfig, seed: i64) {
+    check_on(config, seed, &frames(seed + 100, &VALID, T, F));
+}
+
+fn check_on(config: &ModelConfig, seed: i64, f: &Frames) {
     let (_vs, model) = random_model(config, seed);
-    let f = frames(seed + 100);
     let bytes = onnx::to_bytes(&model, &[]).unwrap();
-    let (p_onnx, c_onnx) = run_onnx(&bytes, config.variant, &f);
-    let (p_tch, c_tch) = run_tch(&model, &f);
+    let (p_onnx, c_onnx) = run_onnx(&bytes, config.variant, f);
+    let (p_tch, c_tch) = run_tch(&model, f);
     let what = format!("{} {:?}", config.variant, config);
     assert!(max_diff(&p_onnx, &p_tch) < 1e-4, "{what}: probabilities {p_onnx:?} vs {p_tch:?}");
     // Not all one-hot: the comparison has something to compare.
@@ -121,7 +131,7 @@ fn check(config: &ModelConfig, seed: i64) {
     match (c_onnx, c_tch) {
         (Some(a), Some(b)) => {
             assert!(max_diff(&a, &b) < 1e-4, "{what}: c {a:?} vs {b:?}");
-            assert_eq!(a.len(), B as usize);
+            assert_eq!(a.len(), f.dims[0] as usize);
         }
         (None, None) => assert!(!config.variant.has_snr_module()),
         (a, b) => panic!("{what}: c from ONNX {a:?}, from tch {b:?}"),
@@ -146,6 +156,14 @@ fn graph_changing_options_match_too() {
     for (i, c) in configs.iter().enumerate() {
         check(c, 40 + i as i64);
     }
+}
+
+#[test]
+fn the_papers_model_size_matches_on_500_frames() {
+    // 80 bins, 32/64/128/256 channels, 4 classes: the scale at which rounding differences would add up.
+    let f = frames(7, &[500, 321], 500, 80);
+    check_on(&ModelConfig::paper(Variant::Trnet), 8, &f);
+    check_on(&ModelConfig::paper(Variant::BaselineNoisy), 9, &f);
 }
 
 #[test]
