@@ -143,3 +143,53 @@ impl NativeModel {
 fn closed() -> Failure {
     Failure::new(CLOSED, "expected an open model, found one that was closed with close(). Load it again with load(dir).")
 }
+
+// ONNX export (issue 13): an impl block of its own, so that it stays apart from the prediction methods above.
+
+#[napi(object)]
+pub struct OnnxWritten {
+    /// Size of the file.
+    pub bytes: f64,
+    /// The graph's input names, in order (x, xe, valid_frames as the variant reads them).
+    pub inputs: Vec<String>,
+    /// The graph's output names, in order (probabilities, and c for the variants that have it).
+    pub outputs: Vec<String>,
+}
+
+#[napi]
+impl NativeModel {
+    /// Writes the model's eval-mode forward pass to `path` as one ONNX graph (trnet_model::onnx). `metadata`
+    /// (class names, feature settings, SE front end…) goes into its metadata_props, and `fbank` with every
+    /// default filled in as `trnet.fbank`, so the file says exactly how its frames are computed.
+    #[napi(ts_return_type = "Promise<OnnxWritten>")]
+    pub fn export_onnx(
+        &self,
+        env: &Env,
+        path: String,
+        metadata: std::collections::HashMap<String, String>,
+        fbank: Option<crate::features::FbankOptions>,
+    ) -> napi::Result<Job<OnnxWritten>, Code> {
+        let loaded = self.loaded.read().ok().and_then(|l| l.clone()).ok_or_else(|| closed().into_napi())?;
+        let fbank = guard(|| crate::features::to_options(fbank))?;
+        spawn(
+            env,
+            move |_ctx| {
+                // Sorted by key: the same model and metadata always give the same file.
+                let mut entries: Vec<(String, String)> = metadata.into_iter().collect();
+                entries.push(("trnet.fbank".into(), serde_json::to_string(&fbank).expect("fbank options serialise")));
+                entries.sort();
+                let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+                let model = &loaded.checkpoint.model;
+                let bytes = trnet_model::onnx::export(model, Path::new(&path), &entries)? as f64;
+                let names = |v: Vec<&str>| v.into_iter().map(String::from).collect();
+                Ok(OnnxWritten {
+                    bytes,
+                    inputs: names(trnet_model::onnx::input_names(model.variant())),
+                    outputs: names(trnet_model::onnx::output_names(model.variant())),
+                })
+            },
+            None,
+            None,
+        )
+    }
+}

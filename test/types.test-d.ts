@@ -45,7 +45,9 @@ import {
   type LoadOptions,
   load,
   type Model,
+  type ModelFrames,
   type ModelOutput,
+  type OnnxExport,
   type PredictInput,
   type PredictResult,
   resumeTraining,
@@ -255,3 +257,13 @@ expectTypeOf<TaskDescription['evaluation'][number]['items'][number]>().toEqualTy
   label: number;
   snrDb: number | null;
 }>();
+// ── ONNX export (ts/predict.ts): the frames predict feeds the network, and what exportOnnx wrote.
+expectTypeOf<ModelFrames>().toEqualTypeOf<{ x: Float32Array; xe: Float32Array | null; frames: number; bins: number }>();
+expectTypeOf<OnnxExport>().toEqualTypeOf<{ path: string; bytes: number; inputs: string[]; outputs: string[]; metadata: Record<string, string> }>();
+expectTypeOf<Model['frames']>().parameter(0).toEqualTypeOf<PredictInput>();
+expectTypeOf<Model['frames']>().returns.resolves.toEqualTypeOf<ModelFrames>();
+expectTypeOf<Model['exportOnnx']>().parameter(0).toEqualTypeOf<string>();
+expectTypeOf<Model['exportOnnx']>().returns.resolves.toEqualTypeOf<OnnxExport>();
+expectTypeOf<Model['features']>().toEqualTypeOf<
+  Readonly<{ frames: number; pad: 'zero' | 'repeat'; fbank: import('../ts/index.js').FbankOptions; waveformScale: number }>
+>();

@@ -24,6 +24,8 @@ export interface PredictFeatures {
   pad?: 'zero' | 'repeat';
   /** Default PAPER_FBANK (80 bins, 25/10 ms). */
   fbank?: FbankOptions;
+  /** Factor on the waveform just before the fbank (the experiment's features.waveformScale); default 1. */
+  waveformScale?: number;
 }
 
 export interface LoadOptions {
@@ -49,6 +51,51 @@ export interface PredictResult {
   probabilities: Record<string, number>;
   /** The noise-level estimate c ∈ [0, 1]; null for variants without the SNR-aware module. */
   c: number | null;
+}
+
+/** The two network inputs of one utterance as `predict` computes them (`Model.frames`). */
+export interface ModelFrames {
+  /** Log-Mel frames of the input audio, `frames × bins` row-major. */
+  x: Float32Array;
+  /** Log-Mel frames of the SE front end's output (same shape); null for variants that do not read it. */
+  xe: Float32Array | null;
+  /** Frames before padding or cutting to the model's `features.frames`. */
+  frames: number;
+  bins: number;
+}
+
+/** What `Model.exportOnnx` wrote. */
+export interface OnnxExport {
+  /** The absolute path of the .onnx file. */
+  path: string;
+  bytes: number;
+  /** The graph's input names in order: `x` and/or `xe` (batch × frames × bins), `valid_frames` (batch). */
+  inputs: string[];
+  /** `probabilities` (batch × classes), and `c` (batch) for the variants with the SNR-aware module. */
+  outputs: string[];
+  /** The metadata entries trnet's TypeScript side added (the native side adds trnet.variant, trnet.fbank, …). */
+  metadata: Record<string, string>;
+}
+
+/** The ONNX metadata a model's frames depend on besides the weights (see docs/inference.md). */
+function onnxMetadata(model: Model): Record<string, string> {
+  const { frames, pad, waveformScale, fbank } = model.features;
+  return {
+    'trnet.classes': JSON.stringify(model.classes),
+    'trnet.features': JSON.stringify({
+      sampleRate: RATE,
+      frames,
+      pad,
+      waveformScale,
+      samplesKept: samplesKept(frames, fbank),
+      bins: model.nMels,
+    }),
+    'trnet.enhancer': JSON.stringify(enhancerRecord(model.enhancer)),
+    'trnet.pipeline':
+      'decode to 16 kHz mono in [-1, 1]; cut to samplesKept samples (null: no cut); SE front end (trnet.enhancer) on the cut audio; ' +
+      'multiply both waves by waveformScale; Kaldi fbank (trnet.fbank) of the input → x and of the SE output → xe; pad (zero: zeros, ' +
+      'repeat: the frames again from the start) or cut to `frames` frames; valid_frames = min(frame count, frames).',
+  };
 }
 
 /** The file at an experiment's root that records the SE front end its features were made with. */
@@ -124,7 +171,7 @@ function locate(dir: string): Located {
 
 interface ExperimentSettings {
   classes: string[];
-  features: { frames: number; pad: 'zero' | 'repeat'; fbank: FbankOptions };
+  features: { frames: number; pad: 'zero' | 'repeat'; fbank: FbankOptions; waveformScale?: number };
   enhancer: EnhancerOptions;
 }
 
@@ -238,7 +285,7 @@ export class Model {
     private readonly native: Native.NativeModel,
     readonly dir: string,
     readonly classes: readonly string[],
-    readonly features: Readonly<{ frames: number; pad: 'zero' | 'repeat'; fbank: FbankOptions }>,
+    readonly features: Readonly<{ frames: number; pad: 'zero' | 'repeat'; fbank: FbankOptions; waveformScale: number }>,
     readonly enhancer: Readonly<EnhancerOptions>,
   ) {}
 
@@ -248,6 +295,11 @@ export class Model {
 
   get closed(): boolean {
     return this.native.closed;
+  }
+
+  /** Log-Mel bins per frame the network reads. */
+  get nMels(): number {
+    return this.native.nMels;
   }
 
   /** The label, every class's probability and c for one input. */
@@ -264,14 +316,58 @@ export class Model {
     return this.run(inputs);
   }
 
+  /**
+   * The log-Mel frames `predict` feeds the network for `input`, before they are padded or cut to
+   * `features.frames`: `x` from the input audio, `xe` from the SE front end's output (variants that read it).
+   * With these, the ONNX export (`exportOnnx`) gives predict's numbers in another runtime.
+   */
+  async frames(input: PredictInput): Promise<ModelFrames> {
+    PREDICT_INPUT(input, 'input');
+    const [f] = await this.lmfb([input]);
+    const bins = this.native.nMels;
+    return { x: f!.x, xe: f!.xe ?? null, frames: f!.x.length / bins, bins };
+  }
+
+  /**
+   * Writes the network as one ONNX graph to `out` (inputs `x`/`xe`/`valid_frames` → `probabilities`, `c`; see
+   * docs/inference.md), with class names, feature settings and the SE front end in its metadata.
+   */
+  async exportOnnx(out: string): Promise<OnnxExport> {
+    path(out, 'out');
+    this.checkOpen();
+    const file = resolve(out);
+    const metadata = onnxMetadata(this);
+    const written = await (callNative(() => this.native.exportOnnx(file, metadata, this.features.fbank)) as Promise<Native.OnnxWritten>);
+    return { path: file, bytes: written.bytes, inputs: written.inputs, outputs: written.outputs, metadata };
+  }
+
   /** Frees the native model; later calls fail with TRNET_MODEL_CLOSED. */
   close(): void {
     this.native.close();
   }
 
   private async run(inputs: PredictInput[]): Promise<PredictResult[]> {
+    const batch = await this.lmfb(inputs);
+    const outputs = await (callNative(() => this.native.predict(batch)) as Promise<ModelOutput[]>);
+    return outputs.map((o) => {
+      const probabilities: Record<string, number> = {};
+      let best = 0;
+      o.probabilities.forEach((p, k) => {
+        probabilities[this.classes[k]!] = p;
+        if (p > o.probabilities[best]!) best = k;
+      });
+      return { label: this.classes[best]!, probabilities, c: o.c ?? null };
+    });
+  }
+
+  private checkOpen(): void {
     if (this.native.closed)
       throw codedError('TRNET_MODEL_CLOSED', `expected an open model, found one that was closed with close() (${this.dir}). Load it again with load(dir).`);
+  }
+
+  /** The network's inputs for each input: decode, cut, SE, waveform scale, fbank (frames × bins, unpadded). */
+  private async lmfb(inputs: PredictInput[]): Promise<{ x: Float32Array; xe?: Float32Array }[]> {
+    this.checkOpen();
     const kept = samplesKept(this.features.frames, this.features.fbank);
     const waves = inputs.map((input) => {
       const w = decode(input, kept);
@@ -289,7 +385,9 @@ export class Model {
         );
       });
     }
-    const feats = await fbankBatch([...waves, ...enhanced], this.features.fbank);
+    const scale = this.features.waveformScale;
+    const scaled = scale === 1 ? [...waves, ...enhanced] : [...waves, ...enhanced].map((w) => w.map((v) => v * scale));
+    const feats = await fbankBatch(scaled, this.features.fbank);
     const matrix = (i: number) => {
       const f = feats[i]!;
       if (f.features) return f.features.data;
@@ -298,17 +396,7 @@ export class Model {
         `input ${i % inputs.length}: no features: ${f.error?.message ?? 'unknown error'}`,
       );
     };
-    const batch = inputs.map((_, i) => ({ x: matrix(i), ...(needsXe ? { xe: matrix(inputs.length + i) } : {}) }));
-    const outputs = await (callNative(() => this.native.predict(batch)) as Promise<ModelOutput[]>);
-    return outputs.map((o) => {
-      const probabilities: Record<string, number> = {};
-      let best = 0;
-      o.probabilities.forEach((p, k) => {
-        probabilities[this.classes[k]!] = p;
-        if (p > o.probabilities[best]!) best = k;
-      });
-      return { label: this.classes[best]!, probabilities, c: o.c ?? null };
-    });
+    return inputs.map((_, i) => ({ x: matrix(i), ...(needsXe ? { xe: matrix(inputs.length + i) } : {}) }));
   }
 }
 
@@ -356,7 +444,7 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
     nativeModel,
     where.checkpoint,
     Object.freeze([...classes]),
-    Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank }),
+    Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank, waveformScale: features.waveformScale ?? 1 }),
     Object.freeze(se),
   );
 }

@@ -420,10 +420,11 @@ export function callNative<T>(call: () => T): T {
 }
 
 // ---- load() and Model.predict (ts/predict.ts) ----
-const PREDICT_FEATURES: Check = object<{ frames: unknown; pad: unknown; fbank: unknown }>({
+const PREDICT_FEATURES: Check = object<{ frames: unknown; pad: unknown; fbank: unknown; waveformScale: unknown }>({
   frames: integer(1, 100_000, 'Pass the frame count the model was trained with (features.frames, e.g. 500).'),
   pad: optional(oneOf('zero', 'repeat')),
   fbank: optional(FBANK_OPTIONS),
+  waveformScale: optional(finite(Number.MIN_VALUE, 1e6, 'Pass the features.waveformScale the model was trained with (1 or 32768).')),
 });
 export const LOAD_OPTIONS: Check = object<{ classes: unknown; features: unknown; enhancer: unknown; allowDifferentEnhancer: unknown; device: unknown }>({
   classes: optional(arrayOf(string(), 1 << 16)),

@@ -390,6 +390,20 @@ const api = {
   ],
   'Model#predict': [fc.tuple(predictInput), 30],
   'Model#predictBatch': [fc.tuple(maybe(fc.array(predictInput, { maxLength: 4 }))), 30],
+  'Model#frames': [fc.tuple(predictInput), 20],
+  // Output paths inside the fuzzing folder only (never the shared audio files `path` can name): relative names,
+  // a missing folder, the folder itself, or junk.
+  'Model#exportOnnx': [
+    fc.tuple(
+      maybe(
+        fc.oneof(
+          relative.map((r) => `${r}.onnx`),
+          fc.constantFrom(join(work, 'no-such', 'm.onnx'), work, ''),
+        ),
+      ),
+    ),
+    10,
+  ],
   'OnnxSession.load': [fc.tuple(path, options({ intraThreads: int(-1, 4) }))],
   'OnnxSession#run': [fc.tuple(maybe(fc.array(tensor, { maxLength: 3 })))],
   'FeatureSet#subset': [fc.tuple(set, maybe(fc.array(int(-1, 5), { maxLength: 6 })))],
@@ -407,6 +421,8 @@ const target = (name) => {
   }
   if (name === 'Model#predict') return (...a) => model0.predict(...a);
   if (name === 'Model#predictBatch') return (...a) => model0.predictBatch(...a);
+  if (name === 'Model#frames') return (...a) => model0.frames(...a);
+  if (name === 'Model#exportOnnx') return (...a) => model0.exportOnnx(...a);
   if (name.startsWith('FeatureSet#')) {
     const m = name.slice('FeatureSet#'.length);
     return (self, ...a) => setA[m].call(self, ...a);

@@ -4,6 +4,7 @@ import { statusCommand, submitCommand } from './cluster.js';
 import { doctor } from './doctor.js';
 import { checkEnhancer, enhanceFiles, planOutputs, prepareOutDir } from './enhance.js';
 import { describeCommand, initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
+import { exportCommand } from './export.js';
 import { predictCommand } from './predict.js';
 import { isUsageError, UsageError } from './usage.js';
 
@@ -37,6 +38,9 @@ commands:
   predict <model> <audio files...> [--json] [--allow-different-enhancer]
       predict the emotion (and the noise level c) of each file with a trained model: an experiment task folder
       (tasks/<fold>/seed-<n>/<variant>) or its run/best; prints a table, or one JSON line per file with --json
+  export <model> --onnx FILE [--json] [--allow-different-enhancer]
+      write the model's network (log-Mel frames of the input and of the SE output → class probabilities and c)
+      as one ONNX graph, with class names, feature settings and the SE front end in its metadata
   submit <config.json> --slurm [--partition P] [--gres G | --gpus-per-task N] [--cpus-per-task N] [--time T]
          [--mem M] [--max-parallel K] [--dry-run] [--retry-failed] [--json]
       run the tasks as two Slurm job arrays (stage 2 after stage 1 succeeded); --dry-run prints the scripts;
@@ -154,6 +158,17 @@ async function command(argv: string[]): Promise<number> {
       });
       if (positionals.length < 2) throw new UsageError('predict: expected a model folder and at least one audio file');
       return predictCommand(positionals[0]!, positionals.slice(1), { json: values.json, allowDifferentEnhancer: values['allow-different-enhancer'] });
+    }
+    case 'export': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { onnx: { type: 'string' }, json: { type: 'boolean', default: false }, 'allow-different-enhancer': { type: 'boolean', default: false } },
+        strict: true,
+      });
+      if (positionals.length !== 1) throw new UsageError('export: expected one model folder');
+      if (!values.onnx) throw new UsageError('export: expected --onnx FILE (the only export format)');
+      return exportCommand(positionals[0]!, { onnx: values.onnx, json: values.json, allowDifferentEnhancer: values['allow-different-enhancer'] });
     }
     case 'submit': {
       const { values, positionals } = parseArgs({

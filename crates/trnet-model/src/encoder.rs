@@ -23,10 +23,10 @@ use tch::nn::Path;
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug)]
-struct ResidualBlock {
+pub(crate) struct ResidualBlock {
     /// One or two (conv, BN) pairs on the main path.
-    main: Vec<(Conv2d, BatchNorm2d)>,
-    shortcut: Option<(Conv2d, BatchNorm2d)>,
+    pub(crate) main: Vec<(Conv2d, BatchNorm2d)>,
+    pub(crate) shortcut: Option<(Conv2d, BatchNorm2d)>,
 }
 
 impl ResidualBlock {
@@ -73,8 +73,8 @@ impl ResidualBlock {
 /// a constant added to every frame cancels in the softmax.
 #[derive(Debug)]
 pub struct AttentionPooling {
-    hidden: Option<Linear>,
-    score: Linear,
+    pub(crate) hidden: Option<Linear>,
+    pub(crate) score: Linear,
 }
 
 impl AttentionPooling {
@@ -139,10 +139,10 @@ pub struct EncoderOutput {
 /// `attention.score.weight` (and `attention.hidden.{weight,bias}`).
 #[derive(Debug)]
 pub struct Encoder {
-    blocks: Vec<ResidualBlock>,
-    attention: AttentionPooling,
+    pub(crate) blocks: Vec<ResidualBlock>,
+    pub(crate) attention: AttentionPooling,
     n_mels: usize,
-    stride: i64,
+    pub(crate) stride: i64,
     dim: usize,
 }
 

@@ -9,8 +9,8 @@ use tch::nn::{Init, Path};
 
 #[derive(Debug)]
 pub struct FilmBridge {
-    fc1: Linear,
-    fc2: Linear,
+    pub(crate) fc1: Linear,
+    pub(crate) fc2: Linear,
 }
 
 impl FilmBridge {

@@ -51,8 +51,8 @@ impl Linear {
 #[derive(Debug)]
 pub struct Conv2d {
     pub weight: Tensor,
-    stride: i64,
-    padding: i64,
+    pub(crate) stride: i64,
+    pub(crate) padding: i64,
 }
 
 impl Conv2d {
@@ -77,7 +77,7 @@ pub struct BatchNorm2d {
     pub bias: Tensor,
     pub running_mean: Tensor,
     pub running_var: Tensor,
-    eps: f64,
+    pub(crate) eps: f64,
     momentum: f64,
 }
 

@@ -7,6 +7,7 @@
 //! - `losses`: CE, L_low, L_high and their weighted total.
 //! - `trnet`: the six compared models as one `TrnetModel` (see its table of what each variant computes).
 //! - `checkpoint`: safetensors weights + JSON config, written atomically, loaded strictly.
+//! - `onnx`: export of the eval-mode forward pass as one ONNX graph (hand-written protobuf, opset 17).
 //! - `device`, `ops`: device selection, and tensor ops on caller-owned memory (softmax for the addon).
 //!
 //! Process-level concerns (libtorch facts, malloc tuning, the matmul smoke job) live in `trnet-runtime`.
@@ -20,6 +21,7 @@ pub mod error;
 pub mod film;
 mod layers;
 pub mod losses;
+pub mod onnx;
 pub mod ops;
 pub mod snr_aware;
 pub mod trnet;

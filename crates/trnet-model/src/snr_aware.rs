@@ -32,8 +32,8 @@ use tch::{Kind, Tensor};
 #[derive(Debug)]
 pub struct SnrAware {
     /// `snr.fc`: Linear(F, 1).
-    fc: Linear,
-    eps: f64,
+    pub(crate) fc: Linear,
+    pub(crate) eps: f64,
 }
 
 /// What the module gives for a batch.

@@ -104,9 +104,10 @@ pub fn clean_embedding(encoder: &Encoder, xs: &Tensor, mask: Option<&Tensor>) ->
 pub struct TrnetModel {
     config: ModelConfig,
     encoder: Encoder,
-    classifier: Linear,
-    snr: Option<SnrAware>,
-    film: Option<FilmBridge>,
+    // Read by the ONNX export (crate::onnx), which walks the same modules.
+    pub(crate) classifier: Linear,
+    pub(crate) snr: Option<SnrAware>,
+    pub(crate) film: Option<FilmBridge>,
 }
 
 impl TrnetModel {
