@@ -48,6 +48,8 @@ import {
   type PredictInput,
   type PredictResult,
   resumeTraining,
+  type TimelineOptions,
+  type TimelineSegment,
   trainModel,
 } from '../ts/index.js';
 import type { Native } from '../ts/native.js';
@@ -232,3 +234,11 @@ expectTypeOf(load).returns.resolves.toEqualTypeOf<Model>();
 expectTypeOf(load).parameter(1).toEqualTypeOf<LoadOptions | undefined>();
 expectTypeOf<Model['predict']>().returns.resolves.toEqualTypeOf<PredictResult>();
 expectTypeOf<Model['predictBatch']>().returns.resolves.toEqualTypeOf<PredictResult[]>();
+expectTypeOf<Model['timeline']>().parameters.toEqualTypeOf<[PredictInput, TimelineOptions?]>();
+expectTypeOf<Model['timeline']>().returns.resolves.toEqualTypeOf<TimelineSegment[]>();
+expectTypeOf<TimelineOptions>().toEqualTypeOf<{ window?: number; hop?: number; silenceDb?: number; silenceFloorDb?: number }>();
+// A segment is a prediction or silence, told apart by `silent`.
+expectTypeOf<Extract<TimelineSegment, { silent: true }>>().toEqualTypeOf<{ start: number; end: number; levelDb: number; silent: true }>();
+expectTypeOf<Extract<TimelineSegment, { silent: false }>>().toMatchTypeOf<PredictResult & { start: number; end: number; levelDb: number }>();
+expectTypeOf<LoadOptions['threads']>().toEqualTypeOf<number | undefined>();
+expectTypeOf<Model['jobs']>().toEqualTypeOf<{ active: number; peak: number; limit: number }>();

@@ -27,6 +27,7 @@ pub mod run;
 pub mod schedule;
 pub mod seed;
 pub mod store;
+pub mod timeline;
 pub mod trainer;
 
 pub use config::{LrPlateau, TrainConfig};
