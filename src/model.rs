@@ -158,7 +158,13 @@ impl NativeModel {
     /// for the variants that read Xe), each marked silent by its level or classified, on a job thread
     /// (trnet_train::timeline: only the fbank and the forward pass run per window).
     #[napi(ts_return_type = "Promise<Array<TimelineWindow>>")]
-    pub fn timeline(&self, env: &Env, wave: Float32Array, enhanced: Option<Float32Array>, options: TimelineOptions) -> napi::Result<Job<Vec<TimelineWindow>>, Code> {
+    pub fn timeline(
+        &self,
+        env: &Env,
+        wave: Float32Array,
+        enhanced: Option<Float32Array>,
+        options: TimelineOptions,
+    ) -> napi::Result<Job<Vec<TimelineWindow>>, Code> {
         let loaded = self.loaded().map_err(Failure::into_napi)?;
         let fbank = to_options(options.fbank.clone()).map_err(Failure::into_napi)?;
         let spec = TimelineSpec {

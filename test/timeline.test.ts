@@ -73,7 +73,7 @@ describe('timelines of long audio, bounded concurrency, flat memory', () => {
     expect(utterances).toHaveLength(3);
     const segments = await model.timeline({ samples: long, sampleRate: RATE }, { window: 1, hop: 0.5 });
     // Windows every 0.5 s from 0; the last ends at the end of the audio (a shorter tail window when needed).
-    segments.forEach((s, i) => expect(s.start).toBeCloseTo(i * 0.5, 6));
+    for (const [i, s] of segments.entries()) expect(s.start).toBeCloseTo(i * 0.5, 6);
     expect(segments.at(-1)!.end).toBeCloseTo(long.length / RATE, 6);
     for (const s of segments.slice(0, -1)) expect(s.end - s.start).toBeCloseTo(1, 6);
     // Every window wholly inside a gap is silent (digital silence: -Infinity dB) and has no label; there is at
@@ -120,7 +120,7 @@ describe('timelines of long audio, bounded concurrency, flat memory', () => {
     });
     const want = await reference.predict(windows);
     voiced.forEach((s, i) => {
-      model.classes.forEach((name, k) => expect(Math.abs(s.probabilities[name]! - want[i]!.probabilities[k]!)).toBeLessThan(1e-4));
+      for (const [k, name] of model.classes.entries()) expect(Math.abs(s.probabilities[name]! - want[i]!.probabilities[k]!)).toBeLessThan(1e-4);
       expect(s.c).not.toBeNull();
       expect(Math.abs(s.c! - want[i]!.c!)).toBeLessThan(1e-4);
     });
@@ -136,12 +136,22 @@ describe('timelines of long audio, bounded concurrency, flat memory', () => {
     expect([only!.start, only!.end]).toEqual([0, 0.5]);
     const p = await model.predict({ samples: clip, sampleRate: RATE });
     expect(only!.silent).toBe(false);
-    for (const name of model.classes) expect(Math.abs((only as { probabilities: Record<string, number> }).probabilities[name]! - p.probabilities[name]!)).toBeLessThan(1e-4);
+    for (const name of model.classes)
+      expect(Math.abs((only as { probabilities: Record<string, number> }).probabilities[name]! - p.probabilities[name]!)).toBeLessThan(1e-4);
     // The default window is what the model reads (100 frames: 1.035 s), touching windows.
     const defaults = await model.timeline({ samples: long, sampleRate: RATE });
     expect(defaults[1]!.start).toBeCloseTo(1.035, 6);
     const input = { samples: long, sampleRate: RATE };
-    for (const bad of [{ window: 0 }, { window: -1 }, { window: 0.01 }, { hop: 0 }, { window: 1, hop: 2 }, { window: Number.NaN }, { silenceDb: -3 }, { step: 1 }])
+    for (const bad of [
+      { window: 0 },
+      { window: -1 },
+      { window: 0.01 },
+      { hop: 0 },
+      { window: 1, hop: 2 },
+      { window: Number.NaN },
+      { silenceDb: -3 },
+      { step: 1 },
+    ])
       expect(await codeOf(model.timeline(input, bad as never)), JSON.stringify(bad)).toBe('TRNET_INVALID_ARGUMENT');
     // Longer than the 1.035 s the model's 100 frames read: the native check names the limit.
     const err = await model.timeline(input, { window: 2 }).catch((e: Error & { code?: string }) => e);

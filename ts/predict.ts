@@ -473,13 +473,13 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
   }
   try {
     return new Model(
-    nativeModel,
-    where.checkpoint,
-    Object.freeze([...classes]),
-    Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank }),
-    Object.freeze(se),
-    options.threads ?? DEFAULT_PREDICT_THREADS,
-  );
+      nativeModel,
+      where.checkpoint,
+      Object.freeze([...classes]),
+      Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank }),
+      Object.freeze(se),
+      options.threads ?? DEFAULT_PREDICT_THREADS,
+    );
   } catch (err) {
     // Fbank options the native side refuses (samplesKept): free the weights before reporting it.
     nativeModel.close();

@@ -454,7 +454,12 @@ export const TIMELINE_OPTIONS: Check = (v, name) => {
   TIMELINE_FIELDS(v, name);
   const { window, hop } = v as { window?: number; hop?: number };
   if (typeof window === 'number' && typeof hop === 'number' && hop > window)
-    throw invalid(`${name}.hop`, `at most the window (${window} s)`, hop, 'Pass a hop no longer than the window (equal: windows that touch; shorter: overlapping windows).');
+    throw invalid(
+      `${name}.hop`,
+      `at most the window (${window} s)`,
+      hop,
+      'Pass a hop no longer than the window (equal: windows that touch; shorter: overlapping windows).',
+    );
 };
 const SAMPLES_INPUT: Check = object<{ samples: Float32Array; sampleRate: number }>({
   samples: (v, name) => {

@@ -1,11 +1,11 @@
 /** The `trnet` command line. */
 import { parseArgs } from 'node:util';
+import type { TimelineOptions } from '../predict.js';
+import { TIMELINE_OPTIONS } from '../validate.js';
 import { statusCommand, submitCommand } from './cluster.js';
 import { doctor } from './doctor.js';
 import { checkEnhancer, enhanceFiles, planOutputs, prepareOutDir } from './enhance.js';
 import { initCommand, reportCommand, runTaskCommand, tasksCommand, trainCommand } from './experiment.js';
-import type { TimelineOptions } from '../predict.js';
-import { TIMELINE_OPTIONS } from '../validate.js';
 import { predictCommand } from './predict.js';
 import { isUsageError, UsageError } from './usage.js';
 
