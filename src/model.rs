@@ -30,6 +30,10 @@ pub struct ModelLoadOptions {
     pub pad: Option<String>,
     /// "cpu" (default) | "cuda" | "cuda:N" | "auto".
     pub device: Option<String>,
+    /// libtorch intra-op threads for this model's forward passes, set (at::set_num_threads) on each prediction
+    /// job's thread before its forward pass; null: leave libtorch's setting. The setting is libtorch's: threads
+    /// that start libtorch work later in the process inherit it, as with training's `threads`.
+    pub intra_op_threads: Option<u32>,
 }
 
 #[napi(object)]
@@ -67,6 +71,7 @@ pub struct NativeModel {
     jobs: Arc<JobCount>,
     // The trained frame count, outside the lock (which a forward pass holds) for samplesKept.
     frames: usize,
+    intra_op_threads: Option<usize>,
 }
 
 #[napi]
@@ -89,6 +94,7 @@ impl NativeModel {
                 loaded: RwLock::new(Some(Arc::new(Mutex::new(Loaded { checkpoint, frames: options.frames as usize, pad })))),
                 jobs: Arc::default(),
                 frames: options.frames as usize,
+                intra_op_threads: options.intra_op_threads.map(|n| n.max(1) as usize),
             })
         })
     }
@@ -119,10 +125,12 @@ impl NativeModel {
     pub fn predict(&self, env: &Env, inputs: Vec<ModelInput>) -> napi::Result<Job<Vec<ModelOutput>>, Code> {
         let loaded = self.loaded.read().ok().and_then(|l| l.clone()).ok_or_else(|| closed().into_napi())?;
         let running = JobCount::start(&self.jobs);
+        let intra = self.intra_op_threads;
         spawn(
             env,
             move |_ctx| {
                 let _running = running;
+                set_intra_op_threads(intra);
                 let borrowed: Vec<PredictInput<'_>> = inputs.iter().map(|i| PredictInput { x: &i.x, xe: i.xe.as_deref() }).collect();
                 // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
                 let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
@@ -174,10 +182,12 @@ impl NativeModel {
             floor_db: options.silence_floor_db,
         };
         let running = JobCount::start(&self.jobs);
+        let intra = self.intra_op_threads;
         spawn(
             env,
             move |_ctx| {
                 let _running = running;
+                set_intra_op_threads(intra);
                 let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
                 let windows = timeline(&loaded.checkpoint.model, &wave, enhanced.as_deref(), &fbank, loaded.frames, loaded.pad, &spec)?;
                 Ok(windows
@@ -274,6 +284,13 @@ impl JobCount {
 impl Drop for Running {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// libtorch's intra-op thread count for the forward passes of this job's thread, when the model sets one.
+fn set_intra_op_threads(n: Option<usize>) {
+    if let Some(n) = n {
+        trnet_runtime::torch::set_intra_op_threads(n);
     }
 }
 

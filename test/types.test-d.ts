@@ -241,4 +241,5 @@ expectTypeOf<TimelineOptions>().toEqualTypeOf<{ window?: number; hop?: number; s
 expectTypeOf<Extract<TimelineSegment, { silent: true }>>().toEqualTypeOf<{ start: number; end: number; levelDb: number; silent: true }>();
 expectTypeOf<Extract<TimelineSegment, { silent: false }>>().toMatchTypeOf<PredictResult & { start: number; end: number; levelDb: number }>();
 expectTypeOf<LoadOptions['threads']>().toEqualTypeOf<number | undefined>();
+expectTypeOf<LoadOptions['intraOpThreads']>().toEqualTypeOf<number | undefined>();
 expectTypeOf<Model['jobs']>().toEqualTypeOf<{ active: number; peak: number; limit: number }>();

@@ -48,6 +48,12 @@ export interface LoadOptions {
    * DEFAULT_PREDICT_THREADS: min(4, the available cores).
    */
   threads?: number;
+  /**
+   * libtorch intra-op threads per forward pass (at::set_num_threads on each prediction job's thread); default:
+   * libtorch's setting (the cores). 1 suits many small concurrent predictions: see docs/inference.md. The setting
+   * is libtorch's, so libtorch work started later in the process inherits it.
+   */
+  intraOpThreads?: number;
 }
 
 /** The default bound on a model's concurrent native predictions: min(4, the available cores). */
@@ -459,7 +465,12 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
   if (where.experiment) checkEnhancer(where.experiment, se, options.allowDifferentEnhancer === true);
   const fbank = features.fbank ?? PAPER_FBANK;
   const nativeModel = callNative(() =>
-    native.NativeModel.load(where.checkpoint, { frames: features.frames, pad: features.pad ?? 'zero', ...(options.device ? { device: options.device } : {}) }),
+    native.NativeModel.load(where.checkpoint, {
+      frames: features.frames,
+      pad: features.pad ?? 'zero',
+      ...(options.device ? { device: options.device } : {}),
+      ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+    }),
   );
   const bins = (fbank.numMelBins ?? 23) + (fbank.useEnergy ? 1 : 0);
   if (classes.length !== nativeModel.numClasses || bins !== nativeModel.nMels) {

@@ -432,6 +432,7 @@ export const LOAD_OPTIONS: Check = object<{
   allowDifferentEnhancer: unknown;
   device: unknown;
   threads: unknown;
+  intraOpThreads: unknown;
 }>({
   classes: optional(arrayOf(string(), 1 << 16)),
   features: optional(PREDICT_FEATURES),
@@ -439,6 +440,7 @@ export const LOAD_OPTIONS: Check = object<{
   allowDifferentEnhancer: optional(boolean),
   device: optional(string()),
   threads: optional(integer(1, MAX_THREADS, 'Pass how many predictions may run natively at once, e.g. 4.')),
+  intraOpThreads: optional(integer(1, MAX_THREADS, 'Pass libtorch threads per forward pass, e.g. 1.')),
 });
 /** Shortest timeline window: one fbank frame of the paper's features (25 ms); the model's own check is exact. */
 export const MIN_TIMELINE_WINDOW_S = 0.025;

@@ -289,6 +289,7 @@ const loadOptions = options({
   allowDifferentEnhancer: maybe(fc.boolean()),
   device: choice('cpu', 'cuda'),
   threads: maybe(int(-1, 8)),
+  intraOpThreads: maybe(int(-1, 2)),
 });
 const timelineOptions = options({
   window: maybe(fc.constantFrom(-1, 0, 0.01, 0.1, 0.2, 5, Number.NaN)),
