@@ -242,8 +242,13 @@ describe('timelines of long audio, bounded concurrency, flat memory', () => {
     expect(await codeOf(load(trnetDir, { threads: 0 }))).toBe('TRNET_INVALID_ARGUMENT');
   }, 300_000);
 
-  it('keeps memory flat over 10,000 predictions (RSS growth after a warm-up under 32 MiB)', () => {
+  it('keeps memory flat over 10,000 predictions: no RSS trend, and growth after a warm-up under 64 MiB', () => {
     // A child process, so the measurement sees only this model's work; it imports the built package (dist/).
+    // RSS after a warm-up of 1,000 predictions, then after each of 10 blocks of 1,000 (1-s clips, 16 at a time).
+    // glibc's arenas make single readings jump by ±20 MiB (jobs run on threads of their own, and the allocator
+    // settings of src/jobs.rs are undone, with a trim, whenever no job runs), so the test bounds the trend (the
+    // least-squares slope over the blocks: a leak of 4 KB per prediction would be 4 MiB per block; one 1-s clip's
+    // fbank is 32 KB) and the largest reading.
     const script = join(work, 'memory.mjs');
     writeFileSync(
       script,
@@ -256,17 +261,26 @@ const run = async (n) => { for (let i = 0; i < n; i += 16) await Promise.all(Arr
 const rss = () => { globalThis.gc(); globalThis.gc(); return process.memoryUsage().rss; };
 const t0 = Date.now();
 await run(1000);
-const before = rss();
-await run(10000);
-const after = rss();
-process.stdout.write(JSON.stringify({ before, after, jobs: model.jobs, ms: Date.now() - t0 }));
+const warm = rss();
+const blocks = [];
+for (let k = 0; k < 10; k++) { await run(1000); blocks.push(rss()); }
+process.stdout.write(JSON.stringify({ warm, blocks, jobs: model.jobs, ms: Date.now() - t0 }));
 model.close();`,
     );
     const child = spawnSync(process.execPath, ['--expose-gc', script, trnetDir, sharedPath('data/ravdess')], { encoding: 'utf8', timeout: 280_000 });
     expect(child.status, child.stderr).toBe(0);
-    const m = JSON.parse(child.stdout) as { before: number; after: number; jobs: { peak: number }; ms: number };
-    console.log(`memory: RSS ${(m.before / 2 ** 20).toFixed(1)} → ${(m.after / 2 ** 20).toFixed(1)} MiB over 10,000 predictions (${m.ms} ms)`);
+    const m = JSON.parse(child.stdout) as { warm: number; blocks: number[]; jobs: { peak: number }; ms: number };
+    const MiB = 2 ** 20;
+    const n = m.blocks.length;
+    const mean = m.blocks.reduce((a, b) => a + b, 0) / n;
+    const slope = m.blocks.reduce((a, y, k) => a + (k - (n - 1) / 2) * (y - mean), 0) / m.blocks.reduce((a, _, k) => a + (k - (n - 1) / 2) ** 2, 0);
+    const growth = Math.max(...m.blocks) - m.warm;
+    console.log(
+      `memory: RSS ${(m.warm / MiB).toFixed(1)} MiB after 1,000 predictions; after each further 1,000: ${m.blocks.map((b) => (b / MiB).toFixed(1)).join(' ')}; slope ${(slope / MiB).toFixed(2)} MiB per 1,000 (${m.ms} ms)`,
+    );
+    expect(m.blocks).toHaveLength(10);
     expect(m.jobs.peak).toBeLessThanOrEqual(4);
-    expect(m.after - m.before).toBeLessThan(32 * 2 ** 20);
+    expect(slope).toBeLessThan(4 * MiB);
+    expect(growth).toBeLessThan(64 * MiB);
   }, 300_000);
 });
