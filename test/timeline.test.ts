@@ -240,6 +240,16 @@ describe('timelines of long audio, bounded concurrency, flat memory', () => {
       model.close();
     }
     expect(await codeOf(load(trnetDir, { threads: 0 }))).toBe('TRNET_INVALID_ARGUMENT');
+    expect(await codeOf(load(trnetDir, { intraOpThreads: 0 }))).toBe('TRNET_INVALID_ARGUMENT');
+    // One libtorch thread per forward pass: the same numbers (up to float summation order).
+    const many = await load(trnetDir);
+    const want = await many.predict(files[0]!);
+    many.close();
+    const single = await load(trnetDir, { intraOpThreads: 1 });
+    const got = await single.predict(files[0]!);
+    single.close();
+    expect(got.label).toBe(want.label);
+    for (const name of single.classes) expect(Math.abs(got.probabilities[name]! - want.probabilities[name]!)).toBeLessThan(1e-5);
   }, 300_000);
 
   it('keeps memory flat over 10,000 predictions: no RSS trend, and growth after a warm-up under 64 MiB', () => {
