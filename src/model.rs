@@ -6,15 +6,18 @@
 
 use crate::dsp::by_name;
 use crate::errors::{Code, Failure, guard};
+use crate::features::{FbankOptions, to_options};
 use crate::jobs::{Job, spawn};
 use napi::Env;
 use napi::bindgen_prelude::Float32Array;
 use napi_derive::napi;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use trnet_dsp::frames::PadMode;
 use trnet_model::Checkpoint;
 use trnet_train::predict::{PredictInput, predict};
+use trnet_train::timeline::{TimelineSpec, timeline};
 
 const CLOSED: Code = Code("TRNET_MODEL_CLOSED");
 
@@ -27,6 +30,10 @@ pub struct ModelLoadOptions {
     pub pad: Option<String>,
     /// "cpu" (default) | "cuda" | "cuda:N" | "auto".
     pub device: Option<String>,
+    /// libtorch intra-op threads for this model's forward passes, set (at::set_num_threads) on each prediction
+    /// job's thread before its forward pass; null: leave libtorch's setting. The setting is libtorch's: threads
+    /// that start libtorch work later in the process inherit it, as with training's `threads`.
+    pub intra_op_threads: Option<u32>,
 }
 
 #[napi(object)]
@@ -61,6 +68,10 @@ pub struct NativeModel {
     variant: String,
     num_classes: u32,
     n_mels: u32,
+    jobs: Arc<JobCount>,
+    // The trained frame count, outside the lock (which a forward pass holds) for samplesKept.
+    frames: usize,
+    intra_op_threads: Option<usize>,
 }
 
 #[napi]
@@ -81,6 +92,9 @@ impl NativeModel {
                 num_classes: config.num_classes as u32,
                 n_mels: config.n_mels as u32,
                 loaded: RwLock::new(Some(Arc::new(Mutex::new(Loaded { checkpoint, frames: options.frames as usize, pad })))),
+                jobs: Arc::default(),
+                frames: options.frames as usize,
+                intra_op_threads: options.intra_op_threads.map(|n| n.max(1) as usize),
             })
         })
     }
@@ -110,9 +124,13 @@ impl NativeModel {
     #[napi(ts_return_type = "Promise<Array<ModelOutput>>")]
     pub fn predict(&self, env: &Env, inputs: Vec<ModelInput>) -> napi::Result<Job<Vec<ModelOutput>>, Code> {
         let loaded = self.loaded.read().ok().and_then(|l| l.clone()).ok_or_else(|| closed().into_napi())?;
+        let running = JobCount::start(&self.jobs);
+        let intra = self.intra_op_threads;
         spawn(
             env,
             move |_ctx| {
+                let _running = running;
+                set_intra_op_threads(intra);
                 let borrowed: Vec<PredictInput<'_>> = inputs.iter().map(|i| PredictInput { x: &i.x, xe: i.xe.as_deref() }).collect();
                 // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
                 let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
@@ -131,12 +149,151 @@ impl NativeModel {
         )
     }
 
+    /// Samples of 16 kHz input the model's frames read with the fbank `fbank` (trnet_train's `samples_kept_for`,
+    /// the cut training made before enhancement); null when the fbank averages over the whole input
+    /// (subtractMean), which then is kept whole.
+    #[napi]
+    pub fn samples_kept(&self, fbank: Option<FbankOptions>) -> napi::Result<Option<u32>, Code> {
+        guard(|| {
+            let opts = to_options(fbank)?;
+            trnet_dsp::fbank::Fbank::new(opts.clone())?;
+            self.loaded()?;
+            Ok(trnet_train::features::samples_kept_for(self.frames, &opts).map(|k| u32::try_from(k).unwrap_or(u32::MAX)))
+        })
+    }
+
+    /// Windows along a whole recording (16 kHz mono `wave`; `enhanced`, the SE front end's output for all of it,
+    /// for the variants that read Xe), each marked silent by its level or classified, on a job thread
+    /// (trnet_train::timeline: only the fbank and the forward pass run per window).
+    #[napi(ts_return_type = "Promise<Array<TimelineWindow>>")]
+    pub fn timeline(
+        &self,
+        env: &Env,
+        wave: Float32Array,
+        enhanced: Option<Float32Array>,
+        options: TimelineOptions,
+    ) -> napi::Result<Job<Vec<TimelineWindow>>, Code> {
+        let loaded = self.loaded().map_err(Failure::into_napi)?;
+        let fbank = to_options(options.fbank.clone()).map_err(Failure::into_napi)?;
+        let spec = TimelineSpec {
+            window: options.window as usize,
+            hop: options.hop as usize,
+            relative_db: options.silence_relative_db,
+            floor_db: options.silence_floor_db,
+            waveform_scale: options.waveform_scale.unwrap_or(1.0) as f32,
+        };
+        let running = JobCount::start(&self.jobs);
+        let intra = self.intra_op_threads;
+        spawn(
+            env,
+            move |_ctx| {
+                let _running = running;
+                set_intra_op_threads(intra);
+                let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+                let windows = timeline(&loaded.checkpoint.model, &wave, enhanced.as_deref(), &fbank, loaded.frames, loaded.pad, &spec)?;
+                Ok(windows
+                    .into_iter()
+                    .map(|w| TimelineWindow {
+                        start: w.range.start as u32,
+                        end: w.range.end as u32,
+                        level_db: w.level_db,
+                        output: w.output.map(|o| ModelOutput {
+                            probabilities: o.probs.iter().map(|&p| f64::from(p)).collect(),
+                            c: o.c.map(f64::from),
+                            valid_frames: o.valid_frames as u32,
+                        }),
+                    })
+                    .collect())
+            },
+            None,
+            None,
+        )
+    }
+
+    /// Native prediction jobs (predict, timeline) of this model running or waiting for the model now.
+    #[napi(getter)]
+    pub fn active_jobs(&self) -> u32 {
+        self.jobs.active.load(Ordering::SeqCst)
+    }
+
+    /// The most native prediction jobs of this model that were ever running or waiting at once: what the
+    /// façade's bound on concurrent predictions (load's `threads`) is checked against.
+    #[napi(getter)]
+    pub fn peak_jobs(&self) -> u32 {
+        self.jobs.peak.load(Ordering::SeqCst)
+    }
+
     /// Frees the model (after the predictions already running). Closing twice is allowed.
     #[napi]
     pub fn close(&self) {
         if let Ok(mut l) = self.loaded.write() {
             *l = None;
         }
+    }
+}
+
+impl NativeModel {
+    fn loaded(&self) -> Result<Arc<Mutex<Loaded>>, Failure> {
+        self.loaded.read().ok().and_then(|l| l.clone()).ok_or_else(closed)
+    }
+}
+
+#[napi(object)]
+pub struct TimelineOptions {
+    /// Samples per window (16 kHz), at most what the model's frames read.
+    pub window: u32,
+    /// Samples between window starts, 1..=window.
+    pub hop: u32,
+    /// A window more than this many dB below the loudest window is silent.
+    pub silence_relative_db: f64,
+    /// A window below this level (dB re full scale) is silent.
+    pub silence_floor_db: f64,
+    /// The fbank the model was trained with.
+    pub fbank: Option<FbankOptions>,
+    /// Factor on the samples before the fbank (`features.waveformScale`; default 1).
+    pub waveform_scale: Option<f64>,
+}
+
+#[napi(object)]
+pub struct TimelineWindow {
+    /// First sample of the window.
+    pub start: u32,
+    /// One past its last sample.
+    pub end: u32,
+    /// Mean power of the window's input samples, dB re full scale (-Infinity for digital silence).
+    pub level_db: f64,
+    /// The prediction; null for a silent window.
+    pub output: Option<ModelOutput>,
+}
+
+/// Native jobs of one model running now and at most at once (a job counts from its call until it settles).
+#[derive(Default)]
+struct JobCount {
+    active: AtomicU32,
+    peak: AtomicU32,
+}
+
+/// Held by a job while it runs; dropping it (at the job's end, or if the job never starts) counts it out.
+struct Running(Arc<JobCount>);
+
+impl JobCount {
+    fn start(count: &Arc<JobCount>) -> Running {
+        let now = count.active.fetch_add(1, Ordering::SeqCst) + 1;
+        count.peak.fetch_max(now, Ordering::SeqCst);
+        Running(count.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// libtorch's intra-op thread count for the forward passes of this job's thread, when the model sets one.
+fn set_intra_op_threads(n: Option<usize>) {
+    if let Some(n) = n {
+        trnet_runtime::torch::set_intra_op_threads(n);
     }
 }
 

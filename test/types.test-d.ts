@@ -53,6 +53,8 @@ import {
   resumeTraining,
   type Task,
   type TaskDescription,
+  type TimelineOptions,
+  type TimelineSegment,
   trainModel,
 } from '../ts/index.js';
 import type { Native } from '../ts/native.js';
@@ -267,3 +269,12 @@ expectTypeOf<Model['exportOnnx']>().returns.resolves.toEqualTypeOf<OnnxExport>()
 expectTypeOf<Model['features']>().toEqualTypeOf<
   Readonly<{ frames: number; pad: 'zero' | 'repeat'; fbank: import('../ts/index.js').FbankOptions; waveformScale: number }>
 >();
+expectTypeOf<Model['timeline']>().parameters.toEqualTypeOf<[PredictInput, TimelineOptions?]>();
+expectTypeOf<Model['timeline']>().returns.resolves.toEqualTypeOf<TimelineSegment[]>();
+expectTypeOf<TimelineOptions>().toEqualTypeOf<{ window?: number; hop?: number; silenceDb?: number; silenceFloorDb?: number }>();
+// A segment is a prediction or silence, told apart by `silent`.
+expectTypeOf<Extract<TimelineSegment, { silent: true }>>().toEqualTypeOf<{ start: number; end: number; levelDb: number; silent: true }>();
+expectTypeOf<Extract<TimelineSegment, { silent: false }>>().toMatchTypeOf<PredictResult & { start: number; end: number; levelDb: number }>();
+expectTypeOf<LoadOptions['threads']>().toEqualTypeOf<number | undefined>();
+expectTypeOf<LoadOptions['intraOpThreads']>().toEqualTypeOf<number | undefined>();
+expectTypeOf<Model['jobs']>().toEqualTypeOf<{ active: number; peak: number; limit: number }>();

@@ -146,6 +146,8 @@ export {
   type PredictFeatures,
   type PredictInput,
   type PredictResult,
+  type TimelineOptions,
+  type TimelineSegment,
 } from './predict.js';
 export { CMGAN_STFT, type FixedLength, fixLength, GTCRN_STFT, istft, type Mixture, mixAtSnr, type Spectrogram, type StftOptions, stft } from './signal.js';
 export type { TrainOptions } from './train.js';

@@ -6,15 +6,20 @@
  * front end the model was trained with → the fbank of the input and of the enhanced audio → native forward
  * (which fixes both to the trained frame count with the trained padding, then runs the evaluation forward pass).
  * Same audio, same numbers as the experiment's evaluation of the clean condition.
+ *
+ * `model.timeline(input)` runs the same pipeline along a long recording: decode and SE once for the whole file,
+ * then, natively per window, the level (silent windows are marked, not classified), the fbank and the forward pass.
+ * At most `threads` predictions of a model run natively at once; the others wait in call order.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { decodeAudio, decodeAudioBytes } from './audio.js';
 import { type EnhancerOptions, enhanceBatch, enhancerInfo } from './enhance.js';
 import { type FbankOptions, fbankBatch, PAPER_FBANK } from './features.js';
 import { type Native, native } from './native.js';
-import { arrayOf, callNative, codedError, Found, invalid, LOAD_OPTIONS, PREDICT_INPUT, path } from './validate.js';
+import { arrayOf, callNative, codedError, Found, invalid, LOAD_OPTIONS, PREDICT_INPUT, path, TIMELINE_OPTIONS } from './validate.js';
 
 export type ModelOutput = Native.ModelOutput;
 
@@ -39,7 +44,22 @@ export interface LoadOptions {
   allowDifferentEnhancer?: boolean;
   /** "cpu" (default) | "cuda" | "cuda:N" | "auto". */
   device?: string;
+  /**
+   * Predictions (predict, predictBatch, timeline calls) of this model that run natively at once, each on one
+   * native job thread; later calls wait in order without blocking the event loop. Default
+   * DEFAULT_PREDICT_THREADS: min(4, the available cores).
+   */
+  threads?: number;
+  /**
+   * libtorch intra-op threads per forward pass (at::set_num_threads on each prediction job's thread); default:
+   * libtorch's setting (the cores). 1 suits many small concurrent predictions: see docs/inference.md. The setting
+   * is libtorch's, so libtorch work started later in the process inherits it.
+   */
+  intraOpThreads?: number;
 }
+
+/** The default bound on a model's concurrent native predictions: min(4, the available cores). */
+export const DEFAULT_PREDICT_THREADS = Math.max(1, Math.min(4, availableParallelism()));
 
 /** Audio to predict on: a file path, the bytes of an encoded file (WAV/FLAC/OGG/MP3), or samples at a rate. */
 export type PredictInput = string | Uint8Array | { samples: Float32Array; sampleRate: number };
@@ -87,7 +107,7 @@ function onnxMetadata(model: Model): Record<string, string> {
       frames,
       pad,
       waveformScale,
-      samplesKept: samplesKept(frames, fbank),
+      samplesKept: model.samplesKept,
       bins: model.nMels,
     }),
     'trnet.enhancer': JSON.stringify(enhancerRecord(model.enhancer)),
@@ -96,6 +116,58 @@ function onnxMetadata(model: Model): Record<string, string> {
       'multiply both waves by waveformScale; Kaldi fbank (trnet.fbank) of the input → x and of the SE output → xe; pad (zero: zeros, ' +
       'repeat: the frames again from the start) or cut to `frames` frames; valid_frames = min(frame count, frames).',
   };
+/** Windows of a timeline (seconds) and the silence rule. */
+export interface TimelineOptions {
+  /** Window length in seconds; default the audio the model's frames read (features.frames · 10 ms + 35 ms). */
+  window?: number;
+  /** Seconds between window starts, at most the window; default the window (windows that touch, no overlap). */
+  hop?: number;
+  /** A window whose level is more than this many dB below the loudest window's is silent. Default 35. */
+  silenceDb?: number;
+  /** A window whose level is below this (dB re full scale) is silent whatever the loudest is. Default -60. */
+  silenceFloorDb?: number;
+}
+
+/** A window of a timeline that is silent (by the rule of TimelineOptions): not classified. */
+export interface SilentSegment {
+  /** Seconds from the start of the audio. */
+  start: number;
+  end: number;
+  /** Mean power of the window's input samples, dB re full scale (-Infinity for digital silence). */
+  levelDb: number;
+  silent: true;
+}
+
+/** A window of a timeline that was classified: predict's result for the window. */
+export interface PredictedSegment extends PredictResult {
+  start: number;
+  end: number;
+  levelDb: number;
+  silent: false;
+}
+
+/** One window of a timeline, told apart by `silent`. */
+export type TimelineSegment = SilentSegment | PredictedSegment;
+
+export const TIMELINE_DEFAULTS = Object.freeze({ silenceDb: 35, silenceFloorDb: -60 });
+
+/** At most `limit` tasks at once; the others wait in call order (a slot passes straight to the next waiter). */
+class Limiter {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running < this.limit) this.running++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
 }
 
 /** The file at an experiment's root that records the SE front end its features were made with. */
@@ -265,21 +337,22 @@ function decode(input: PredictInput, kept: number | null): Float32Array {
   return decodeAudioBytes(floatWav(need < samples.length ? samples.subarray(0, need) : samples, sampleRate), 'samples.wav', { targetRate: RATE }).samples;
 }
 
-/**
- * Samples the features can use: trnet_train::features::samples_kept. Training cut every utterance to this before
- * enhancement, so prediction cuts the same way: a whole-utterance SE model's output on the kept part can depend
- * on the rest (the classical enhancer's does not), and the cut bounds the memory of long inputs.
- */
-function samplesKept(frames: number, fbank: FbankOptions): number | null {
-  if (fbank.subtractMean) return null;
-  const rate = fbank.sampleFrequency ?? RATE;
-  const shift = Math.trunc(rate * (fbank.frameShift ?? 10) * 0.001);
-  const window = Math.trunc(rate * (fbank.frameLength ?? 25) * 0.001);
-  return (frames + 1) * shift + window;
-}
-
-/** A loaded model. Many predictions may run at once; `close()` frees it. */
+/** A loaded model. Many predictions may run at once (at most `threads` natively); `close()` frees it. */
 export class Model {
+  private readonly limiter: Limiter;
+  /**
+   * Samples of 16 kHz input the model's frames read (null: all, with subtractMean). Training cut every utterance
+   * to this before enhancement, so prediction cuts the same way: a whole-utterance SE model's output on the kept
+   * part can depend on the rest, and the cut bounds the memory of long inputs. The native model computes it
+   * (trnet_train::features::samples_kept_for), the one place the fact lives.
+   */
+  private readonly kept: number | null;
+
+  /** Samples of the input the model reads (null: all); see `kept`. */
+  get samplesKept(): number | null {
+    return this.kept;
+  }
+
   /** @internal */
   constructor(
     private readonly native: Native.NativeModel,
@@ -287,7 +360,19 @@ export class Model {
     readonly classes: readonly string[],
     readonly features: Readonly<{ frames: number; pad: 'zero' | 'repeat'; fbank: FbankOptions; waveformScale: number }>,
     readonly enhancer: Readonly<EnhancerOptions>,
-  ) {}
+    readonly threads: number = DEFAULT_PREDICT_THREADS,
+  ) {
+    this.limiter = new Limiter(threads);
+    this.kept = callNative(() => native.samplesKept(features.fbank)) ?? null;
+  }
+
+  /**
+   * Native prediction jobs of this model: running now and the most ever at once (never above `threads`).
+   * For monitoring a service and for the test of the bound.
+   */
+  get jobs(): { active: number; peak: number; limit: number } {
+    return { active: this.native.activeJobs, peak: this.native.peakJobs, limit: this.threads };
+  }
 
   get variant(): string {
     return this.native.variant;
@@ -305,7 +390,7 @@ export class Model {
   /** The label, every class's probability and c for one input. */
   async predict(input: PredictInput): Promise<PredictResult> {
     PREDICT_INPUT(input, 'input');
-    const [p] = await this.run([input]);
+    const [p] = await this.limiter.run(() => this.run([input]));
     return p!;
   }
 
@@ -313,7 +398,40 @@ export class Model {
   async predictBatch(inputs: PredictInput[]): Promise<PredictResult[]> {
     arrayOf(PREDICT_INPUT, 100_000)(inputs, 'inputs');
     if (inputs.length === 0) return [];
-    return this.run(inputs);
+    return this.limiter.run(() => this.run(inputs));
+  }
+
+  /**
+   * Predictions along a long recording: one segment per window (`window` seconds every `hop`), silent windows
+   * marked `{ silent: true }` instead of classified. The audio is decoded and enhanced once, whole; the level,
+   * fbank and forward pass run natively per window. A window equals `predict` on the same cut of the input and
+   * of the whole file's SE output; the last window ends at the end of the audio and may be shorter (padded as in
+   * training). See docs/inference.md for the silence rule.
+   */
+  async timeline(input: PredictInput, options: TimelineOptions = {}): Promise<TimelineSegment[]> {
+    PREDICT_INPUT(input, 'input');
+    TIMELINE_OPTIONS(options, 'options');
+    return this.limiter.run(async () => {
+      this.checkOpen();
+      const window = options.window === undefined ? (this.kept ?? 5 * RATE) : Math.round(options.window * RATE);
+      const hop = options.hop === undefined ? window : Math.round(options.hop * RATE);
+      const wave = decode(input, null);
+      const enhanced = this.needsXe ? (await this.enhance([wave]))[0]! : null;
+      const windows = await (callNative(() =>
+        this.native.timeline(wave, enhanced, {
+          window,
+          hop,
+          silenceRelativeDb: options.silenceDb ?? TIMELINE_DEFAULTS.silenceDb,
+          silenceFloorDb: options.silenceFloorDb ?? TIMELINE_DEFAULTS.silenceFloorDb,
+          fbank: this.features.fbank,
+          waveformScale: this.features.waveformScale,
+        }),
+      ) as Promise<Native.TimelineWindow[]>);
+      return windows.map((w): TimelineSegment => {
+        const base = { start: w.start / RATE, end: w.end / RATE, levelDb: w.levelDb };
+        return w.output ? { ...base, silent: false, ...this.result(w.output) } : { ...base, silent: true };
+      });
+    });
   }
 
   /**
@@ -349,15 +467,7 @@ export class Model {
   private async run(inputs: PredictInput[]): Promise<PredictResult[]> {
     const batch = await this.lmfb(inputs);
     const outputs = await (callNative(() => this.native.predict(batch)) as Promise<ModelOutput[]>);
-    return outputs.map((o) => {
-      const probabilities: Record<string, number> = {};
-      let best = 0;
-      o.probabilities.forEach((p, k) => {
-        probabilities[this.classes[k]!] = p;
-        if (p > o.probabilities[best]!) best = k;
-      });
-      return { label: this.classes[best]!, probabilities, c: o.c ?? null };
-    });
+    return outputs.map((o) => this.result(o));
   }
 
   private checkOpen(): void {
@@ -365,26 +475,41 @@ export class Model {
       throw codedError('TRNET_MODEL_CLOSED', `expected an open model, found one that was closed with close() (${this.dir}). Load it again with load(dir).`);
   }
 
+  private get needsXe(): boolean {
+    return this.variant !== 'baseline-c' && this.variant !== 'baseline-n';
+  }
+
+  private async enhance(waves: Float32Array[]): Promise<Float32Array[]> {
+    const items = await enhanceBatch(waves, this.enhancer);
+    return items.map((item, i) => {
+      if (item.samples) return item.samples;
+      throw codedError(
+        (item.error?.code as 'TRNET_ENHANCE_FAILED' | undefined) ?? 'TRNET_ENHANCE_FAILED',
+        `input ${i}: the SE front end failed: ${item.error?.message ?? 'no output'}`,
+      );
+    });
+  }
+
+  private result(o: ModelOutput): PredictResult {
+    const probabilities: Record<string, number> = {};
+    let best = 0;
+    o.probabilities.forEach((p, k) => {
+      probabilities[this.classes[k]!] = p;
+      if (p > o.probabilities[best]!) best = k;
+    });
+    return { label: this.classes[best]!, probabilities, c: o.c ?? null };
+  }
+
   /** The network's inputs for each input: decode, cut, SE, waveform scale, fbank (frames × bins, unpadded). */
   private async lmfb(inputs: PredictInput[]): Promise<{ x: Float32Array; xe?: Float32Array }[]> {
     this.checkOpen();
-    const kept = samplesKept(this.features.frames, this.features.fbank);
+    const kept = this.kept;
     const waves = inputs.map((input) => {
       const w = decode(input, kept);
       return kept !== null && w.length > kept ? w.slice(0, kept) : w;
     });
-    const needsXe = this.variant !== 'baseline-c' && this.variant !== 'baseline-n';
-    let enhanced: Float32Array[] = [];
-    if (needsXe) {
-      const items = await enhanceBatch(waves, this.enhancer);
-      enhanced = items.map((item, i) => {
-        if (item.samples) return item.samples;
-        throw codedError(
-          (item.error?.code as 'TRNET_ENHANCE_FAILED' | undefined) ?? 'TRNET_ENHANCE_FAILED',
-          `input ${i}: the SE front end failed: ${item.error?.message ?? 'no output'}`,
-        );
-      });
-    }
+    const needsXe = this.needsXe;
+    const enhanced = needsXe ? await this.enhance(waves) : [];
     const scale = this.features.waveformScale;
     const scaled = scale === 1 ? [...waves, ...enhanced] : [...waves, ...enhanced].map((w) => w.map((v) => v * scale));
     const feats = await fbankBatch(scaled, this.features.fbank);
@@ -428,7 +553,12 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
   if (where.experiment) checkEnhancer(where.experiment, se, options.allowDifferentEnhancer === true);
   const fbank = features.fbank ?? PAPER_FBANK;
   const nativeModel = callNative(() =>
-    native.NativeModel.load(where.checkpoint, { frames: features.frames, pad: features.pad ?? 'zero', ...(options.device ? { device: options.device } : {}) }),
+    native.NativeModel.load(where.checkpoint, {
+      frames: features.frames,
+      pad: features.pad ?? 'zero',
+      ...(options.device ? { device: options.device } : {}),
+      ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+    }),
   );
   const bins = (fbank.numMelBins ?? 23) + (fbank.useEnergy ? 1 : 0);
   if (classes.length !== nativeModel.numClasses || bins !== nativeModel.nMels) {
@@ -447,4 +577,18 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
     Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank, waveformScale: features.waveformScale ?? 1 }),
     Object.freeze(se),
   );
+  try {
+    return new Model(
+      nativeModel,
+      where.checkpoint,
+      Object.freeze([...classes]),
+      Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank }),
+      Object.freeze(se),
+      options.threads ?? DEFAULT_PREDICT_THREADS,
+    );
+  } catch (err) {
+    // Fbank options the native side refuses (samplesKept): free the weights before reporting it.
+    nativeModel.close();
+    throw err;
+  }
 }

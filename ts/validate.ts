@@ -426,13 +426,44 @@ const PREDICT_FEATURES: Check = object<{ frames: unknown; pad: unknown; fbank: u
   fbank: optional(FBANK_OPTIONS),
   waveformScale: optional(finite(Number.MIN_VALUE, 1e6, 'Pass the features.waveformScale the model was trained with (1 or 32768).')),
 });
-export const LOAD_OPTIONS: Check = object<{ classes: unknown; features: unknown; enhancer: unknown; allowDifferentEnhancer: unknown; device: unknown }>({
+export const LOAD_OPTIONS: Check = object<{
+  classes: unknown;
+  features: unknown;
+  enhancer: unknown;
+  allowDifferentEnhancer: unknown;
+  device: unknown;
+  threads: unknown;
+  intraOpThreads: unknown;
+}>({
   classes: optional(arrayOf(string(), 1 << 16)),
   features: optional(PREDICT_FEATURES),
   enhancer: optional(ENHANCER_OPTIONS),
   allowDifferentEnhancer: optional(boolean),
   device: optional(string()),
+  threads: optional(integer(1, MAX_THREADS, 'Pass how many predictions may run natively at once, e.g. 4.')),
+  intraOpThreads: optional(integer(1, MAX_THREADS, 'Pass libtorch threads per forward pass, e.g. 1.')),
 });
+/** Shortest timeline window: one fbank frame of the paper's features (25 ms); the model's own check is exact. */
+export const MIN_TIMELINE_WINDOW_S = 0.025;
+/** Shortest hop: one fbank frame shift (10 ms); shorter hops only multiply near-identical windows. */
+export const MIN_TIMELINE_HOP_S = 0.01;
+const TIMELINE_FIELDS: Check = object<{ window: unknown; hop: unknown; silenceDb: unknown; silenceFloorDb: unknown }>({
+  window: optional(finite(MIN_TIMELINE_WINDOW_S, 86_400, 'Pass the window length in seconds, e.g. 2.')),
+  hop: optional(finite(MIN_TIMELINE_HOP_S, 86_400, 'Pass the hop in seconds, e.g. 1.')),
+  silenceDb: optional(finite(0, 200, 'Pass how many dB below the loudest window is silence, e.g. 35.')),
+  silenceFloorDb: optional(finite(-400, 0, 'Pass a level in dB re full scale, e.g. -60.')),
+});
+export const TIMELINE_OPTIONS: Check = (v, name) => {
+  TIMELINE_FIELDS(v, name);
+  const { window, hop } = v as { window?: number; hop?: number };
+  if (typeof window === 'number' && typeof hop === 'number' && hop > window)
+    throw invalid(
+      `${name}.hop`,
+      `at most the window (${window} s)`,
+      hop,
+      'Pass a hop no longer than the window (equal: windows that touch; shorter: overlapping windows).',
+    );
+};
 const SAMPLES_INPUT: Check = object<{ samples: Float32Array; sampleRate: number }>({
   samples: (v, name) => {
     if (!(v instanceof Float32Array)) throw invalid(name, 'a Float32Array', v, 'Pass mono samples in [-1, 1].');

@@ -288,6 +288,14 @@ const loadOptions = options({
   enhancer: enhancerOptions,
   allowDifferentEnhancer: maybe(fc.boolean()),
   device: choice('cpu', 'cuda'),
+  threads: maybe(int(-1, 8)),
+  intraOpThreads: maybe(int(-1, 2)),
+});
+const timelineOptions = options({
+  window: maybe(fc.constantFrom(-1, 0, 0.01, 0.1, 0.2, 5, Number.NaN)),
+  hop: maybe(fc.constantFrom(-1, 0, 0.01, 0.05, 0.3)),
+  silenceDb: maybe(fc.constantFrom(-1, 0, 35)),
+  silenceFloorDb: maybe(fc.constantFrom(-60, 1, -Infinity)),
 });
 const tensor = maybe(fc.record({ name: fc.constantFrom('mix', 'conv_cache', 'x'), dims: maybe(fc.array(int(-1, 300), { maxLength: 5 })), data: f32 }));
 
@@ -404,6 +412,7 @@ const api = {
     ),
     10,
   ],
+  'Model#timeline': [fc.tuple(predictInput, timelineOptions), 30],
   'OnnxSession.load': [fc.tuple(path, options({ intraThreads: int(-1, 4) }))],
   'OnnxSession#run': [fc.tuple(maybe(fc.array(tensor, { maxLength: 3 })))],
   'FeatureSet#subset': [fc.tuple(set, maybe(fc.array(int(-1, 5), { maxLength: 6 })))],
@@ -423,6 +432,7 @@ const target = (name) => {
   if (name === 'Model#predictBatch') return (...a) => model0.predictBatch(...a);
   if (name === 'Model#frames') return (...a) => model0.frames(...a);
   if (name === 'Model#exportOnnx') return (...a) => model0.exportOnnx(...a);
+  if (name === 'Model#timeline') return (...a) => model0.timeline(...a);
   if (name.startsWith('FeatureSet#')) {
     const m = name.slice('FeatureSet#'.length);
     return (self, ...a) => setA[m].call(self, ...a);

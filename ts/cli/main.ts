@@ -1,5 +1,7 @@
 /** The `trnet` command line. */
 import { parseArgs } from 'node:util';
+import type { TimelineOptions } from '../predict.js';
+import { TIMELINE_OPTIONS } from '../validate.js';
 import { statusCommand, submitCommand } from './cluster.js';
 import { doctor } from './doctor.js';
 import { checkEnhancer, enhanceFiles, planOutputs, prepareOutDir } from './enhance.js';
@@ -35,9 +37,11 @@ commands:
   run-task <config.json> [--index N] [--json]
       run one task into the shared run folder (index from --index, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX);
       a finished task is a no-op
-  predict <model> <audio files...> [--json] [--allow-different-enhancer]
+  predict <model> <audio files...> [--json] [--allow-different-enhancer] [--threads N]
+          [--timeline [--window S] [--hop S]]
       predict the emotion (and the noise level c) of each file with a trained model: an experiment task folder
-      (tasks/<fold>/seed-<n>/<variant>) or its run/best; prints a table, or one JSON line per file with --json
+      (tasks/<fold>/seed-<n>/<variant>) or its run/best; prints a table, or one JSON line per file with --json;
+      --timeline: one row (JSON line) per window of S seconds every S seconds, silent windows marked
   export <model> --onnx FILE [--json] [--allow-different-enhancer]
       write the model's network (log-Mel frames of the input and of the SE output → class probabilities and c)
       as one ONNX graph, with class names, feature settings and the SE front end in its metadata
@@ -69,6 +73,27 @@ function threads(value: string | undefined): number | undefined {
   const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!(n >= 1 && n <= 1024)) throw new UsageError(`--threads: expected a whole number from 1 to 1024, found ${JSON.stringify(value)}`);
   return n;
+}
+
+/** --window / --hop in seconds, checked as timeline() checks them, so a bad value is a usage error (exit 2). */
+function timelineOptions(window: string | undefined, hop: string | undefined): TimelineOptions {
+  const seconds = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = /^[0-9]*\.?[0-9]+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isFinite(n)) throw new UsageError(`--${flag}: expected seconds such as 2 or 0.5, found ${JSON.stringify(v)}`);
+    return n;
+  };
+  const options: TimelineOptions = {};
+  const w = seconds('window', window);
+  const h = seconds('hop', hop);
+  if (w !== undefined) options.window = w;
+  if (h !== undefined) options.hop = h;
+  try {
+    TIMELINE_OPTIONS(options, 'timeline');
+  } catch (e) {
+    throw new UsageError(`predict: ${(e as Error).message.replace(/^timeline\.(\w+)/, '--$1')}`);
+  }
+  return options;
 }
 
 async function command(argv: string[]): Promise<number> {
@@ -153,11 +178,26 @@ async function command(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { json: { type: 'boolean', default: false }, 'allow-different-enhancer': { type: 'boolean', default: false } },
+        options: {
+          json: { type: 'boolean', default: false },
+          'allow-different-enhancer': { type: 'boolean', default: false },
+          threads: { type: 'string' },
+          timeline: { type: 'boolean', default: false },
+          window: { type: 'string' },
+          hop: { type: 'string' },
+        },
         strict: true,
       });
       if (positionals.length < 2) throw new UsageError('predict: expected a model folder and at least one audio file');
-      return predictCommand(positionals[0]!, positionals.slice(1), { json: values.json, allowDifferentEnhancer: values['allow-different-enhancer'] });
+      if (!values.timeline && (values.window !== undefined || values.hop !== undefined))
+        throw new UsageError('predict: --window and --hop apply to --timeline; add --timeline');
+      const timeline = values.timeline ? timelineOptions(values.window, values.hop) : undefined;
+      return predictCommand(positionals[0]!, positionals.slice(1), {
+        json: values.json,
+        allowDifferentEnhancer: values['allow-different-enhancer'],
+        threads: threads(values.threads),
+        timeline,
+      });
     }
     case 'export': {
       const { values, positionals } = parseArgs({

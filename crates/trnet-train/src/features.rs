@@ -352,7 +352,12 @@ fn map_utterances<T: Send>(
 /// file is dropped before mixing and enhancement and their memory follows the kept length, not the file's.
 /// None (keep everything) when subtract_mean averages over the whole utterance.
 fn samples_kept(spec: &AudioDatasetSpec) -> Option<usize> {
-    let f = &spec.fbank;
+    samples_kept_for(spec.frames, &spec.fbank)
+}
+
+/// [`samples_kept`] for `frames` frames of the fbank `f`: the one place the cut is defined (training cuts every
+/// utterance to it; predictions from raw audio cut the same way, and a timeline's window may not exceed it).
+pub fn samples_kept_for(frames: usize, f: &FbankOptions) -> Option<usize> {
     if f.subtract_mean {
         return None;
     }
@@ -360,7 +365,7 @@ fn samples_kept(spec: &AudioDatasetSpec) -> Option<usize> {
     // before any utterance is read, so these are small positive numbers.
     let shift = (f.sample_frequency * f.frame_shift * 0.001) as usize;
     let window = (f.sample_frequency * f.frame_length * 0.001) as usize;
-    spec.frames.checked_add(1)?.checked_mul(shift)?.checked_add(window)
+    frames.checked_add(1)?.checked_mul(shift)?.checked_add(window)
 }
 
 /// `utterance_items`, with argument errors (a silent clip that cannot be mixed, one too short for a frame)

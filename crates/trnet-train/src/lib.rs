@@ -30,6 +30,7 @@ pub mod schedule;
 pub mod seed;
 pub mod store;
 pub mod task;
+pub mod timeline;
 pub mod trainer;
 
 pub use config::{LrPlateau, TrainConfig};
