@@ -116,6 +116,8 @@ function onnxMetadata(model: Model): Record<string, string> {
       'multiply both waves by waveformScale; Kaldi fbank (trnet.fbank) of the input → x and of the SE output → xe; pad (zero: zeros, ' +
       'repeat: the frames again from the start) or cut to `frames` frames; valid_frames = min(frame count, frames).',
   };
+}
+
 /** Windows of a timeline (seconds) and the silence rule. */
 export interface TimelineOptions {
   /** Window length in seconds; default the audio the model's frames read (features.frames · 10 ms + 35 ms). */
@@ -570,19 +572,12 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
       'Pass the classes and fbank options the model was trained with.',
     );
   }
-  return new Model(
-    nativeModel,
-    where.checkpoint,
-    Object.freeze([...classes]),
-    Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank, waveformScale: features.waveformScale ?? 1 }),
-    Object.freeze(se),
-  );
   try {
     return new Model(
       nativeModel,
       where.checkpoint,
       Object.freeze([...classes]),
-      Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank }),
+      Object.freeze({ frames: features.frames, pad: features.pad ?? 'zero', fbank, waveformScale: features.waveformScale ?? 1 }),
       Object.freeze(se),
       options.threads ?? DEFAULT_PREDICT_THREADS,
     );
