@@ -158,6 +158,33 @@ describe('predictions from raw audio with a trained model', () => {
     task.close();
   });
 
+  it('keeps its SE front end open from load to close: one ONNX session per model, not one per prediction', async () => {
+    const settings = { classes: ['angry', 'happy', 'neutral', 'sad'], features: { frames: 100 } };
+    const bare = join(work, 'bare-se');
+    cpSync(join(trnetDir, 'run', 'best'), bare, { recursive: true });
+    const onnx = join(work, 'se.onnx');
+    cpSync(sharedPath('models/gtcrn/gtcrn_simple.onnx'), onnx);
+    const enhancer = { kind: 'gtcrn', model: onnx };
+    const model = await load(bare, { ...settings, enhancer });
+    const file = paths.get(rows[0]!.utterance)!;
+    const before = await model.predict(file);
+    // The session was made by load(): predictions go on without the file, which a session per call would reload.
+    rmSync(onnx);
+    const after = await model.predict(file);
+    expect(after.probabilities).toEqual(before.probabilities);
+    expect(after.c).toBe(before.c);
+    model.close();
+    expect(await codeOf(model.predict(file))).toBe('TRNET_MODEL_CLOSED');
+    // An SE model that does not load fails load(), before any audio …
+    expect(await codeOf(load(bare, { ...settings, enhancer }))).toBe('TRNET_MODEL_LOAD');
+    // … except for a variant that never reads Xe, which holds no SE front end.
+    const baseline = join(work, 'bare-se-baseline');
+    cpSync(join(baselineDir, 'run', 'best'), baseline, { recursive: true });
+    const b = await load(baseline, { ...settings, enhancer });
+    checkShape(await b.predict(file), settings.classes);
+    b.close();
+  });
+
   it('refuses corrupted weights, non-model folders and bad inputs with coded errors', async () => {
     const damaged = join(work, 'damaged');
     cpSync(join(trnetDir, 'run', 'best'), damaged, { recursive: true });

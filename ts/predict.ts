@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { decodeAudio, decodeAudioBytes } from './audio.js';
-import { type EnhancerOptions, enhanceBatch, enhancerInfo } from './enhance.js';
+import { type EnhanceItem, type EnhancerOptions, enhancerInfo } from './enhance.js';
 import { type FbankOptions, fbankBatch, PAPER_FBANK } from './features.js';
 import { type Native, native } from './native.js';
 import { arrayOf, callNative, codedError, Found, invalid, LOAD_OPTIONS, PREDICT_INPUT, path } from './validate.js';
@@ -49,6 +49,15 @@ export interface PredictResult {
   probabilities: Record<string, number>;
   /** The noise-level estimate c ∈ [0, 1]; null for variants without the SNR-aware module. */
   c: number | null;
+}
+
+/** @internal Where one `predictBatch` spent its time, in milliseconds (bench/predict.ts); `total` includes the rest. */
+export interface StageTimes {
+  decode: number;
+  enhance: number;
+  fbank: number;
+  forward: number;
+  total: number;
 }
 
 /** The file at an experiment's root that records the SE front end its features were made with. */
@@ -264,23 +273,43 @@ export class Model {
     return this.run(inputs);
   }
 
-  /** Frees the native model; later calls fail with TRNET_MODEL_CLOSED. */
+  /** @internal `predictBatch` timed stage by stage (bench/predict.ts). */
+  async profile(inputs: PredictInput[]): Promise<{ results: PredictResult[]; ms: StageTimes }> {
+    arrayOf(PREDICT_INPUT, 100_000)(inputs, 'inputs');
+    const ms: StageTimes = { decode: 0, enhance: 0, fbank: 0, forward: 0, total: 0 };
+    const t0 = performance.now();
+    const results = inputs.length === 0 ? [] : await this.run(inputs, ms);
+    ms.total = performance.now() - t0;
+    return { results, ms };
+  }
+
+  /** Frees the native model and its SE front end; later calls fail with TRNET_MODEL_CLOSED. */
   close(): void {
     this.native.close();
   }
 
-  private async run(inputs: PredictInput[]): Promise<PredictResult[]> {
+  private async run(inputs: PredictInput[], ms?: StageTimes): Promise<PredictResult[]> {
     if (this.native.closed)
       throw codedError('TRNET_MODEL_CLOSED', `expected an open model, found one that was closed with close() (${this.dir}). Load it again with load(dir).`);
+    // Stage clock for profile(): adds the time since the last mark to `stage`.
+    let mark = performance.now();
+    const lap = (stage: keyof StageTimes) => {
+      if (!ms) return;
+      const now = performance.now();
+      ms[stage] += now - mark;
+      mark = now;
+    };
     const kept = samplesKept(this.features.frames, this.features.fbank);
     const waves = inputs.map((input) => {
       const w = decode(input, kept);
       return kept !== null && w.length > kept ? w.slice(0, kept) : w;
     });
+    lap('decode');
     const needsXe = this.variant !== 'baseline-c' && this.variant !== 'baseline-n';
     let enhanced: Float32Array[] = [];
     if (needsXe) {
-      const items = await enhanceBatch(waves, this.enhancer);
+      // The model's own SE front end, loaded once with it (no ONNX session per call).
+      const items = await (callNative(() => this.native.enhance(waves)) as Promise<EnhanceItem[]>);
       enhanced = items.map((item, i) => {
         if (item.samples) return item.samples;
         throw codedError(
@@ -289,7 +318,9 @@ export class Model {
         );
       });
     }
+    lap('enhance');
     const feats = await fbankBatch([...waves, ...enhanced], this.features.fbank);
+    lap('fbank');
     const matrix = (i: number) => {
       const f = feats[i]!;
       if (f.features) return f.features.data;
@@ -300,6 +331,7 @@ export class Model {
     };
     const batch = inputs.map((_, i) => ({ x: matrix(i), ...(needsXe ? { xe: matrix(inputs.length + i) } : {}) }));
     const outputs = await (callNative(() => this.native.predict(batch)) as Promise<ModelOutput[]>);
+    lap('forward');
     return outputs.map((o) => {
       const probabilities: Record<string, number> = {};
       let best = 0;
@@ -340,7 +372,13 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
   if (where.experiment) checkEnhancer(where.experiment, se, options.allowDifferentEnhancer === true);
   const fbank = features.fbank ?? PAPER_FBANK;
   const nativeModel = callNative(() =>
-    native.NativeModel.load(where.checkpoint, { frames: features.frames, pad: features.pad ?? 'zero', ...(options.device ? { device: options.device } : {}) }),
+    native.NativeModel.load(where.checkpoint, {
+      frames: features.frames,
+      pad: features.pad ?? 'zero',
+      ...(options.device ? { device: options.device } : {}),
+      // Kept open for the model's life (variants that read Xe only).
+      enhancer: se,
+    }),
   );
   const bins = (fbank.numMelBins ?? 23) + (fbank.useEnergy ? 1 : 0);
   if (classes.length !== nativeModel.numClasses || bins !== nativeModel.nMels) {
