@@ -5,7 +5,7 @@
  * (bench/reference/predict_pipeline.py: soundfile decode, the same ONNX through onnxruntime, torchaudio's
  * kaldi.fbank, the same network with the same weights in PyTorch eager), measured in the same run.
  *
- *   npx tsx bench/predict.ts [--clips 8] [--repeats 5] [--batch 32] [--model <task or checkpoint folder>]
+ *   npx tsx bench/predict.ts [--clips 8] [--repeats 5] [--rounds 2] [--batch 32] [--model <task or checkpoint folder>] [--trnet-only]
  *
  * The model: `--model` (an experiment task folder, or a checkpoint folder trained with the whole-utterance
  * GTCRN), else a paper-size TRNet (80 bins, 500 frames, channels 32/64/128/256) trained for one epoch on 32
@@ -14,12 +14,14 @@
  * The clips: 5.00 s of RAVDESS speech (two utterances of actors the model never saw, joined and cut), written as
  * 16-bit 16 kHz WAV files that both sides decode.
  *
- * Each configuration runs in a process of its own, one after another: trnet and Python on one thread
+ * Each configuration runs in a process of its own, one after another, `--rounds` times interleaved (on a shared
+ * machine the load changes between processes): trnet and Python on one thread
  * (OMP_NUM_THREADS, MKL_NUM_THREADS and RAYON_NUM_THREADS = 1 at process start; ONNX Runtime with one intra-op
  * thread on both sides; torch.set_num_threads(1)), then on all cores (library defaults; Python's SE runs one clip
  * after another with all cores per clip, as a plain loop does). Python runs twice per thread setting: glibc
  * malloc as it comes, and with the MALLOC_* tuning bench/train.ts uses (PyTorch's best case). Latency: the
- * median (and best) over `--repeats` passes over the clips after two warm-up predictions; CPU ms per clip is
+ * median (and best) over `--repeats` passes over the clips after two warm-up predictions, all rounds pooled
+ * (stages: the median over rounds of each process's medians); CPU ms per clip is
  * process CPU time over the same passes (≈ wall time means one thread did the work). Stages come from
  * `Model.profile` (trnet) and the script's own clock (Python); each trnet stage includes its hop to a native
  * job thread and back, and "overhead" is the rest of the end-to-end time.
@@ -37,8 +39,11 @@ const { values } = parseArgs({
   options: {
     clips: { type: 'string', default: '8' },
     repeats: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '2' },
     batch: { type: 'string', default: '32' },
     model: { type: 'string' },
+    // Skip the Python pipeline (a quick look at trnet alone).
+    'trnet-only': { type: 'boolean', default: false },
     // Internal: run one trnet configuration and print its JSON (the parent sets the thread variables).
     worker: { type: 'string' },
   },
@@ -57,12 +62,21 @@ interface Spec {
   warmup: number;
 }
 
+type Stages = Record<'decode' | 'enhance' | 'fbank' | 'forward' | 'overhead' | 'total', number>;
+
 interface Measured {
   impl: string;
   threads: number;
   latency_ms: number[];
   cpu_ms: number[];
-  stages_ms: Record<'decode' | 'enhance' | 'fbank' | 'forward' | 'total', number>;
+  /** Load, and the first prediction after it (cold), wall ms. */
+  load_ms: number;
+  first_ms: number;
+  /** The first prediction's stages (wall ms). */
+  first_stages_ms: Stages;
+  /** Per-stage medians over the timed runs, wall and process CPU ms. */
+  stages_ms: Stages;
+  stages_cpu_ms: Stages;
   batch_s: number[];
   probs: number[][];
   c: (number | null)[];
@@ -78,10 +92,31 @@ const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
+/** Several rounds of one configuration as one: timings pooled, per-process medians and cold starts by their median. */
+function merge(ms: Measured[]): Measured {
+  const pooled = (k: 'latency_ms' | 'cpu_ms' | 'batch_s') => ms.flatMap((m) => m[k]);
+  const stages = (k: 'stages_ms' | 'stages_cpu_ms' | 'first_stages_ms') =>
+    Object.fromEntries(Object.keys(ms[0]![k]).map((s) => [s, median(ms.map((m) => m[k][s as keyof Stages]))])) as Stages;
+  return {
+    ...ms[0]!,
+    latency_ms: pooled('latency_ms'),
+    cpu_ms: pooled('cpu_ms'),
+    batch_s: pooled('batch_s'),
+    load_ms: median(ms.map((m) => m.load_ms)),
+    first_ms: median(ms.map((m) => m.first_ms)),
+    stages_ms: stages('stages_ms'),
+    stages_cpu_ms: stages('stages_cpu_ms'),
+    first_stages_ms: stages('first_stages_ms'),
+  };
+}
+
 /** One trnet configuration, in this (child) process: the same measurements as predict_pipeline.py. */
 async function worker(spec: Spec): Promise<Measured> {
+  let t0 = performance.now();
   const model: Model = await load(spec.model, spec.settings ?? {});
-  for (let i = 0; i < spec.warmup; i++) await model.predict(spec.clips[0]!);
+  const loadMs = performance.now() - t0;
+  const first = (await model.profile([spec.clips[0]!])).ms;
+  for (let i = 1; i < spec.warmup; i++) await model.predict(spec.clips[0]!);
   const latency: number[] = [];
   const cpu: number[] = [];
   for (let r = 0; r < spec.repeats; r++) {
@@ -93,13 +128,19 @@ async function worker(spec: Spec): Promise<Measured> {
       cpu.push(cpuMs() - c0);
     }
   }
-  const stages: Record<string, number[]> = { decode: [], enhance: [], fbank: [], forward: [], total: [] };
+  const names = ['decode', 'enhance', 'fbank', 'forward', 'overhead', 'total'] as const;
+  const stages = { ms: names.map(() => [] as number[]), cpu: names.map(() => [] as number[]) };
   for (let r = 0; r < spec.repeats; r++) {
     for (const clip of spec.clips) {
-      const { ms } = await model.profile([clip]);
-      for (const [k, v] of Object.entries(ms)) stages[k]!.push(v);
+      const p = await model.profile([clip]);
+      for (const k of ['ms', 'cpu'] as const) {
+        const t = p[k];
+        const overhead = t.total - t.decode - t.enhance - t.fbank - t.forward;
+        names.forEach((n, i) => stages[k][i]!.push(n === 'overhead' ? overhead : t[n]));
+      }
     }
   }
+  const medians = (xs: number[][]) => Object.fromEntries(names.map((n, i) => [n, median(xs[i]!)])) as Stages;
   const batch: number[] = [];
   for (let r = 0; r < Math.max(1, spec.repeats >> 1) && spec.batch.length > 0; r++) {
     const t0 = performance.now();
@@ -114,7 +155,11 @@ async function worker(spec: Spec): Promise<Measured> {
     threads: i.torchIntraOpThreads,
     latency_ms: latency,
     cpu_ms: cpu,
-    stages_ms: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, median(v)])) as Measured['stages_ms'],
+    load_ms: loadMs,
+    first_ms: first.total,
+    first_stages_ms: { ...first, overhead: first.total - first.decode - first.enhance - first.fbank - first.forward },
+    stages_ms: medians(stages.ms),
+    stages_cpu_ms: medians(stages.cpu),
     batch_s: batch,
     probs: outputs.map((o) => CLASSES.map((k) => o.probabilities[k]!)),
     c: outputs.map((o) => o.c),
@@ -192,7 +237,7 @@ try {
   };
   const self = fileURLToPath(import.meta.url);
   const trnet = (env: Record<string, string>) => runJson(process.execPath, ['--import', 'tsx', self, '--worker', JSON.stringify(spec)], env);
-  const { python, why } = devPython();
+  const { python, why } = values['trnet-only'] ? { python: undefined, why: '--trnet-only' } : devPython();
   const manifest = join(work, 'manifest.json');
   const pythonRun = (threads: number, env: Record<string, string>) => {
     writeFileSync(manifest, JSON.stringify({ clips, batch, checkpoint, onnx, frames, threads, repeats, warmup: 2 }));
@@ -202,19 +247,19 @@ try {
   console.log(
     `${variant} (${checkpoint}), ${frames} frames; SE ${onnx}\n${clipCount} clips of ${CLIP_SECONDS} s, ${repeats} passes; batch of ${batch.length} clips; ${cores} CPU(s), load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
   );
-  const rows: [string, Measured][] = [];
-  rows.push(['trnet, 1 thread', trnet(ONE)]);
+  const configs: [string, () => Measured][] = [['trnet, 1 thread', () => trnet(ONE)]];
   if (python) {
-    rows.push(['Python, 1 thread', pythonRun(1, ONE)]);
-    rows.push(['Python, 1 thread, tuned malloc', pythonRun(1, { ...ONE, ...TUNED })]);
+    configs.push(['Python, 1 thread', () => pythonRun(1, ONE)], ['Python, 1 thread, tuned malloc', () => pythonRun(1, { ...ONE, ...TUNED })]);
   } else {
     console.log(`Python pipeline unavailable (${why}); trnet alone.\n`);
   }
-  const all: [string, Measured][] = [[`trnet, ${cores} threads`, trnet({})]];
-  if (python) {
-    all.push([`Python, ${cores} threads`, pythonRun(cores, {})]);
-    all.push([`Python, ${cores} threads, tuned malloc`, pythonRun(cores, TUNED)]);
-  }
+  configs.push([`trnet, ${cores} threads`, () => trnet({})]);
+  if (python) configs.push([`Python, ${cores} threads`, () => pythonRun(cores, {})], [`Python, ${cores} threads, tuned malloc`, () => pythonRun(cores, TUNED)]);
+  const runs = new Map<string, Measured[]>(configs.map(([n]) => [n, []]));
+  for (let r = 0; r < Number(values.rounds); r++) for (const [name, run] of configs) runs.get(name)!.push(run());
+  const merged = [...runs].map(([name, ms]) => [name, merge(ms)] as [string, Measured]);
+  const rows = merged.filter(([n]) => n.includes(', 1 thread'));
+  const all = merged.filter(([n]) => !n.includes(', 1 thread'));
 
   // The baselines must compute what trnet computes, or their timings mean nothing.
   const ours = rows[0]![1];
@@ -228,23 +273,37 @@ try {
   console.log(`\nOne thread, one ${CLIP_SECONDS}-s clip per call (ms)`);
   console.log(
     table([
-      ['', 'median', 'best', 'CPU per clip', 'speed vs Python'],
+      ['', 'median', 'best', 'CPU per clip', 'speed vs Python', 'CPU vs Python'],
       ...rows.map(([name, m]) => [
         name,
         median(m.latency_ms).toFixed(1),
         Math.min(...m.latency_ms).toFixed(1),
         median(m.cpu_ms).toFixed(1),
         base ? (median(base.latency_ms) / median(m.latency_ms)).toFixed(2) : 'n/a',
+        base ? (median(base.cpu_ms) / median(m.cpu_ms)).toFixed(2) : 'n/a',
       ]),
     ]),
   );
-  console.log('\nWhere the time goes, one thread (median ms per clip)');
+  // Process CPU time is the steadier figure on a machine shared with other work (wall time includes waiting
+  // for a core); with one thread working, the two agree on a quiet machine.
+  console.log('\nWhere the time goes, one thread (median ms per clip: wall / process CPU)');
   const stageRow = (name: string, m: Measured) => {
-    const s = m.stages_ms;
-    const overhead = s.total - s.decode - s.enhance - s.fbank - s.forward;
-    return [name, s.decode, s.enhance, s.fbank, s.forward, overhead, s.total].map((v) => (typeof v === 'number' ? v.toFixed(2) : v));
+    const cell = (k: keyof Stages) => `${m.stages_ms[k].toFixed(2)} / ${m.stages_cpu_ms[k].toFixed(2)}`;
+    return [name, cell('decode'), cell('enhance'), cell('fbank'), cell('forward'), cell('overhead'), cell('total')];
   };
   console.log(table([['', 'decode', 'SE (GTCRN)', 'fbank ×2', 'forward', 'overhead', 'total'], ...rows.map(([n, m]) => stageRow(n, m))]));
+  console.log('\nCold start, one thread (wall ms): load, then the first prediction and its stages');
+  console.log(
+    table([
+      ['', 'load', 'first prediction', 'decode', 'SE', 'fbank', 'forward'],
+      ...rows.map(([n, m]) => [
+        n,
+        m.load_ms.toFixed(0),
+        m.first_ms.toFixed(1),
+        ...(['decode', 'enhance', 'fbank', 'forward'] as const).map((k) => m.first_stages_ms[k].toFixed(1)),
+      ]),
+    ]),
+  );
 
   const allBase = all.find(([n]) => n === `Python, ${cores} threads`)?.[1];
   const perSecond = (m: Measured) => batch.length / Math.min(...m.batch_s);
@@ -263,7 +322,7 @@ try {
   );
   const got = median(ours.latency_ms);
   console.log(
-    `\nTarget ≤ 20 ms per ${CLIP_SECONDS}-s clip on one thread: ${got <= 20 ? 'met' : 'not met'} (${got.toFixed(1)} ms median; SE ${ours.stages_ms.enhance.toFixed(1)} ms, forward ${ours.stages_ms.forward.toFixed(1)} ms of it).` +
+    `\nTarget ≤ 20 ms per ${CLIP_SECONDS}-s clip on one thread: ${got <= 20 ? 'met' : 'not met'} (${got.toFixed(1)} ms median wall, ${median(ours.cpu_ms).toFixed(1)} ms CPU; SE ${ours.stages_cpu_ms.enhance.toFixed(1)} ms CPU, forward ${ours.stages_cpu_ms.forward.toFixed(1)} ms CPU of it).` +
       (base ? ` Python pipeline: ${median(base.latency_ms).toFixed(1)} ms (${(median(base.latency_ms) / got).toFixed(2)}× trnet's time).` : ''),
   );
 } finally {

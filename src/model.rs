@@ -21,6 +21,7 @@ use trnet_dsp::batch::BatchControl;
 use trnet_dsp::frames::PadMode;
 use trnet_enhance::EnhancerPool;
 use trnet_model::Checkpoint;
+use trnet_runtime::allocator::{JobScope, job_scope};
 use trnet_train::predict::{PredictInput, predict};
 
 const CLOSED: Code = Code("TRNET_MODEL_CLOSED");
@@ -61,6 +62,11 @@ struct Loaded {
     checkpoint: Checkpoint,
     frames: usize,
     pad: PadMode,
+    // A loaded model is one long job for the allocator (trnet_runtime::allocator): its forward passes reuse the
+    // memory the last one freed. Without it every prediction was a job of its own whose end restored glibc's
+    // defaults and ran malloc_trim, so the next forward pass faulted all its activations in again. Dropped
+    // with the model (after close() and the predictions still running).
+    _malloc: JobScope,
 }
 
 #[napi]
@@ -99,7 +105,7 @@ impl NativeModel {
                 variant: config.variant.name().to_string(),
                 num_classes: config.num_classes as u32,
                 n_mels: config.n_mels as u32,
-                loaded: RwLock::new(Some(Arc::new(Mutex::new(Loaded { checkpoint, frames: options.frames as usize, pad })))),
+                loaded: RwLock::new(Some(Arc::new(Mutex::new(Loaded { checkpoint, frames: options.frames as usize, pad, _malloc: job_scope() })))),
             })
         })
     }

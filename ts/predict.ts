@@ -51,7 +51,10 @@ export interface PredictResult {
   c: number | null;
 }
 
-/** @internal Where one `predictBatch` spent its time, in milliseconds (bench/predict.ts); `total` includes the rest. */
+/**
+ * @internal Where one `predictBatch` spent its time, in milliseconds (bench/predict.ts): wall time, or the
+ * process's CPU time (all threads) when `cpu`. `total` includes the rest.
+ */
 export interface StageTimes {
   decode: number;
   enhance: number;
@@ -217,6 +220,12 @@ function floatWav(samples: Float32Array, rate: number): Buffer {
 
 const RATE = 16_000;
 
+/** The process's CPU time so far (every thread), in ms. */
+function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 /** 16 kHz mono samples of `input`; samples at another rate are first cut to what `kept` needs (plus a second). */
 function decode(input: PredictInput, kept: number | null): Float32Array {
   if (typeof input === 'string') return decodeAudio(input).samples;
@@ -274,13 +283,15 @@ export class Model {
   }
 
   /** @internal `predictBatch` timed stage by stage (bench/predict.ts). */
-  async profile(inputs: PredictInput[]): Promise<{ results: PredictResult[]; ms: StageTimes }> {
+  async profile(inputs: PredictInput[]): Promise<{ results: PredictResult[]; ms: StageTimes; cpu: StageTimes }> {
     arrayOf(PREDICT_INPUT, 100_000)(inputs, 'inputs');
-    const ms: StageTimes = { decode: 0, enhance: 0, fbank: 0, forward: 0, total: 0 };
-    const t0 = performance.now();
-    const results = inputs.length === 0 ? [] : await this.run(inputs, ms);
-    ms.total = performance.now() - t0;
-    return { results, ms };
+    const zero = (): StageTimes => ({ decode: 0, enhance: 0, fbank: 0, forward: 0, total: 0 });
+    const times = { ms: zero(), cpu: zero() };
+    const [t0, c0] = [performance.now(), cpuNow()];
+    const results = inputs.length === 0 ? [] : await this.run(inputs, times);
+    times.ms.total = performance.now() - t0;
+    times.cpu.total = cpuNow() - c0;
+    return { results, ...times };
   }
 
   /** Frees the native model and its SE front end; later calls fail with TRNET_MODEL_CLOSED. */
@@ -288,16 +299,17 @@ export class Model {
     this.native.close();
   }
 
-  private async run(inputs: PredictInput[], ms?: StageTimes): Promise<PredictResult[]> {
+  private async run(inputs: PredictInput[], times?: { ms: StageTimes; cpu: StageTimes }): Promise<PredictResult[]> {
     if (this.native.closed)
       throw codedError('TRNET_MODEL_CLOSED', `expected an open model, found one that was closed with close() (${this.dir}). Load it again with load(dir).`);
-    // Stage clock for profile(): adds the time since the last mark to `stage`.
-    let mark = performance.now();
+    // Stage clocks for profile(): add the wall and CPU time since the last mark to `stage`.
+    let [mark, cpuMark] = times ? [performance.now(), cpuNow()] : [0, 0];
     const lap = (stage: keyof StageTimes) => {
-      if (!ms) return;
-      const now = performance.now();
-      ms[stage] += now - mark;
-      mark = now;
+      if (!times) return;
+      const [now, cpu] = [performance.now(), cpuNow()];
+      times.ms[stage] += now - mark;
+      times.cpu[stage] += cpu - cpuMark;
+      [mark, cpuMark] = [now, cpu];
     };
     const kept = samplesKept(this.features.frames, this.features.fbank);
     const waves = inputs.map((input) => {

@@ -76,6 +76,8 @@ class Pipeline:
         so = ort.SessionOptions()
         so.intra_op_num_threads = spec["threads"]
         so.inter_op_num_threads = 1
+        # No spinning between runs, as trnet's sessions: spinning ORT threads would take cores from torch's.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(spec["onnx"], so, providers=["CPUExecutionProvider"])
         self.window = torch.hann_window(N_FFT, periodic=True).sqrt()
         self.needs_xe = self.cfg["variant"] not in ("baseline-c", "baseline-n")
@@ -115,15 +117,16 @@ class Pipeline:
         c = out.get("c")
         return [(probs[i].tolist(), None if c is None else float(c[i])) for i in range(len(valid))]
 
-    def predict(self, paths, times=None):
-        """The whole pipeline for `paths` (one batch), adding each stage's ms to `times`."""
-        mark = [time.perf_counter()]
+    def predict(self, paths, times=None, cpu=None):
+        """The whole pipeline for `paths` (one batch), adding each stage's wall and CPU ms to `times`, `cpu`."""
+        mark = [time.perf_counter(), cpu_ms()]
 
         def lap(stage):
-            now = time.perf_counter()
+            now, c = time.perf_counter(), cpu_ms()
             if times is not None:
                 times[stage] += (now - mark[0]) * 1000
-            mark[0] = now
+                cpu[stage] += c - mark[1]
+            mark[0], mark[1] = now, c
 
         waves = [self.decode(p) for p in paths]
         lap("decode")
@@ -140,22 +143,35 @@ class Pipeline:
 def main():
     spec = json.load(open(sys.argv[1]))
     torch.set_num_threads(spec["threads"])
+    t0 = time.perf_counter()
     pipe = Pipeline(spec)
+    load_ms = (time.perf_counter() - t0) * 1000
     clips, repeats = spec["clips"], spec["repeats"]
-    for _ in range(spec["warmup"]):
+    first = dict.fromkeys(("decode", "enhance", "fbank", "forward", "overhead", "total"), 0.0)
+    t0 = time.perf_counter()
+    pipe.predict([clips[0]], first, dict(first))
+    first["total"] = (time.perf_counter() - t0) * 1000
+    first["overhead"] = first["total"] - sum(first[k] for k in ("decode", "enhance", "fbank", "forward"))
+    for _ in range(spec["warmup"] - 1):
         pipe.predict([clips[0]])
     latency, cpu = [], []
-    stages = {k: [] for k in ("decode", "enhance", "fbank", "forward", "total")}
+    names = ("decode", "enhance", "fbank", "forward", "overhead", "total")
+    stages = {k: [] for k in names}
+    stages_cpu = {k: [] for k in names}
     for _ in range(repeats):
         for clip in clips:
-            times = dict.fromkeys(stages, 0.0)
+            times, times_cpu = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0)
             c0, t0 = cpu_ms(), time.perf_counter()
-            pipe.predict([clip], times)
+            pipe.predict([clip], times, times_cpu)
             times["total"] = (time.perf_counter() - t0) * 1000
-            cpu.append(cpu_ms() - c0)
+            times_cpu["total"] = cpu_ms() - c0
+            for t in (times, times_cpu):
+                t["overhead"] = t["total"] - sum(t[k] for k in names[:4])
+            cpu.append(times_cpu["total"])
             latency.append(times["total"])
-            for k, v in times.items():
-                stages[k].append(v)
+            for k in names:
+                stages[k].append(times[k])
+                stages_cpu[k].append(times_cpu[k])
     batch_s = []
     if spec["batch"]:
         for _ in range(max(1, repeats // 2)):
@@ -168,7 +184,11 @@ def main():
         "threads": torch.get_num_threads(),
         "latency_ms": latency,
         "cpu_ms": cpu,
+        "load_ms": load_ms,
+        "first_ms": first["total"],
+        "first_stages_ms": first,
         "stages_ms": {k: statistics.median(v) for k, v in stages.items()},
+        "stages_cpu_ms": {k: statistics.median(v) for k, v in stages_cpu.items()},
         "batch_s": batch_s,
         "probs": [p for p, _ in outputs],
         "c": [c for _, c in outputs],
