@@ -69,6 +69,8 @@ interface Measured {
   threads: number;
   latency_ms: number[];
   cpu_ms: number[];
+  /** Minor page faults of the process per prediction (memory faulted in afresh). */
+  faults: number[];
   /** Load, and the first prediction after it (cold), wall ms. */
   load_ms: number;
   first_ms: number;
@@ -94,13 +96,14 @@ const cpuMs = () => {
 
 /** Several rounds of one configuration as one: timings pooled, per-process medians and cold starts by their median. */
 function merge(ms: Measured[]): Measured {
-  const pooled = (k: 'latency_ms' | 'cpu_ms' | 'batch_s') => ms.flatMap((m) => m[k]);
+  const pooled = (k: 'latency_ms' | 'cpu_ms' | 'faults' | 'batch_s') => ms.flatMap((m) => m[k]);
   const stages = (k: 'stages_ms' | 'stages_cpu_ms' | 'first_stages_ms') =>
     Object.fromEntries(Object.keys(ms[0]![k]).map((s) => [s, median(ms.map((m) => m[k][s as keyof Stages]))])) as Stages;
   return {
     ...ms[0]!,
     latency_ms: pooled('latency_ms'),
     cpu_ms: pooled('cpu_ms'),
+    faults: pooled('faults'),
     batch_s: pooled('batch_s'),
     load_ms: median(ms.map((m) => m.load_ms)),
     first_ms: median(ms.map((m) => m.first_ms)),
@@ -119,13 +122,16 @@ async function worker(spec: Spec): Promise<Measured> {
   for (let i = 1; i < spec.warmup; i++) await model.predict(spec.clips[0]!);
   const latency: number[] = [];
   const cpu: number[] = [];
+  const faults: number[] = [];
   for (let r = 0; r < spec.repeats; r++) {
     for (const clip of spec.clips) {
+      const f0 = process.resourceUsage().minorPageFault;
       const c0 = cpuMs();
       const t0 = performance.now();
       await model.predict(clip);
       latency.push(performance.now() - t0);
       cpu.push(cpuMs() - c0);
+      faults.push(process.resourceUsage().minorPageFault - f0);
     }
   }
   const names = ['decode', 'enhance', 'fbank', 'forward', 'overhead', 'total'] as const;
@@ -155,6 +161,7 @@ async function worker(spec: Spec): Promise<Measured> {
     threads: i.torchIntraOpThreads,
     latency_ms: latency,
     cpu_ms: cpu,
+    faults,
     load_ms: loadMs,
     first_ms: first.total,
     first_stages_ms: { ...first, overhead: first.total - first.decode - first.enhance - first.fbank - first.forward },
@@ -273,12 +280,13 @@ try {
   console.log(`\nOne thread, one ${CLIP_SECONDS}-s clip per call (ms)`);
   console.log(
     table([
-      ['', 'median', 'best', 'CPU per clip', 'speed vs Python', 'CPU vs Python'],
+      ['', 'median', 'best', 'CPU per clip', 'page faults per clip', 'speed vs Python', 'CPU vs Python'],
       ...rows.map(([name, m]) => [
         name,
         median(m.latency_ms).toFixed(1),
         Math.min(...m.latency_ms).toFixed(1),
         median(m.cpu_ms).toFixed(1),
+        Math.round(median(m.faults)),
         base ? (median(base.latency_ms) / median(m.latency_ms)).toFixed(2) : 'n/a',
         base ? (median(base.cpu_ms) / median(m.cpu_ms)).toFixed(2) : 'n/a',
       ]),

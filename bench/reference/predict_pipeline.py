@@ -54,6 +54,10 @@ def read_safetensors(path):
     return out
 
 
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def cpu_ms():
     u = resource.getrusage(resource.RUSAGE_SELF)
     return (u.ru_utime + u.ru_stime) * 1000
@@ -154,17 +158,18 @@ def main():
     first["overhead"] = first["total"] - sum(first[k] for k in ("decode", "enhance", "fbank", "forward"))
     for _ in range(spec["warmup"] - 1):
         pipe.predict([clips[0]])
-    latency, cpu = [], []
+    latency, cpu, faulted = [], [], []
     names = ("decode", "enhance", "fbank", "forward", "overhead", "total")
     stages = {k: [] for k in names}
     stages_cpu = {k: [] for k in names}
     for _ in range(repeats):
         for clip in clips:
             times, times_cpu = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0)
-            c0, t0 = cpu_ms(), time.perf_counter()
+            f0, c0, t0 = faults(), cpu_ms(), time.perf_counter()
             pipe.predict([clip], times, times_cpu)
             times["total"] = (time.perf_counter() - t0) * 1000
             times_cpu["total"] = cpu_ms() - c0
+            faulted.append(faults() - f0)
             for t in (times, times_cpu):
                 t["overhead"] = t["total"] - sum(t[k] for k in names[:4])
             cpu.append(times_cpu["total"])
@@ -184,6 +189,7 @@ def main():
         "threads": torch.get_num_threads(),
         "latency_ms": latency,
         "cpu_ms": cpu,
+        "faults": faulted,
         "load_ms": load_ms,
         "first_ms": first["total"],
         "first_stages_ms": first,
