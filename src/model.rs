@@ -100,12 +100,15 @@ impl NativeModel {
                 Some(o) if config.variant.needs_enhanced() => Some(Arc::new(pool(o)?)),
                 _ => None,
             };
+            let frames = options.frames as usize;
+            let malloc = job_scope();
+            warm_up(&checkpoint, enhancer.as_deref(), frames, pad)?;
             Ok(NativeModel {
                 enhancer: RwLock::new(enhancer),
                 variant: config.variant.name().to_string(),
                 num_classes: config.num_classes as u32,
                 n_mels: config.n_mels as u32,
-                loaded: RwLock::new(Some(Arc::new(Mutex::new(Loaded { checkpoint, frames: options.frames as usize, pad, _malloc: job_scope() })))),
+                loaded: RwLock::new(Some(Arc::new(Mutex::new(Loaded { checkpoint, frames, pad, _malloc: malloc })))),
             })
         })
     }
@@ -201,6 +204,20 @@ impl NativeModel {
             *e = None;
         }
     }
+}
+
+/// One prediction on silence, so that the first real one does not pay the one-time costs: libtorch's kernels
+/// for the model's input shape (batch 1) and ONNX Runtime's first run (measured by bench/predict.ts's cold
+/// start). An SE front end with a cache is left alone (its cache would get an entry for silence).
+fn warm_up(checkpoint: &Checkpoint, enhancer: Option<&EnhancerPool>, frames: usize, pad: PadMode) -> Result<(), Failure> {
+    let model = &checkpoint.model;
+    let zeros = vec![0.0f32; frames * checkpoint.config.n_mels];
+    let xe = model.variant().needs_enhanced().then_some(&zeros[..]);
+    tch::no_grad(|| predict(model, &[PredictInput { x: &zeros, xe }], frames, pad))?;
+    if let Some(pool) = enhancer.filter(|p| p.cache().is_none()) {
+        pool.enhance(&vec![0.0f32; 16_000])?;
+    }
+    Ok(())
 }
 
 fn closed() -> Failure {
