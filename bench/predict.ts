@@ -28,7 +28,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -117,7 +117,7 @@ function merge(ms: Measured[]): Measured {
 
 /** One trnet configuration, in this (child) process: the same measurements as predict_pipeline.py. */
 async function worker(spec: Spec): Promise<Measured> {
-  let t0 = performance.now();
+  const t0 = performance.now();
   const model: Model = await load(spec.model, spec.settings ?? {});
   const loadMs = performance.now() - t0;
   const { ms: first, cpu: firstCpu } = await model.profile([spec.clips[0]!]);
@@ -145,7 +145,7 @@ async function worker(spec: Spec): Promise<Measured> {
       for (const k of ['ms', 'cpu'] as const) {
         const t = p[k];
         const overhead = t.total - t.decode - t.enhance - t.fbank - t.forward;
-        names.forEach((n, i) => stages[k][i]!.push(n === 'overhead' ? overhead : t[n]));
+        for (const [i, n] of names.entries()) stages[k][i]!.push(n === 'overhead' ? overhead : t[n]);
       }
     }
   }
@@ -201,8 +201,20 @@ async function benchModel(): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const spec = (u: (typeof ravdess)[number]) => ({ path: u.path, label: CLASSES.indexOf(u.emotion), speaker: u.speaker, id: u.id });
   const options = { noisy: 'none' as const, frames: 500, enhancer: { kind: 'gtcrn', model: gtcrn } };
-  const trainSet = await buildFeatureSet(ravdess.filter((u) => u.speaker === 'Actor_01').slice(0, 32).map(spec), options);
-  const valSet = await buildFeatureSet(ravdess.filter((u) => u.speaker === 'Actor_02').slice(0, 8).map(spec), options);
+  const trainSet = await buildFeatureSet(
+    ravdess
+      .filter((u) => u.speaker === 'Actor_01')
+      .slice(0, 32)
+      .map(spec),
+    options,
+  );
+  const valSet = await buildFeatureSet(
+    ravdess
+      .filter((u) => u.speaker === 'Actor_02')
+      .slice(0, 8)
+      .map(spec),
+    options,
+  );
   const trainConfig = { epochs: 1, device: 'cpu', seed: 1 };
   await train({ modelConfig: { variant: 'baseline-c' }, trainConfig, trainSet, valSet, outDir: join(dir, 'baseline-c') });
   await train({ modelConfig: { variant: 'trnet' }, trainConfig, trainSet, valSet, reference: join(dir, 'baseline-c', 'best'), outDir: join(dir, 'trnet') });
@@ -256,7 +268,9 @@ try {
   };
 
   console.log(
-    `${variant} (${checkpoint}), ${frames} frames; SE ${onnx}\n${clipCount} clips of ${CLIP_SECONDS} s, ${repeats} passes; batch of ${batch.length} clips; ${cores} CPU(s), load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
+    `${variant} (${checkpoint}), ${frames} frames; SE ${onnx}\n${clipCount} clips of ${CLIP_SECONDS} s, ${repeats} passes; batch of ${batch.length} clips; ${cores} CPU(s), load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n`,
   );
   const configs: [string, () => Measured][] = [['trnet, 1 thread', () => trnet(ONE)]];
   if (python) {
