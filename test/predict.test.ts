@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeAudio, type ExperimentConfig, type ExperimentResult, load, type PredictResult, readRavdess, train } from '../ts/index.js';
+import { configureMalloc, decodeAudio, type ExperimentConfig, type ExperimentResult, load, type PredictResult, readRavdess, train } from '../ts/index.js';
 import { repoRoot, sharedPath, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-predict-'));
@@ -158,14 +158,17 @@ describe('predictions from raw audio with a trained model', () => {
     task.close();
   });
 
-  it('keeps its SE front end open from load to close: one ONNX session per model, not one per prediction', async () => {
+  it('keeps its SE front end and its memory from load to close: one ONNX session per model, not one per prediction', async () => {
     const settings = { classes: ['angry', 'happy', 'neutral', 'sad'], features: { frames: 100 } };
     const bare = join(work, 'bare-se');
     cpSync(join(trnetDir, 'run', 'best'), bare, { recursive: true });
     const onnx = join(work, 'se.onnx');
     cpSync(sharedPath('models/gtcrn/gtcrn_simple.onnx'), onnx);
     const enhancer = { kind: 'gtcrn', model: onnx };
+    const jobs = configureMalloc().jobs;
     const model = await load(bare, { ...settings, enhancer });
+    // A loaded model is one job for the allocator (its predictions reuse their memory) until it is closed.
+    expect(configureMalloc().jobs).toBe(jobs + 1);
     const file = paths.get(rows[0]!.utterance)!;
     const before = await model.predict(file);
     // The session was made by load(): predictions go on without the file, which a session per call would reload.
@@ -174,6 +177,7 @@ describe('predictions from raw audio with a trained model', () => {
     expect(after.probabilities).toEqual(before.probabilities);
     expect(after.c).toBe(before.c);
     model.close();
+    expect(configureMalloc().jobs).toBe(jobs);
     expect(await codeOf(model.predict(file))).toBe('TRNET_MODEL_CLOSED');
     // An SE model that does not load fails load(), before any audio …
     expect(await codeOf(load(bare, { ...settings, enhancer }))).toBe('TRNET_MODEL_LOAD');
