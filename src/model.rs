@@ -3,8 +3,13 @@
 //! (trnet_train::predict, the evaluation forward pass). `close()` drops the weights; later calls fail with
 //! TRNET_MODEL_CLOSED. Jobs already running keep the model alive until they finish (they hold an `Arc`).
 //! Loading is synchronous (a checkpoint of the paper's size is a few MB).
+//!
+//! The SE front end is loaded with the model and kept open until `close()`: `enhance` runs on the model's own
+//! enhancer pool, so an ONNX session (0.05–0.2 s to create, longer than enhancing a 5-s clip) is made once per
+//! worker thread for the model's life, not once per prediction.
 
 use crate::dsp::by_name;
+use crate::enhance::{EnhanceItem, EnhancerOptions, pool};
 use crate::errors::{Code, Failure, guard};
 use crate::features::{FbankOptions, to_options};
 use crate::jobs::{Job, spawn};
@@ -14,8 +19,11 @@ use napi_derive::napi;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use trnet_dsp::batch::BatchControl;
 use trnet_dsp::frames::PadMode;
+use trnet_enhance::EnhancerPool;
 use trnet_model::Checkpoint;
+use trnet_runtime::allocator::{JobScope, job_scope};
 use trnet_train::predict::{PredictInput, predict};
 use trnet_train::timeline::{TimelineSpec, timeline};
 
@@ -34,6 +42,9 @@ pub struct ModelLoadOptions {
     /// job's thread before its forward pass; null: leave libtorch's setting. The setting is libtorch's: threads
     /// that start libtorch work later in the process inherit it, as with training's `threads`.
     pub intra_op_threads: Option<u32>,
+    /// The SE front end the model was trained with, loaded now and kept open until `close()`; variants that
+    /// read Xe need it for `enhance`. `cacheDir` is honoured (predictions usually leave it out).
+    pub enhancer: Option<EnhancerOptions>,
 }
 
 #[napi(object)]
@@ -58,6 +69,11 @@ struct Loaded {
     checkpoint: Checkpoint,
     frames: usize,
     pad: PadMode,
+    // A loaded model is one long job for the allocator (trnet_runtime::allocator): its forward passes reuse the
+    // memory the last one freed. Without it every prediction was a job of its own whose end restored glibc's
+    // defaults and ran malloc_trim, so the next forward pass faulted all its activations in again. Dropped
+    // with the model (after close() and the predictions still running).
+    _malloc: JobScope,
 }
 
 #[napi]
@@ -65,6 +81,9 @@ pub struct NativeModel {
     // libtorch tensors are Send but not Sync: one prediction at a time runs on a model (the others wait for the
     // lock on their job threads; each forward pass uses libtorch's intra-op threads).
     loaded: RwLock<Option<Arc<Mutex<Loaded>>>>,
+    // The persistent SE front end (Sync: each worker borrows one of its enhancers), apart from the model's
+    // lock so that one prediction's enhancement runs while another's forward pass holds the model.
+    enhancer: RwLock<Option<Arc<EnhancerPool>>>,
     variant: String,
     num_classes: u32,
     n_mels: u32,
@@ -87,13 +106,22 @@ impl NativeModel {
             let device = trnet_model::parse_device(options.device.as_deref().unwrap_or("cpu"))?.resolve()?;
             let checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(Path::new(&dir), device))?;
             let config = &checkpoint.config;
+            // Only the variants that read Xe get an SE front end: the others would hold a session for nothing.
+            let enhancer = match &options.enhancer {
+                Some(o) if config.variant.needs_enhanced() => Some(Arc::new(pool(o)?)),
+                _ => None,
+            };
+            let frames = options.frames as usize;
+            let malloc = job_scope();
+            warm_up(&checkpoint, enhancer.as_deref(), frames, pad)?;
             Ok(NativeModel {
+                enhancer: RwLock::new(enhancer),
                 variant: config.variant.name().to_string(),
                 num_classes: config.num_classes as u32,
                 n_mels: config.n_mels as u32,
-                loaded: RwLock::new(Some(Arc::new(Mutex::new(Loaded { checkpoint, frames: options.frames as usize, pad })))),
+                loaded: RwLock::new(Some(Arc::new(Mutex::new(Loaded { checkpoint, frames, pad, _malloc: malloc })))),
                 jobs: Arc::default(),
-                frames: options.frames as usize,
+                frames,
                 intra_op_threads: options.intra_op_threads.map(|n| n.max(1) as usize),
             })
         })
@@ -118,6 +146,41 @@ impl NativeModel {
     #[napi(getter)]
     pub fn closed(&self) -> bool {
         self.loaded.read().map_or(true, |l| l.is_none())
+    }
+
+    /// Enhances 16 kHz mono waveforms with the model's SE front end, on a job thread (all cores for several
+    /// inputs). Each item has `samples` or its own `error`, as `enhanceBatch`.
+    #[napi(ts_return_type = "Promise<Array<EnhanceItem>>")]
+    pub fn enhance(&self, env: &Env, waves: Vec<Float32Array>) -> napi::Result<Job<Vec<EnhanceItem>>, Code> {
+        if self.closed() {
+            return Err(closed().into_napi());
+        }
+        let pool = self.enhancer.read().ok().and_then(|e| e.clone()).ok_or_else(|| {
+            Failure::new(
+                Code("TRNET_INVALID_ARGUMENT"),
+                format!(
+                    "enhance: expected a model loaded with its SE front end ({{ enhancer }}) for a variant that reads Xe, found variant {} without one. Pass the enhancer to NativeModel.load.",
+                    self.variant
+                ),
+            )
+            .into_napi()
+        })?;
+        spawn(
+            env,
+            move |_ctx| {
+                let inputs: Vec<&[f32]> = waves.iter().map(|w| &w[..]).collect();
+                let results = pool.enhance_batch(&inputs, &BatchControl::NONE);
+                Ok(results
+                    .into_iter()
+                    .map(|r| match r.expect("no cancellation") {
+                        Ok(e) => EnhanceItem { samples: Some(Float32Array::new(e.samples)), cached: e.cached, error: None },
+                        Err(e) => EnhanceItem { samples: None, cached: false, error: Some(Failure::from(e).into()) },
+                    })
+                    .collect())
+            },
+            None,
+            None,
+        )
     }
 
     /// Class probabilities and c for each input, on a job thread.
@@ -223,11 +286,14 @@ impl NativeModel {
         self.jobs.peak.load(Ordering::SeqCst)
     }
 
-    /// Frees the model (after the predictions already running). Closing twice is allowed.
+    /// Frees the model and its SE front end (after the predictions already running). Closing twice is allowed.
     #[napi]
     pub fn close(&self) {
         if let Ok(mut l) = self.loaded.write() {
             *l = None;
+        }
+        if let Ok(mut e) = self.enhancer.write() {
+            *e = None;
         }
     }
 }
@@ -295,6 +361,20 @@ fn set_intra_op_threads(n: Option<usize>) {
     if let Some(n) = n {
         trnet_runtime::torch::set_intra_op_threads(n);
     }
+}
+
+/// One prediction on silence, so that the first real one does not pay the one-time costs: libtorch's kernels
+/// for the model's input shape (batch 1) and ONNX Runtime's first run (measured by bench/predict.ts's cold
+/// start). An SE front end with a cache is left alone (its cache would get an entry for silence).
+fn warm_up(checkpoint: &Checkpoint, enhancer: Option<&EnhancerPool>, frames: usize, pad: PadMode) -> Result<(), Failure> {
+    let model = &checkpoint.model;
+    let zeros = vec![0.0f32; frames * checkpoint.config.n_mels];
+    let xe = model.variant().needs_enhanced().then_some(&zeros[..]);
+    tch::no_grad(|| predict(model, &[PredictInput { x: &zeros, xe }], frames, pad))?;
+    if let Some(pool) = enhancer.filter(|p| p.cache().is_none()) {
+        pool.enhance(&vec![0.0f32; 16_000])?;
+    }
+    Ok(())
 }
 
 fn closed() -> Failure {

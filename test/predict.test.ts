@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeAudio, type ExperimentConfig, type ExperimentResult, load, type PredictResult, readRavdess, train } from '../ts/index.js';
+import { configureMalloc, decodeAudio, type ExperimentConfig, type ExperimentResult, load, type PredictResult, readRavdess, train } from '../ts/index.js';
 import { repoRoot, sharedPath, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-predict-'));
@@ -156,6 +156,37 @@ describe('predictions from raw audio with a trained model', () => {
     expect((await model.predict(file)).probabilities).toEqual((await task.predict(file)).probabilities);
     model.close();
     task.close();
+  });
+
+  it('keeps its SE front end and its memory from load to close: one ONNX session per model, not one per prediction', async () => {
+    const settings = { classes: ['angry', 'happy', 'neutral', 'sad'], features: { frames: 100 } };
+    const bare = join(work, 'bare-se');
+    cpSync(join(trnetDir, 'run', 'best'), bare, { recursive: true });
+    const onnx = join(work, 'se.onnx');
+    cpSync(sharedPath('models/gtcrn/gtcrn_simple.onnx'), onnx);
+    const enhancer = { kind: 'gtcrn', model: onnx };
+    const jobs = configureMalloc().jobs;
+    const model = await load(bare, { ...settings, enhancer });
+    // A loaded model is one job for the allocator (its predictions reuse their memory) until it is closed.
+    expect(configureMalloc().jobs).toBe(jobs + 1);
+    const file = paths.get(rows[0]!.utterance)!;
+    const before = await model.predict(file);
+    // The session was made by load(): predictions go on without the file, which a session per call would reload.
+    rmSync(onnx);
+    const after = await model.predict(file);
+    expect(after.probabilities).toEqual(before.probabilities);
+    expect(after.c).toBe(before.c);
+    model.close();
+    expect(configureMalloc().jobs).toBe(jobs);
+    expect(await codeOf(model.predict(file))).toBe('TRNET_MODEL_CLOSED');
+    // An SE model that does not load fails load(), before any audio …
+    expect(await codeOf(load(bare, { ...settings, enhancer }))).toBe('TRNET_MODEL_LOAD');
+    // … except for a variant that never reads Xe, which holds no SE front end.
+    const baseline = join(work, 'bare-se-baseline');
+    cpSync(join(baselineDir, 'run', 'best'), baseline, { recursive: true });
+    const b = await load(baseline, { ...settings, enhancer });
+    checkShape(await b.predict(file), settings.classes);
+    b.close();
   });
 
   it('refuses corrupted weights, non-model folders and bad inputs with coded errors', async () => {

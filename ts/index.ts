@@ -36,7 +36,8 @@ export function info(): NativeInfo {
 export type MallocStatus = Native.MallocStatus;
 
 /**
- * How glibc's malloc treats the large, short-lived buffers of training and evaluation jobs (process-wide).
+ * How glibc's malloc treats the large, short-lived buffers of training and evaluation jobs (process-wide; a
+ * model loaded with `load()` counts as one job until it is closed, so predictions reuse their memory).
  * "fast" (the default): while a job runs, freed memory is kept and reused instead of going back to the kernel
  * and being faulted in again (paper-size CPU training steps ≈1.4–1.6× less CPU time; peak resident memory
  * ≈0.4–0.6 GiB higher); when the last job ends glibc's values are set again and the free memory is handed

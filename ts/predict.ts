@@ -16,7 +16,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { decodeAudio, decodeAudioBytes } from './audio.js';
-import { type EnhancerOptions, enhanceBatch, enhancerInfo } from './enhance.js';
+import { type EnhanceItem, type EnhancerOptions, enhancerInfo } from './enhance.js';
 import { type FbankOptions, fbankBatch, PAPER_FBANK } from './features.js';
 import { type Native, native } from './native.js';
 import { arrayOf, callNative, codedError, Found, invalid, LOAD_OPTIONS, PREDICT_INPUT, path, TIMELINE_OPTIONS } from './validate.js';
@@ -170,6 +170,18 @@ class Limiter {
       else this.running--;
     }
   }
+}
+
+/**
+ * @internal Where one `predictBatch` spent its time, in milliseconds (bench/predict.ts): wall time, or the
+ * process's CPU time (all threads) when `cpu`. `total` includes the rest.
+ */
+export interface StageTimes {
+  decode: number;
+  enhance: number;
+  fbank: number;
+  forward: number;
+  total: number;
 }
 
 /** The file at an experiment's root that records the SE front end its features were made with. */
@@ -329,6 +341,12 @@ function floatWav(samples: Float32Array, rate: number): Buffer {
 
 const RATE = 16_000;
 
+/** The process's CPU time so far (every thread), in ms. */
+function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 /** 16 kHz mono samples of `input`; samples at another rate are first cut to what `kept` needs (plus a second). */
 function decode(input: PredictInput, kept: number | null): Float32Array {
   if (typeof input === 'string') return decodeAudio(input).samples;
@@ -461,14 +479,27 @@ export class Model {
     return { path: file, bytes: written.bytes, inputs: written.inputs, outputs: written.outputs, metadata };
   }
 
-  /** Frees the native model; later calls fail with TRNET_MODEL_CLOSED. */
+  /** @internal `predictBatch` timed stage by stage (bench/predict.ts). */
+  async profile(inputs: PredictInput[]): Promise<{ results: PredictResult[]; ms: StageTimes; cpu: StageTimes }> {
+    arrayOf(PREDICT_INPUT, 100_000)(inputs, 'inputs');
+    const zero = (): StageTimes => ({ decode: 0, enhance: 0, fbank: 0, forward: 0, total: 0 });
+    const [t0, c0] = [performance.now(), cpuNow()];
+    const times: StageClock = { ms: zero(), cpu: zero(), mark: t0, cpuMark: c0 };
+    const results = inputs.length === 0 ? [] : await this.run(inputs, times);
+    times.ms.total = performance.now() - t0;
+    times.cpu.total = cpuNow() - c0;
+    return { results, ms: times.ms, cpu: times.cpu };
+  }
+
+  /** Frees the native model and its SE front end; later calls fail with TRNET_MODEL_CLOSED. */
   close(): void {
     this.native.close();
   }
 
-  private async run(inputs: PredictInput[]): Promise<PredictResult[]> {
-    const batch = await this.lmfb(inputs);
+  private async run(inputs: PredictInput[], times?: StageClock): Promise<PredictResult[]> {
+    const batch = await this.lmfb(inputs, times);
     const outputs = await (callNative(() => this.native.predict(batch)) as Promise<ModelOutput[]>);
+    lap(times, 'forward');
     return outputs.map((o) => this.result(o));
   }
 
@@ -481,8 +512,9 @@ export class Model {
     return this.variant !== 'baseline-c' && this.variant !== 'baseline-n';
   }
 
+  /** The model's own SE front end, loaded once with it (no ONNX session per call). */
   private async enhance(waves: Float32Array[]): Promise<Float32Array[]> {
-    const items = await enhanceBatch(waves, this.enhancer);
+    const items = await (callNative(() => this.native.enhance(waves)) as Promise<EnhanceItem[]>);
     return items.map((item, i) => {
       if (item.samples) return item.samples;
       throw codedError(
@@ -503,18 +535,22 @@ export class Model {
   }
 
   /** The network's inputs for each input: decode, cut, SE, waveform scale, fbank (frames × bins, unpadded). */
-  private async lmfb(inputs: PredictInput[]): Promise<{ x: Float32Array; xe?: Float32Array }[]> {
+  private async lmfb(inputs: PredictInput[], times?: StageClock): Promise<{ x: Float32Array; xe?: Float32Array }[]> {
     this.checkOpen();
+    if (times) [times.mark, times.cpuMark] = [performance.now(), cpuNow()];
     const kept = this.kept;
     const waves = inputs.map((input) => {
       const w = decode(input, kept);
       return kept !== null && w.length > kept ? w.slice(0, kept) : w;
     });
+    lap(times, 'decode');
     const needsXe = this.needsXe;
     const enhanced = needsXe ? await this.enhance(waves) : [];
+    lap(times, 'enhance');
     const scale = this.features.waveformScale;
     const scaled = scale === 1 ? [...waves, ...enhanced] : [...waves, ...enhanced].map((w) => w.map((v) => v * scale));
     const feats = await fbankBatch(scaled, this.features.fbank);
+    lap(times, 'fbank');
     const matrix = (i: number) => {
       const f = feats[i]!;
       if (f.features) return f.features.data;
@@ -525,6 +561,23 @@ export class Model {
     };
     return inputs.map((_, i) => ({ x: matrix(i), ...(needsXe ? { xe: matrix(inputs.length + i) } : {}) }));
   }
+}
+
+/** Stage clocks for `profile()`: the times so far and the last mark (wall and CPU). */
+interface StageClock {
+  ms: StageTimes;
+  cpu: StageTimes;
+  mark: number;
+  cpuMark: number;
+}
+
+/** Adds the wall and CPU time since the clock's last mark to `stage` (nothing without a clock). */
+function lap(times: StageClock | undefined, stage: keyof StageTimes): void {
+  if (!times) return;
+  const [now, cpu] = [performance.now(), cpuNow()];
+  times.ms[stage] += now - times.mark;
+  times.cpu[stage] += cpu - times.cpuMark;
+  [times.mark, times.cpuMark] = [now, cpu];
 }
 
 /**
@@ -560,6 +613,8 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
       pad: features.pad ?? 'zero',
       ...(options.device ? { device: options.device } : {}),
       ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+      // Kept open for the model's life (variants that read Xe only).
+      enhancer: se,
     }),
   );
   const bins = (fbank.numMelBins ?? 23) + (fbank.useEnergy ? 1 : 0);

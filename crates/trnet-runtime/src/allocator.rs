@@ -23,7 +23,9 @@
 //! second thread allocates, long before an addon loads, so setting it later changes nothing (measured).
 //!
 //! The settings are in force only while a job runs: every training and evaluation job
-//! (`trnet_train::{train, resume, evaluate}`) holds a [`JobScope`]; the first one applies them, and when the
+//! (`trnet_train::{train, resume, evaluate}`) holds a [`JobScope`], and so does a model loaded for predictions
+//! (the addon's `NativeModel`, from load to close: otherwise each prediction would end a job, trim, and fault
+//! its activations in again at the next one); the first one applies them, and when the
 //! last running job ends glibc's default values are set again and the free memory is handed back with
 //! `malloc_trim(0)`. So the rest of the process (Node, ONNX Runtime, feature extraction) runs on glibc's
 //! values, and between jobs it is leaner than without the trim (paper_run: ≈470 MiB resident after a job
