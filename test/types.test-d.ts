@@ -148,7 +148,10 @@ expectTypeOf<ModelConfig>().toEqualTypeOf<{
   cosineEps?: number;
   bnEps?: number;
   bnMomentum?: number;
-  headInit?: 'neutral' | 'torch-default';
+  headInit?: 'neutral' | 'torch-default' | 'snr-random';
+  snrClamp?: 'hard' | 'leaky' | 'sigmoid';
+  snrStandardize?: boolean;
+  snrCentred?: boolean;
 }>();
 expectTypeOf<LrPlateau>().toEqualTypeOf<{ factor?: number; patience?: number; threshold?: number; minLr?: number }>();
 expectTypeOf<TrainConfig>().toEqualTypeOf<{
@@ -168,6 +171,7 @@ expectTypeOf<TrainConfig>().toEqualTypeOf<{
   mixedPrecision?: boolean;
   prefetch?: number;
   evalBatchSize?: number | null;
+  snrHeadLrMultiplier?: number;
 }>();
 expectTypeOf<UtteranceSpec>().toEqualTypeOf<{ path: string; label: number; speaker: string; id?: string }>();
 expectTypeOf<FeatureStoreOptions>().toEqualTypeOf<{ dir: string }>();
@@ -198,6 +202,7 @@ expectTypeOf<FbankOptions>().toEqualTypeOf<{
   highFreq?: number;
   htkCompat?: boolean;
   lowFreq?: number;
+  logFloor?: number;
   minDuration?: number;
   numMelBins?: number;
   preemphasisCoefficient?: number;
