@@ -231,7 +231,9 @@ mod tests {
             ..Default::default()
         };
         let text = c.to_json();
-        for key in ["\"batchSize\"", "\"lrPlateau\"", "\"minLr\"", "\"gradClipNorm\"", "\"earlyStoppingPatience\"", "\"mixedPrecision\"", "\"snrHeadLrMultiplier\""] {
+        for key in
+            ["\"batchSize\"", "\"lrPlateau\"", "\"minLr\"", "\"gradClipNorm\"", "\"earlyStoppingPatience\"", "\"mixedPrecision\"", "\"snrHeadLrMultiplier\""]
+        {
             assert!(text.contains(key), "{key} missing in {text}");
         }
         assert_eq!(TrainConfig::from_json(&text).unwrap(), c);

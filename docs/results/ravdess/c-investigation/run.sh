@@ -30,6 +30,7 @@ OPTIONS=(
   'standardize-d|1|{"model":{"snrStandardize":true}}'
   'waveform-int16|0|{"features":{"waveformScale":32768}}'
   'clamp-leaky|1|{"model":{"snrClamp":"leaky"}}'
+  'centred-leaky-lr-x10|1|{"model":{"snrCentred":true,"snrClamp":"leaky"},"training":{"snrHeadLrMultiplier":10}}'
   'noise-authors|0|{"trainingNoise":"authors"}'
   'head-init-snr-random|1|{"model":{"headInit":"snr-random"}}'
   'log-floor-1e-10|0|{"features":{"fbank":{"numMelBins":80,"frameLength":25,"frameShift":10,"logFloor":1e-10}}}'
