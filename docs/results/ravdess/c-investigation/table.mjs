@@ -42,7 +42,29 @@ function bestEpoch(dir, fold) {
 }
 
 const FOLD = 'pair01-Actor_01';
-const runs = options.map((name) => ({
+const FOLD2 = 'pair01-Actor_02';
+
+/** The mean of two summary-shaped rows (two folds). */
+function meanRow(a, b) {
+  const avg = (x, y) => ({ mean: (x.mean + y.mean) / 2 });
+  const env = (e) => Object.fromEntries(Object.keys(a.perSnr[e]).map((snr) => [snr, { uar: avg(a.perSnr[e][snr].uar, b.perSnr[e][snr].uar), meanC: avg(a.perSnr[e][snr].meanC, b.perSnr[e][snr].meanC) }]));
+  return {
+    clean: { uar: avg(a.clean.uar, b.clean.uar) },
+    matched: { uar: avg(a.matched.uar, b.matched.uar) },
+    unmatched: { uar: avg(a.unmatched.uar, b.unmatched.uar) },
+    cleanC: avg(a.cleanC, b.cleanC),
+    perSnr: { matched: env('matched'), unmatched: env('unmatched') },
+  };
+}
+
+/** An option run on the first fold and again on the second (`<option>-fold2`): the mean of the two. */
+function twoFolds(name, sub) {
+  const a = trnet(join(base, sub, name), FOLD);
+  const b = trnet(join(base, sub, `${name}-fold2`), FOLD2);
+  return a && b ? { row: meanRow(a.row, b.row), snrs: a.snrs } : null;
+}
+
+const runs = options.filter((name) => !name.endsWith('-fold2')).map((name) => ({
   name,
   chosen: trnet(join(base, name), FOLD),
   last: trnet(join(base, 'last', name), FOLD),
@@ -51,6 +73,11 @@ const runs = options.map((name) => ({
 // The default also on both folds, for the size of the fold-to-fold spread.
 const both = { name: 'default, mean of 2 folds', chosen: trnet(join(base, 'default')), last: trnet(join(base, 'last', 'default')), epochs: '' };
 if (both.chosen) runs.splice(1, 0, both);
+for (const name of options.filter((n) => n.endsWith('-fold2')).map((n) => n.slice(0, -'-fold2'.length))) {
+  const chosen = twoFolds(name, '');
+  const at = runs.findIndex((r) => r.name === name);
+  if (chosen && at >= 0) runs.splice(at + 1, 0, { name: `${name}, mean of 2 folds`, chosen, last: twoFolds(name, 'last'), epochs: '' });
+}
 const done = runs.filter((r) => r.chosen);
 const snrs = done[0]?.chosen.snrs ?? [20, 15, 10, 5, 0];
 const lines = [];
