@@ -80,7 +80,12 @@ for (const name of options.filter((n) => n.endsWith('-fold2')).map((n) => n.slic
 }
 const done = runs.filter((r) => r.chosen);
 const snrs = done[0]?.chosen.snrs ?? [20, 15, 10, 5, 0];
-const lines = [];
+const lines = [
+  '# c investigation on RAVDESS: the tables',
+  '',
+  'Written by `bash docs/results/ravdess/c-investigation/run.sh` (this table alone: `node docs/results/ravdess/c-investigation/table.mjs runs/c-investigation <options>`); what the options are and what the numbers say: README.md beside this file.',
+  '',
+];
 lines.push(`UAR % of TRNet on fold ${FOLD} (test actor 1, validation actor 2) unless the row says otherwise; chosen = best validation UAR, last = epoch 10:`, '');
 lines.push('| option | clean | matched | unmatched | last: clean | last: matched | last: unmatched | chosen epoch |');
 lines.push('|---|---|---|---|---|---|---|---|');
