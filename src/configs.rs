@@ -40,6 +40,17 @@ pub enum NoLowEncoderInput {
 pub enum HeadInit {
     Neutral,
     TorchDefault,
+    SnrRandom,
+}
+
+/// How eq. 3 bounds c: the paper's hard clamp, a clamp that leaks gradient outside [0, 1], or a sigmoid.
+#[napi(string_enum = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnrClamp {
+    Hard,
+    Leaky,
+    Sigmoid,
 }
 
 /// crates/trnet-model/src/config.rs (ModelConfig), where every field is documented; paper values are the
@@ -74,6 +85,12 @@ pub struct ModelConfig {
     pub bn_eps: Option<f64>,
     pub bn_momentum: Option<f64>,
     pub head_init: Option<HeadInit>,
+    /// Eq. 3's bound on c (default "hard", the paper's clamp).
+    pub snr_clamp: Option<SnrClamp>,
+    /// Standardise d per bin before the SNR head (default false, the paper's).
+    pub snr_standardize: Option<bool>,
+    /// Remove each bin's mean over time before eq. 1's cosine (default false, the paper's).
+    pub snr_centred: Option<bool>,
 }
 
 /// ReduceLROnPlateau on the validation UAR (TrainConfig.lrPlateau).
@@ -121,6 +138,8 @@ pub struct TrainConfig {
     pub prefetch: Option<u32>,
     /// Utterances per validation batch; null: batchSize.
     pub eval_batch_size: Option<Option<u32>>,
+    /// The SNR-aware module's learning rate as a multiple of learningRate (default 1, the paper's).
+    pub snr_head_lr_multiplier: Option<f64>,
 }
 
 #[cfg(test)]
@@ -174,5 +193,9 @@ mod tests {
         assert_eq!(names(serde_json::to_value(NoLowEncoderInput::Enhanced).unwrap()), names(serde_json::to_value(m::NoLowInput::Enhanced).unwrap()));
         assert_eq!(names(serde_json::to_value(HeadInit::TorchDefault).unwrap()), names(serde_json::to_value(m::HeadInit::TorchDefault).unwrap()));
         assert_eq!(names(serde_json::to_value(HeadInit::Neutral).unwrap()), names(serde_json::to_value(m::HeadInit::Neutral).unwrap()));
+        assert_eq!(names(serde_json::to_value(HeadInit::SnrRandom).unwrap()), names(serde_json::to_value(m::HeadInit::SnrRandom).unwrap()));
+        for (js, engine) in [(SnrClamp::Hard, m::SnrClamp::Hard), (SnrClamp::Leaky, m::SnrClamp::Leaky), (SnrClamp::Sigmoid, m::SnrClamp::Sigmoid)] {
+            assert_eq!(names(serde_json::to_value(js).unwrap()), names(serde_json::to_value(engine).unwrap()));
+        }
     }
 }

@@ -27,6 +27,8 @@ pub struct FbankOptions {
     pub high_freq: Option<f64>,
     pub htk_compat: Option<bool>,
     pub low_freq: Option<f64>,
+    /// Ours: the floor on the mel energies before the log (default Kaldi's, float32's epsilon ≈ 1.19e-7).
+    pub log_floor: Option<f64>,
     pub min_duration: Option<f64>,
     pub num_mel_bins: Option<u32>,
     pub preemphasis_coefficient: Option<f64>,
@@ -69,14 +71,16 @@ mod tests {
 
     #[test]
     fn the_declaration_has_exactly_the_engines_fields() {
-        let mut engine = serde_json::to_value(Opts::paper()).unwrap();
+        // logFloor is serialised only when it is not Kaldi's (feature-store keys stay as they were): set it.
+        let sample = Opts { log_floor: 1e-10, ..Opts::paper() };
+        let mut engine = serde_json::to_value(&sample).unwrap();
         // `channel` is not offered: the input is always mono, so it cannot change anything.
         engine.as_object_mut().unwrap().remove("channel");
         let declared: FbankOptions =
             serde_json::from_value(engine.clone()).unwrap_or_else(|e| panic!("the declaration lacks an engine option or takes another type: {e}"));
         let back = serde_json::to_value(&declared).unwrap();
         assert_eq!(back, engine, "a declared option the engine lacks shows as null");
-        assert_eq!(to_options(Some(declared)).unwrap(), Opts::paper());
+        assert_eq!(to_options(Some(declared)).unwrap(), sample);
     }
 
     #[test]

@@ -47,6 +47,20 @@ describe('fbank', () => {
     expect(fbank(waves[0]!, { ...opts, ditherSeed: 8 }).data).not.toEqual(a);
   });
 
+  it('floors digital silence at logFloor (default Kaldi’s float32 epsilon) and leaves speech bins alone', () => {
+    // Real speech with its first 0.3 s set to digital silence.
+    const wave = waves[0]!.slice();
+    wave.fill(0, 0, 4800);
+    const kaldi = fbank(wave, PAPER_FBANK).data;
+    const low = fbank(wave, { ...PAPER_FBANK, logFloor: 1e-10 }).data;
+    expect(kaldi[0]).toBeCloseTo(Math.log(2 ** -23), 4);
+    expect(low[0]).toBeCloseTo(Math.log(1e-10), 3);
+    let unchanged = 0;
+    for (let i = 0; i < kaldi.length; i++) if (kaldi[i]! > Math.log(2 ** -23) + 1e-3 && kaldi[i] === low[i]) unchanged++;
+    expect(unchanged).toBeGreaterThan(kaldi.length / 2);
+    expect(() => fbank(wave, { ...PAPER_FBANK, logFloor: 0 })).toThrow(/log_floor/);
+  });
+
   it('names the supported windows when given an unknown one', () => {
     let caught: unknown;
     try {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -148,6 +148,37 @@ describe('training from Node', () => {
     }
     expect(configureMalloc()).toMatchObject({ mode: 'fast', applied: false }); // until the next job starts
     expect(() => configureMalloc('lean' as never)).toThrow(expect.objectContaining({ code: 'TRNET_INVALID_ARGUMENT' }));
+  });
+
+  it('trains with the SNR-aware module options of issue 15, records them with the checkpoint, and refuses bad values', async () => {
+    const options = { snrStandardize: true, snrCentred: true, snrClamp: 'leaky', headInit: 'snr-random' } as const;
+    const report = await train({
+      modelConfig: { variant: 'trnet-no-high', ...small, ...options },
+      trainConfig: { epochs: 1, batchSize: 32, seed: 4, snrHeadLrMultiplier: 10 },
+      trainSet: mixedTrain,
+      valSet: mixedVal,
+      outDir: join(work, 'snr-options'),
+    });
+    expect(JSON.parse(readFileSync(join(report.bestDir, 'config.json'), 'utf8'))).toMatchObject(options);
+    const result = await evaluate(report.bestDir, test);
+    for (const p of result.predictions) {
+      expect(p.c).toBeGreaterThanOrEqual(0);
+      expect(p.c).toBeLessThanOrEqual(1);
+    }
+    for (const [modelConfig, trainConfig, field] of [
+      [{ snrClamp: 'soft' }, {}, 'soft'],
+      [{}, { snrHeadLrMultiplier: 0 }, 'snrHeadLrMultiplier'],
+    ] as const) {
+      await expect(
+        train({
+          modelConfig: { variant: 'trnet-no-high', ...small, ...(modelConfig as object) },
+          trainConfig: { epochs: 1, ...trainConfig },
+          trainSet: mixedTrain,
+          valSet: mixedVal,
+          outDir: join(work, `snr-bad-${field}`),
+        }),
+      ).rejects.toMatchObject({ code: 'TRNET_INVALID_CONFIG', message: expect.stringContaining(field) });
+    }
   });
 
   it('refuses TRNet without the clean reference model, with a coded error', async () => {

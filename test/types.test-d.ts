@@ -163,7 +163,10 @@ expectTypeOf<ModelConfig>().toEqualTypeOf<{
   cosineEps?: number;
   bnEps?: number;
   bnMomentum?: number;
-  headInit?: 'neutral' | 'torch-default';
+  headInit?: 'neutral' | 'torch-default' | 'snr-random';
+  snrClamp?: 'hard' | 'leaky' | 'sigmoid';
+  snrStandardize?: boolean;
+  snrCentred?: boolean;
 }>();
 expectTypeOf<LrPlateau>().toEqualTypeOf<{ factor?: number; patience?: number; threshold?: number; minLr?: number }>();
 expectTypeOf<TrainConfig>().toEqualTypeOf<{
@@ -183,6 +186,7 @@ expectTypeOf<TrainConfig>().toEqualTypeOf<{
   mixedPrecision?: boolean;
   prefetch?: number;
   evalBatchSize?: number | null;
+  snrHeadLrMultiplier?: number;
 }>();
 expectTypeOf<UtteranceSpec>().toEqualTypeOf<{ path: string; label: number; speaker: string; id?: string }>();
 expectTypeOf<FeatureStoreOptions>().toEqualTypeOf<{ dir: string }>();
@@ -213,6 +217,7 @@ expectTypeOf<FbankOptions>().toEqualTypeOf<{
   highFreq?: number;
   htkCompat?: boolean;
   lowFreq?: number;
+  logFloor?: number;
   minDuration?: number;
   numMelBins?: number;
   preemphasisCoefficient?: number;

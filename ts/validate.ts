@@ -208,6 +208,7 @@ export const FBANK_OPTIONS: Check = object<Native.FbankOptions>({
   highFreq: anyFinite,
   htkCompat: optional(boolean),
   lowFreq: anyFinite,
+  logFloor: anyFinite,
   minDuration: anyFinite,
   numMelBins: optional(integer(3, 1 << 16, 'Use e.g. 80 (the paper) or 23 (torchaudio’s default).')),
   preemphasisCoefficient: anyFinite,

@@ -83,6 +83,31 @@ fn compute_into_rejects_a_short_buffer() {
     assert!(msg.contains("7840") && msg.contains("7839"), "{msg}");
 }
 
+/// The log floor decides what digital silence becomes and leaves bins with energy alone.
+#[test]
+fn the_log_floor_sets_digital_silence_and_nothing_else() {
+    assert_eq!(FbankOptions::paper().log_floor, f32::EPSILON as f64, "Kaldi's floor by default");
+    let mut wave = tone(16_000, 0.5);
+    for s in &mut wave[4_000..12_000] {
+        *s = 0.0; // half a second of digital silence in the middle
+    }
+    let run = |log_floor: f64| Fbank::new(FbankOptions { log_floor, ..FbankOptions::paper() }).unwrap().compute(&wave).unwrap();
+    let (kaldi, low) = (run(trnet_dsp::fbank::KALDI_LOG_FLOOR), run(1e-10));
+    let silent = 40; // frame 40 covers samples 6400..6800, inside the silence
+    assert!(kaldi.row(silent).iter().all(|&v| v == f32::EPSILON.ln()), "{:?}", &kaldi.row(silent)[..4]);
+    assert!(low.row(silent).iter().all(|&v| (v - 1e-10f32.ln()).abs() < 1e-4), "{:?}", &low.row(silent)[..4]);
+    // Frames of the tone: every bin above both floors comes out the same.
+    for f in 0..20 {
+        for (a, b) in kaldi.row(f).iter().zip(low.row(f)) {
+            if *a > f32::EPSILON.ln() {
+                assert_eq!(a, b, "frame {f}");
+            }
+        }
+    }
+    let err = Fbank::new(FbankOptions { log_floor: 0.0, ..FbankOptions::paper() }).unwrap_err();
+    assert!(err.to_string().contains("log_floor"), "{err}");
+}
+
 #[test]
 fn dither_is_seeded_and_reproducible() {
     let wave = tone(8_000, 1.0);

@@ -24,6 +24,18 @@ fn fbank_options_use_camel_case_names_and_round_trip_exactly() {
     assert_eq!(back.dither.to_bits(), o.dither.to_bits());
 }
 
+/// logFloor appears only when it is not Kaldi's, so the JSON (and the feature-store keys hashed from it)
+/// of every config made before the option existed is unchanged.
+#[test]
+fn the_log_floor_is_serialised_only_when_it_is_not_kaldis() {
+    let v = serde_json::to_value(FbankOptions::paper()).unwrap();
+    assert!(v.get("logFloor").is_none(), "{v}");
+    let o = FbankOptions { log_floor: 1e-10, ..FbankOptions::paper() };
+    let v = serde_json::to_value(&o).unwrap();
+    assert_eq!(v["logFloor"], json!(1e-10));
+    assert_eq!(serde_json::from_value::<FbankOptions>(v).unwrap(), o);
+}
+
 #[test]
 fn absent_fbank_fields_take_torchaudio_defaults_and_unknown_ones_are_refused() {
     let o: FbankOptions = serde_json::from_value(json!({ "numMelBins": 80 })).unwrap();

@@ -128,6 +128,23 @@ pub enum HeadInit {
     Neutral,
     /// PyTorch's nn.Linear defaults, U(±1/√fan_in) for weight and bias, for both heads.
     TorchDefault,
+    /// SNR FC: weight U(±1/√F) (PyTorch's draw), bias 0.5, so c starts near ½ but already depends on d;
+    /// FiLM as in `Neutral`. Changes only the SNR head's start (issue 15's initialisation suspect).
+    SnrRandom,
+}
+
+/// How eq. 3 bounds c̄ = FC(d) to [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnrClamp {
+    /// min(max(0, c̄), 1), the paper's eq. 3 (default). No gradient where c̄ is outside [0, 1].
+    #[default]
+    Hard,
+    /// The same values as `Hard`, but the gradient outside [0, 1] is `LEAKY_CLAMP_SLOPE` instead of 0
+    /// (a straight-through leak), so a c̄ that left the range can come back.
+    Leaky,
+    /// σ(4·(c̄ − ½)): equal to the clamp's value and slope at c̄ = ½, smooth, never exactly 0 or 1.
+    Sigmoid,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,6 +179,15 @@ pub struct ModelConfig {
     pub bn_eps: f64,
     pub bn_momentum: f64,
     pub head_init: HeadInit,
+    /// Eq. 3's bound on c (default: the paper's hard clamp).
+    pub snr_clamp: SnrClamp,
+    /// Standardise d per bin before the SNR FC (BatchNorm over the batch, running statistics at test
+    /// time; default false, the paper's plain d). d moves little with the SNR, so its differences are small
+    /// next to its mean; standardising makes them the FC's input.
+    pub snr_standardize: bool,
+    /// Remove each bin's mean over the (real) frames from X and Xe before eq. 1's cosine (default false,
+    /// the paper's plain cosine). A large common log offset makes the plain cosine ≈ 1 in every bin.
+    pub snr_centred: bool,
 }
 
 impl Default for ModelConfig {
@@ -183,6 +209,9 @@ impl Default for ModelConfig {
             bn_eps: 1e-5,
             bn_momentum: 0.1,
             head_init: HeadInit::Neutral,
+            snr_clamp: SnrClamp::Hard,
+            snr_standardize: false,
+            snr_centred: false,
         }
     }
 }
@@ -292,6 +321,7 @@ mod tests {
         assert_eq!((c.alpha, c.beta), (0.5, 0.5));
         assert_eq!(c.classifier_input, ClassifierInput::Calibrated);
         assert_eq!(c.embedding_dim(), 256);
+        assert_eq!((c.head_init, c.snr_clamp, c.snr_standardize, c.snr_centred), (HeadInit::Neutral, SnrClamp::Hard, false, false));
         c.validate().unwrap();
     }
 
@@ -303,7 +333,10 @@ mod tests {
             attention_hidden: Some(7),
             classifier_input: ClassifierInput::Raw,
             no_low_encoder_input: NoLowInput::Mixed,
-            head_init: HeadInit::TorchDefault,
+            head_init: HeadInit::SnrRandom,
+            snr_clamp: SnrClamp::Leaky,
+            snr_standardize: true,
+            snr_centred: true,
             alpha: 0.25,
             ..Default::default()
         };

@@ -18,7 +18,7 @@ impl FilmBridge {
         let dim = cfg.embedding_dim();
         let (fc1, fc2) = match cfg.head_init {
             // Scale 1, shift 0 for every c: h~ = h until training says otherwise.
-            HeadInit::Neutral => (
+            HeadInit::Neutral | HeadInit::SnrRandom => (
                 Linear::new(p / "fc1", 1, dim, true, Init::Const(0.0), Init::Const(1.0))?,
                 Linear::new(p / "fc2", 1, dim, true, Init::Const(0.0), Init::Const(0.0))?,
             ),

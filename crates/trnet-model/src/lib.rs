@@ -27,7 +27,7 @@ pub mod snr_aware;
 pub mod trnet;
 
 pub use checkpoint::Checkpoint;
-pub use config::{ClassifierInput, HeadInit, ModelConfig, NoLowInput, Variant};
+pub use config::{ClassifierInput, HeadInit, ModelConfig, NoLowInput, SnrClamp, Variant};
 pub use device::{DeviceSpec, parse_device};
 pub use encoder::{Encoder, EncoderOutput};
 pub use error::Error;

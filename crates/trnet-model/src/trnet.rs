@@ -171,7 +171,7 @@ impl TrnetModel {
         }
 
         let snr = match (&self.snr, xe) {
-            (Some(module), Some(xe)) => Some(module.forward(inputs.x, xe)?),
+            (Some(module), Some(xe)) => Some(module.forward_t(inputs.x, xe, inputs.mask, train)?),
             _ => None,
         };
         let c = snr.map(|s| s.c);

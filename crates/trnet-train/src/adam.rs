@@ -29,6 +29,8 @@ use tch::nn::VarStore;
 #[derive(Debug)]
 struct Param {
     name: String,
+    /// This variable's rate is `lr · lr_scale` (1 unless `scale_lr` changed it).
+    lr_scale: f64,
     var: Tensor,
     m: Tensor,
     v: Tensor,
@@ -59,10 +61,22 @@ impl Adam {
             .into_iter()
             .map(|(name, var)| {
                 let zeros = || var.f_zeros_like().map_err(torch("allocating Adam moments"));
-                Ok(Param { m: zeros()?, v: zeros()?, name, var })
+                Ok(Param { m: zeros()?, v: zeros()?, name, var, lr_scale: 1.0 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Adam { lr, beta1, beta2, eps, weight_decay, step: 0, params })
+    }
+
+    /// Multiplies the rate of every variable whose name starts with `prefix` (e.g. "snr." for the
+    /// SNR-aware module), like a PyTorch parameter group whose lr is a multiple of the base rate; returns how
+    /// many variables it applies to. The rate stays relative when `lr` changes (a plateau schedule).
+    pub fn scale_lr(&mut self, prefix: &str, factor: f64) -> usize {
+        let mut n = 0;
+        for p in self.params.iter_mut().filter(|p| p.name.starts_with(prefix)) {
+            p.lr_scale = factor;
+            n += 1;
+        }
+        n
     }
 
     /// Steps taken so far (PyTorch's `state["step"]`).
@@ -111,7 +125,7 @@ impl Adam {
                     let _ = p.v.f_addcmul_(&grad.f_mul_scalar(1.0 - beta2)?, &grad)?;
                     let mut denom = p.v.f_sqrt()?.f_div_scalar(bias2_sqrt)?;
                     let _ = denom.f_add_scalar_(eps)?;
-                    let _ = p.var.f_addcdiv_(&p.m.f_mul_scalar(-step_size)?, &denom)?;
+                    let _ = p.var.f_addcdiv_(&p.m.f_mul_scalar(-step_size * p.lr_scale)?, &denom)?;
                     Ok(())
                 };
                 run().map_err(|source| Error::Torch { during: format!("updating {} with Adam", p.name), source })?;
@@ -248,6 +262,34 @@ mod tests {
             }
         }
         assert_eq!(adam.step_count(), 3);
+    }
+
+    /// The SNR head's rate multiplier: the same gradients, ten times the first update for the scaled
+    /// variables (Adam's first step is lr·g/|g|), the others untouched, and a later change of `lr` (a
+    /// plateau schedule) keeps the ratio.
+    #[test]
+    fn scale_lr_multiplies_the_update_of_the_named_variables() {
+        let vs = VarStore::new(Device::Cpu);
+        let head = vs.root().sub("snr").sub("fc").var_copy("weight", &Tensor::from_slice(&[1.0f32, -1.0]));
+        let enc = vs.root().sub("encoder").var_copy("weight", &Tensor::from_slice(&[1.0f32, -1.0]));
+        let mut adam = Adam::new(&vs, 0.01, 0.9, 0.999, 1e-8, 0.0).unwrap();
+        assert_eq!(adam.scale_lr("snr.", 10.0), 1, "{:?}", adam.names());
+        for step in 0..2 {
+            if step == 1 {
+                adam.lr = 0.001;
+            }
+            let (h0, e0): (Vec<f32>, Vec<f32>) = (Vec::try_from(&head).unwrap(), Vec::try_from(&enc).unwrap());
+            adam.zero_grad();
+            ((&head * 2.0).sum(Kind::Float) + (&enc * 2.0).sum(Kind::Float)).backward();
+            adam.step().unwrap();
+            let (h1, e1): (Vec<f32>, Vec<f32>) = (Vec::try_from(&head).unwrap(), Vec::try_from(&enc).unwrap());
+            for i in 0..2 {
+                let (dh, de) = ((h0[i] - h1[i]) as f64, (e0[i] - e1[i]) as f64);
+                assert!(de > 0.0 && (dh / de - 10.0).abs() < 1e-3, "step {step}: head moved {dh}, encoder {de}");
+            }
+        }
+        let first = Tensor::from_slice(&[1.0f32, -1.0]) - &enc;
+        assert!((first.double_value(&[0]) - 0.011).abs() < 1e-5, "the unscaled variable moved lr per step: {first}");
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct TrainConfig {
     pub prefetch: usize,
     /// Utterances per validation batch (`null`: `batchSize`).
     pub eval_batch_size: Option<usize>,
+    /// The SNR-aware module's parameters (`snr.*`) learn at `learningRate` times this (default 1: one
+    /// rate for all, the paper's). The head starts at weight 0 and d moves little with the SNR, so at 1e-3 a
+    /// short run barely spreads c (issue 15).
+    pub snr_head_lr_multiplier: f64,
 }
 
 impl Default for TrainConfig {
@@ -86,6 +90,7 @@ impl Default for TrainConfig {
             mixed_precision: false,
             prefetch: 2,
             eval_batch_size: None,
+            snr_head_lr_multiplier: 1.0,
         }
     }
 }
@@ -118,6 +123,14 @@ impl TrainConfig {
             if !v.is_finite() || !(0.0..1.0).contains(&v) {
                 return bad(field, "a number in [0, 1)", v.to_string(), "Use PyTorch's defaults, 0.9 and 0.999.");
             }
+        }
+        if !self.snr_head_lr_multiplier.is_finite() || self.snr_head_lr_multiplier <= 0.0 || self.snr_head_lr_multiplier > 1e4 {
+            return bad(
+                "snrHeadLrMultiplier",
+                "a number in (0, 10000]",
+                self.snr_head_lr_multiplier.to_string(),
+                "Use 1 (one rate for every parameter, the paper's) or e.g. 10.",
+            );
         }
         if !self.adam_eps.is_finite() || self.adam_eps <= 0.0 {
             return bad("adamEps", "a small positive number", self.adam_eps.to_string(), "Use 1e-8 (PyTorch's default).");
@@ -200,6 +213,7 @@ mod tests {
         assert_eq!((c.beta1, c.beta2, c.adam_eps, c.weight_decay), (0.9, 0.999, 1e-8, 0.0));
         assert!(c.early_stopping_patience.is_none() && c.lr_plateau.is_none() && c.grad_clip_norm.is_none());
         assert_eq!(c.eval_batch(), 32);
+        assert_eq!(c.snr_head_lr_multiplier, 1.0, "one learning rate for every parameter");
         c.validate().unwrap();
     }
 
@@ -213,10 +227,13 @@ mod tests {
             device: "cpu".into(),
             threads: Some(2),
             seed: u64::MAX,
+            snr_head_lr_multiplier: 10.0,
             ..Default::default()
         };
         let text = c.to_json();
-        for key in ["\"batchSize\"", "\"lrPlateau\"", "\"minLr\"", "\"gradClipNorm\"", "\"earlyStoppingPatience\"", "\"mixedPrecision\""] {
+        for key in
+            ["\"batchSize\"", "\"lrPlateau\"", "\"minLr\"", "\"gradClipNorm\"", "\"earlyStoppingPatience\"", "\"mixedPrecision\"", "\"snrHeadLrMultiplier\""]
+        {
             assert!(text.contains(key), "{key} missing in {text}");
         }
         assert_eq!(TrainConfig::from_json(&text).unwrap(), c);
@@ -237,6 +254,8 @@ mod tests {
             r#"{"gradClipNorm": 0}"#,
             r#"{"device": "gpu"}"#,
             r#"{"threads": 0}"#,
+            r#"{"snrHeadLrMultiplier": 0}"#,
+            r#"{"snrHeadLrMultiplier": 1e9}"#,
         ] {
             let err = TrainConfig::from_json(bad).unwrap_err();
             assert_eq!(err.code(), "TRNET_INVALID_CONFIG", "{bad}: {err}");

@@ -322,7 +322,9 @@ impl<'a> Session<'a> {
             Ok((vs, model))
         })?;
         vs.set_device(setup.device);
-        let adam = Adam::new(&vs, cfg.learning_rate, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay)?;
+        let mut adam = Adam::new(&vs, cfg.learning_rate, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay)?;
+        // A no-op at the default 1 (and for the variants without an SNR-aware module).
+        adam.scale_lr("snr.", cfg.snr_head_lr_multiplier);
         let steps_per_epoch = setup.train_items.len().div_ceil(cfg.batch_size);
         let state = RunState {
             format: STATE_FORMAT,

@@ -27,7 +27,7 @@ use crate::rng::SplitMix64;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
-pub use options::{FbankOptions, WindowType};
+pub use options::{FbankOptions, KALDI_LOG_FLOOR, WindowType};
 
 use crate::{Error, Result};
 use mel::MelBank;
@@ -290,7 +290,7 @@ impl Fbank {
             }
         };
         if self.opts.use_log_fbank {
-            fastlog::ln_floored(&self.mel_out, EPSILON, mel_cols);
+            fastlog::ln_floored(&self.mel_out, self.opts.log_floor as f32, mel_cols);
         } else {
             mel_cols.copy_from_slice(&self.mel_out);
         }

@@ -87,6 +87,12 @@ pub struct FbankOptions {
     pub htk_compat: bool,
     /// Low cutoff of the mel bins.
     pub low_freq: f64,
+    /// Floor on the mel energies before the log, ln(max(E, log_floor)). Not a torchaudio option: Kaldi and
+    /// torchaudio floor at float32's machine epsilon (≈ 1.19e-7, [`KALDI_LOG_FLOOR`], the default). On samples
+    /// in [-1, 1] that floor sits inside quiet speech's range, and it is what digital silence becomes.
+    /// Left out of the serialised form at its default, so feature-store keys made before it existed hold.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "is_kaldi_log_floor"))]
+    pub log_floor: f64,
     /// Signals shorter than this (seconds) give no frames.
     pub min_duration: f64,
     /// Number of triangular mel bins.
@@ -135,6 +141,7 @@ impl Default for FbankOptions {
             high_freq: 0.0,
             htk_compat: false,
             low_freq: 20.0,
+            log_floor: KALDI_LOG_FLOOR,
             min_duration: 0.0,
             num_mel_bins: 23,
             preemphasis_coefficient: 0.97,
@@ -179,6 +186,14 @@ fn bad(option: &str, expected: impl fmt::Display, found: impl fmt::Display, fix:
     Error::invalid(format!("fbank option {option}"), expected, found, fix)
 }
 
+/// Kaldi's and torchaudio's floor before the log of the mel energies: float32's machine epsilon.
+pub const KALDI_LOG_FLOOR: f64 = f32::EPSILON as f64;
+
+#[cfg(feature = "serde")]
+fn is_kaldi_log_floor(v: &f64) -> bool {
+    *v == KALDI_LOG_FLOOR
+}
+
 fn finite(option: &str, v: f64) -> Result<f64> {
     if v.is_finite() { Ok(v) } else { Err(bad(option, "a finite number", v, "pass a finite value")) }
 }
@@ -197,6 +212,7 @@ impl FbankOptions {
             ("frame_shift", self.frame_shift),
             ("high_freq", self.high_freq),
             ("low_freq", self.low_freq),
+            ("log_floor", self.log_floor),
             ("min_duration", self.min_duration),
             ("preemphasis_coefficient", self.preemphasis_coefficient),
             ("sample_frequency", self.sample_frequency),
@@ -256,6 +272,10 @@ impl FbankOptions {
         }
         if self.dither < 0.0 {
             return Err(bad("dither", ">= 0 (the noise's standard deviation)", self.dither, "use 0 to disable dither, or a small positive value"));
+        }
+        // The log runs in float32: the floor must be a positive normal float32.
+        if !(f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(&self.log_floor) {
+            return Err(bad("log_floor", "a positive normal float32 (≥ 1.2e-38)", self.log_floor, "use 1.1920929e-7 (Kaldi's, the default) or e.g. 1e-10"));
         }
         if self.energy_floor < 0.0 {
             return Err(bad("energy_floor", ">= 0 (0 disables the floor)", self.energy_floor, "use 1.0 (default) or 0"));
