@@ -99,7 +99,7 @@ export interface OnnxExport {
 
 /** The ONNX metadata a model's frames depend on besides the weights (see docs/inference.md). */
 function onnxMetadata(model: Model): Record<string, string> {
-  const { frames, pad, waveformScale, fbank } = model.features;
+  const { frames, pad, waveformScale } = model.features;
   return {
     'trnet.classes': JSON.stringify(model.classes),
     'trnet.features': JSON.stringify({
