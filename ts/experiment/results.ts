@@ -4,6 +4,7 @@
  * estimate c per environment and SNR — the data of the paper's Fig. 2).
  */
 import type { Variant } from '../train.js';
+import { pairedTest, spread } from './significance.js';
 
 export type Condition = 'clean' | 'matched' | 'unmatched';
 
@@ -256,6 +257,8 @@ export interface ReportInput {
   summary: VariantSummary[];
   tasksDone: number;
   tasksTotal: number;
+  /** Per-task results, for the paired tests and the spread (see significance.ts). */
+  tasks: TaskResult[];
 }
 
 /** RESULTS.md: the Table-1-style table, UAR per SNR, and mean c per environment and SNR. */
@@ -295,7 +298,63 @@ export function resultsMarkdown(r: ReportInput): string {
     }
     out.push('');
   }
+  out.push(...significanceMarkdown(r));
   return out.join('\n');
+}
+
+/** The comparisons Table 1 is read for: TRNet against each other variant, per condition. */
+const COMPARED: [Variant, Condition[]][] = [
+  ['baseline-c', ['clean', 'matched', 'unmatched']],
+  ['baseline-n', ['clean', 'matched', 'unmatched']],
+  ['baseline-e', ['clean', 'matched', 'unmatched']],
+  ['trnet-no-low', ['clean', 'matched', 'unmatched']],
+  ['trnet-no-high', ['clean', 'matched', 'unmatched']],
+];
+
+/** Paired t-tests of TRNet against the others over (fold, seed), and each variant's fold and seed spread. */
+function significanceMarkdown(r: ReportInput): string[] {
+  const variants = new Set(r.tasks.map((t) => t.variant));
+  if (!variants.has('trnet')) return [];
+  const conditions: Condition[] = r.environments.unmatched ? ['clean', 'matched', 'unmatched'] : ['clean', 'matched'];
+  const out = ['## Is the difference larger than the spread?', ''];
+  out.push(
+    'TRNet minus each other variant, UAR points, paired over the (fold, seed) tasks both finished (same test speakers and noise draws): mean difference, Student t, degrees of freedom, two-sided p.',
+    '',
+  );
+  out.push(`| TRNet − | ${conditions.join(' | ')} |`, `|---|${conditions.map(() => '---').join('|')}|`);
+  for (const [other, wanted] of COMPARED) {
+    if (!variants.has(other)) continue;
+    const cells = conditions.map((c) => {
+      if (!wanted.includes(c)) return '';
+      const t = pairedTest(r.tasks, 'trnet', other, c);
+      if (t.n < 2) return t.n === 1 ? `${signed(t.meanDiff)} (1 pair)` : '–';
+      return `${signed(t.meanDiff)} (t = ${t.t.toFixed(2)}, df ${t.df}, p = ${pValue(t.p)})`;
+    });
+    out.push(`| ${NAMES[other]} | ${cells.join(' | ')} |`);
+  }
+  out.push('', 'Spread of UAR (points): standard deviation over folds of the per-fold means, and over seeds within a fold (pooled; – with one seed).', '');
+  out.push(`| Method | ${conditions.map((c) => `${c}: folds | ${c}: seeds`).join(' | ')} |`, `|---|${conditions.map(() => '---|---').join('|')}|`);
+  for (const s of r.summary) {
+    const cells = conditions.map((c) => {
+      const sp = spread(r.tasks, s.variant, c);
+      return `${points(sp.folds)} | ${points(sp.seeds)}`;
+    });
+    out.push(`| ${NAMES[s.variant]} | ${cells.join(' | ')} |`);
+  }
+  out.push('');
+  return out;
+}
+
+function signed(x: number): string {
+  return `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}`;
+}
+
+function points(x: number): string {
+  return Number.isNaN(x) ? '–' : (100 * x).toFixed(1);
+}
+
+function pValue(p: number): string {
+  return p < 0.001 ? '< 0.001' : p.toFixed(3);
 }
 
 /** The Table-1 rows as plain text for a terminal. */

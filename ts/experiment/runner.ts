@@ -660,6 +660,7 @@ export async function writeReports(dir: string): Promise<ExperimentResult> {
       summary,
       tasksDone: state.results.length,
       tasksTotal: state.tasks.length,
+      tasks: state.results,
     }),
   );
   writeAtomic(files.html, await reportHtml({ dir, config: cfg, tasks: state.tasks, summary, rows }));
