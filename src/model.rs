@@ -24,7 +24,7 @@ use trnet_dsp::frames::PadMode;
 use trnet_enhance::EnhancerPool;
 use trnet_model::Checkpoint;
 use trnet_runtime::allocator::{JobScope, job_scope};
-use trnet_train::predict::{PredictInput, predict};
+use trnet_train::predict::{PredictInput, PredictOutput, predict, predict_embedded};
 use trnet_train::timeline::{TimelineSpec, timeline};
 
 const CLOSED: Code = Code("TRNET_MODEL_CLOSED");
@@ -63,6 +63,9 @@ pub struct ModelOutput {
     pub c: Option<f64>,
     /// Frames of the input that were utterance rather than padding.
     pub valid_frames: u32,
+    /// The utterance's representation (what the classifier reads: h~ for the calibrated TRNet variants, h
+    /// otherwise), when `predict` was asked for it.
+    pub embedding: Option<Float32Array>,
 }
 
 struct Loaded {
@@ -183,9 +186,9 @@ impl NativeModel {
         )
     }
 
-    /// Class probabilities and c for each input, on a job thread.
+    /// Class probabilities and c for each input (and with `embeddings`, its representation), on a job thread.
     #[napi(ts_return_type = "Promise<Array<ModelOutput>>")]
-    pub fn predict(&self, env: &Env, inputs: Vec<ModelInput>) -> napi::Result<Job<Vec<ModelOutput>>, Code> {
+    pub fn predict(&self, env: &Env, inputs: Vec<ModelInput>, embeddings: Option<bool>) -> napi::Result<Job<Vec<ModelOutput>>, Code> {
         let loaded = self.loaded.read().ok().and_then(|l| l.clone()).ok_or_else(|| closed().into_napi())?;
         let running = JobCount::start(&self.jobs);
         let intra = self.intra_op_threads;
@@ -197,15 +200,9 @@ impl NativeModel {
                 let borrowed: Vec<PredictInput<'_>> = inputs.iter().map(|i| PredictInput { x: &i.x, xe: i.xe.as_deref() }).collect();
                 // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
                 let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
-                let outputs = predict(&loaded.checkpoint.model, &borrowed, loaded.frames, loaded.pad)?;
-                Ok(outputs
-                    .into_iter()
-                    .map(|o| ModelOutput {
-                        probabilities: o.probs.iter().map(|&p| f64::from(p)).collect(),
-                        c: o.c.map(f64::from),
-                        valid_frames: o.valid_frames as u32,
-                    })
-                    .collect())
+                let run = if embeddings == Some(true) { predict_embedded } else { predict };
+                let outputs = run(&loaded.checkpoint.model, &borrowed, loaded.frames, loaded.pad)?;
+                Ok(outputs.into_iter().map(model_output).collect())
             },
             None,
             None,
@@ -256,16 +253,7 @@ impl NativeModel {
                 let windows = timeline(&loaded.checkpoint.model, &wave, enhanced.as_deref(), &fbank, loaded.frames, loaded.pad, &spec)?;
                 Ok(windows
                     .into_iter()
-                    .map(|w| TimelineWindow {
-                        start: w.range.start as u32,
-                        end: w.range.end as u32,
-                        level_db: w.level_db,
-                        output: w.output.map(|o| ModelOutput {
-                            probabilities: o.probs.iter().map(|&p| f64::from(p)).collect(),
-                            c: o.c.map(f64::from),
-                            valid_frames: o.valid_frames as u32,
-                        }),
-                    })
+                    .map(|w| TimelineWindow { start: w.range.start as u32, end: w.range.end as u32, level_db: w.level_db, output: w.output.map(model_output) })
                     .collect())
             },
             None,
@@ -375,6 +363,15 @@ fn warm_up(checkpoint: &Checkpoint, enhancer: Option<&EnhancerPool>, frames: usi
         pool.enhance(&vec![0.0f32; 16_000])?;
     }
     Ok(())
+}
+
+fn model_output(o: PredictOutput) -> ModelOutput {
+    ModelOutput {
+        probabilities: o.probs.iter().map(|&p| f64::from(p)).collect(),
+        c: o.c.map(f64::from),
+        valid_frames: o.valid_frames as u32,
+        embedding: o.embedding.map(Float32Array::new),
+    }
 }
 
 fn closed() -> Failure {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configureMalloc, decodeAudio, type ExperimentConfig, type ExperimentResult, load, type PredictResult, readRavdess, train } from '../ts/index.js';
+import { readEmbeddings } from '../ts/report/embeddings.js';
 import { repoRoot, sharedPath, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-predict-'));
@@ -83,6 +84,37 @@ describe('predictions from raw audio with a trained model', () => {
     const single = await model.predict(paths.get(some[0]!.utterance)!);
     expect(single.label).toBe(preds[0]!.label);
     for (const name of model.classes) expect(single.probabilities[name]).toBeCloseTo(preds[0]!.probabilities[name]!, 5);
+    model.close();
+  });
+
+  it('returns the representation the experiment saved for the t-SNE when asked ({ embedding: true })', async () => {
+    const saved = readEmbeddings(trnetDir);
+    expect(saved).not.toBeNull();
+    const clean = saved!.index.rows
+      .map((r, i) => ({ r, i }))
+      .filter(({ r }) => r.condition === 'clean')
+      .slice(0, 4);
+    expect(clean.length).toBeGreaterThan(1);
+    const model = await load(trnetDir);
+    const preds = await model.predictBatch(
+      clean.map(({ r }) => paths.get(r.utterance)!),
+      { embedding: true },
+    );
+    const dim = saved!.index.dim;
+    clean.forEach(({ i }, k) => {
+      const e = preds[k]!.embedding!;
+      expect(e).toBeInstanceOf(Float32Array);
+      expect(e.length).toBe(dim);
+      const want = saved!.values.subarray(i * dim, (i + 1) * dim);
+      let worst = 0;
+      for (let j = 0; j < dim; j++) worst = Math.max(worst, Math.abs(e[j]! - want[j]!));
+      expect(worst).toBeLessThan(1e-4);
+    });
+    // Without the option there is none, and the rest is the same.
+    const plain = await model.predict(paths.get(clean[0]!.r.utterance)!);
+    expect(plain.embedding).toBeUndefined();
+    for (const name of model.classes) expect(plain.probabilities[name]).toBeCloseTo(preds[0]!.probabilities[name]!, 5);
+    expect(await codeOf(model.predict(paths.get(clean[0]!.r.utterance)!, { embedding: 'yes' } as never))).toBe('TRNET_INVALID_ARGUMENT');
     model.close();
   });
 

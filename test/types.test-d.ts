@@ -49,6 +49,7 @@ import {
   type ModelOutput,
   type OnnxExport,
   type PredictInput,
+  type PredictOptions,
   type PredictResult,
   resumeTraining,
   type Task,
@@ -246,8 +247,10 @@ expectTypeOf(trainModel).parameter(1).toEqualTypeOf<{ onProgress?: (progress: Tr
 
 // ── Predictions (ts/predict.ts): the native model's output is generated; what predict returns is spelled out.
 expectTypeOf<ModelOutput>().toEqualTypeOf<Native.ModelOutput>();
-expectTypeOf<ModelOutput>().toEqualTypeOf<{ probabilities: number[]; c?: number; validFrames: number }>();
-expectTypeOf<PredictResult>().toEqualTypeOf<{ label: string; probabilities: Record<string, number>; c: number | null }>();
+expectTypeOf<ModelOutput>().toEqualTypeOf<{ probabilities: number[]; c?: number; validFrames: number; embedding?: Float32Array }>();
+expectTypeOf<PredictResult>().toEqualTypeOf<{ label: string; probabilities: Record<string, number>; c: number | null; embedding?: Float32Array }>();
+expectTypeOf<Model['predict']>().parameter(1).toEqualTypeOf<PredictOptions | undefined>();
+expectTypeOf<PredictOptions>().toEqualTypeOf<{ embedding?: boolean }>();
 expectTypeOf<PredictInput>().toEqualTypeOf<string | Uint8Array | { samples: Float32Array; sampleRate: number }>();
 expectTypeOf(load).returns.resolves.toEqualTypeOf<Model>();
 expectTypeOf(load).parameter(1).toEqualTypeOf<LoadOptions | undefined>();

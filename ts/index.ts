@@ -146,6 +146,7 @@ export {
   type OnnxExport,
   type PredictFeatures,
   type PredictInput,
+  type PredictOptions,
   type PredictResult,
   type TimelineOptions,
   type TimelineSegment,

@@ -19,7 +19,7 @@ import { decodeAudio, decodeAudioBytes } from './audio.js';
 import { type EnhanceItem, type EnhancerOptions, enhancerInfo } from './enhance.js';
 import { type FbankOptions, fbankBatch, PAPER_FBANK } from './features.js';
 import { type Native, native } from './native.js';
-import { arrayOf, callNative, codedError, Found, invalid, LOAD_OPTIONS, PREDICT_INPUT, path, TIMELINE_OPTIONS } from './validate.js';
+import { arrayOf, callNative, codedError, Found, invalid, LOAD_OPTIONS, PREDICT_INPUT, PREDICT_OPTIONS, path, TIMELINE_OPTIONS } from './validate.js';
 
 export type ModelOutput = Native.ModelOutput;
 
@@ -71,6 +71,16 @@ export interface PredictResult {
   probabilities: Record<string, number>;
   /** The noise-level estimate c ∈ [0, 1]; null for variants without the SNR-aware module. */
   c: number | null;
+  /**
+   * With `{ embedding: true }`: the utterance's representation, what the classifier reads (h~ for TRNet and TRNet
+   * w/o L_low, h otherwise; the vectors the report's t-SNE plots).
+   */
+  embedding?: Float32Array;
+}
+
+export interface PredictOptions {
+  /** Also return each input's representation (`PredictResult.embedding`). Default false. */
+  embedding?: boolean;
 }
 
 /** The two network inputs of one utterance as `predict` computes them (`Model.frames`). */
@@ -408,17 +418,19 @@ export class Model {
   }
 
   /** The label, every class's probability and c for one input. */
-  async predict(input: PredictInput): Promise<PredictResult> {
+  async predict(input: PredictInput, options: PredictOptions = {}): Promise<PredictResult> {
     PREDICT_INPUT(input, 'input');
-    const [p] = await this.limiter.run(() => this.run([input]));
+    PREDICT_OPTIONS(options, 'options');
+    const [p] = await this.limiter.run(() => this.run([input], undefined, options.embedding === true));
     return p!;
   }
 
   /** `predict` for many inputs at once (one enhancement, fbank and forward batch). */
-  async predictBatch(inputs: PredictInput[]): Promise<PredictResult[]> {
+  async predictBatch(inputs: PredictInput[], options: PredictOptions = {}): Promise<PredictResult[]> {
     arrayOf(PREDICT_INPUT, 100_000)(inputs, 'inputs');
+    PREDICT_OPTIONS(options, 'options');
     if (inputs.length === 0) return [];
-    return this.limiter.run(() => this.run(inputs));
+    return this.limiter.run(() => this.run(inputs, undefined, options.embedding === true));
   }
 
   /**
@@ -496,9 +508,9 @@ export class Model {
     this.native.close();
   }
 
-  private async run(inputs: PredictInput[], times?: StageClock): Promise<PredictResult[]> {
+  private async run(inputs: PredictInput[], times?: StageClock, embedding = false): Promise<PredictResult[]> {
     const batch = await this.lmfb(inputs, times);
-    const outputs = await (callNative(() => this.native.predict(batch)) as Promise<ModelOutput[]>);
+    const outputs = await (callNative(() => this.native.predict(batch, embedding)) as Promise<ModelOutput[]>);
     lap(times, 'forward');
     return outputs.map((o) => this.result(o));
   }
@@ -531,7 +543,7 @@ export class Model {
       probabilities[this.classes[k]!] = p;
       if (p > o.probabilities[best]!) best = k;
     });
-    return { label: this.classes[best]!, probabilities, c: o.c ?? null };
+    return { label: this.classes[best]!, probabilities, c: o.c ?? null, ...(o.embedding ? { embedding: o.embedding } : {}) };
   }
 
   /** The network's inputs for each input: decode, cut, SE, waveform scale, fbank (frames × bins, unpadded). */

@@ -448,6 +448,7 @@ export const LOAD_OPTIONS: Check = object<{
 export const MIN_TIMELINE_WINDOW_S = 0.025;
 /** Shortest hop: one fbank frame shift (10 ms); shorter hops only multiply near-identical windows. */
 export const MIN_TIMELINE_HOP_S = 0.01;
+export const PREDICT_OPTIONS: Check = object<{ embedding: unknown }>({ embedding: optional(boolean) });
 const TIMELINE_FIELDS: Check = object<{ window: unknown; hop: unknown; silenceDb: unknown; silenceFloorDb: unknown }>({
   window: optional(finite(MIN_TIMELINE_WINDOW_S, 86_400, 'Pass the window length in seconds, e.g. 2.')),
   hop: optional(finite(MIN_TIMELINE_HOP_S, 86_400, 'Pass the hop in seconds, e.g. 1.')),

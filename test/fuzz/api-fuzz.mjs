@@ -396,8 +396,8 @@ const api = {
     ),
     30,
   ],
-  'Model#predict': [fc.tuple(predictInput), 30],
-  'Model#predictBatch': [fc.tuple(maybe(fc.array(predictInput, { maxLength: 4 }))), 30],
+  'Model#predict': [fc.tuple(predictInput, options({ embedding: maybe(fc.boolean()) })), 30],
+  'Model#predictBatch': [fc.tuple(maybe(fc.array(predictInput, { maxLength: 4 })), options({ embedding: maybe(fc.boolean()) })), 30],
   'Model#frames': [fc.tuple(predictInput), 20],
   // Output paths inside the fuzzing folder only (never the shared audio files `path` can name): relative names,
   // a missing folder, the folder itself, or junk.

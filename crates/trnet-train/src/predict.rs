@@ -24,10 +24,22 @@ pub struct PredictOutput {
     pub c: Option<f32>,
     /// Frames of the input that are utterance, not padding (after the cut to `frames`).
     pub valid_frames: usize,
+    /// The utterance's representation, what the classifier reads (`TrnetModel::representation`); only from
+    /// `predict_embedded`.
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// Runs `model` on `inputs` fixed to `frames` frames with `pad` (the training run's features settings).
 pub fn predict(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, pad: PadMode) -> Result<Vec<PredictOutput>> {
+    run(model, inputs, frames, pad, false)
+}
+
+/// As `predict`, with each input's representation (`PredictOutput::embedding`).
+pub fn predict_embedded(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, pad: PadMode) -> Result<Vec<PredictOutput>> {
+    run(model, inputs, frames, pad, true)
+}
+
+fn run(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, pad: PadMode, embeddings: bool) -> Result<Vec<PredictOutput>> {
     if inputs.is_empty() {
         return Err(Error::invalid("prediction inputs", "at least one input", "none", "Pass one or more feature matrices."));
     }
@@ -75,9 +87,13 @@ pub fn predict(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, p
     }
     let all: Vec<usize> = (0..ds.len()).collect();
     // No prefetch threads: the batch is in memory already.
-    let options = EvalOptions { prefetch: 0, ..Default::default() };
+    let options = EvalOptions { prefetch: 0, embeddings, ..Default::default() };
     let report = evaluate_items(model, &ds, &all, &options)?;
-    Ok(report.predictions.into_iter().map(|p| PredictOutput { valid_frames: ds.item(p.item).valid_frames, probs: p.probs, c: p.c }).collect())
+    Ok(report
+        .predictions
+        .into_iter()
+        .map(|p| PredictOutput { valid_frames: ds.item(p.item).valid_frames, probs: p.probs, c: p.c, embedding: p.embedding })
+        .collect())
 }
 
 #[cfg(test)]
@@ -119,6 +135,24 @@ mod tests {
             assert!((g.probs.iter().sum::<f32>() - 1.0).abs() < 1e-5);
             assert!(g.c.is_some_and(|c| (0.0..=1.0).contains(&c)));
         }
+    }
+
+    #[test]
+    fn embedded_predictions_add_the_evaluations_representation_and_change_nothing_else() {
+        let (_vs, m) = model(Variant::Trnet);
+        let (x, xe) = (matrix(9, 0.3), matrix(9, 1.1));
+        let inputs = [PredictInput { x: &x, xe: Some(&xe) }];
+        let plain = predict(&m, &inputs, 12, PadMode::Zero).unwrap();
+        let embedded = predict_embedded(&m, &inputs, 12, PadMode::Zero).unwrap();
+        assert_eq!(plain[0].embedding, None);
+        assert_eq!((&plain[0].probs, plain[0].c), (&embedded[0].probs, embedded[0].c));
+        let mut ds = Dataset::new(12, 8).unwrap();
+        let (fx, valid) = fix_frames(&x, 8, 12, PadMode::Zero).unwrap();
+        ds.push(Item::clean(fx, 0).enhanced(fix_frames(&xe, 8, 12, PadMode::Zero).unwrap().0).valid_frames(valid)).unwrap();
+        let want = crate::evaluate(&m, &ds, &EvalOptions { embeddings: true, ..Default::default() }).unwrap();
+        let got = embedded[0].embedding.as_ref().expect("an embedding");
+        assert_eq!(got.len(), m.config().embedding_dim());
+        assert_eq!(Some(got), want.predictions[0].embedding.as_ref());
     }
 
     #[test]
