@@ -8,7 +8,7 @@ use ort::value::TensorRef;
 use std::borrow::Cow;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-use trnet_model::{ClassifierInput, Inputs, ModelConfig, NoLowInput, TrnetModel, Variant, onnx};
+use trnet_model::{ClassifierInput, HeadInit, Inputs, ModelConfig, NoLowInput, SnrClamp, TrnetModel, Variant, onnx};
 
 /// The tiny configs' bins, frames, and the real frames of each of a batch's utterances (the rest is padding).
 const F: i64 = 16;
@@ -28,7 +28,10 @@ fn random_model(config: &ModelConfig, seed: i64) -> (VarStore, TrnetModel) {
     let vs = VarStore::new(Device::Cpu);
     let m = TrnetModel::new(&vs.root(), config).unwrap();
     tch::no_grad(|| {
-        for (name, mut t) in vs.variables() {
+        // By name: variables() is a HashMap, and a fixed order makes the seed fix every draw.
+        let mut variables: Vec<_> = vs.variables().into_iter().collect();
+        variables.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, mut t) in variables {
             let r = Tensor::randn(t.size(), (Kind::Float, Device::Cpu));
             let v = if name.ends_with("running_var") {
                 r.abs() + 0.5
@@ -121,9 +124,15 @@ fn check(config: &ModelConfig, seed: i64) {
 
 fn check_on(config: &ModelConfig, seed: i64, f: &Frames) {
     let (_vs, model) = random_model(config, seed);
-    let bytes = onnx::to_bytes(&model, &[]).unwrap();
+    check_model(&model, f);
+}
+
+/// Exports `model`, runs it in ONNX Runtime on `f` and compares with the tch forward within 1e-4.
+fn check_model(model: &TrnetModel, f: &Frames) {
+    let config = model.config();
+    let bytes = onnx::to_bytes(model, &[]).unwrap();
     let (p_onnx, c_onnx) = run_onnx(&bytes, config.variant, f);
-    let (p_tch, c_tch) = run_tch(&model, f);
+    let (p_tch, c_tch) = run_tch(model, f);
     let what = format!("{} {:?}", config.variant, config);
     assert!(max_diff(&p_onnx, &p_tch) < 1e-4, "{what}: probabilities {p_onnx:?} vs {p_tch:?}");
     // Not all one-hot: the comparison has something to compare.
@@ -155,6 +164,79 @@ fn graph_changing_options_match_too() {
     ];
     for (i, c) in configs.iter().enumerate() {
         check(c, 40 + i as i64);
+    }
+}
+
+/// c from the tch forward of `config` with `vs`'s weights (variables the config lacks are left out), on `f`
+/// with or without its frame mask.
+fn c_with(config: &ModelConfig, vs: &VarStore, f: &Frames, masked: bool) -> Vec<f32> {
+    let mut other = VarStore::new(Device::Cpu);
+    let model = TrnetModel::new(&other.root(), config).unwrap();
+    other.copy(vs).unwrap();
+    tch::no_grad(|| {
+        let mut inputs = Inputs::new(&f.x).enhanced(&f.xe);
+        if masked {
+            inputs = inputs.mask(&f.mask);
+        }
+        values(model.forward_t(&inputs, false).unwrap().c.as_ref().unwrap())
+    })
+}
+
+/// Shifts `snr.fc` so that c̄ = FC(d) is 0.7 on average over `f`'s utterances under `config`: d is O(1) in
+/// every bin, so random heads put c̄ outside [0, 1] for the whole batch, where the bound hides the rest of
+/// the module. Not ½, where the sigmoid bound equals the clamp. c̄ is read back through the sigmoid bound,
+/// c̄ = ½ + logit(c)/4.
+fn centre_head(config: &ModelConfig, vs: &VarStore, f: &Frames) {
+    let vars = vs.variables();
+    let (mut w, mut b) = (vars["snr.fc.weight"].shallow_clone(), vars["snr.fc.bias"].shallow_clone());
+    tch::no_grad(|| w.copy_(&(&w / (F as f64).sqrt())));
+    let c = c_with(&ModelConfig { snr_clamp: SnrClamp::Sigmoid, ..config.clone() }, vs, f, true);
+    assert!(c.iter().all(|&v| v > 1e-6 && v < 1.0 - 1e-6), "{config:?}: c̄ too far out to read back: {c:?}");
+    let c_bar = c.iter().map(|&v| 0.5 + (v as f64 / (1.0 - v as f64)).ln() / 4.0).sum::<f64>() / c.len() as f64;
+    tch::no_grad(|| b.copy_(&(&b + (0.7 - c_bar))));
+}
+
+#[test]
+fn snr_module_options_match_and_each_one_changes_c() {
+    let base = tiny(Variant::Trnet);
+    let configs = [
+        ModelConfig { snr_clamp: SnrClamp::Leaky, ..base.clone() },
+        ModelConfig { snr_clamp: SnrClamp::Sigmoid, ..base.clone() },
+        ModelConfig { snr_standardize: true, ..base.clone() },
+        ModelConfig { snr_centred: true, ..base.clone() },
+        ModelConfig { snr_clamp: SnrClamp::Sigmoid, snr_standardize: true, snr_centred: true, head_init: HeadInit::SnrRandom, ..base.clone() },
+        ModelConfig { snr_clamp: SnrClamp::Leaky, snr_standardize: true, snr_centred: true, ..tiny(Variant::TrnetNoHigh) },
+    ];
+    // Valid frame counts differ across the batch, so a centring that ignored valid_frames would show.
+    let f = frames(160, &VALID, T, F);
+    for (i, config) in configs.iter().enumerate() {
+        let (vs, model) = random_model(config, 60 + i as i64);
+        centre_head(config, &vs, &f);
+        check_model(&model, &f);
+        // Each option, taken away from the same weights, changes c by far more than the tolerance, so an
+        // export that ignored it would fail check_model. The leaky clamp is the hard one in value (its leak
+        // is gradient only), so there c must stay exactly the same.
+        let c = c_with(config, &vs, &f, true);
+        let without = [
+            (config.snr_clamp != SnrClamp::Hard, ModelConfig { snr_clamp: SnrClamp::Hard, ..config.clone() }),
+            (config.snr_standardize, ModelConfig { snr_standardize: false, ..config.clone() }),
+            (config.snr_centred, ModelConfig { snr_centred: false, ..config.clone() }),
+        ];
+        for (_, other) in without.iter().filter(|(on, _)| *on) {
+            let c_other = c_with(other, &vs, &f, true);
+            if config.snr_clamp == SnrClamp::Leaky && other.snr_clamp == SnrClamp::Hard {
+                assert_eq!(c, c_other, "{config:?}: leaky vs hard");
+            } else {
+                assert!(max_diff(&c, &c_other) > 1e-3, "{config:?} vs {other:?}: c {c:?} vs {c_other:?}");
+            }
+        }
+        if config.snr_centred {
+            // The centring's mean is over the real frames only: over all frames, c would differ.
+            let c_unmasked = c_with(config, &vs, &f, false);
+            assert!(max_diff(&c, &c_unmasked) > 1e-3, "{config:?}: c {c:?} masked vs {c_unmasked:?} not");
+        }
+        // Not saturated everywhere: the bound has values inside (0, 1) to compare.
+        assert!(c.iter().any(|&v| v > 1e-3 && v < 1.0 - 1e-3), "{config:?}: c {c:?}");
     }
 }
 

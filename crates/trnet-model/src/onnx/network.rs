@@ -1,13 +1,14 @@
 //! The eval-mode forward pass of `TrnetModel::forward_t` written as ONNX nodes, one function per module, in
 //! the same order and with the same arithmetic as the tch code it mirrors (BatchNorm in inference mode with
-//! the running statistics, the frame mask of the attention pooling, c's clamp, the mix, the bridge).
+//! the running statistics, the frame mask of the attention pooling, the SNR-aware module's options, c's bound,
+//! the mix, the bridge).
 //!
 //! Inputs: `x` and/or `xe` (batch, frames, nMels) float32, and `valid_frames` (batch,) float32, the number of
 //! leading frames that are the utterance (trnet_train::predict builds the same mask from it). Outputs:
 //! `probabilities` (batch, classes) and, for the variants with the SNR-aware module, `c` (batch,).
 
 use super::graph::{Graph, float, int, ints};
-use crate::config::{ClassifierInput, NoLowInput, Variant};
+use crate::config::{ClassifierInput, NoLowInput, SnrClamp, Variant};
 use crate::encoder::{AttentionPooling, Encoder};
 use crate::film::FilmBridge;
 use crate::layers::{BatchNorm2d, Conv2d, Linear};
@@ -95,9 +96,21 @@ fn sum_frames(g: &mut Graph, t: &str) -> String {
     g.op("ReduceSum", &[t, &axes], vec![int("keepdims", 0)])
 }
 
-/// snr_aware: d_i = Σ x·xe / (√(Σx² + ε²)·√(Σxe² + ε²)), c = clamp(FC(d), 0, 1), returned as (batch, 1).
+/// snr_aware in eval mode, returned as (batch, 1), with every `SnrAware` option as `forward_t` applies it:
+/// - `snrCentred`: X and Xe each lose their per-bin mean over the real frames (the frame mask built from
+///   `valid_frames`, as predict builds it), and their padded frames are zeroed, before the cosine;
+/// - d_i = Σ x·xe / (√(Σx² + ε²)·√(Σxe² + ε²));
+/// - `snrStandardize`: d goes through `snr.norm` with its running statistics (eval-mode BatchNorm);
+/// - c̄ = FC(d), bounded by `snrClamp`: `hard` and `leaky` (equal in value, the leak is gradient only) as
+///   Clip(0, 1), `sigmoid` as σ(4(c̄ − ½)).
 fn snr_coefficient(g: &mut Graph, snr: &SnrAware) -> Result<String> {
-    let prod = g.op("Mul", &[X, XE], vec![]);
+    let (x, xe) = if snr.centred {
+        let mask = frame_mask(g, X);
+        (centre(g, X, &mask), centre(g, XE, &mask))
+    } else {
+        (X.to_string(), XE.to_string())
+    };
+    let prod = g.op("Mul", &[&x, &xe], vec![]);
     let dot = sum_frames(g, &prod);
     let eps2 = g.const_f32(&[], &[(snr.eps * snr.eps) as f32]);
     let mut norm = |t: &str| {
@@ -106,12 +119,70 @@ fn snr_coefficient(g: &mut Graph, snr: &SnrAware) -> Result<String> {
         let s = g.op("Add", &[&s, &eps2], vec![]);
         g.op("Sqrt", &[&s], vec![])
     };
-    let (nx, nxe) = (norm(X), norm(XE));
+    let (nx, nxe) = (norm(&x), norm(&xe));
     let denom = g.op("Mul", &[&nx, &nxe], vec![]);
     let d = g.op("Div", &[&dot, &denom], vec![]);
-    let c_bar = linear(g, "snr.fc", &snr.fc, &d)?;
-    let (lo, hi) = (g.const_f32(&[], &[0.0]), g.const_f32(&[], &[1.0]));
-    Ok(g.op("Clip", &[&c_bar, &lo, &hi], vec![]))
+    let head_input = match &snr.norm {
+        Some(bn) => standardize(g, bn, &d)?,
+        None => d,
+    };
+    let c_bar = linear(g, "snr.fc", &snr.fc, &head_input)?;
+    // Exhaustive on purpose: a new bound must be written here before a model that uses it can be exported.
+    Ok(match snr.clamp {
+        SnrClamp::Hard | SnrClamp::Leaky => {
+            let (lo, hi) = (g.const_f32(&[], &[0.0]), g.const_f32(&[], &[1.0]));
+            g.op("Clip", &[&c_bar, &lo, &hi], vec![])
+        }
+        SnrClamp::Sigmoid => {
+            let (half, four) = (g.const_f32(&[], &[0.5]), g.const_f32(&[], &[4.0]));
+            let shifted = g.op("Sub", &[&c_bar, &half], vec![]);
+            let scaled = g.op("Mul", &[&shifted, &four], vec![]);
+            g.op("Sigmoid", &[&scaled], vec![])
+        }
+    })
+}
+
+/// The frame mask of a (batch, frames, bins) input as float32 (batch, frames, 1): 1 where the frame index is
+/// below `valid_frames`, 0 on padding (the mask `trnet_train::predict` passes to `forward_t`).
+fn frame_mask(g: &mut Graph, input: &str) -> String {
+    let shape = g.op("Shape", &[input], vec![]);
+    let one_index = g.const_i64(&[], &[1]);
+    let count = g.op("Gather", &[&shape, &one_index], vec![]);
+    let count = g.op("Cast", &[&count], vec![int("to", super::proto::FLOAT as i64)]);
+    let (zero, step) = (g.const_f32(&[], &[0.0]), g.const_f32(&[], &[1.0]));
+    let positions = g.op("Range", &[&zero, &count, &step], vec![]);
+    let axis1 = g.const_i64(&[1], &[1]);
+    let valid = g.op("Unsqueeze", &[VALID_FRAMES, &axis1], vec![]);
+    let mask = g.op("Less", &[&positions, &valid], vec![]);
+    let mask = g.op("Cast", &[&mask], vec![int("to", super::proto::FLOAT as i64)]);
+    let axis2 = g.const_i64(&[1], &[2]);
+    g.op("Unsqueeze", &[&mask, &axis2], vec![])
+}
+
+/// `SnrAware::similarity_masked`'s centring: (t − Σ_t t·m / max(Σ_t m, 1))·m, per utterance and bin.
+fn centre(g: &mut Graph, t: &str, mask: &str) -> String {
+    let axes = g.const_i64(&[1], &[1]);
+    let count = g.op("ReduceSum", &[mask, &axes], vec![int("keepdims", 1)]);
+    let one = g.const_f32(&[], &[1.0]);
+    let count = g.op("Max", &[&count, &one], vec![]);
+    let masked = g.op("Mul", &[t, mask], vec![]);
+    let total = g.op("ReduceSum", &[&masked, &axes], vec![int("keepdims", 1)]);
+    let mean = g.op("Div", &[&total, &count], vec![]);
+    let centred = g.op("Sub", &[t, &mean], vec![]);
+    g.op("Mul", &[&centred, mask], vec![])
+}
+
+/// `snr.norm` on d (batch, bins) as the tch code applies it: viewed as (batch, bins, 1, 1), BatchNorm with
+/// the running statistics (eval mode, whatever the batch size), back to (batch, bins).
+fn standardize(g: &mut Graph, bn: &BatchNorm2d, d: &str) -> Result<String> {
+    let axes = g.const_i64(&[2], &[2, 3]);
+    let d4 = g.op("Unsqueeze", &[d, &axes], vec![]);
+    let scale = g.weight("snr.norm.weight", &bn.weight)?;
+    let bias = g.weight("snr.norm.bias", &bn.bias)?;
+    let mean = g.weight("snr.norm.running_mean", &bn.running_mean)?;
+    let var = g.weight("snr.norm.running_var", &bn.running_var)?;
+    let y = g.op("BatchNormalization", &[&d4, &scale, &bias, &mean, &var], vec![float("epsilon", bn.eps as f32)]);
+    Ok(g.op("Squeeze", &[&y, &axes], vec![]))
 }
 
 /// X~ = c·X + (1 − c)·Xe with c (batch, 1) broadcast over frames and bins.
