@@ -218,9 +218,10 @@ describe('trnet-task', () => {
     const broken = runBinary([bad, '--json']);
     expect(broken.code).toBe(1);
     expect(JSON.parse(broken.stdout.trim())).toMatchObject({ stage: 'error', code: 'TRNET_EXPERIMENT_CORRUPT' });
-    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 2}');
-    expect(runBinary([bad]).stderr).toContain('found format 2');
-    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 1, "id": "x"}');
+    // A description of format 1 (before the embeddings flags) is refused, not run without embeddings.
+    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 1}');
+    expect(runBinary([bad]).stderr).toContain('expected a task description of format 2, found format 1');
+    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 2, "id": "x"}');
     expect(runBinary([bad]).stderr).toMatch(/\[TRNET_EXPERIMENT_CORRUPT\].*missing field/);
 
     // A run folder without an index, or with one out of range; an unknown option.
