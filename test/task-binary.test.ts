@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PredictionRow, taskMetrics } from '../ts/experiment/results.js';
+import { type LastCheckpoint, type PredictionRow, taskMetrics } from '../ts/experiment/results.js';
 import {
   describeTasks,
   type ExperimentConfig,
@@ -20,6 +20,7 @@ import {
   TASK_DESCRIPTION_FILE,
   type TaskDescription,
 } from '../ts/index.js';
+import { EMBEDDINGS_INDEX, embeddingSnr, readEmbeddings } from '../ts/report/embeddings.js';
 import { repoRoot, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-task-bin-'));
@@ -36,8 +37,41 @@ interface Stored {
   best: { epoch: number; uar: number; war: number };
   epochsRun: number;
   rows: PredictionRow[];
+  last?: LastCheckpoint;
 }
 const evaluation = (dir: string): Stored => JSON.parse(readFileSync(join(dir, 'evaluation.json'), 'utf8')) as Stored;
+
+/** The binary's embeddings (in `bin`) are the N-API path's (in `node`): the same index, the same rows in the same
+ * order, values within 1e-5. */
+function expectSameEmbeddings(bin: string, node: string): void {
+  const b = readEmbeddings(bin);
+  const a = readEmbeddings(node);
+  expect(b, `${bin} has no embeddings`).not.toBeNull();
+  expect(a, `${node} has no embeddings`).not.toBeNull();
+  expect(b!.index.count).toBeGreaterThan(0);
+  // Byte for byte the runner's index (JSON.stringify order, SNRs as JS numbers).
+  expect(readFileSync(join(bin, EMBEDDINGS_INDEX), 'utf8')).toBe(readFileSync(join(node, EMBEDDINGS_INDEX), 'utf8'));
+  expect(b!.values.length).toBe(a!.values.length);
+  let worst = 0;
+  for (let i = 0; i < a!.values.length; i++) worst = Math.max(worst, Math.abs(b!.values[i]! - a!.values[i]!));
+  expect(worst).toBeLessThanOrEqual(1e-5);
+}
+
+/** The binary's `last` is the runner's: the same epochs, and metrics equal to 1e-9. */
+function expectSameLast(bin: Stored, node: Stored): void {
+  expect(bin.last, 'the binary recorded no last checkpoint').toBeDefined();
+  expect(node.last, 'the runner recorded no last checkpoint').toBeDefined();
+  expect([bin.last!.epoch, bin.last!.bestEpoch]).toEqual([node.last!.epoch, node.last!.bestEpoch]);
+  expect(bin.last!.epoch).toBe(bin.epochsRun);
+  for (const condition of ['clean', 'matched', 'unmatched'] as const) {
+    const [x, y] = [bin.last!.metrics[condition]!, node.last!.metrics[condition]!];
+    expect(x.n).toBe(y.n);
+    expect(x.uar).toBeCloseTo(y.uar, 9);
+    expect(x.war).toBeCloseTo(y.war, 9);
+    expect(x.meanC).not.toBeNull();
+    expect(x.meanC!).toBeCloseTo(y.meanC!, 9);
+  }
+}
 
 function runBinary(args: string[]): { code: number | null; stdout: string; stderr: string } {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'SLURM_ARRAY_TASK_ID' && k !== 'JOB_COMPLETION_INDEX'));
@@ -70,7 +104,7 @@ describe('trnet-task', () => {
     expect(files).toEqual(tasks.map((t) => join(t.dir, TASK_DESCRIPTION_FILE)));
     const d0 = JSON.parse(readFileSync(files[0]!, 'utf8')) as TaskDescription;
     const d1 = JSON.parse(readFileSync(files[1]!, 'utf8')) as TaskDescription;
-    expect(d0).toMatchObject({ format: 1, id: tasks[0]!.id, variant: 'baseline-c', needs: null, reference: null });
+    expect(d0).toMatchObject({ format: 2, id: tasks[0]!.id, variant: 'baseline-c', needs: null, reference: null });
     expect(d1).toMatchObject({ variant: 'trnet', needs: tasks[0]!.id, reference: '../baseline-c/run/best' });
     // Relative paths (a run folder can move), stores that exist, and every condition with items.
     for (const p of [d0.train.store, d0.validation.store, ...d0.evaluation.map((e) => e.store)]) {
@@ -79,6 +113,13 @@ describe('trnet-task', () => {
     }
     expect(d0.evaluation.map((e) => e.condition)).toEqual(['clean', 'matched', 'unmatched']);
     expect(d0.train.items.length).toBeGreaterThan(0);
+    // The t-SNE's rows are flagged by the runner's rule: every clean item, the matched items at the lowest SNR.
+    const lowest = embeddingSnr(cfgB.snrsDb!);
+    for (const e of d0.evaluation)
+      for (const item of e.items)
+        expect(item.embed === true, `${e.condition} ${item.snrDb}`).toBe(e.condition === 'clean' || (e.condition === 'matched' && item.snrDb === lowest));
+    expect(d0.evaluation[1]!.items.some((i) => i.embed)).toBe(true);
+    expect([d0.representation, d1.representation]).toEqual(['h', 'h~']);
 
     // Stage 2 before its Baseline-c has finished: refused with the runner's code.
     const early = runBinary([files[1]!]);
@@ -118,6 +159,9 @@ describe('trnet-task', () => {
     }
     // The binary's metrics are the runner's formula on its rows (results.ts taskMetrics), field for field.
     expect(JSON.parse(JSON.stringify(taskMetrics(b.rows)))).toEqual(b.metrics);
+    // The t-SNE's embeddings, as the runner saves them; Baseline-c has no c, so no last checkpoint on either path.
+    expectSameEmbeddings(tasks[0]!.dir, join(work, 'a', 'tasks', tasks[0]!.id));
+    expect([a.last, b.last]).toEqual([undefined, undefined]);
 
     // The runner and the binary take the task as done; a run folder and --index find the same description.
     expect((await runExperimentTask(cfgB, 0)).status).toBe('skipped');
@@ -128,6 +172,17 @@ describe('trnet-task', () => {
     // The stage-2 task on the N-API path trains against the binary's Baseline-c checkpoint.
     expect((await runExperimentTask(cfgB, 1)).status).toBe('finished');
     expect(openExperiment(join(work, 'b')).tasks.map((t) => t.status)).toEqual(['finished', 'finished']);
+    // And the other way round: the binary runs TRNet (a variant with c) against run folder a's N-API Baseline-c. Its
+    // embeddings (h~) and its last checkpoint's metrics are the runner's for the same task in b.
+    const { files: filesA } = await describeTasks(config('a'));
+    const trnet = runBinary([filesA[1]!]);
+    expect(trnet.code, trnet.stderr).toBe(0);
+    const trnetDir = join(work, 'a', 'tasks', tasks[1]!.id);
+    const [binTrnet, nodeTrnet] = [evaluation(trnetDir), evaluation(tasks[1]!.dir)];
+    expect(binTrnet.rows.map((r) => r.prediction)).toEqual(nodeTrnet.rows.map((r) => r.prediction));
+    expectSameEmbeddings(trnetDir, tasks[1]!.dir);
+    expect(readEmbeddings(trnetDir)!.index.representation).toBe('h~');
+    expectSameLast(binTrnet, nodeTrnet);
     const rep = await report(join(work, 'b'));
     expect(rep.tasks.map((t) => t.id).sort()).toEqual(tasks.map((t) => t.id).sort());
     expect(rep.summary.find((s) => s.variant === 'baseline-c')!.clean.uar.mean).toBeCloseTo(a.metrics.clean.uar, 9);
@@ -163,9 +218,10 @@ describe('trnet-task', () => {
     const broken = runBinary([bad, '--json']);
     expect(broken.code).toBe(1);
     expect(JSON.parse(broken.stdout.trim())).toMatchObject({ stage: 'error', code: 'TRNET_EXPERIMENT_CORRUPT' });
-    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 2}');
-    expect(runBinary([bad]).stderr).toContain('found format 2');
-    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 1, "id": "x"}');
+    // A description of format 1 (before the embeddings flags) is refused, not run without embeddings.
+    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 1}');
+    expect(runBinary([bad]).stderr).toContain('expected a task description of format 2, found format 1');
+    writeFileSync(join(bad, TASK_DESCRIPTION_FILE), '{"format": 2, "id": "x"}');
     expect(runBinary([bad]).stderr).toMatch(/\[TRNET_EXPERIMENT_CORRUPT\].*missing field/);
 
     // A run folder without an index, or with one out of range; an unknown option.

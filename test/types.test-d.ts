@@ -266,7 +266,9 @@ expectTypeOf<TaskDescription['evaluation'][number]['items'][number]>().toEqualTy
   speaker: string;
   label: number;
   snrDb: number | null;
+  embed?: true;
 }>();
+expectTypeOf<TaskDescription['representation']>().toEqualTypeOf<'h~' | 'h'>();
 // ── ONNX export (ts/predict.ts): the frames predict feeds the network, and what exportOnnx wrote.
 expectTypeOf<ModelFrames>().toEqualTypeOf<{ x: Float32Array; xe: Float32Array | null; frames: number; bins: number }>();
 expectTypeOf<OnnxExport>().toEqualTypeOf<{ path: string; bytes: number; inputs: string[]; outputs: string[]; metadata: Record<string, string> }>();

@@ -202,6 +202,8 @@ type EvalCondition = {
 
 /** The variants whose classifier can read the FiLM-calibrated h~. */
 const hasBridge = (v: Variant) => v === 'trnet' || v === 'trnet-no-low';
+/** What a task's saved embeddings hold: what its classifier reads. */
+const embeddingRepresentation = (v: Variant, cfg: ResolvedConfig): 'h~' | 'h' => (hasBridge(v) && cfg.model.classifierInput !== 'raw' ? 'h~' : 'h');
 
 /**
  * Evaluates `checkpointDir` in every condition: one prediction row per test item, and (with `embeddings`) the
@@ -309,7 +311,7 @@ async function runTask(
   // The checkpoint chosen by validation UAR, with the representations the report's t-SNE embeds.
   const best = await evaluateConditions(task, cfg, report.bestDir, conditions, true, options);
   const rows = best.rows;
-  const representation = hasBridge(task.variant) && cfg.model.classifierInput !== 'raw' ? 'h~' : 'h';
+  const representation = embeddingRepresentation(task.variant, cfg);
   const { index, data: bytes } = encodeEmbeddings({ variant: task.variant, epoch: report.best.epoch, representation }, best.embedded, best.vectors);
   writeAtomicBytes(join(task.dir, EMBEDDINGS_DATA), bytes);
   writeAtomic(join(task.dir, EMBEDDINGS_INDEX), `${JSON.stringify(index)}\n`);
@@ -497,7 +499,7 @@ export async function runExperimentTask(
 /** `<task dir>/task.json`: what `trnet-task` (crates/trnet-train/src/task.rs) needs to run a task without Node. */
 export const TASK_DESCRIPTION_FILE = 'task.json';
 /** Bumped with crates/trnet-train/src/task.rs DESCRIPTION_FORMAT when the description changes incompatibly. */
-export const TASK_DESCRIPTION_FORMAT = 1;
+export const TASK_DESCRIPTION_FORMAT = 2;
 
 /**
  * One task as `trnet-task` reads it: store items, configs, reference, and per evaluated item the fields of its
@@ -519,10 +521,13 @@ export interface TaskDescription {
   device: string;
   train: { store: string; items: number[] };
   validation: { store: string; items: number[] };
+  /** The representation the saved embeddings hold (embeddings.json `representation`). */
+  representation: 'h~' | 'h';
   evaluation: {
     condition: Condition;
     store: string;
-    items: { index: number; utterance: string; speaker: string; label: number; snrDb: number | null }[];
+    /** `embed: true` on the rows whose representation embeddings.f32 keeps (report/embeddings.ts `keepEmbedding`). */
+    items: { index: number; utterance: string; speaker: string; label: number; snrDb: number | null; embed?: true }[];
   }[];
 }
 
@@ -536,9 +541,17 @@ function describeTask(task: Task, cfg: ResolvedConfig, data: ExperimentData, set
   };
   const cleanOnly = task.variant === 'baseline-c';
   const testUtts = data.utterances.map((u, k) => ({ u, k })).filter(({ u }) => task.fold.test.includes(u.speaker));
-  const row = (index: number, u: LabelledUtterance, snrDb: number | null) => ({ index, utterance: u.id, speaker: u.speaker, label: u.label, snrDb });
+  // The t-SNE's rows are decided here, by the rule runTask applies, and carried as a flag: one place for the rule.
+  const row = (condition: Condition, index: number, u: LabelledUtterance, snrDb: number | null) => ({
+    index,
+    utterance: u.id,
+    speaker: u.speaker,
+    label: u.label,
+    snrDb,
+    ...(keepEmbedding(condition, snrDb, cfg.snrsDb) ? { embed: true as const } : {}),
+  });
   const evaluation: TaskDescription['evaluation'] = [
-    { condition: 'clean', store: storeOf(sets.trainView, 'training'), items: testUtts.map(({ u, k }) => row(2 * k, u, null)) },
+    { condition: 'clean', store: storeOf(sets.trainView, 'training'), items: testUtts.map(({ u, k }) => row('clean', 2 * k, u, null)) },
   ];
   for (const condition of ['matched', 'unmatched'] as const) {
     const set = sets[condition];
@@ -546,7 +559,7 @@ function describeTask(task: Task, cfg: ResolvedConfig, data: ExperimentData, set
     evaluation.push({
       condition,
       store: storeOf(set, condition),
-      items: testUtts.flatMap(({ u, k }) => cfg.snrsDb.map((snr, j) => row(sets.testPos.get(k)! * cfg.snrsDb.length + j, u, snr))),
+      items: testUtts.flatMap(({ u, k }) => cfg.snrsDb.map((snr, j) => row(condition, sets.testPos.get(k)! * cfg.snrsDb.length + j, u, snr))),
     });
   }
   const baseline = join(dirname(task.dir), 'baseline-c');
@@ -566,6 +579,7 @@ function describeTask(task: Task, cfg: ResolvedConfig, data: ExperimentData, set
     device: cfg.device,
     train: { store: storeOf(sets.trainView, 'training'), items: trainItems(cfg, data, task.fold.train, cleanOnly) },
     validation: { store: storeOf(sets.trainView, 'training'), items: trainItems(cfg, data, task.fold.validation, cleanOnly) },
+    representation: embeddingRepresentation(task.variant, cfg),
     evaluation,
   };
 }

@@ -5,9 +5,12 @@
 //! the feature stores and writes `<task dir>/task.json` for every task: which store items train, validate and
 //! test it, its model and train configs, its frozen reference and, per evaluated item, the utterance, speaker,
 //! label and SNR that a prediction row names. `run_task` then does what the runner's `runTask` does: trains (or
-//! resumes, or reuses a finished run in `<task dir>/run`), evaluates the best checkpoint in every condition and
-//! writes `<task dir>/evaluation.json` in the runner's format, metrics computed as ts/experiment/results.ts
-//! computes them (`task_metrics`). The runner, `trnet report` and `trnet status` then see the task as finished.
+//! resumes, or reuses a finished run in `<task dir>/run`), evaluates the best checkpoint in every condition, saves
+//! the representations of the rows the description flags `embed` (embeddings.f32 + embeddings.json, the format of
+//! ts/report/embeddings.ts; which rows is the runner's decision, carried by the flag), evaluates the last
+//! checkpoint for the variants with c, and writes `<task dir>/evaluation.json` in the runner's format, metrics
+//! computed as ts/experiment/results.ts computes them (`task_metrics`). The runner, `trnet report` and `trnet
+//! status` then see the task as finished.
 //!
 //! Paths in a description are relative to its folder (the task folder), so a run folder can be moved or
 //! mounted elsewhere as a whole (with its feature stores, when they are inside it).
@@ -22,6 +25,7 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use trnet_dsp::files::{Durability, write_atomic};
 use trnet_model::ModelConfig;
 
 /// The description's file name inside a task folder.
@@ -31,7 +35,12 @@ pub const EVALUATION_FILE: &str = "evaluation.json";
 /// The runner's per-task lock (ts/experiment/lock.ts): created with O_EXCL, holding pid, host and time.
 pub const TASK_LOCK_FILE: &str = ".lock";
 /// Bumped when the description changes incompatibly; the runner writes the same number.
-pub const DESCRIPTION_FORMAT: u32 = 1;
+pub const DESCRIPTION_FORMAT: u32 = 2;
+/// The saved representations (ts/report/embeddings.ts): the index and the `count × dim` float32 values.
+pub const EMBEDDINGS_INDEX_FILE: &str = "embeddings.json";
+pub const EMBEDDINGS_DATA_FILE: &str = "embeddings.f32";
+const EMBEDDINGS_FORMAT: &str = "trnet-embeddings";
+const EMBEDDINGS_VERSION: u32 = 1;
 
 /// Items of one feature store.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,6 +59,9 @@ pub struct EvalItem {
     pub speaker: String,
     pub label: usize,
     pub snr_db: Option<f64>,
+    /// Whether embeddings.f32 keeps this row's representation (the runner's `keepEmbedding`).
+    #[serde(default)]
+    pub embed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +94,8 @@ pub struct TaskDescription {
     pub device: String,
     pub train: Selection,
     pub validation: Selection,
+    /// What the saved embeddings hold: "h~" (the FiLM-calibrated representation) or "h"; the index names it.
+    pub representation: String,
     pub evaluation: Vec<EvalSet>,
 }
 
@@ -138,6 +152,9 @@ pub fn load(path: &Path) -> Result<LoadedTask, TaskError> {
     description.validation.store = at(&description.validation.store);
     description.reference = description.reference.as_deref().map(at);
     description.reference_evaluation = description.reference_evaluation.as_deref().map(at);
+    if !matches!(description.representation.as_str(), "h~" | "h") {
+        return Err(corrupt(&file, format!("representation: expected h~ or h, found {:?}", description.representation)));
+    }
     for set in &mut description.evaluation {
         set.store = at(&set.store);
         if !matches!(set.condition.as_str(), "clean" | "matched" | "unmatched") {
@@ -250,6 +267,78 @@ pub fn score(rows: &[&Row]) -> Score {
     Score { uar: recall / classes.len() as f64, war: correct as f64 / rows.len() as f64, n: rows.len(), mean_c: (c_count > 0).then(|| c_sum / c_count as f64) }
 }
 
+/// An SNR as `JSON.stringify` writes it (integers without ".0"), so the embeddings index is the runner's bytes.
+fn serialize_js_snr<S: serde::Serializer>(snr: &Option<f64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match *snr {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => s.serialize_i64(x as i64),
+        Some(x) => s.serialize_f64(x),
+        None => s.serialize_none(),
+    }
+}
+
+/// One row of embeddings.json (ts/report/embeddings.ts `EmbeddingRow`), fields in the runner's order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmbeddingRow {
+    pub utterance: String,
+    pub speaker: String,
+    pub label: usize,
+    pub condition: String,
+    #[serde(serialize_with = "serialize_js_snr")]
+    pub snr_db: Option<f64>,
+}
+
+/// embeddings.json (`EmbeddingIndex`), fields in the order the runner's `encodeEmbeddings` writes them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EmbeddingIndex<'a> {
+    format: &'static str,
+    version: u32,
+    file: &'static str,
+    dtype: &'static str,
+    byte_order: &'static str,
+    count: usize,
+    dim: usize,
+    checkpoint: &'static str,
+    variant: &'a str,
+    epoch: usize,
+    representation: &'a str,
+    rows: &'a [EmbeddingRow],
+}
+
+/// Writes embeddings.f32 (row after row, little-endian float32) and embeddings.json into `dir`, as the runner's
+/// `encodeEmbeddings` + `writeAtomic` do: compact JSON and a newline.
+fn write_embeddings(dir: &Path, variant: &str, epoch: usize, representation: &str, rows: &[EmbeddingRow], vectors: &[Vec<f32>]) -> Result<(), TaskError> {
+    let dim = vectors.first().map_or(0, Vec::len);
+    if vectors.len() != rows.len() || vectors.iter().any(|v| v.len() != dim) {
+        return Err(task_error(
+            "TRNET_INTERNAL",
+            format!("embeddings: expected one vector of one length per row ({} rows), found {} vectors", rows.len(), vectors.len()),
+        ));
+    }
+    let bytes: Vec<u8> = vectors.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
+    let data = dir.join(EMBEDDINGS_DATA_FILE);
+    write_atomic(&data, &bytes, Durability::Synced).map_err(Error::io("writing", &data))?;
+    let index = EmbeddingIndex {
+        format: EMBEDDINGS_FORMAT,
+        version: EMBEDDINGS_VERSION,
+        file: EMBEDDINGS_DATA_FILE,
+        dtype: "float32",
+        byte_order: "little-endian",
+        count: rows.len(),
+        dim,
+        checkpoint: "best",
+        variant,
+        epoch,
+        representation,
+        rows,
+    };
+    let path = dir.join(EMBEDDINGS_INDEX_FILE);
+    let text = serde_json::to_string(&index).map_err(|e| task_error("TRNET_INTERNAL", format!("{}: cannot serialise ({e})", path.display())))? + "\n";
+    write_atomic(&path, text.as_bytes(), Durability::Synced).map_err(Error::io("writing", &path))?;
+    Ok(())
+}
+
 /// A number as JavaScript's `String(x)` writes the ones that occur as SNRs (integers without ".0").
 fn js_number(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e21 { format!("{}", x as i64) } else { format!("{x}") }
@@ -297,6 +386,17 @@ pub fn task_metrics(rows: &[Row]) -> TaskMetrics {
     TaskMetrics { clean: condition_score(&of("clean")), matched: condition_score(&of("matched")), unmatched: condition_score(&of("unmatched")) }
 }
 
+/// The last checkpoint's metrics (results.ts `LastCheckpoint`), recorded for the variants with c.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastCheckpoint {
+    /// The last epoch trained (run/last).
+    pub epoch: usize,
+    /// The epoch chosen by validation UAR (run/best).
+    pub best_epoch: usize,
+    pub metrics: TaskMetrics,
+}
+
 /// What `evaluation.json` holds (the runner's `StoredEvaluation` plus `best` and `epochsRun`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -306,6 +406,8 @@ struct Evaluation<'a> {
     seed: u64,
     variant: &'a str,
     metrics: &'a TaskMetrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last: Option<&'a LastCheckpoint>,
     best: &'a crate::Best,
     epochs_run: usize,
     rows: &'a [Row],
@@ -459,12 +561,62 @@ fn run_locked(task: &LoadedTask, options: &RunOptions<'_>, evaluation: &Path) ->
     }
 
     let device = trnet_model::parse_device(&device)?.resolve()?;
-    let checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(&report.best_dir, device))?;
-    let mut rows = Vec::new();
+    // The checkpoint chosen by validation UAR, with the representations the report's t-SNE embeds.
+    let best = evaluate_conditions(d, &mut open, &report.best_dir, device, true, options)?;
+    write_embeddings(&task.dir, &d.variant, report.best.epoch, &d.representation, &best.embedded, &best.vectors)?;
+    let rows = best.rows;
+    // The last epoch's checkpoint too, for the variants with c (as the runner does); the same checkpoint when the
+    // last epoch was the chosen one.
+    let last = if rows.iter().any(|r| r.c.is_some()) {
+        let metrics = if report.epochs_run == report.best.epoch {
+            task_metrics(&rows)
+        } else {
+            task_metrics(&evaluate_conditions(d, &mut open, &run_dir.join(run::LAST), device, false, options)?.rows)
+        };
+        Some(LastCheckpoint { epoch: report.epochs_run, best_epoch: report.best.epoch, metrics })
+    } else {
+        None
+    };
+    let metrics = task_metrics(&rows);
+    let record = Evaluation {
+        id: &d.id,
+        fold: &d.fold,
+        seed: d.seed,
+        variant: &d.variant,
+        metrics: &metrics,
+        last: last.as_ref(),
+        best: &report.best,
+        epochs_run: report.epochs_run,
+        rows: &rows,
+    };
+    run::write_json_atomic(evaluation, &record)?;
+    Ok(Outcome { status: Status::Finished, metrics: serde_json::to_value(&metrics).unwrap_or(Value::Null), evaluation: evaluation.to_path_buf() })
+}
+
+/// What `evaluate_conditions` returns: one prediction row per evaluated item, and the kept representations.
+struct Evaluated {
+    rows: Vec<Row>,
+    embedded: Vec<EmbeddingRow>,
+    vectors: Vec<Vec<f32>>,
+}
+
+/// Evaluates `checkpoint_dir` on every evaluation set of `d` (the runner's `evaluateConditions`), keeping the
+/// representations of the items flagged `embed` when `embeddings` is set.
+fn evaluate_conditions(
+    d: &TaskDescription,
+    open: &mut dyn FnMut(&Path) -> Result<Dataset>,
+    checkpoint_dir: &Path,
+    device: tch::Device,
+    embeddings: bool,
+    options: &RunOptions<'_>,
+) -> Result<Evaluated, TaskError> {
+    let checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(checkpoint_dir, device))?;
+    let mut out = Evaluated { rows: Vec::new(), embedded: Vec::new(), vectors: Vec::new() };
     for set in &d.evaluation {
         let indices: Vec<usize> = set.items.iter().map(|i| i.index).collect();
         let data = open(&set.store)?.subset(&indices)?;
-        let eval = EvalOptions { cancelled: options.hooks.cancelled, ..Default::default() };
+        let wanted = embeddings && set.items.iter().any(|i| i.embed);
+        let eval = EvalOptions { cancelled: options.hooks.cancelled, embeddings: wanted, ..Default::default() };
         let result = evaluate(&checkpoint.model, &data, &eval)?;
         for p in result.predictions {
             let item = &set.items[p.item];
@@ -477,7 +629,20 @@ fn run_locked(task: &LoadedTask, options: &RunOptions<'_>, evaluation: &Path) ->
                     ),
                 ));
             }
-            rows.push(Row {
+            if wanted
+                && item.embed
+                && let Some(embedding) = p.embedding
+            {
+                out.embedded.push(EmbeddingRow {
+                    utterance: item.utterance.clone(),
+                    speaker: item.speaker.clone(),
+                    label: p.label,
+                    condition: set.condition.clone(),
+                    snr_db: item.snr_db,
+                });
+                out.vectors.push(embedding);
+            }
+            out.rows.push(Row {
                 utterance: item.utterance.clone(),
                 speaker: item.speaker.clone(),
                 fold: d.fold.clone(),
@@ -493,19 +658,7 @@ fn run_locked(task: &LoadedTask, options: &RunOptions<'_>, evaluation: &Path) ->
             });
         }
     }
-    let metrics = task_metrics(&rows);
-    let record = Evaluation {
-        id: &d.id,
-        fold: &d.fold,
-        seed: d.seed,
-        variant: &d.variant,
-        metrics: &metrics,
-        best: &report.best,
-        epochs_run: report.epochs_run,
-        rows: &rows,
-    };
-    run::write_json_atomic(evaluation, &record)?;
-    Ok(Outcome { status: Status::Finished, metrics: serde_json::to_value(&metrics).unwrap_or(Value::Null), evaluation: evaluation.to_path_buf() })
+    Ok(out)
 }
 
 /// The runner's task lock, taken the same way (ts/experiment/lock.ts), so a Node worker and this binary never run
@@ -638,6 +791,41 @@ mod tests {
     }
 
     #[test]
+    fn embeddings_files_are_the_runners_bytes() {
+        let dir = std::env::temp_dir().join(format!("trnet-task-emb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let r = |condition: &str, snr: Option<f64>| EmbeddingRow {
+            utterance: "u1".into(),
+            speaker: "s".into(),
+            label: 2,
+            condition: condition.into(),
+            snr_db: snr,
+        };
+        let rows = [r("clean", None), r("matched", Some(0.0)), r("matched", Some(-2.5))];
+        write_embeddings(&dir, "trnet", 3, "h~", &rows, &[vec![1.0, -0.5], vec![0.25, 2.0], vec![0.0, 1e-3]]).unwrap();
+        // What JSON.stringify(encodeEmbeddings(...).index) writes: keys in its order, SNRs as JS numbers.
+        let text = std::fs::read_to_string(dir.join(EMBEDDINGS_INDEX_FILE)).unwrap();
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"format":"trnet-embeddings","version":1,"file":"embeddings.f32","dtype":"float32","byteOrder":"little-endian","count":3,"dim":2,"#,
+                r#""checkpoint":"best","variant":"trnet","epoch":3,"representation":"h~","rows":["#,
+                r#"{"utterance":"u1","speaker":"s","label":2,"condition":"clean","snrDb":null},"#,
+                r#"{"utterance":"u1","speaker":"s","label":2,"condition":"matched","snrDb":0},"#,
+                r#"{"utterance":"u1","speaker":"s","label":2,"condition":"matched","snrDb":-2.5}]}"#,
+                "\n"
+            )
+        );
+        let bytes = std::fs::read(dir.join(EMBEDDINGS_DATA_FILE)).unwrap();
+        assert_eq!(bytes.len(), 3 * 2 * 4);
+        assert_eq!(&bytes[4..8], &(-0.5f32).to_le_bytes());
+        assert_eq!(&bytes[20..24], &1e-3f32.to_le_bytes());
+        let e = write_embeddings(&dir, "trnet", 3, "h~", &rows, &[vec![1.0]]).unwrap_err();
+        assert_eq!(e.code, "TRNET_INTERNAL");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn missing_and_foreign_descriptions_are_coded_errors() {
         let dir = std::env::temp_dir().join(format!("trnet-task-desc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -650,7 +838,7 @@ mod tests {
         assert!(e.to_string().contains("does not parse"), "{e}");
         std::fs::write(dir.join(DESCRIPTION_FILE), r#"{"format": 99}"#).unwrap();
         assert!(load(&dir).unwrap_err().to_string().contains("found format 99"));
-        std::fs::write(dir.join(DESCRIPTION_FILE), r#"{"format": 1, "id": "x"}"#).unwrap();
+        std::fs::write(dir.join(DESCRIPTION_FILE), r#"{"format": 2, "id": "x"}"#).unwrap();
         assert!(load(&dir).unwrap_err().to_string().contains("missing field"));
         let e = find_in_run(&dir, 0).unwrap_err();
         assert_eq!(e.code, "TRNET_EXPERIMENT_NOT_FOUND");
