@@ -50,6 +50,10 @@ fi
 install -m 400 /etc/munge/munge.key "$STATE_DIR/munge/munge.key"
 socket="$STATE_DIR/munge/munge.socket"
 
+# From here on, a failure (fail, or any command under set -e) stops whatever did start: the caller cannot be
+# relied on to run stop.sh after a failed start (the tests remove STATE_DIR, which left munged running).
+here=$(cd "$(dirname "$0")" && pwd)
+trap 'rc=$?; [ $rc -eq 0 ] || bash "$here/stop.sh" "$STATE_DIR"' EXIT
 : > "$STATE_DIR/pids"
 munged --force --socket="$socket" --key-file="$STATE_DIR/munge/munge.key" --pid-file="$STATE_DIR/run/munged.pid" \
   --log-file="$STATE_DIR/log/munged.log" --seed-file="$STATE_DIR/munge/munge.seed" </dev/null >/dev/null 2>&1 || fail "munged did not start"
