@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use trnet_enhance::onnx::{Feed, OnnxModel, SessionOptions};
 
 fn shared() -> PathBuf {
-    std::env::var_os("TRNET_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+    std::env::var_os("TRNET_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../../shared"))
 }
 
 fn gtcrn() -> OnnxModel {

@@ -17,7 +17,7 @@ const TOL_F32: f64 = 1e-4;
 const TOL_F64: f64 = 1e-9;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("tests/fixtures/model")
 }
 
 fn read(name: &str) -> HashMap<String, Tensor> {

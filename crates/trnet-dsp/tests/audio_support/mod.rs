@@ -135,14 +135,14 @@ pub fn expect_audio_error(result: Result<impl std::fmt::Debug, Error>, kind: Aud
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio").join(name)
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("tests/fixtures/audio").join(name)
 }
 
 /// The shared data folder: `$TRNET_SHARED`, else `<manifest>/../../../shared`.
 pub fn shared_dir() -> PathBuf {
     match std::env::var_os("TRNET_SHARED") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        None => Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../../shared"),
     }
 }
 

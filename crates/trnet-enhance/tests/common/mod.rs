@@ -8,7 +8,9 @@ use trnet_dsp::rng::SplitMix64;
 pub const SR: f64 = 16_000.0;
 
 pub fn shared() -> PathBuf {
-    std::env::var_os("TRNET_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+    std::env::var_os("TRNET_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../../shared"))
 }
 
 pub fn gtcrn_path() -> PathBuf {
@@ -40,7 +42,7 @@ pub fn gtcrn_offline_path() -> Result<PathBuf, String> {
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("tests/fixtures").join(name)
 }
 
 /// A voiced, speech-like signal: a harmonic series on a gliding pitch (100–220 Hz), shaped by three slowly

@@ -167,7 +167,9 @@ pub fn history_bits(report: &trnet_train::TrainReport) -> Vec<Vec<u64>> {
 // <repo>/../shared); the tests that use them fail with a message saying so when it is missing.
 
 pub fn shared() -> PathBuf {
-    let dir = std::env::var_os("TRNET_SHARED").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let dir = std::env::var_os("TRNET_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../../shared"));
     assert!(
         dir.join("data/ravdess").is_dir() && dir.join("data/esc50/audio").is_dir(),
         "shared data not found at {} (expected data/ravdess and data/esc50/audio): set TRNET_SHARED to the shared folder",
