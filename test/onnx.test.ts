@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportCommand } from '../ts/cli/export.js';
 import { main } from '../ts/cli/main.js';
 import { decodeAudio, type ExperimentConfig, fixLength, load, type Model, type PredictInput, readRavdess, train } from '../ts/index.js';
-import { sharedPath, tinyExperiment } from './shared.js';
+import { codeOf, sharedPath, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-onnx-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -25,15 +25,6 @@ const config: ExperimentConfig = tinyExperiment(outDir, undefined, {
   variants: ['baseline-c', 'baseline-e', 'trnet'],
   training: { epochs: 1, batchSize: 32 },
 });
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  throw new Error('expected an error');
-}
 
 /** The metadata_props (field 14 of ModelProto, StringStringEntryProto {1: key, 2: value}) of an ONNX file. */
 function onnxMetadata(bytes: Uint8Array): Record<string, string> {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configureMalloc, decodeAudio, type ExperimentConfig, type ExperimentResult, load, type PredictResult, readRavdess, train } from '../ts/index.js';
 import { readEmbeddings } from '../ts/report/embeddings.js';
-import { repoRoot, sharedPath, tinyExperiment } from './shared.js';
+import { codeOf, repoRoot, sharedPath, tinyExperiment } from './shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'trnet-predict-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -24,15 +24,6 @@ const config: ExperimentConfig = tinyExperiment(outDir, undefined, {
   variants: ['baseline-c', 'trnet'],
   training: { epochs: 1, batchSize: 32 },
 });
-
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  throw new Error('expected an error');
-}
 
 interface Row {
   utterance: string;

@@ -75,3 +75,13 @@ export async function trainTinyModel(outDir: string): Promise<string> {
   const task = result.tasks.find((t) => t.variant === 'trnet')!;
   return resolve(outDir, 'tasks', task.fold, `seed-${task.seed}`, task.variant);
 }
+
+/** The `code` of the error a promise (or a function, sync or async) fails with; throws if it does not fail. */
+export async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  throw new Error('expected an error');
+}

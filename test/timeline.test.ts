@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeAudio, enhance, fbank, load, type Model, PAPER_FBANK, readRavdess, type TimelineSegment, train, writeWav } from '../ts/index.js';
 import { native } from '../ts/native.js';
-import { repoRoot, sharedPath, tinyExperiment } from './shared.js';
+import { codeOf, repoRoot, sharedPath, tinyExperiment } from './shared.js';
 
 const RATE = 16_000;
 const work = mkdtempSync(join(tmpdir(), 'trnet-timeline-'));
@@ -20,15 +20,6 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const outDir = join(work, 'exp');
 let trnetDir: string;
 let baselineDir: string;
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  throw new Error('expected an error');
-}
 
 // Three utterances of actor 7 (not in the training speakers) with 2 s and 1.5 s of digital silence between them.
 const utterances = readRavdess(sharedPath('data/ravdess'))
