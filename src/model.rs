@@ -15,6 +15,7 @@ use crate::features::{FbankOptions, to_options};
 use crate::jobs::{Job, spawn};
 use napi::Env;
 use napi::bindgen_prelude::Float32Array;
+use napi::bindgen_prelude::ToNapiValue;
 use napi_derive::napi;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -189,24 +190,12 @@ impl NativeModel {
     /// Class probabilities and c for each input (and with `embeddings`, its representation), on a job thread.
     #[napi(ts_return_type = "Promise<Array<ModelOutput>>")]
     pub fn predict(&self, env: &Env, inputs: Vec<ModelInput>, embeddings: Option<bool>) -> napi::Result<Job<Vec<ModelOutput>>, Code> {
-        let loaded = self.loaded.read().ok().and_then(|l| l.clone()).ok_or_else(|| closed().into_napi())?;
-        let running = JobCount::start(&self.jobs);
-        let intra = self.intra_op_threads;
-        spawn(
-            env,
-            move |_ctx| {
-                let _running = running;
-                set_intra_op_threads(intra);
-                let borrowed: Vec<PredictInput<'_>> = inputs.iter().map(|i| PredictInput { x: &i.x, xe: i.xe.as_deref() }).collect();
-                // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
-                let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
-                let run = if embeddings == Some(true) { predict_embedded } else { predict };
-                let outputs = run(&loaded.checkpoint.model, &borrowed, loaded.frames, loaded.pad)?;
-                Ok(outputs.into_iter().map(model_output).collect())
-            },
-            None,
-            None,
-        )
+        self.model_job(env, move |loaded| {
+            let borrowed: Vec<PredictInput<'_>> = inputs.iter().map(|i| PredictInput { x: &i.x, xe: i.xe.as_deref() }).collect();
+            let run = if embeddings == Some(true) { predict_embedded } else { predict };
+            let outputs = run(&loaded.checkpoint.model, &borrowed, loaded.frames, loaded.pad)?;
+            Ok(outputs.into_iter().map(model_output).collect())
+        })
     }
 
     /// Samples of 16 kHz input the model's frames read with the fbank `fbank` (trnet_train's `samples_kept_for`,
@@ -233,7 +222,6 @@ impl NativeModel {
         enhanced: Option<Float32Array>,
         options: TimelineOptions,
     ) -> napi::Result<Job<Vec<TimelineWindow>>, Code> {
-        let loaded = self.loaded().map_err(Failure::into_napi)?;
         let fbank = to_options(options.fbank.clone()).map_err(Failure::into_napi)?;
         let spec = TimelineSpec {
             window: options.window as usize,
@@ -242,23 +230,13 @@ impl NativeModel {
             floor_db: options.silence_floor_db,
             waveform_scale: options.waveform_scale.unwrap_or(1.0) as f32,
         };
-        let running = JobCount::start(&self.jobs);
-        let intra = self.intra_op_threads;
-        spawn(
-            env,
-            move |_ctx| {
-                let _running = running;
-                set_intra_op_threads(intra);
-                let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
-                let windows = timeline(&loaded.checkpoint.model, &wave, enhanced.as_deref(), &fbank, loaded.frames, loaded.pad, &spec)?;
-                Ok(windows
-                    .into_iter()
-                    .map(|w| TimelineWindow { start: w.range.start as u32, end: w.range.end as u32, level_db: w.level_db, output: w.output.map(model_output) })
-                    .collect())
-            },
-            None,
-            None,
-        )
+        self.model_job(env, move |loaded| {
+            let windows = timeline(&loaded.checkpoint.model, &wave, enhanced.as_deref(), &fbank, loaded.frames, loaded.pad, &spec)?;
+            Ok(windows
+                .into_iter()
+                .map(|w| TimelineWindow { start: w.range.start as u32, end: w.range.end as u32, level_db: w.level_db, output: w.output.map(model_output) })
+                .collect())
+        })
     }
 
     /// Native prediction jobs (predict, timeline) of this model running or waiting for the model now.
@@ -289,6 +267,30 @@ impl NativeModel {
 impl NativeModel {
     fn loaded(&self) -> Result<Arc<Mutex<Loaded>>, Failure> {
         self.loaded.read().ok().and_then(|l| l.clone()).ok_or_else(closed)
+    }
+
+    /// One prediction job on the loaded model: counted in `jobs` (the bound `threads` is checked against), with the
+    /// model's libtorch intra-op threads set on the job's thread, holding the model's lock while `work` runs.
+    fn model_job<T: ToNapiValue + Send + 'static>(
+        &self,
+        env: &Env,
+        work: impl FnOnce(&Loaded) -> Result<T, Failure> + Send + 'static,
+    ) -> napi::Result<Job<T>, Code> {
+        let loaded = self.loaded().map_err(Failure::into_napi)?;
+        let running = JobCount::start(&self.jobs);
+        let intra = self.intra_op_threads;
+        spawn(
+            env,
+            move |_ctx| {
+                let _running = running;
+                set_intra_op_threads(intra);
+                // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
+                let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+                work(&loaded)
+            },
+            None,
+            None,
+        )
     }
 }
 
