@@ -53,9 +53,9 @@ fn reading_a_store_keeps_resident_memory_flat() {
     eprintln!("store of {store_mib} MiB read four times: RSS {} MiB before, peaks per epoch {mib:?} MiB", before >> 10);
     // What stays resident is the batches in flight (2 workers, each with one batch queued and one being
     // stacked: a batch is 6 MiB, 12 MiB more while its buffers are copied into tensors) and the allocator's
-    // per-thread arenas — tens of MiB, not the store. Each epoch's new loader threads may take another
-    // glibc arena (a few tens of MiB, bounded by the arena limit), so later passes are compared with a bound
-    // far below what keeping the data would add (the whole store, 375 MiB, per pass).
-    assert!(growth_mib < store_mib / 4, "RSS grew by {growth_mib} MiB reading a {store_mib} MiB store");
-    assert!(later_epochs_mib < store_mib / 8, "RSS grew by {later_epochs_mib} MiB from epoch 2 to epoch 4");
+    // per-thread arenas. Each epoch's new loader threads may take another glibc arena (a few tens of MiB,
+    // bounded by the arena limit; up to 98 MiB in all was seen on a loaded machine), so the bounds sit between
+    // that and what keeping the data would add: the whole store, 375 MiB, at least once.
+    assert!(growth_mib < store_mib / 2, "RSS grew by {growth_mib} MiB reading a {store_mib} MiB store");
+    assert!(later_epochs_mib < store_mib / 4, "RSS grew by {later_epochs_mib} MiB from epoch 2 to epoch 4");
 }
