@@ -3,8 +3,8 @@
  * when missing, starts a one-node cluster whose files all live in a temp folder, and stop.sh stops exactly those
  * daemons. Where the machine cannot run Slurm (not root, no apt), the Slurm tests are skipped with start.sh's reason.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,16 @@ function cliOk(args: string[]): string {
   const r = cli(args);
   if (r.code !== 0) throw new Error(`trnet ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
   return r.stdout;
+}
+/** The trnet-task binary, built like test/task-binary.test.ts builds it (cargo only checks when it is up to date). */
+function taskBinary(): string {
+  execFileSync(
+    'bash',
+    ['scripts/with-env.sh', 'cargo', 'build', '--release', '-q', '-p', 'trnet-train', '--bin', 'trnet-task', '--target', 'x86_64-unknown-linux-gnu'],
+    { cwd: repoRoot, stdio: 'inherit' },
+  );
+  const target = execFileSync('bash', ['-c', 'source scripts/env.sh && echo "$CARGO_TARGET_DIR"'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  return join(target, 'x86_64-unknown-linux-gnu/release/trnet-task');
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -128,6 +138,34 @@ describe('trnet submit --dry-run and the task lock (no scheduler needed)', () =>
       'expected one of --gres and --gpus-per-task, found both',
     );
     expect(cli(['submit', file]).stderr).toContain('use --slurm');
+  });
+
+  it('--task-binary: the elements exec that binary on the run folder, once it is executable and the tasks are described', () => {
+    const file = configFile('binary-dry');
+    const fake = join(work, 'trnet-task');
+    writeFileSync(fake, '#!/bin/sh\nexit 0\n');
+    chmodSync(fake, 0o644);
+    // Not executable: refused before anything is written, with how to build it.
+    const refused = cli(['submit', file, '--slurm', '--dry-run', '--task-binary', fake]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`--task-binary ${fake}: expected an executable trnet-task binary, found a file that is not executable`);
+    expect(refused.stderr).toContain('cargo build --release -p trnet-train --bin trnet-task');
+    expect(cli(['submit', file, '--slurm', '--dry-run', '--task-binary', join(work, 'nowhere')]).stderr).toContain('found nothing');
+    chmodSync(fake, 0o755);
+    const out = cliOk(['submit', file, '--slurm', '--dry-run', '--task-binary', fake]);
+    const [s1, s2] = out.split(/^# .*stage2-.*\.sbatch$/m);
+    for (const s of [s1!, s2!]) {
+      expect(s).toContain(`exec ${fake} ${join(work, 'binary-dry')}\n`);
+      expect(s).not.toContain('run-task');
+    }
+    // A real submission needs the descriptions first: refused before sbatch is called (no scheduler needed for that).
+    const undescribed = cli(['submit', file, '--slurm', '--task-binary', fake]);
+    expect(undescribed.code).toBe(1);
+    expect(undescribed.stderr).toContain('[TRNET_SLURM]');
+    expect(undescribed.stderr).toMatch(
+      /expected a task description \(task\.json\) for every task to submit, found none for 6 of 6 .*trnet tasks .* --describe/s,
+    );
+    expect(existsSync(join(work, 'binary-dry', 'slurm', 'jobs.json'))).toBe(false);
   });
 
   it('lets one worker hold a task, refuses a second with TRNET_TASK_LOCKED, and takes over a dead worker’s lock', () => {
@@ -271,6 +309,27 @@ describe('on a real Slurm', () => {
     expect(final.counts).toMatchObject({ finished: 6, failed: 0 });
     cliOk(['report', dir]);
     console.log(`stage-1 failure + retry run: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(stripDir(resultsOf(dir))).toBe(stripDir(local));
+  }, 300_000);
+
+  it('runs the arrays with trnet-task (no Node on the nodes) to the same results as one local process', async (ctx) => {
+    if (skipReason) ctx.skip(skipReason);
+    const t0 = Date.now();
+    const dir = join(work, 'binary');
+    const file = configFile('binary');
+    expect(cliOk(['tasks', file, '--describe'])).toContain('6 task descriptions written');
+    const out = cliOk(['submit', file, '--slurm', '--max-parallel', '2', '--task-binary', taskBinary()]);
+    expect(out).toMatch(/^stage 2: job \d+, 4 task\(s\), after \d+ \(/m);
+    const done = await waitIdle(dir, 180_000);
+    console.log(`slurm run with trnet-task: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(done.counts).toMatchObject({ finished: 6, failed: 0 });
+    for (const t of done.tasks) {
+      const log = readFileSync(t.log!, 'utf8');
+      expect(log).toContain(`trnet: task ${t.index} of job ${t.jobId}`);
+      // The binary's own closing line (the CLI's run-task prints no time).
+      expect(log).toMatch(new RegExp(`^task ${t.index} \\(${t.id}\\): finished in [\\d.]+ s$`, 'm'));
+    }
+    cliOk(['report', dir]);
     expect(stripDir(resultsOf(dir))).toBe(stripDir(local));
   }, 300_000);
 });

@@ -1,5 +1,6 @@
 /** `trnet submit --slurm` and `trnet status`: an experiment's tasks as Slurm job arrays (see ts/cluster/slurm.ts). */
 
+import { resolve } from 'node:path';
 import { type SlurmOptions, slurmStatus, submitSlurm } from '../cluster/slurm.js';
 import { ConfigError } from '../experiment/config.js';
 import { readConfigFile } from './experiment.js';
@@ -21,6 +22,7 @@ export interface SubmitFlags {
   time?: string;
   mem?: string;
   maxParallel?: string;
+  taskBinary?: string;
   dryRun: boolean;
   retryFailed: boolean;
   json: boolean;
@@ -39,6 +41,7 @@ export function submitCommand(file: string, flags: SubmitFlags, out: Out = proce
     time: flags.time,
     mem: flags.mem,
     maxParallel: positiveInt('--max-parallel', flags.maxParallel),
+    taskBinary: flags.taskBinary === undefined ? undefined : resolve(flags.taskBinary),
     dryRun: flags.dryRun,
     retryFailed: flags.retryFailed,
   };

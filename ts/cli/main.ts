@@ -46,9 +46,11 @@ commands:
       write the model's network (log-Mel frames of the input and of the SE output → class probabilities and c)
       as one ONNX graph, with class names, feature settings and the SE front end in its metadata
   submit <config.json> --slurm [--partition P] [--gres G | --gpus-per-task N] [--cpus-per-task N] [--time T]
-         [--mem M] [--max-parallel K] [--dry-run] [--retry-failed] [--json]
+         [--mem M] [--max-parallel K] [--task-binary FILE] [--dry-run] [--retry-failed] [--json]
       run the tasks as two Slurm job arrays (stage 2 after stage 1 succeeded); --dry-run prints the scripts;
-      --retry-failed resubmits only the tasks that are neither finished nor queued/running
+      --retry-failed resubmits only the tasks that are neither finished nor queued/running;
+      --task-binary: the elements run that trnet-task binary (nodes without Node) on the descriptions
+      \`trnet tasks <config> --describe\` wrote
   status <dir> [--json]
       finished / running / queued / failed tasks of a run folder (with sacct or squeue), and failed tasks' logs
 
@@ -223,6 +225,7 @@ async function command(argv: string[]): Promise<number> {
           time: { type: 'string' },
           mem: { type: 'string' },
           'max-parallel': { type: 'string' },
+          'task-binary': { type: 'string' },
           'dry-run': { type: 'boolean', default: false },
           'retry-failed': { type: 'boolean', default: false },
           json: { type: 'boolean', default: false },
@@ -236,11 +239,12 @@ async function command(argv: string[]): Promise<number> {
         'gpus-per-task': gpusPerTask,
         'cpus-per-task': cpusPerTask,
         'max-parallel': maxParallel,
+        'task-binary': taskBinary,
         'dry-run': dryRun,
         'retry-failed': retryFailed,
         ...v
       } = values;
-      return submitCommand(positionals[0]!, { ...v, gpusPerTask, cpusPerTask, maxParallel, dryRun, retryFailed });
+      return submitCommand(positionals[0]!, { ...v, gpusPerTask, cpusPerTask, maxParallel, taskBinary, dryRun, retryFailed });
     }
     case 'status': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false } }, strict: true });

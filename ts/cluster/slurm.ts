@@ -9,12 +9,12 @@
  * driven through its own commands (sbatch, squeue, sacct, scancel) — no scheduler of our own.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExperimentConfig } from '../experiment/config.js';
 import { resolveConfig } from '../experiment/config.js';
-import { claimExperiment, listTasks, openExperiment } from '../experiment/runner.js';
+import { claimExperiment, listTasks, openExperiment, TASK_DESCRIPTION_FILE } from '../experiment/runner.js';
 import type { Task } from '../experiment/tasks.js';
 
 export interface SlurmOptions {
@@ -29,6 +29,12 @@ export interface SlurmOptions {
   mem?: string;
   /** At most this many elements of each array run at once (`%K`). */
   maxParallel?: number;
+  /**
+   * Absolute path of a `trnet-task` binary: the elements run it (no Node on the nodes) instead of `node
+   * bin/trnet.mjs run-task`. It reads the task descriptions `trnet tasks <config> --describe` writes, so they must
+   * exist before submitting.
+   */
+  taskBinary?: string;
   /** Resubmit only the tasks that are neither finished nor queued/running. */
   retryFailed?: boolean;
   /** Write and return the scripts without submitting them. */
@@ -146,8 +152,9 @@ export function batchScript(p: {
   lines.push(
     'set -euo pipefail',
     'echo "trnet: task $SLURM_ARRAY_TASK_ID of job $SLURM_ARRAY_JOB_ID on $(hostname) at $(date -Is)"',
-    // exec: scancel's SIGTERM reaches node itself, which stops the task cleanly (a retry resumes from last/).
-    `exec ${quote(process.execPath)} ${quote(trnetBin())} run-task ${quote(p.configFile)}`,
+    // exec: scancel's SIGTERM reaches the task runner itself (a retry resumes from last/). trnet-task takes the
+    // index from SLURM_ARRAY_TASK_ID as run-task does.
+    o.taskBinary ? `exec ${quote(o.taskBinary)} ${quote(p.outDir)}` : `exec ${quote(process.execPath)} ${quote(trnetBin())} run-task ${quote(p.configFile)}`,
     '',
   );
   return lines.join('\n');
@@ -256,6 +263,8 @@ export function submitSlurm(configFile: string, config: ExperimentConfig, given:
   const finished = new Set(tasks.filter((t) => existsSync(join(t.dir, 'evaluation.json'))).map((t) => t.index));
   const active = options.retryFailed && !options.dryRun ? activeIndices(outDir, jobs) : new Set<number>();
   const todo = (stage: 1 | 2) => tasks.filter((t: Task) => t.stage === stage && !finished.has(t.index) && !active.has(t.index)).map((t) => t.index);
+  if (options.taskBinary)
+    checkTaskBinary(options.taskBinary, options.dryRun ? [] : tasks.filter((t) => !finished.has(t.index) && !active.has(t.index)), configFile);
   const name = `trnet-${outDir.split('/').filter(Boolean).pop() ?? 'run'}`;
   const submissions: Submission[] = [];
   const at = new Date().toISOString();
@@ -291,6 +300,29 @@ export function submitSlurm(configFile: string, config: ExperimentConfig, given:
     submit(2, stage2, dependsOn);
   }
   return { dir: outDir, submissions, skipped: { finished: finished.size, active: active.size } };
+}
+
+/**
+ * Before submitting elements that run `trnet-task`: the binary is an executable file, and every task to submit has
+ * its description (else each element would fail on the node, after queueing).
+ */
+function checkTaskBinary(binary: string, tasks: Task[], configFile: string): void {
+  let executable = false;
+  try {
+    accessSync(binary, constants.X_OK);
+    executable = statSync(binary).isFile();
+  } catch {
+    executable = false;
+  }
+  if (!executable)
+    throw slurmError(
+      `--task-binary ${binary}: expected an executable trnet-task binary, found ${existsSync(binary) ? 'a file that is not executable (or not a file)' : 'nothing'}. Build it with \`scripts/with-env.sh cargo build --release -p trnet-train --bin trnet-task --target x86_64-unknown-linux-gnu\` (docs/cluster.md) and pass its absolute path as the nodes see it.`,
+    );
+  const missing = tasks.filter((t) => !existsSync(join(t.dir, TASK_DESCRIPTION_FILE)));
+  if (missing.length > 0)
+    throw slurmError(
+      `--task-binary: expected a task description (${TASK_DESCRIPTION_FILE}) for every task to submit, found none for ${missing.length} of ${tasks.length} (first: ${join(missing[0]!.dir, TASK_DESCRIPTION_FILE)}). Write them with \`trnet tasks ${configFile} --describe\` (it builds the feature stores), then submit again.`,
+    );
 }
 
 type Resources = Omit<SlurmOptions, 'dryRun' | 'retryFailed'>;
