@@ -20,6 +20,7 @@ pub mod cmgan;
 pub mod enhancer;
 pub mod error;
 pub mod gtcrn;
+pub mod gru;
 pub mod min_stats;
 pub mod onnx;
 pub mod pool;
