@@ -170,29 +170,48 @@ pub fn run_with(isa: Isa, weights: &GruWeights, mut io: GruIo<'_>) -> Result<(),
     if !Isa::available().contains(&isa) {
         return Err(format!("this CPU cannot run {isa:?}"));
     }
-    match isa {
-        Isa::Portable => layer::<8, false>(weights, &mut io),
+    let lanes = lanes_for(isa, io.batch);
+    match (isa, lanes) {
+        (Isa::Portable, _) => layer::<8, false>(weights, &mut io),
         // SAFETY: `available` checked that the CPU has these features.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { layer_avx2(weights, &mut io) },
+        (Isa::Avx2 | Isa::Avx512, 8) => unsafe { layer_avx2::<8>(weights, &mut io) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { layer_avx512(weights, &mut io) },
+        (Isa::Avx2, _) => unsafe { layer_avx2::<16>(weights, &mut io) },
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx512, 16) => unsafe { layer_avx512::<16>(weights, &mut io) },
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx512, _) => unsafe { layer_avx512::<32>(weights, &mut io) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("available() lists only Portable here"),
     }
     Ok(())
 }
 
+/// How many batch entries one pass through the sequence carries. More lanes than one register holds give each
+/// sum two or more independent chains (the step is bound by FMA latency, not throughput), but lanes past the batch
+/// are wasted work: take the widest whose padding costs at most a quarter more than the narrowest's.
+fn lanes_for(isa: Isa, batch: usize) -> usize {
+    let choices: &[usize] = match isa {
+        Isa::Portable => &[8],
+        Isa::Avx2 => &[8, 16],
+        Isa::Avx512 => &[8, 16, 32],
+    };
+    let padded = |l: usize| batch.div_ceil(l) * l;
+    let least = padded(choices[0]);
+    choices.iter().copied().filter(|&l| 4 * padded(l) <= 5 * least).max().unwrap_or(8)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn layer_avx2(weights: &GruWeights, io: &mut GruIo<'_>) {
-    layer::<8, true>(weights, io)
+fn layer_avx2<const L: usize>(weights: &GruWeights, io: &mut GruIo<'_>) {
+    layer::<L, true>(weights, io)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn layer_avx512(weights: &GruWeights, io: &mut GruIo<'_>) {
-    layer::<16, true>(weights, io)
+fn layer_avx512<const L: usize>(weights: &GruWeights, io: &mut GruIo<'_>) {
+    layer::<L, true>(weights, io)
 }
 
 /// Every direction, chunk by chunk of `L` batch entries. Inlined into the `target_feature` wrappers so that the
@@ -451,5 +470,27 @@ mod tests {
         run(&wt, GruIo { seq: 3, batch: 2, x: &[0.0; 12], initial_h: None, y: Some(&mut y), y_h: Some(&mut yh) }).unwrap();
         // Zero weights and inputs: z = r = ½, n = 0, so h halves each step from 0 and stays 0.
         assert!(yh.iter().all(|&v| v == 0.0));
+    }
+}
+#[cfg(test)]
+mod timing_tmp {
+    use super::*;
+    #[test]
+    fn timing_tmp() {
+        for (dir, hid, inp, seq, batch) in [(Direction::Bidirectional, 8, 16, 33, 313), (Direction::Forward, 16, 16, 313, 33), (Direction::Forward, 16, 8, 313, 1)] {
+            let dirs = dir.count();
+            let w = vec![0.01f32; dirs * 3 * hid * inp];
+            let r = vec![0.02f32; dirs * 3 * hid * hid];
+            let x = vec![0.5f32; seq * batch * inp];
+            let wt = GruWeights::new(dir, hid, inp, &w, &r, None).unwrap();
+            let mut y = vec![0.0; seq * dirs * batch * hid];
+            for isa in Isa::available() {
+                let cpu = || std::fs::read_to_string("/proc/thread-self/schedstat").unwrap().split_whitespace().next().unwrap().parse::<f64>().unwrap();
+                let t = std::time::Instant::now();
+                let c = cpu();
+                for _ in 0..20 { run_with(isa, &wt, GruIo { seq, batch, x: &x, initial_h: None, y: Some(&mut y), y_h: None }).unwrap(); }
+                eprintln!("{dir:?} h{hid} seq{seq} batch{batch} {isa:?}: {:.3} ms wall {:.3} ms cpu", t.elapsed().as_secs_f64() * 1e3 / 20.0, (cpu() - c) / 1e6 / 20.0);
+            }
+        }
     }
 }
