@@ -75,7 +75,8 @@ impl Operator for FastGru {
             _ => format!("trnet_fast_gru_{}", FRESH.fetch_add(1, Ordering::Relaxed)),
         };
         let (seq, batch) = (symbol(0), symbol(1));
-        let tensor = |dims: Vec<i64>, symbols: Vec<String>| ValueType::Tensor { ty: *ty, shape: Shape::new(dims), dimension_symbols: SymbolicDimensions::new(symbols) };
+        let tensor =
+            |dims: Vec<i64>, symbols: Vec<String>| ValueType::Tensor { ty: *ty, shape: Shape::new(dims), dimension_symbols: SymbolicDimensions::new(symbols) };
         ctx.set_output(0, &tensor(vec![shape[0], dirs, shape[1], hidden], vec![seq, String::new(), batch.clone(), String::new()]))?;
         ctx.set_output(1, &tensor(vec![dirs, shape[1], hidden], vec![String::new(), batch, String::new()]))
     }
@@ -85,7 +86,8 @@ impl Operator for FastGru {
         let fail = |what: String| ort::Error::new(format!("{OP} node {node:?}: {what}"));
         let hidden = ctx.get::<i64>("hidden_size").filter(|&h| h > 0).ok_or_else(|| fail("needs a positive hidden_size attribute".into()))? as usize;
         let direction_name = ctx.get::<String>("direction").unwrap_or_else(|| "forward".into());
-        let direction = Direction::parse(&direction_name).ok_or_else(|| fail(format!("direction {direction_name:?} is not forward, reverse or bidirectional")))?;
+        let direction =
+            Direction::parse(&direction_name).ok_or_else(|| fail(format!("direction {direction_name:?} is not forward, reverse or bidirectional")))?;
         if ctx.get::<i64>("linear_before_reset") != Some(1) {
             return Err(fail("computes linear_before_reset = 1 only".into()));
         }
@@ -126,7 +128,9 @@ impl Kernel for GruKernel {
         let weights = match &self.weights {
             Some(w) => w,
             None => {
-                let tensor = |i: usize| -> ort::Result<Option<Vec<f32>>> { Ok(ctx.input(i)?.map(|v| v.try_extract_tensor::<f32>().map(|(_, d)| d.to_vec())).transpose()?) };
+                let tensor = |i: usize| -> ort::Result<Option<Vec<f32>>> {
+                    Ok(ctx.input(i)?.map(|v| v.try_extract_tensor::<f32>().map(|(_, d)| d.to_vec())).transpose()?)
+                };
                 let w = tensor(1)?.ok_or_else(|| fail("W is missing".into()))?;
                 let r = tensor(2)?.ok_or_else(|| fail("R is missing".into()))?;
                 packed = GruWeights::new(self.direction, self.hidden, input, &w, &r, tensor(3)?.as_deref()).map_err(fail)?;

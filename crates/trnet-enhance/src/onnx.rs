@@ -223,7 +223,8 @@ impl OnnxModel {
 fn reroute(path: &Path) -> Result<Option<(Vec<u8>, usize)>> {
     let load_err = |reason: String| Error::ModelLoad { path: path.to_path_buf(), reason };
     let bytes = std::fs::read(path).map_err(|e| load_err(e.to_string()))?;
-    let rerouted = onnx_rewrite::reroute_grus(&bytes, gru_op::DOMAIN, gru_op::OP).map_err(|e| load_err(format!("not a valid ONNX model ({e}); is it an ONNX model file?")))?;
+    let rerouted = onnx_rewrite::reroute_grus(&bytes, gru_op::DOMAIN, gru_op::OP)
+        .map_err(|e| load_err(format!("not a valid ONNX model ({e}); is it an ONNX model file?")))?;
     Ok(rerouted.bytes.map(|b| (b, rerouted.rerouted)))
 }
 

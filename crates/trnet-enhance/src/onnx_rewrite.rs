@@ -294,7 +294,8 @@ mod tests {
         assert_eq!(nodes[0], add);
         assert_eq!(nodes[2], old_gru);
         let rewritten = fields(&nodes[1]).unwrap();
-        let text = |n: u32| rewritten.iter().filter(|f| f.number == n).map(|f| String::from_utf8(f.bytes(&nodes[1]).unwrap().to_vec()).unwrap()).collect::<Vec<_>>();
+        let text =
+            |n: u32| rewritten.iter().filter(|f| f.number == n).map(|f| String::from_utf8(f.bytes(&nodes[1]).unwrap().to_vec()).unwrap()).collect::<Vec<_>>();
         assert_eq!(text(4), ["FastGRU"]);
         assert_eq!(text(7), ["ai.trnet"]);
         assert_eq!(text(1), ["x", "w", "r", "b", "", "h0"]);

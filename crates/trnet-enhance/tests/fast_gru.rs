@@ -49,7 +49,9 @@ fn compare(name: &str, seq: usize, batch: usize, input: usize, dirs: usize, hidd
         worst = worst.max(max_abs_diff(&w.data, &g.data));
     }
     assert_eq!(want[0].shape, [seq as i64, dirs as i64, batch as i64, hidden as i64]);
-    eprintln!("{name} seq {seq} batch {batch}: max |FastGRU - ORT GRU| {worst:.2e}; one run {t_standard:.3} ms ORT, {t_fast:.3} ms FastGRU (wall, machine load not controlled)");
+    eprintln!(
+        "{name} seq {seq} batch {batch}: max |FastGRU - ORT GRU| {worst:.2e}; one run {t_standard:.3} ms ORT, {t_fast:.3} ms FastGRU (wall, machine load not controlled)"
+    );
     worst
 }
 
