@@ -11,7 +11,6 @@
 use crate::gru::{Direction, GruIo, GruWeights};
 use ort::operator::{ComputeContext, Kernel, KernelContext, Operator, OperatorDomain, OperatorInput, OperatorOutput, ShapeInferenceContext};
 use ort::value::{Shape, SymbolicDimensions, TensorElementType, TensorValueType, ValueType};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const DOMAIN: &str = "ai.trnet";
@@ -25,8 +24,8 @@ pub fn enabled_by_env() -> bool {
 }
 
 /// The domain holding the operator, to hand to `SessionBuilder::with_operators`.
-pub fn domain() -> ort::Result<Arc<OperatorDomain>> {
-    Ok(Arc::new(OperatorDomain::new(DOMAIN)?.add(FastGru)?))
+pub fn domain() -> ort::Result<OperatorDomain> {
+    OperatorDomain::new(DOMAIN)?.add(FastGru)
 }
 
 struct FastGru;
@@ -128,9 +127,8 @@ impl Kernel for GruKernel {
         let weights = match &self.weights {
             Some(w) => w,
             None => {
-                let tensor = |i: usize| -> ort::Result<Option<Vec<f32>>> {
-                    Ok(ctx.input(i)?.map(|v| v.try_extract_tensor::<f32>().map(|(_, d)| d.to_vec())).transpose()?)
-                };
+                let tensor =
+                    |i: usize| -> ort::Result<Option<Vec<f32>>> { ctx.input(i)?.map(|v| v.try_extract_tensor::<f32>().map(|(_, d)| d.to_vec())).transpose() };
                 let w = tensor(1)?.ok_or_else(|| fail("W is missing".into()))?;
                 let r = tensor(2)?.ok_or_else(|| fail("R is missing".into()))?;
                 packed = GruWeights::new(self.direction, self.hidden, input, &w, &r, tensor(3)?.as_deref()).map_err(fail)?;
