@@ -127,19 +127,59 @@ impl Isa {
     }
 }
 
-/// One run's tensors, flat in ONNX's layouts: `x` [seq, batch, I]; `initial_h` [dirs, batch, H] (absent =
-/// zeros); `y` [seq, dirs, batch, H] and `y_h` [dirs, batch, H], each optional as in ONNX.
+/// One run's tensors: `x` holding [seq, batch, I] and `y` holding [seq, dirs, batch, H] in any axis order (the
+/// strides say where; [`GruIo::new`] gives ONNX's layouts), `initial_h` and `y_h` [dirs, batch, H]. `initial_h`
+/// absent = zeros; `y` and `y_h` optional as in ONNX.
 pub struct GruIo<'a> {
     pub seq: usize,
     pub batch: usize,
     pub x: &'a [f32],
+    /// Element strides of X's seq, batch and feature axes.
+    pub x_strides: [usize; 3],
     pub initial_h: Option<&'a [f32]>,
     pub y: Option<&'a mut [f32]>,
+    /// Element strides of Y's seq, direction, batch and hidden axes.
+    pub y_strides: [usize; 4],
     pub y_h: Option<&'a mut [f32]>,
 }
 
+impl<'a> GruIo<'a> {
+    /// ONNX's layouts: X [seq, batch, I], Y [seq, dirs, batch, H].
+    pub fn new(
+        weights: &GruWeights,
+        seq: usize,
+        batch: usize,
+        x: &'a [f32],
+        initial_h: Option<&'a [f32]>,
+        y: Option<&'a mut [f32]>,
+        y_h: Option<&'a mut [f32]>,
+    ) -> Self {
+        let (inp, dirs, hid) = (weights.input, weights.direction.count(), weights.hidden);
+        let x_strides = [batch * inp, inp, 1];
+        let y_strides = [dirs * batch * hid, batch * hid, hid, 1];
+        GruIo { seq, batch, x, x_strides, initial_h, y, y_strides, y_h }
+    }
+}
+
+/// Row-major strides, per logical axis, of a tensor whose logical axes `dims` are stored in the order `perm`
+/// (stored axis k is logical axis perm[k], as a Transpose with that perm would lay them out). Err if `perm` is not
+/// a permutation of the axes.
+pub fn permuted_strides<const N: usize>(dims: [usize; N], perm: &[i64]) -> Result<[usize; N], String> {
+    let mut seen = [false; N];
+    if perm.len() != N || !perm.iter().all(|&p| (0..N as i64).contains(&p) && !std::mem::replace(&mut seen[p as usize], true)) {
+        return Err(format!("{perm:?} is not a permutation of {N} axes"));
+    }
+    let mut strides = [0; N];
+    let mut stride = 1;
+    for &p in perm.iter().rev() {
+        strides[p as usize] = stride;
+        stride *= dims[p as usize];
+    }
+    Ok(strides)
+}
+
 impl GruIo<'_> {
-    /// Err names the tensor whose length does not fit the shapes.
+    /// Err names the tensor whose length (or layout) does not fit the shapes.
     pub fn check(&self, weights: &GruWeights) -> Result<(), String> {
         let (dirs, h) = (weights.direction.count(), weights.hidden);
         let want = [
@@ -157,6 +197,18 @@ impl GruIo<'_> {
                     self.seq, self.batch
                 ));
             }
+        }
+        // The last element each layout addresses must lie inside its buffer.
+        let last = |dims: &[usize], strides: &[usize]| dims.iter().zip(strides).map(|(&d, &s)| d.saturating_sub(1) * s).sum::<usize>();
+        let empty = self.seq == 0 || self.batch == 0;
+        if !empty && last(&[self.seq, self.batch, weights.input], &self.x_strides) >= self.x.len() {
+            return Err(format!("X's strides {:?} reach past its {} values", self.x_strides, self.x.len()));
+        }
+        if let Some(y) = self.y.as_deref()
+            && !empty
+            && last(&[self.seq, dirs, self.batch, h], &self.y_strides) >= y.len()
+        {
+            return Err(format!("Y's strides {:?} reach past its {} values", self.y_strides, y.len()));
         }
         Ok(())
     }
@@ -274,13 +326,16 @@ fn sequences<const H: usize, const G: usize, const FUSED: bool>(wt: &GruWeights,
         bias_x.copy_from_slice(&bias[..G]);
         let mut bias_h = [0.0f32; G];
         bias_h[2 * H..].copy_from_slice(&bias[3 * H..]);
+        let [xt, xb, xk] = io.x_strides;
+        let [yt, yd, yb, yj] = io.y_strides;
         for b in 0..batch {
             for (t, acc) in gx.iter_mut().enumerate() {
-                let x = &io.x[(t * batch + b) * inp..][..inp];
+                let x = &io.x[t * xt + b * xb..];
                 let mut sum = bias_x;
                 for (k, row) in w_t.iter().enumerate() {
+                    let xv = x[k * xk];
                     for g in 0..G {
-                        sum[g] = madd::<FUSED>(row[g], x[k], sum[g]);
+                        sum[g] = madd::<FUSED>(row[g], xv, sum[g]);
                     }
                 }
                 *acc = sum;
@@ -305,7 +360,10 @@ fn sequences<const H: usize, const G: usize, const FUSED: bool>(wt: &GruWeights,
                     h[j] = (1.0 - z) * n + z * h[j];
                 }
                 if let Some(y) = io.y.as_deref_mut() {
-                    y[((t * dirs + d) * batch + b) * H..][..H].copy_from_slice(&h);
+                    let base = t * yt + d * yd + b * yb;
+                    for (j, &v) in h.iter().enumerate() {
+                        y[base + j * yj] = v;
+                    }
                 }
             }
             if let Some(y_h) = io.y_h.as_deref_mut() {
@@ -351,6 +409,8 @@ fn layer<const L: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>)
     let mut xs = vec![[0.0f32; L]; inp];
     let mut h = vec![[0.0f32; L]; hid];
     let mut next = vec![[0.0f32; L]; hid];
+    let [xt, xb, xk] = io.x_strides;
+    let [yt, yd, yb, yj] = io.y_strides;
     for d in 0..dirs {
         let w = &wt.w[d * 3 * hid * inp..(d + 1) * 3 * hid * inp];
         let r = &wt.r[d * 3 * hid * hid..(d + 1) * 3 * hid * hid];
@@ -367,18 +427,19 @@ fn layer<const L: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>)
             }
             for i in 0..seq {
                 let t = if wt.direction.backwards(d) { seq - 1 - i } else { i };
-                for (l, row) in io.x[(t * batch + b0) * inp..].chunks_exact(inp).take(lanes).enumerate() {
-                    for (k, &v) in row.iter().enumerate() {
-                        xs[k][l] = v;
+                for l in 0..lanes {
+                    let row = t * xt + (b0 + l) * xb;
+                    for (k, v) in xs.iter_mut().enumerate() {
+                        v[l] = io.x[row + k * xk];
                     }
                 }
                 step::<L, FUSED>(w, r, bias, &xs, &h, &mut next);
                 std::mem::swap(&mut h, &mut next);
                 if let Some(y) = io.y.as_deref_mut() {
-                    let base = (t * dirs + d) * batch + b0;
                     for l in 0..lanes {
+                        let base = t * yt + d * yd + (b0 + l) * yb;
                         for (j, hj) in h.iter().enumerate() {
-                            y[(base + l) * hid + j] = hj[l];
+                            y[base + j * yj] = hj[l];
                         }
                     }
                 }
@@ -603,10 +664,60 @@ mod tests {
                     let (want_y, want_h) = if initial { &with_h0 } else { &without };
                     let mut y = vec![f32::NAN; want_y.len()];
                     let mut yh = vec![f32::NAN; want_h.len()];
-                    let io = GruIo { seq, batch, x: &case.x, initial_h: initial.then_some(&h0[..]), y: Some(&mut y), y_h: Some(&mut yh) };
+                    let io = GruIo::new(&weights, seq, batch, &case.x, initial.then_some(&h0[..]), Some(&mut y), Some(&mut yh));
                     run_with(isa, plan, &weights, io).unwrap();
                     let worst = y.iter().zip(want_y).chain(yh.iter().zip(want_h)).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
                     assert!(worst < 2e-6, "{isa:?} {plan:?} {dir:?} hidden {hid} batch {batch} initial {initial}: max |diff| {worst:e}");
+                }
+            }
+        }
+    }
+
+    /// `logical` (row-major over `dims`) stored with strides `strides`, or read back (`back`).
+    fn relayout<const N: usize>(data: &[f32], dims: [usize; N], strides: [usize; N], back: bool) -> Vec<f32> {
+        let mut out = vec![0.0; data.len()];
+        for (lin, &v) in data.iter().enumerate() {
+            let (mut rest, mut offset) = (lin, 0);
+            for a in (0..N).rev() {
+                offset += (rest % dims[a]) * strides[a];
+                rest /= dims[a];
+            }
+            if back { out[lin] = data[offset] } else { out[offset] = v }
+        }
+        out
+    }
+
+    #[test]
+    fn permuted_layouts_read_and_write_the_same_values() {
+        assert_eq!(permuted_strides([2, 3, 4], &[2, 0, 1]).unwrap(), [3, 1, 6]);
+        assert!(permuted_strides([2, 3, 4], &[0, 0, 1]).is_err());
+        assert!(permuted_strides([2, 3, 4], &[0, 1]).is_err());
+        // GTCRN's: X from [batch, I, seq] (TRA) or [batch, seq, I] (DPGRNN); Y to [seq, batch, dirs, H] (intra)
+        // or [batch, dirs, seq, H] (inter, before a Squeeze).
+        for (dir, hid, inp, seq, batch, x_perm, y_perm) in [
+            (Direction::Bidirectional, 8, 16, 9, 19, [1, 0, 2], [0, 2, 1, 3]),
+            (Direction::Forward, 16, 8, 40, 1, [1, 2, 0], [2, 1, 0, 3]),
+            (Direction::Forward, 16, 16, 30, 33, [1, 0, 2], [2, 1, 0, 3]),
+        ] {
+            let dirs = dir.count();
+            let w = values(dirs * 3 * hid * inp, 1, 0.5);
+            let r = values(dirs * 3 * hid * hid, 2, 0.5);
+            let x = values(seq * batch * inp, 4, 2.0);
+            let weights = GruWeights::new(dir, hid, inp, &w, &r, None).unwrap();
+            let mut want = vec![0.0; seq * dirs * batch * hid];
+            run(&weights, GruIo::new(&weights, seq, batch, &x, None, Some(&mut want), None)).unwrap();
+            let x_strides = permuted_strides([seq, batch, inp], &x_perm).unwrap();
+            let y_strides = permuted_strides([seq, dirs, batch, hid], &y_perm).unwrap();
+            let stored_x = relayout(&x, [seq, batch, inp], x_strides, false);
+            for isa in Isa::available() {
+                for plan in [Plan::Chunks, Plan::Sequences] {
+                    let mut y = vec![f32::NAN; want.len()];
+                    let mut io = GruIo::new(&weights, seq, batch, &stored_x, None, Some(&mut y), None);
+                    (io.x_strides, io.y_strides) = (x_strides, y_strides);
+                    run_with(isa, plan, &weights, io).unwrap();
+                    let got = relayout(&y, [seq, dirs, batch, hid], y_strides, true);
+                    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                    assert!(worst < 1e-6, "{isa:?} {plan:?} x {x_perm:?} y {y_perm:?}: {worst:e}");
                 }
             }
         }
@@ -616,11 +727,14 @@ mod tests {
     fn wrong_lengths_are_reported_not_indexed() {
         assert!(GruWeights::new(Direction::Forward, 4, 2, &[0.0; 23], &[0.0; 48], None).unwrap_err().contains("W holds 23"));
         let wt = GruWeights::new(Direction::Forward, 4, 2, &[0.0; 24], &[0.0; 48], None).unwrap();
-        let io = GruIo { seq: 3, batch: 2, x: &[0.0; 11], initial_h: None, y: None, y_h: None };
+        let io = GruIo::new(&wt, 3, 2, &[0.0; 11], None, None, None);
         assert!(run(&wt, io).unwrap_err().contains("X holds 11"));
+        let mut io = GruIo::new(&wt, 3, 2, &[0.0; 12], None, None, None);
+        io.x_strides = [4, 2, 2];
+        assert!(run(&wt, io).unwrap_err().contains("reach past"));
         let mut y = vec![0.0; 3 * 2 * 4];
         let mut yh = vec![1.0; 2 * 4];
-        run(&wt, GruIo { seq: 3, batch: 2, x: &[0.0; 12], initial_h: None, y: Some(&mut y), y_h: Some(&mut yh) }).unwrap();
+        run(&wt, GruIo::new(&wt, 3, 2, &[0.0; 12], None, Some(&mut y), Some(&mut yh))).unwrap();
         // Zero weights and inputs: z = r = ½, n = 0, so h halves each step from 0 and stays 0.
         assert!(yh.iter().all(|&v| v == 0.0));
     }

@@ -7,8 +7,13 @@
 //!
 //! W, R and B are initializers in every export trnet reads, so the kernel lays them out once when the session
 //! creates it; a graph that computes them is served too, by packing them on every run.
+//!
+//! Two attributes beyond ONNX's let the rewriter fold the Transposes that PyTorch's export puts around a
+//! `batch_first` GRU into the kernel's reads and writes: `x_perm` (ints, 3) — the X tensor given is
+//! Transpose(X as ONNX lays it out, x_perm) — and `y_perm` (ints, 4) — Y is written as Transpose(Y as ONNX lays it
+//! out, y_perm). Both default to the identity.
 
-use crate::gru::{Direction, GruIo, GruWeights};
+use crate::gru::{Direction, GruIo, GruWeights, permuted_strides};
 use ort::operator::{ComputeContext, Kernel, KernelContext, Operator, OperatorDomain, OperatorInput, OperatorOutput, ShapeInferenceContext};
 use ort::value::{Shape, SymbolicDimensions, TensorElementType, TensorValueType, ValueType};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,15 +57,18 @@ impl Operator for FastGru {
         [OperatorOutput::optional(TensorElementType::Float32), OperatorOutput::optional(TensorElementType::Float32)]
     }
 
-    /// Y [seq, dirs, batch, hidden] and Y_h [dirs, batch, hidden], keeping X's named dimensions: without this the
-    /// session would lose every static size downstream of a GRU (GTCRN's output would read [1, -1, -1, 2]). An
-    /// unknown dimension must get a name of its own: a bare -1 here reaches the memory planner, which then takes
-    /// differently sized tensors for the same shape and fails at run time ("Shape mismatch attempting to re-use
-    /// buffer").
+    /// Y [seq, dirs, batch, hidden] (stored in `y_perm` order) and Y_h [dirs, batch, hidden], keeping X's named
+    /// dimensions: without this the session would lose every static size downstream of a GRU (GTCRN's output
+    /// would read [1, -1, -1, 2]). An unknown dimension must get a name of its own: a bare -1 here reaches the
+    /// memory planner, which then takes differently sized tensors for the same shape and fails at run time
+    /// ("Shape mismatch attempting to re-use buffer").
     fn infer_shape(&self, ctx: &mut ShapeInferenceContext) -> ort::Result<()> {
         static FRESH: AtomicUsize = AtomicUsize::new(0);
         let inputs = ctx.inputs();
         let Some(ValueType::Tensor { ty, shape, dimension_symbols }) = inputs.first() else {
+            return Ok(());
+        };
+        let (Some(x_perm), Some(y_perm)) = (perm::<3>(ctx.attr::<Vec<i64>>("x_perm").ok()), perm::<4>(ctx.attr::<Vec<i64>>("y_perm").ok())) else {
             return Ok(());
         };
         if shape.len() != 3 {
@@ -68,16 +76,23 @@ impl Operator for FastGru {
         }
         let hidden: i64 = ctx.attr("hidden_size")?;
         let dirs = ctx.attr::<String>("direction").ok().and_then(|d| Direction::parse(&d)).unwrap_or(Direction::Forward).count() as i64;
-        let symbol = |i: usize| match dimension_symbols.get(i) {
-            Some(s) if !s.is_empty() || shape[i] >= 0 => s.clone(),
-            _ if shape[i] >= 0 => String::new(),
-            _ => format!("trnet_fast_gru_{}", FRESH.fetch_add(1, Ordering::Relaxed)),
-        };
-        let (seq, batch) = (symbol(0), symbol(1));
+        // Logical X axis x_perm[k] is stored axis k.
+        let mut logical = [(0i64, String::new()), (0, String::new()), (0, String::new())];
+        for (k, &axis) in x_perm.iter().enumerate() {
+            let name = match dimension_symbols.get(k) {
+                Some(s) if !s.is_empty() => s.clone(),
+                _ if shape[k] >= 0 => String::new(),
+                _ => format!("trnet_fast_gru_{}", FRESH.fetch_add(1, Ordering::Relaxed)),
+            };
+            logical[axis] = (shape[k], name);
+        }
+        let [(seq, seq_name), (batch, batch_name), _] = logical;
+        let y_axes = [(seq, seq_name), (dirs, String::new()), (batch, batch_name.clone()), (hidden, String::new())];
+        let (y_dims, y_names): (Vec<i64>, Vec<String>) = y_perm.iter().map(|&a| y_axes[a].clone()).unzip();
         let tensor =
-            |dims: Vec<i64>, symbols: Vec<String>| ValueType::Tensor { ty: *ty, shape: Shape::new(dims), dimension_symbols: SymbolicDimensions::new(symbols) };
-        ctx.set_output(0, &tensor(vec![shape[0], dirs, shape[1], hidden], vec![seq, String::new(), batch.clone(), String::new()]))?;
-        ctx.set_output(1, &tensor(vec![dirs, shape[1], hidden], vec![String::new(), batch, String::new()]))
+            |dims: Vec<i64>, names: Vec<String>| ValueType::Tensor { ty: *ty, shape: Shape::new(dims), dimension_symbols: SymbolicDimensions::new(names) };
+        ctx.set_output(0, &tensor(y_dims, y_names))?;
+        ctx.set_output(1, &tensor(vec![dirs, batch, hidden], vec![String::new(), batch_name, String::new()]))
     }
 
     fn create_kernel<'attr>(&self, ctx: &KernelContext<'attr>) -> ort::Result<GruKernel> {
@@ -99,7 +114,9 @@ impl Operator for FastGru {
             }
             _ => None,
         };
-        Ok(GruKernel { node, direction, hidden, weights })
+        let x_perm = perm::<3>(ctx.get::<Vec<i64>>("x_perm")).ok_or_else(|| fail("x_perm is not a permutation of 3 axes".into()))?;
+        let y_perm = perm::<4>(ctx.get::<Vec<i64>>("y_perm")).ok_or_else(|| fail("y_perm is not a permutation of 4 axes".into()))?;
+        Ok(GruKernel { node, direction, hidden, weights, x_perm, y_perm })
     }
 }
 
@@ -109,17 +126,53 @@ struct GruKernel {
     hidden: usize,
     /// Laid out at creation when W, R (and B) are constants.
     weights: Option<GruWeights>,
+    x_perm: [usize; 3],
+    y_perm: [usize; 4],
+}
+
+/// An optional `x_perm` / `y_perm` attribute: absent = ONNX's own layout; None if not a permutation of N axes.
+fn perm<const N: usize>(attr: Option<Vec<i64>>) -> Option<[usize; N]> {
+    let Some(p) = attr else {
+        return Some(std::array::from_fn(|i| i));
+    };
+    let mut out = [0usize; N];
+    let mut seen = [false; N];
+    if p.len() != N {
+        return None;
+    }
+    for (o, &v) in out.iter_mut().zip(&p) {
+        let v = usize::try_from(v).ok().filter(|&v| v < N)?;
+        if std::mem::replace(&mut seen[v], true) {
+            return None;
+        }
+        *o = v;
+    }
+    Some(out)
 }
 
 impl Kernel for GruKernel {
     fn compute(&mut self, ctx: &ComputeContext) -> ort::Result<()> {
+        // A panic must not unwind into ONNX Runtime's C++ frames (that aborts the process): it becomes the
+        // session's error instead.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(ctx)))
+            .unwrap_or_else(|_| Err(ort::Error::new(format!("{OP} node {:?}: the kernel panicked (a trnet bug; set {ENV}=0 to avoid it)", self.node))))
+    }
+}
+
+impl GruKernel {
+    fn run(&self, ctx: &ComputeContext) -> ort::Result<()> {
         let fail = |what: String| ort::Error::new(format!("{OP} node {:?}: {what}", self.node));
         let x = ctx.input(0)?.ok_or_else(|| fail("X is missing".into()))?;
         let (x_shape, x) = x.try_extract_tensor::<f32>()?;
-        let &[seq, batch, input] = &x_shape[..] else {
-            return Err(fail(format!("X has shape {:?}; [seq, batch, input] was expected", &x_shape[..])));
-        };
-        let (seq, batch, input) = (seq as usize, batch as usize, input as usize);
+        if x_shape.len() != 3 || x_shape.iter().any(|&d| d < 0) {
+            return Err(fail(format!("X has shape {:?}; a 3-D tensor was expected", &x_shape[..])));
+        }
+        // Stored axis k of X is its logical axis x_perm[k] (seq, batch, input).
+        let mut logical = [0usize; 3];
+        for (k, &axis) in self.x_perm.iter().enumerate() {
+            logical[axis] = x_shape[k] as usize;
+        }
+        let [seq, batch, input] = logical;
         if matches!(ctx.input(4), Ok(Some(_))) {
             return Err(fail("sequence_lens is not supported".into()));
         }
@@ -143,10 +196,11 @@ impl Kernel for GruKernel {
             Some(v) => Some(v.try_extract_tensor::<f32>()?.1),
             None => None,
         };
-        let (dirs, hidden) = (self.direction.count() as i64, self.hidden as i64);
-        let (s, b) = (seq as i64, batch as i64);
-        let mut y = ctx.output(0, vec![s, dirs, b, hidden]).ok().flatten();
-        let mut y_h = ctx.output(1, vec![dirs, b, hidden]).ok().flatten();
+        let (dirs, hidden) = (self.direction.count(), self.hidden);
+        let y_logical = [seq, dirs, batch, hidden];
+        let y_shape: Vec<i64> = self.y_perm.iter().map(|&a| y_logical[a] as i64).collect();
+        let mut y = ctx.output(0, y_shape).ok().flatten();
+        let mut y_h = ctx.output(1, vec![dirs as i64, batch as i64, hidden as i64]).ok().flatten();
         let y_data = match y.as_mut() {
             Some(v) => Some(v.try_extract_tensor_mut::<f32>()?.1),
             None => None,
@@ -155,6 +209,10 @@ impl Kernel for GruKernel {
             Some(v) => Some(v.try_extract_tensor_mut::<f32>()?.1),
             None => None,
         };
-        crate::gru::run(weights, GruIo { seq, batch, x, initial_h, y: y_data, y_h: y_h_data }).map_err(fail)
+        let as_i64 = |p: &[usize]| p.iter().map(|&v| v as i64).collect::<Vec<_>>();
+        let mut io = GruIo::new(weights, seq, batch, x, initial_h, y_data, y_h_data);
+        io.x_strides = permuted_strides([seq, batch, input], &as_i64(&self.x_perm)).map_err(fail)?;
+        io.y_strides = permuted_strides(y_logical, &as_i64(&self.y_perm)).map_err(fail)?;
+        crate::gru::run(weights, io).map_err(fail)
     }
 }

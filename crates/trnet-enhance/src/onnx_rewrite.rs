@@ -12,6 +12,7 @@
 //! (If/Loop bodies) are left alone, and so is a model whose weights live in external files (a session made from
 //! memory could not find them).
 
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 /// What [`reroute_grus`] did.
@@ -20,12 +21,51 @@ pub struct Rerouted {
     /// The rewritten model, or None when no node qualified (load the file as it is).
     pub bytes: Option<Vec<u8>>,
     pub rerouted: usize,
+    /// Transpose nodes folded into the rerouted GRUs' reads and writes.
+    pub folded_transposes: usize,
     /// GRU nodes left with ONNX Runtime, and why.
     pub kept: Vec<String>,
 }
 
-/// Reroutes every supported top-level `GRU` node to `domain`:`op` (version 1). Err says where the bytes stop being
-/// a valid ONNX protobuf.
+/// A node's fields that the rewrite reads.
+struct Node<'a> {
+    bytes: &'a [u8],
+    op_type: String,
+    domain: String,
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+    /// Has a graph-valued attribute (If, Loop, Scan bodies), whose nodes may read any outer value by name.
+    subgraph: bool,
+}
+
+impl Node<'_> {
+    fn is(&self, op: &str) -> bool {
+        self.op_type == op && (self.domain.is_empty() || self.domain == "ai.onnx")
+    }
+}
+
+fn parse_node(bytes: &[u8]) -> Result<Node<'_>, String> {
+    let mut node = Node { bytes, op_type: String::new(), domain: String::new(), inputs: Vec::new(), outputs: Vec::new(), subgraph: false };
+    for f in fields_of(bytes, "NodeProto")? {
+        let text = || f.bytes(bytes).map(|b| String::from_utf8_lossy(b).into_owned()).ok_or(format!("NodeProto field {} is not length-delimited", f.number));
+        match f.number {
+            1 => node.inputs.push(text()?),
+            2 => node.outputs.push(text()?),
+            4 => node.op_type = text()?,
+            7 => node.domain = text()?,
+            5 => {
+                let attribute = f.bytes(bytes).ok_or("NodeProto.attribute is not length-delimited")?;
+                node.subgraph |= fields_of(attribute, "AttributeProto")?.iter().any(|a| a.number == 6 || a.number == 11);
+            }
+            _ => {}
+        }
+    }
+    Ok(node)
+}
+
+/// Reroutes every supported top-level `GRU` node to `domain`:`op` (version 1), folding a Transpose that feeds
+/// its X, and a Transpose that takes its Y (directly, or after a Squeeze of the direction axis), into the
+/// operator's `x_perm` / `y_perm` attributes. Err says where the bytes stop being a valid ONNX protobuf.
 pub fn reroute_grus(model: &[u8], domain: &str, op: &str) -> Result<Rerouted, String> {
     let fields = fields(model).map_err(|e| format!("ModelProto: {e}"))?;
     let graphs: Vec<&Field> = fields.iter().filter(|f| f.number == 7).collect();
@@ -34,33 +74,170 @@ pub fn reroute_grus(model: &[u8], domain: &str, op: &str) -> Result<Rerouted, St
     };
     let graph_bytes = graph.bytes(model).ok_or("ModelProto.graph is not length-delimited")?;
     let graph_fields = fields_of(graph_bytes, "GraphProto")?;
+    let payload = |f: &Field, what: &str| f.bytes(graph_bytes).ok_or(format!("GraphProto.{what} is not length-delimited"));
+    let name_of = |message: &[u8], field: u32, what: &str| -> Result<String, String> {
+        Ok(fields_of(message, what)?
+            .iter()
+            .find(|f| f.number == field)
+            .and_then(|f| f.bytes(message))
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default())
+    };
 
     let mut external = false;
-    for f in graph_fields.iter().filter(|f| f.number == 5) {
-        let tensor = f.bytes(graph_bytes).ok_or("GraphProto.initializer is not length-delimited")?;
-        external |= fields_of(tensor, "TensorProto")?.iter().any(|t| t.number == 14 && t.varint == Some(1));
+    let mut initializers = HashMap::new();
+    let mut graph_outputs = HashSet::new();
+    let mut nodes = Vec::new();
+    for f in &graph_fields {
+        match f.number {
+            1 => nodes.push(parse_node(payload(f, "node")?)?),
+            5 => {
+                let tensor = payload(f, "initializer")?;
+                external |= fields_of(tensor, "TensorProto")?.iter().any(|t| t.number == 14 && t.varint == Some(1));
+                initializers.insert(name_of(tensor, 8, "TensorProto")?, tensor);
+            }
+            12 => {
+                graph_outputs.insert(name_of(payload(f, "output")?, 1, "ValueInfoProto")?);
+            }
+            _ => {}
+        }
+    }
+    let mut producer = HashMap::new();
+    let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for o in n.outputs.iter().filter(|o| !o.is_empty()) {
+            producer.insert(o.as_str(), i);
+        }
+        for name in n.inputs.iter().filter(|s| !s.is_empty()) {
+            consumers.entry(name.as_str()).or_default().push(i);
+        }
+    }
+    // Folding removes values; with a subgraph in the model a removed value might still be read from inside it.
+    let may_fold = !nodes.iter().any(|n| n.subgraph);
+    // The one node reading `name`, if it is an intermediate value read exactly once.
+    let only_reader = |name: &str| match consumers.get(name).map(Vec::as_slice) {
+        Some(&[i]) if !graph_outputs.contains(name) => Some(i),
+        _ => None,
+    };
+    let constant_ints = |name: &str| -> Option<Vec<i64>> {
+        let tensor = match producer.get(name) {
+            Some(&i) if nodes[i].is("Constant") => attribute(nodes[i].bytes, "value").ok()??.tensor?,
+            Some(_) => return None,
+            None => initializers.get(name).copied()?,
+        };
+        int64_tensor(tensor)
+    };
+    // Squeeze's axes: an input from opset 13, an attribute before.
+    let squeeze_axes = |n: &Node| -> Result<Option<Vec<i64>>, String> {
+        Ok(match n.inputs.get(1) {
+            Some(a) if !a.is_empty() => constant_ints(a),
+            _ => attribute(n.bytes, "axes")?.map(|a| a.ints),
+        })
+    };
+
+    enum Edit {
+        Drop,
+        Replace(Vec<u8>),
+    }
+    let mut edits: HashMap<usize, Edit> = HashMap::new();
+    let mut removed = HashSet::new();
+    let (mut rerouted, mut folded) = (0, 0);
+    let mut kept = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        match check_gru(node.bytes)? {
+            Some(Ok(_)) if !external => {}
+            Some(Ok(name)) => {
+                kept.push(format!("{name}: the model keeps its weights in external files"));
+                continue;
+            }
+            Some(Err(why)) => {
+                kept.push(why);
+                continue;
+            }
+            None => continue,
+        }
+        let mut change = NodeChange { domain_op: Some((domain, op)), ..NodeChange::default() };
+        let x = node.inputs.first().map(String::as_str).unwrap_or_default();
+        if may_fold
+            && let Some(&j) = producer.get(x)
+            && only_reader(x) == Some(i)
+            && nodes[j].is("Transpose")
+            && !edits.contains_key(&j)
+            && let Some(p) = perm_of(nodes[j].bytes, 3)?
+        {
+            // X = Transpose(A, p), so A = Transpose(X, p⁻¹).
+            let mut inverse = vec![0i64; 3];
+            for (k, &v) in p.iter().enumerate() {
+                inverse[v as usize] = k as i64;
+            }
+            edits.insert(j, Edit::Drop);
+            removed.insert(x.to_string());
+            change.input0 = Some(nodes[j].inputs[0].clone());
+            change.attributes.push(("x_perm", inverse));
+            folded += 1;
+        }
+        let y = node.outputs.first().map(String::as_str).unwrap_or_default();
+        if may_fold
+            && !y.is_empty()
+            && let Some(c) = only_reader(y)
+            && !edits.contains_key(&c)
+        {
+            let reader = &nodes[c];
+            if reader.is("Transpose")
+                && let Some(q) = perm_of(reader.bytes, 4)?
+            {
+                edits.insert(c, Edit::Drop);
+                removed.insert(y.to_string());
+                change.output0 = Some(reader.outputs[0].clone());
+                change.attributes.push(("y_perm", q));
+                folded += 1;
+            } else if reader.is("Squeeze")
+                && squeeze_axes(reader)?.as_deref() == Some(&[1])
+                && let Some(squeezed) = reader.outputs.first()
+                && let Some(d) = only_reader(squeezed)
+                && nodes[d].is("Transpose")
+                && !edits.contains_key(&d)
+                && let Some(r) = perm_of(nodes[d].bytes, 3)?
+            {
+                // Squeeze drops the direction axis (1) of Y [seq, dirs, batch, H], leaving Y's axes 0, 2, 3; the
+                // Transpose then orders those by r. Writing Y in that order with the direction axis kept at 1 lets
+                // the Squeeze alone produce the Transpose's output.
+                let kept_axes = [0i64, 2, 3];
+                let q = vec![kept_axes[r[0] as usize], 1, kept_axes[r[1] as usize], kept_axes[r[2] as usize]];
+                edits.insert(d, Edit::Drop);
+                removed.insert(squeezed.clone());
+                let rename = NodeChange { output0: Some(nodes[d].outputs[0].clone()), ..NodeChange::default() };
+                edits.insert(c, Edit::Replace(rename.apply(reader.bytes)?));
+                change.attributes.push(("y_perm", q));
+                folded += 1;
+            }
+        }
+        edits.insert(i, Edit::Replace(change.apply(node.bytes)?));
+        rerouted += 1;
+    }
+    if rerouted == 0 {
+        return Ok(Rerouted { bytes: None, rerouted, folded_transposes: 0, kept });
     }
     let mut new_graph = Vec::with_capacity(graph_bytes.len() + 64);
-    let mut rerouted = 0;
-    let mut kept = Vec::new();
+    let mut index = 0;
     for f in &graph_fields {
         if f.number == 1 {
-            let node = f.bytes(graph_bytes).ok_or("GraphProto.node is not length-delimited")?;
-            match check_gru(node)? {
-                Some(Ok(_)) if !external => {
-                    put_bytes(&mut new_graph, 1, &rewrite_node(node, domain, op)?);
-                    rerouted += 1;
+            let edit = edits.get(&index);
+            index += 1;
+            match edit {
+                Some(Edit::Drop) => continue,
+                Some(Edit::Replace(bytes)) => {
+                    put_bytes(&mut new_graph, 1, bytes);
                     continue;
                 }
-                Some(Ok(name)) => kept.push(format!("{name}: the model keeps its weights in external files")),
-                Some(Err(why)) => kept.push(why),
                 None => {}
             }
         }
+        // Type hints for values that no longer exist would only confuse the loader.
+        if f.number == 13 && removed.contains(&name_of(payload(f, "value_info")?, 1, "ValueInfoProto")?) {
+            continue;
+        }
         new_graph.extend_from_slice(&graph_bytes[f.raw.clone()]);
-    }
-    if rerouted == 0 {
-        return Ok(Rerouted { bytes: None, rerouted, kept });
     }
     let mut out = Vec::with_capacity(model.len() + 128);
     for f in &fields {
@@ -75,7 +252,7 @@ pub fn reroute_grus(model: &[u8], domain: &str, op: &str) -> Result<Rerouted, St
     put_key(&mut opset, 2, 0);
     put_varint(&mut opset, 1);
     put_bytes(&mut out, 8, &opset);
-    Ok(Rerouted { bytes: Some(out), rerouted, kept })
+    Ok(Rerouted { bytes: Some(out), rerouted, folded_transposes: folded, kept })
 }
 
 /// None: not a GRU of the default domain. Some(Ok(name)): one the kernel computes. Some(Err(why)): a GRU left
@@ -104,18 +281,14 @@ fn check_gru(node: &[u8]) -> Result<Option<Result<String, String>>, String> {
     }
     let mut linear_before_reset = 0;
     for attribute in attributes {
-        let fields = fields_of(attribute, "AttributeProto")?;
-        let get = |n: u32| fields.iter().find(|f| f.number == n);
-        let attr_name = get(1).and_then(|f| f.bytes(attribute)).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-        let int = get(3).and_then(|f| f.varint).map(|v| v as i64);
-        match attr_name.as_str() {
+        let a = parse_attribute(attribute)?;
+        match a.name.as_str() {
             "hidden_size" => {}
-            "linear_before_reset" => linear_before_reset = int.unwrap_or(0),
-            "layout" if int.unwrap_or(0) == 0 => {}
+            "linear_before_reset" => linear_before_reset = a.int.unwrap_or(0),
+            "layout" if a.int.unwrap_or(0) == 0 => {}
             "direction" => {
-                let s = get(4).and_then(|f| f.bytes(attribute)).unwrap_or_default();
-                if !matches!(s, b"forward" | b"reverse" | b"bidirectional") {
-                    return Ok(Some(Err(format!("{name}: direction {:?}", String::from_utf8_lossy(s)))));
+                if !matches!(a.string, Some(b"forward" | b"reverse" | b"bidirectional")) {
+                    return Ok(Some(Err(format!("{name}: direction {:?}", String::from_utf8_lossy(a.string.unwrap_or_default())))));
                 }
             }
             other => return Ok(Some(Err(format!("{name}: attribute {other} is not supported")))),
@@ -127,18 +300,121 @@ fn check_gru(node: &[u8]) -> Result<Option<Result<String, String>>, String> {
     Ok(Some(Ok(name)))
 }
 
-/// The node with op_type `op` and domain `domain`; every other field as it was.
-fn rewrite_node(node: &[u8], domain: &str, op: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(node.len() + domain.len() + 8);
-    for f in fields_of(node, "NodeProto")? {
-        match f.number {
-            4 => put_bytes(&mut out, 4, op.as_bytes()),
-            7 => {}
-            _ => out.extend_from_slice(&node[f.raw.clone()]),
+/// The AttributeProto fields the rewrite reads: name = 1, i = 3, s = 4, t = 5, ints = 8 (packed or not).
+struct Attribute<'a> {
+    name: String,
+    int: Option<i64>,
+    string: Option<&'a [u8]>,
+    tensor: Option<&'a [u8]>,
+    ints: Vec<i64>,
+}
+
+fn parse_attribute(bytes: &[u8]) -> Result<Attribute<'_>, String> {
+    let mut a = Attribute { name: String::new(), int: None, string: None, tensor: None, ints: Vec::new() };
+    for f in fields_of(bytes, "AttributeProto")? {
+        match (f.number, f.varint, f.bytes(bytes)) {
+            (1, _, Some(b)) => a.name = String::from_utf8_lossy(b).into_owned(),
+            (3, Some(v), _) => a.int = Some(v as i64),
+            (4, _, Some(b)) => a.string = Some(b),
+            (5, _, Some(b)) => a.tensor = Some(b),
+            (8, Some(v), _) => a.ints.push(v as i64),
+            (8, _, Some(packed)) => a.ints.extend(packed_varints(packed)?),
+            _ => {}
         }
     }
-    put_bytes(&mut out, 7, domain.as_bytes());
+    Ok(a)
+}
+
+/// The node's attribute `name`, if it has one.
+fn attribute<'a>(node: &'a [u8], name: &str) -> Result<Option<Attribute<'a>>, String> {
+    for f in fields_of(node, "NodeProto")?.iter().filter(|f| f.number == 5) {
+        let a = parse_attribute(f.bytes(node).ok_or("NodeProto.attribute is not length-delimited")?)?;
+        if a.name == name {
+            return Ok(Some(a));
+        }
+    }
+    Ok(None)
+}
+
+/// A Transpose node's `perm` if it is a permutation of `rank` axes (an absent perm reverses the axes, which
+/// folding does not need: None).
+fn perm_of(node: &[u8], rank: usize) -> Result<Option<Vec<i64>>, String> {
+    let Some(a) = attribute(node, "perm")? else { return Ok(None) };
+    let mut seen = vec![false; rank];
+    let valid = a.ints.len() == rank && a.ints.iter().all(|&p| usize::try_from(p).is_ok_and(|p| p < rank && !std::mem::replace(&mut seen[p], true)));
+    Ok(valid.then_some(a.ints))
+}
+
+/// The values of an int64 TensorProto (data_type 7): int64_data = 7 (packed or not) or raw_data = 9.
+fn int64_tensor(tensor: &[u8]) -> Option<Vec<i64>> {
+    let fields = fields(tensor).ok()?;
+    if !fields.iter().any(|f| f.number == 2 && f.varint == Some(7)) {
+        return None;
+    }
+    let mut values = Vec::new();
+    for f in &fields {
+        match (f.number, f.varint, f.bytes(tensor)) {
+            (7, Some(v), _) => values.push(v as i64),
+            (7, _, Some(packed)) => values.extend(packed_varints(packed).ok()?),
+            (9, _, Some(raw)) if raw.len() % 8 == 0 => values.extend(raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))),
+            _ => {}
+        }
+    }
+    Some(values)
+}
+
+fn packed_varints(bytes: &[u8]) -> Result<Vec<i64>, String> {
+    let mut at = 0;
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        out.push(varint(bytes, &mut at)? as i64);
+    }
     Ok(out)
+}
+
+/// Changes to one node; every field not named here is copied as it was.
+#[derive(Default)]
+struct NodeChange<'a> {
+    /// New domain and op_type.
+    domain_op: Option<(&'a str, &'a str)>,
+    input0: Option<String>,
+    output0: Option<String>,
+    /// Int-list attributes to add.
+    attributes: Vec<(&'a str, Vec<i64>)>,
+}
+
+impl NodeChange<'_> {
+    fn apply(&self, node: &[u8]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::with_capacity(node.len() + 64);
+        let (mut inputs, mut outputs) = (0, 0);
+        for f in fields_of(node, "NodeProto")? {
+            match f.number {
+                1 if inputs == 0 && self.input0.is_some() => put_bytes(&mut out, 1, self.input0.as_deref().unwrap_or_default().as_bytes()),
+                2 if outputs == 0 && self.output0.is_some() => put_bytes(&mut out, 2, self.output0.as_deref().unwrap_or_default().as_bytes()),
+                4 if self.domain_op.is_some() => put_bytes(&mut out, 4, self.domain_op.map(|(_, op)| op).unwrap_or_default().as_bytes()),
+                7 if self.domain_op.is_some() => {}
+                _ => out.extend_from_slice(&node[f.raw.clone()]),
+            }
+            inputs += usize::from(f.number == 1);
+            outputs += usize::from(f.number == 2);
+        }
+        if let Some((domain, _)) = self.domain_op {
+            put_bytes(&mut out, 7, domain.as_bytes());
+        }
+        for (name, ints) in &self.attributes {
+            let mut a = Vec::new();
+            put_bytes(&mut a, 1, name.as_bytes());
+            for &v in ints {
+                put_key(&mut a, 8, 0);
+                put_varint(&mut a, v as u64);
+            }
+            // AttributeProto.type = INTS (7).
+            put_key(&mut a, 20, 0);
+            put_varint(&mut a, 7);
+            put_bytes(&mut out, 5, &a);
+        }
+        Ok(out)
+    }
 }
 
 /// One field as it appears in the message: its number, the bytes of the whole field (key included) and, by
@@ -312,6 +588,115 @@ mod tests {
         assert!(out.bytes.is_none());
         assert_eq!(out.kept, ["GRU the_node: has sequence_lens", "GRU the_node: attribute clip is not supported"]);
         assert!(reroute_grus(&model(&[node("Conv", &["x"], &[])]), "d", "G").unwrap().bytes.is_none());
+    }
+
+    fn attr_ints(name: &str, v: &[u64]) -> Vec<u8> {
+        let mut a = Vec::new();
+        put_bytes(&mut a, 1, name.as_bytes());
+        for &x in v {
+            put_key(&mut a, 8, 0);
+            put_varint(&mut a, x);
+        }
+        a
+    }
+
+    fn node_io(op: &str, inputs: &[&str], outputs: &[&str], attrs: &[Vec<u8>]) -> Vec<u8> {
+        let mut n = Vec::new();
+        for i in inputs {
+            put_bytes(&mut n, 1, i.as_bytes());
+        }
+        for o in outputs {
+            put_bytes(&mut n, 2, o.as_bytes());
+        }
+        put_bytes(&mut n, 4, op.as_bytes());
+        for a in attrs {
+            put_bytes(&mut n, 5, a);
+        }
+        n
+    }
+
+    /// A Constant node `name` holding int64 [values] (TensorProto: dims = 1, data_type = 2, int64_data = 7).
+    fn constant(name: &str, values: &[u64]) -> Vec<u8> {
+        let mut t = Vec::new();
+        put_key(&mut t, 1, 0);
+        put_varint(&mut t, values.len() as u64);
+        put_key(&mut t, 2, 0);
+        put_varint(&mut t, 7);
+        for &v in values {
+            put_key(&mut t, 7, 0);
+            put_varint(&mut t, v);
+        }
+        let mut a = Vec::new();
+        put_bytes(&mut a, 1, b"value");
+        put_bytes(&mut a, 5, &t);
+        node_io("Constant", &[], &[name], &[a])
+    }
+
+    fn graph_nodes(bytes: &[u8]) -> Vec<Node<'_>> {
+        let top = fields(bytes).unwrap();
+        let graph = top.iter().find(|f| f.number == 7).unwrap().bytes(bytes).unwrap();
+        fields(graph).unwrap().iter().filter(|f| f.number == 1).map(|f| parse_node(f.bytes(graph).unwrap()).unwrap()).collect()
+    }
+
+    fn gru_between(input: &str, output: &str) -> Vec<u8> {
+        let state = format!("{output}_h");
+        node_io("GRU", &[input, "w", "r"], &[output, &state], &[attr_int("linear_before_reset", 1), attr_int("hidden_size", 4)])
+    }
+
+    #[test]
+    fn transposes_around_a_gru_fold_into_its_attributes() {
+        // A -> Transpose(1,0,2) -> GRU -> Squeeze(axes [1]) -> Transpose(1,0,2) -> Z; and a second GRU whose
+        // Y goes through Transpose(0,2,1,3).
+        let nodes = [
+            node_io("Transpose", &["A"], &["X"], &[attr_ints("perm", &[1, 0, 2])]),
+            gru_between("X", "Y"),
+            constant("axes", &[1]),
+            node_io("Squeeze", &["Y", "axes"], &["S"], &[]),
+            node_io("Transpose", &["S"], &["Z"], &[attr_ints("perm", &[1, 0, 2])]),
+            gru_between("Z", "Y2"),
+            node_io("Transpose", &["Y2"], &["Z2"], &[attr_ints("perm", &[0, 2, 1, 3])]),
+        ];
+        let out = reroute_grus(&model(&nodes), "d", "G").unwrap();
+        assert_eq!((out.rerouted, out.folded_transposes), (2, 3));
+        let bytes = out.bytes.unwrap();
+        let got = graph_nodes(&bytes);
+        let ops: Vec<_> = got.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["G", "Constant", "Squeeze", "G"]);
+        assert_eq!((got[0].inputs[0].as_str(), got[0].outputs[0].as_str()), ("A", "Y"));
+        assert_eq!(attribute(got[0].bytes, "x_perm").unwrap().unwrap().ints, [1, 0, 2]);
+        assert_eq!(attribute(got[0].bytes, "y_perm").unwrap().unwrap().ints, [2, 1, 0, 3]);
+        assert_eq!((got[2].inputs.as_slice(), got[2].outputs.as_slice()), (&["Y".to_string(), "axes".into()][..], &["Z".to_string()][..]));
+        assert_eq!((got[3].inputs[0].as_str(), got[3].outputs[0].as_str()), ("Z", "Z2"));
+        assert!(attribute(got[3].bytes, "x_perm").unwrap().is_none());
+        assert_eq!(attribute(got[3].bytes, "y_perm").unwrap().unwrap().ints, [0, 2, 1, 3]);
+    }
+
+    #[test]
+    fn transposes_that_other_nodes_also_read_or_other_squeezes_are_not_folded() {
+        let cases = [
+            // X is read by another node as well.
+            vec![node_io("Transpose", &["A"], &["X"], &[attr_ints("perm", &[1, 0, 2])]), gru_between("X", "Y"), node_io("Relu", &["X"], &["R"], &[])],
+            // Squeeze of another axis.
+            vec![
+                gru_between("A", "Y"),
+                constant("axes", &[2]),
+                node_io("Squeeze", &["Y", "axes"], &["S"], &[]),
+                node_io("Transpose", &["S"], &["Z"], &[attr_ints("perm", &[1, 0, 2])]),
+            ],
+            // A Transpose with no perm (reverses the axes).
+            vec![gru_between("A", "Y"), node_io("Transpose", &["Y"], &["Z"], &[])],
+        ];
+        for (i, nodes) in cases.iter().enumerate() {
+            let out = reroute_grus(&model(nodes), "d", "G").unwrap();
+            assert_eq!((out.rerouted, out.folded_transposes), (1, 0), "case {i}");
+            assert_eq!(graph_nodes(out.bytes.as_ref().unwrap()).len(), nodes.len(), "case {i}");
+        }
+        // A graph-valued attribute anywhere turns folding off.
+        let mut body = Vec::new();
+        put_bytes(&mut body, 1, b"then_branch");
+        put_bytes(&mut body, 6, b"");
+        let nodes = [node_io("Transpose", &["A"], &["X"], &[attr_ints("perm", &[1, 0, 2])]), gru_between("X", "Y"), node_io("If", &["c"], &["o"], &[body])];
+        assert_eq!(reroute_grus(&model(&nodes), "d", "G").unwrap().folded_transposes, 0);
     }
 
     #[test]

@@ -84,6 +84,41 @@ fn reverse_direction_without_bias_and_odd_sizes_match_onnx_runtime() {
     }
 }
 
+/// The folded models: input A in `a_shape`, outputs Z and Y_h; the rewriter must fold both Transposes.
+fn compare_folded(name: &str, a_shape: [usize; 3], batch: usize, h0_len: Option<usize>) -> f32 {
+    let bytes = std::fs::read(fixture(name)).unwrap();
+    let rerouted = trnet_enhance::onnx_rewrite::reroute_grus(&bytes, "ai.trnet", "FastGRU").unwrap();
+    assert_eq!((rerouted.rerouted, rerouted.folded_transposes), (1, 2), "{name}");
+    let mut standard = load(name, false);
+    let mut fast = load(name, true);
+    let a = values(a_shape.iter().product(), 9, 3.0);
+    let shape = a_shape.map(|d| d as i64);
+    let mut feeds = vec![Feed { name: "A", shape: &shape, data: &a }];
+    let h0 = values(h0_len.unwrap_or(0), 10, 0.9);
+    let h_shape = [1, batch as i64, 16];
+    if h0_len.is_some() {
+        feeds.push(Feed { name: "initial_h", shape: &h_shape, data: &h0 });
+    }
+    let want = standard.run(&feeds).unwrap();
+    let got = fast.run(&feeds).unwrap();
+    let mut worst = 0.0f32;
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!((&w.name, &w.shape), (&g.name, &g.shape), "{name}");
+        worst = worst.max(max_abs_diff(&w.data, &g.data));
+    }
+    eprintln!("{name} {a_shape:?}: max |FastGRU - ORT GRU| {worst:.2e} with the Transposes folded");
+    worst
+}
+
+#[test]
+fn transposes_around_the_gru_are_folded_into_the_operator_with_the_same_results() {
+    // GTCRN's: intra [frames, 33 bins, 16] (batch-first), inter [33 bins, frames, 16], attention [1, 8, frames].
+    assert!(compare_folded("gru_folded_intra.onnx", [313, 33, 16], 313, None) < TOLERANCE);
+    assert!(compare_folded("gru_folded_inter.onnx", [33, 313, 16], 33, Some(33 * 16)) < TOLERANCE);
+    assert!(compare_folded("gru_folded_tra.onnx", [1, 8, 313], 1, None) < TOLERANCE);
+    assert!(compare_folded("gru_folded_tra.onnx", [3, 8, 20], 3, None) < TOLERANCE);
+}
+
 #[test]
 fn a_graph_the_operator_cannot_take_is_a_fast_gru_error_and_loads_without_it() {
     // float64 GRU: rerouted (the rewriter sees no types), refused by the float32 operator.
