@@ -301,13 +301,23 @@ fn sequences_avx512<const H: usize, const G: usize>(weights: &GruWeights, io: &m
 }
 
 /// [`Plan::Sequences`]: hidden size `H`, `G` = 3H gate rows (two constants because array lengths cannot be
-/// computed from generics).
+/// computed from generics). Sequences go `N` at a time when the batch has that many: one sequence's step is a
+/// chain of dependent operations (R·h, then the gates, then h), and interleaving independent chains fills the
+/// pipeline.
 #[inline(always)]
 fn sequences<const H: usize, const G: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>) {
+    if io.batch >= INTERLEAVE { sequence_groups::<H, G, INTERLEAVE, FUSED>(wt, io) } else { sequence_groups::<H, G, 1, FUSED>(wt, io) }
+}
+
+/// How many sequences [`Plan::Sequences`] interleaves.
+const INTERLEAVE: usize = 2;
+
+#[inline(always)]
+fn sequence_groups<const H: usize, const G: usize, const N: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>) {
     debug_assert!(G == 3 * H && wt.hidden == H);
     let (inp, dirs, seq, batch) = (wt.input, wt.direction.count(), io.seq, io.batch);
-    // W·x + bias for every step of one sequence.
-    let mut gx = vec![[0.0f32; G]; seq];
+    // W·x + bias for every step of the group's sequences.
+    let mut gx = vec![[[0.0f32; G]; N]; seq];
     for d in 0..dirs {
         // Transposed, so that each input value (or hidden value) scales one contiguous row of G gate weights.
         let (w, r) = (&wt.w[d * G * inp..][..G * inp], &wt.r[d * G * H..][..G * H]);
@@ -328,46 +338,62 @@ fn sequences<const H: usize, const G: usize, const FUSED: bool>(wt: &GruWeights,
         bias_h[2 * H..].copy_from_slice(&bias[3 * H..]);
         let [xt, xb, xk] = io.x_strides;
         let [yt, yd, yb, yj] = io.y_strides;
-        for b in 0..batch {
+        for b0 in (0..batch).step_by(N) {
+            // The last group may be short: its missing sequences repeat the group's first (work thrown away).
+            let count = N.min(batch - b0);
+            let member = |n: usize| b0 + if n < count { n } else { 0 };
             for (t, acc) in gx.iter_mut().enumerate() {
-                let x = &io.x[t * xt + b * xb..];
-                let mut sum = bias_x;
-                for (k, row) in w_t.iter().enumerate() {
-                    let xv = x[k * xk];
-                    for g in 0..G {
-                        sum[g] = madd::<FUSED>(row[g], xv, sum[g]);
+                for (n, out) in acc.iter_mut().enumerate() {
+                    let x = &io.x[t * xt + member(n) * xb..];
+                    let mut sum = bias_x;
+                    for (k, row) in w_t.iter().enumerate() {
+                        let xv = x[k * xk];
+                        for g in 0..G {
+                            sum[g] = madd::<FUSED>(row[g], xv, sum[g]);
+                        }
                     }
+                    *out = sum;
                 }
-                *acc = sum;
             }
-            let mut h = [0.0f32; H];
+            let mut h = [[0.0f32; H]; N];
             if let Some(h0) = io.initial_h {
-                h.copy_from_slice(&h0[(d * batch + b) * H..][..H]);
+                for (n, hn) in h.iter_mut().enumerate() {
+                    hn.copy_from_slice(&h0[(d * batch + member(n)) * H..][..H]);
+                }
             }
             for i in 0..seq {
                 let t = if wt.direction.backwards(d) { seq - 1 - i } else { i };
-                let mut gh = bias_h;
+                let mut gh = [bias_h; N];
                 for (k, row) in r_t.iter().enumerate() {
-                    for g in 0..G {
-                        gh[g] = madd::<FUSED>(row[g], h[k], gh[g]);
+                    for n in 0..N {
+                        let hk = h[n][k];
+                        for g in 0..G {
+                            gh[n][g] = madd::<FUSED>(row[g], hk, gh[n][g]);
+                        }
                     }
                 }
-                let gxt = &gx[t];
-                for j in 0..H {
-                    let z = sigmoid(gxt[j] + gh[j]);
-                    let rg = sigmoid(gxt[H + j] + gh[H + j]);
-                    let n = tanh(madd::<FUSED>(rg, gh[2 * H + j], gxt[2 * H + j]));
-                    h[j] = (1.0 - z) * n + z * h[j];
+                for n in 0..N {
+                    let (gxt, ghn, hn) = (&gx[t][n], &gh[n], &mut h[n]);
+                    for j in 0..H {
+                        let z = sigmoid(gxt[j] + ghn[j]);
+                        let rg = sigmoid(gxt[H + j] + ghn[H + j]);
+                        let c = tanh(madd::<FUSED>(rg, ghn[2 * H + j], gxt[2 * H + j]));
+                        hn[j] = (1.0 - z) * c + z * hn[j];
+                    }
                 }
                 if let Some(y) = io.y.as_deref_mut() {
-                    let base = t * yt + d * yd + b * yb;
-                    for (j, &v) in h.iter().enumerate() {
-                        y[base + j * yj] = v;
+                    for (n, hn) in h.iter().enumerate().take(count) {
+                        let base = t * yt + d * yd + (b0 + n) * yb;
+                        for (j, &v) in hn.iter().enumerate() {
+                            y[base + j * yj] = v;
+                        }
                     }
                 }
             }
             if let Some(y_h) = io.y_h.as_deref_mut() {
-                y_h[(d * batch + b) * H..][..H].copy_from_slice(&h);
+                for (n, hn) in h.iter().enumerate().take(count) {
+                    y_h[(d * batch + b0 + n) * H..][..H].copy_from_slice(hn);
+                }
             }
         }
     }
