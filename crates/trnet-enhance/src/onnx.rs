@@ -139,10 +139,15 @@ impl OnnxModel {
             .map_err(threads)?
             .with_intra_op_spinning(false)
             .map_err(threads)?;
-        let rerouted = if options.fast_gru && gru_op::enabled_by_env() { reroute(&path)? } else { None };
+        let rerouted = if options.fast_gru && gru_op::enabled_by_env() { reroute(&path)? } else { Rerouted::AsIs(None) };
         let (session, fast_grus) = match rerouted {
-            None => (builder.commit_from_file(&path).map_err(|e| load_err(format!("{e}; is it an ONNX model file?")))?, 0),
-            Some((bytes, count)) => {
+            Rerouted::AsIs(unparsed) => {
+                // Bytes the rewriter could not read go to ONNX Runtime as they are (it also reads the ORT
+                // format, which is not protobuf); if it cannot load them either, both reasons are given.
+                let also = unparsed.map(|why| format!("; trnet's reader: not an ONNX protobuf ({why})")).unwrap_or_default();
+                (builder.commit_from_file(&path).map_err(|e| load_err(format!("{e}{also}; is it an ONNX model file?")))?, 0)
+            }
+            Rerouted::Rewritten(bytes, count) => {
                 let fast = |during: &str, reason: String| Error::FastGru { path: path.clone(), during: during.to_string(), reason };
                 let domain = gru_op::domain().map_err(|e| fast("registering the operator", e.to_string()))?;
                 let session = builder
@@ -217,15 +222,20 @@ impl OnnxModel {
     }
 }
 
-/// The model's bytes with its supported GRU nodes routed to trnet's operator, and how many; None when it has
-/// none (the session then loads the file as usual). Bytes that are not an ONNX protobuf are a load error here,
-/// as ONNX Runtime would report them.
-fn reroute(path: &Path) -> Result<Option<(Vec<u8>, usize)>> {
-    let load_err = |reason: String| Error::ModelLoad { path: path.to_path_buf(), reason };
-    let bytes = std::fs::read(path).map_err(|e| load_err(e.to_string()))?;
-    let rerouted = onnx_rewrite::reroute_grus(&bytes, gru_op::DOMAIN, gru_op::OP)
-        .map_err(|e| load_err(format!("not a valid ONNX model ({e}); is it an ONNX model file?")))?;
-    Ok(rerouted.bytes.map(|b| (b, rerouted.rerouted)))
+enum Rerouted {
+    /// The model with this many GRU nodes routed to trnet's operator.
+    Rewritten(Vec<u8>, usize),
+    /// Load the file as it is: nothing to reroute, or (Some) bytes the rewriter could not read, and why.
+    AsIs(Option<String>),
+}
+
+fn reroute(path: &Path) -> Result<Rerouted> {
+    let bytes = std::fs::read(path).map_err(|e| Error::ModelLoad { path: path.to_path_buf(), reason: e.to_string() })?;
+    Ok(match onnx_rewrite::reroute_grus(&bytes, gru_op::DOMAIN, gru_op::OP) {
+        Ok(onnx_rewrite::Rerouted { bytes: Some(b), rerouted, .. }) => Rerouted::Rewritten(b, rerouted),
+        Ok(_) => Rerouted::AsIs(None),
+        Err(why) => Rerouted::AsIs(Some(why)),
+    })
 }
 
 fn cwd() -> String {
