@@ -5,7 +5,11 @@
  * (bench/reference/predict_pipeline.py: soundfile decode, the same ONNX through onnxruntime, torchaudio's
  * kaldi.fbank, the same network with the same weights in PyTorch eager), measured in the same run.
  *
- *   npx tsx bench/predict.ts [--clips 8] [--repeats 5] [--rounds 2] [--batch 32] [--model <task or checkpoint folder>] [--trnet-only]
+ *   npx tsx bench/predict.ts [--clips 8] [--repeats 5] [--rounds 2] [--batch 32] [--model <task or checkpoint folder>] [--trnet-only] [--ort-gru]
+ *
+ * `--ort-gru` adds a one-thread trnet configuration with TRNET_FAST_GRU=0 (the SE's GRU nodes on ONNX Runtime's
+ * own kernel instead of trnet's FastGRU operator), interleaved with the others: the before/after of that operator
+ * in one run.
  *
  * The model: `--model` (an experiment task folder, or a checkpoint folder trained with the whole-utterance
  * GTCRN), else a paper-size TRNet (80 bins, 500 frames, channels 32/64/128/256) trained for one epoch on 32
@@ -44,6 +48,8 @@ const { values } = parseArgs({
     model: { type: 'string' },
     // Skip the Python pipeline (a quick look at trnet alone).
     'trnet-only': { type: 'boolean', default: false },
+    // Also run trnet on one thread with TRNET_FAST_GRU=0 (ONNX Runtime's own GRU kernel in the SE).
+    'ort-gru': { type: 'boolean', default: false },
     // Internal: run one trnet configuration and print its JSON (the parent sets the thread variables).
     worker: { type: 'string' },
   },
@@ -277,6 +283,8 @@ try {
       .join(' ')}\n`,
   );
   const configs: [string, () => Measured][] = [['trnet, 1 thread', () => trnet(ONE)]];
+  const ORT_GRU = 'trnet, 1 thread, ORT GRU (TRNET_FAST_GRU=0)';
+  if (values['ort-gru']) configs.push([ORT_GRU, () => trnet({ ...ONE, TRNET_FAST_GRU: '0' })]);
   if (python) {
     configs.push(['Python, 1 thread', () => pythonRun(1, ONE)], ['Python, 1 thread, tuned malloc', () => pythonRun(1, { ...ONE, ...TUNED })]);
   } else {
@@ -351,6 +359,14 @@ try {
     `\nTarget ≤ 20 ms per ${CLIP_SECONDS}-s clip on one thread: ${got <= 20 ? 'met' : 'not met'} (${got.toFixed(1)} ms median wall, ${median(ours.cpu_ms).toFixed(1)} ms CPU; SE ${ours.stages_cpu_ms.enhance.toFixed(1)} ms CPU, forward ${ours.stages_cpu_ms.forward.toFixed(1)} ms CPU of it).` +
       (base ? ` Python pipeline: ${median(base.latency_ms).toFixed(1)} ms (${(median(base.latency_ms) / got).toFixed(2)}× trnet's time).` : ''),
   );
+  const ortGru = rows.find(([n]) => n === ORT_GRU)?.[1];
+  if (ortGru) {
+    const se = (m: Measured) => m.stages_cpu_ms.enhance;
+    console.log(
+      `FastGRU: SE ${se(ours).toFixed(1)} ms CPU vs ${se(ortGru).toFixed(1)} ms with ONNX Runtime's GRU (${(se(ortGru) / se(ours)).toFixed(2)}×); ` +
+        `end to end ${median(ours.cpu_ms).toFixed(1)} vs ${median(ortGru.cpu_ms).toFixed(1)} ms CPU per clip (${(median(ortGru.cpu_ms) / median(ours.cpu_ms)).toFixed(2)}×).`,
+    );
+  }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -58,7 +58,7 @@ fn spec(o: &EnhancerOptions) -> Result<EnhancerSpec, Failure> {
 }
 
 fn session(o: &EnhancerOptions) -> SessionOptions {
-    SessionOptions { intra_threads: o.intra_threads.map_or(SessionOptions::default().intra_threads, |n| n as usize) }
+    SessionOptions { intra_threads: o.intra_threads.map_or(SessionOptions::default().intra_threads, |n| n as usize), ..SessionOptions::default() }
 }
 
 /// The enhancer pool these options describe (with its cache when `cacheDir` is set); its first enhancer is

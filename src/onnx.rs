@@ -43,7 +43,7 @@ impl OnnxSession {
     #[napi(factory)]
     pub fn load(path: String, options: Option<OnnxSessionOptions>) -> napi::Result<Self, Code> {
         let intra_threads = options.and_then(|o| o.intra_threads).map_or(SessionOptions::default().intra_threads, |n| n as usize);
-        guard(|| Ok(OnnxSession { model: OnnxModel::load(&path, SessionOptions { intra_threads })? }))
+        guard(|| Ok(OnnxSession { model: OnnxModel::load(&path, SessionOptions { intra_threads, ..SessionOptions::default() })? }))
     }
 
     #[napi(getter)]

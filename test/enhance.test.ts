@@ -55,6 +55,33 @@ describe.skipIf(!offline.path)('GTCRN whole-utterance export (scripts/export-gtc
     }
   });
 
+  it("runs its GRUs on trnet's FastGRU unless TRNET_FAST_GRU=0, with the same output and fingerprint", async () => {
+    const options = { kind: 'gtcrn', model: offline.path! };
+    const fast = await enhanceBatch(noisy, options);
+    const fastInfo = enhancerInfo(options);
+    process.env.TRNET_FAST_GRU = '0';
+    let standard: Awaited<ReturnType<typeof enhanceBatch>>;
+    let standardInfo: ReturnType<typeof enhancerInfo>;
+    try {
+      standard = await enhanceBatch(noisy, options);
+      standardInfo = enhancerInfo(options);
+    } finally {
+      delete process.env.TRNET_FAST_GRU;
+    }
+    let worst = 0;
+    for (const [i, item] of fast.entries()) {
+      const a = item.samples!;
+      const b = standard[i]!.samples!;
+      expect(a.length).toBe(b.length);
+      for (let k = 0; k < a.length; k++) worst = Math.max(worst, Math.abs(a[k]! - b[k]!));
+    }
+    // Measured: max |diff| 1e-8–6e-7 (float rounding: other summation order, another exp). Not zero, which
+    // shows the variable did switch kernels.
+    expect(worst).toBeLessThan(1e-5);
+    expect(worst).toBeGreaterThan(0);
+    expect(fastInfo.fingerprint).toBe(standardInfo.fingerprint);
+  });
+
   it('has its own fingerprint (its file hash, and "utterance" instead of "stream")', () => {
     const info = enhancerInfo({ kind: 'gtcrn', model: offline.path! });
     expect(info.fingerprint).toMatch(/^gtcrn;utterance-v1;sha256=[0-9a-f]{64};/);

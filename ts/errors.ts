@@ -10,6 +10,7 @@ export type TrnetErrorCode =
   | 'TRNET_MODEL_LOAD'
   | 'TRNET_MODEL_INPUT'
   | 'TRNET_ORT'
+  | 'TRNET_FAST_GRU'
   | 'TRNET_PANIC'
   | 'TRNET_ADDON_MISSING'
   | 'TRNET_CORPUS'

@@ -28,6 +28,10 @@ pub enum Error {
     InvalidArgument(Detail),
     #[error("enhancement cache {}: {reason}. Check the folder is writable, or set another cache folder", path.display())]
     Cache { path: PathBuf, reason: String },
+    /// trnet's GRU operator could not be registered, or the session would not take the graph with GRU nodes routed
+    /// to it.
+    #[error("the ONNX model {} could not be loaded with trnet's fast GRU operator ({during}): {reason}. Set TRNET_FAST_GRU=0 to run its GRU nodes with ONNX Runtime's own kernel, and report this", path.display())]
+    FastGru { path: PathBuf, during: String, reason: String },
     #[error("ONNX Runtime failed while {during}: {reason}")]
     Ort { during: String, reason: String },
     /// Signal processing (STFT) failed; keeps the DSP crate's own code.
@@ -46,6 +50,7 @@ impl Error {
             Error::Card { .. } => "TRNET_CARD_INVALID",
             Error::InvalidArgument(_) => "TRNET_INVALID_ARGUMENT",
             Error::Ort { .. } => "TRNET_ORT",
+            Error::FastGru { .. } => "TRNET_FAST_GRU",
             Error::Cache { .. } => "TRNET_CACHE",
             Error::Dsp(inner) => inner.code(),
         }

@@ -83,6 +83,11 @@ impl Gtcrn {
         self.mode
     }
 
+    /// How many of the model's GRU nodes run on trnet's FastGRU operator (`onnx::SessionOptions::fast_gru`).
+    pub fn fast_grus(&self) -> usize {
+        self.model.fast_grus
+    }
+
     /// Tells the two contracts apart and works out the state tensors, or says how the model differs from both.
     fn contract_of(model: &OnnxModel) -> Result<(GtcrnMode, Vec<State>)> {
         let list = |specs: &[TensorSpec]| specs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");

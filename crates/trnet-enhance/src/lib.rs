@@ -9,6 +9,8 @@
 //! - `card`: any waveform→waveform or spectrum→spectrum ONNX model described by a JSON model card.
 //! - `spectral`: the engine shared by CMGAN and spectrum cards (layouts, compression, normalisation).
 //! - `onnx`: ONNX Runtime plumbing: loading the runtime library, sessions, checked inputs.
+//! - `gru`, `gru_op`, `onnx_rewrite`: a faster GRU for ONNX models (GTCRN spends most of its run in GRU nodes),
+//!   registered with ONNX Runtime as a custom operator that the session's copy of the graph is rewritten to use.
 //! - `quality`: SNR and SI-SDR against a clean reference.
 //! - `cache`: enhanced audio on disk, keyed by enhancer fingerprint and input.
 //! - `pool`: the enhancer pool with its cache, on all cores; batch enhancement and feature building both use it.
@@ -19,9 +21,12 @@ pub mod classical;
 pub mod cmgan;
 pub mod enhancer;
 pub mod error;
+pub mod gru;
+pub mod gru_op;
 pub mod gtcrn;
 pub mod min_stats;
 pub mod onnx;
+pub mod onnx_rewrite;
 pub mod pool;
 pub mod quality;
 pub mod spectral;

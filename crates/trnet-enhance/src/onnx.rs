@@ -1,7 +1,7 @@
 //! ONNX Runtime plumbing: the runtime library is dlopen'ed once per process (ort `load-dynamic`), sessions
 //! get explicit thread counts, and every run checks the caller's tensors against the model's declared inputs.
 
-use crate::{Error, Result};
+use crate::{Error, Result, gru_op, onnx_rewrite};
 use ort::session::{Session, SessionInputValue};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use std::borrow::Cow;
@@ -56,11 +56,15 @@ fn version_of(build_info: &str, library: &Path) -> String {
 pub struct SessionOptions {
     /// Threads ONNX Runtime may use inside one operator.
     pub intra_threads: usize,
+    /// Run the model's GRU nodes with trnet's own kernel (`gru_op`; several times faster than ONNX Runtime's
+    /// on GTCRN's shapes, equal within float rounding). On by default; `TRNET_FAST_GRU=0` in the environment turns
+    /// it off for every session whatever this says.
+    pub fast_gru: bool,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { intra_threads: 1 }
+        SessionOptions { intra_threads: 1, fast_gru: true }
     }
 }
 
@@ -97,6 +101,8 @@ pub struct Fetched {
 pub struct OnnxModel {
     session: Session,
     path: PathBuf,
+    /// How many GRU nodes run on trnet's kernel (0 when off or when the model has none it supports).
+    pub fast_grus: usize,
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,
     pub intra_threads: usize,
@@ -125,19 +131,36 @@ impl OnnxModel {
         }
         let intra_threads = options.intra_threads.max(1);
         let threads = |e: ort::Error<_>| Error::Ort { during: "configuring session threads".into(), reason: e.to_string() };
-        let session = Session::builder()
+        let mut builder = Session::builder()
             .map_err(Error::ort("creating a session builder"))?
             .with_intra_threads(intra_threads)
             .map_err(threads)?
             .with_inter_threads(1)
             .map_err(threads)?
             .with_intra_op_spinning(false)
-            .map_err(threads)?
-            .commit_from_file(&path)
-            .map_err(|e| load_err(format!("{e}; is it an ONNX model file?")))?;
+            .map_err(threads)?;
+        let rerouted = if options.fast_gru && gru_op::enabled_by_env() { reroute(&path)? } else { Rerouted::AsIs(None) };
+        let (session, fast_grus) = match rerouted {
+            Rerouted::AsIs(unparsed) => {
+                // Bytes the rewriter could not read go to ONNX Runtime as they are (it also reads the ORT
+                // format, which is not protobuf); if it cannot load them either, both reasons are given.
+                let also = unparsed.map(|why| format!("; trnet's reader: not an ONNX protobuf ({why})")).unwrap_or_default();
+                (builder.commit_from_file(&path).map_err(|e| load_err(format!("{e}{also}; is it an ONNX model file?")))?, 0)
+            }
+            Rerouted::Rewritten(bytes, count) => {
+                let fast = |during: &str, reason: String| Error::FastGru { path: path.clone(), during: during.to_string(), reason };
+                let domain = gru_op::domain().map_err(|e| fast("registering the operator", e.to_string()))?;
+                let session = builder
+                    .with_operators(domain)
+                    .map_err(|e| fast("registering the operator", e.to_string()))?
+                    .commit_from_memory(&bytes)
+                    .map_err(|e| fast("creating the session with the rerouted GRU nodes", e.to_string()))?;
+                (session, count)
+            }
+        };
         let inputs = session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
         let outputs = session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
-        Ok(OnnxModel { session, path, inputs, outputs, intra_threads })
+        Ok(OnnxModel { session, path, fast_grus, inputs, outputs, intra_threads })
     }
 
     pub fn path(&self) -> &Path {
@@ -197,6 +220,22 @@ impl OnnxModel {
         }
         Ok(())
     }
+}
+
+enum Rerouted {
+    /// The model with this many GRU nodes routed to trnet's operator.
+    Rewritten(Vec<u8>, usize),
+    /// Load the file as it is: nothing to reroute, or (Some) bytes the rewriter could not read, and why.
+    AsIs(Option<String>),
+}
+
+fn reroute(path: &Path) -> Result<Rerouted> {
+    let bytes = std::fs::read(path).map_err(|e| Error::ModelLoad { path: path.to_path_buf(), reason: e.to_string() })?;
+    Ok(match onnx_rewrite::reroute_grus(&bytes, gru_op::DOMAIN, gru_op::OP) {
+        Ok(onnx_rewrite::Rerouted { bytes: Some(b), rerouted, .. }) => Rerouted::Rewritten(b, rerouted),
+        Ok(_) => Rerouted::AsIs(None),
+        Err(why) => Rerouted::AsIs(Some(why)),
+    })
 }
 
 fn cwd() -> String {
