@@ -43,6 +43,7 @@ import {
   evaluate,
   type FeatureSet,
   type LoadOptions,
+  type Precision,
   load,
   type Model,
   type ModelFrames,
@@ -287,4 +288,7 @@ expectTypeOf<Extract<TimelineSegment, { silent: true }>>().toEqualTypeOf<{ start
 expectTypeOf<Extract<TimelineSegment, { silent: false }>>().toMatchTypeOf<PredictResult & { start: number; end: number; levelDb: number }>();
 expectTypeOf<LoadOptions['threads']>().toEqualTypeOf<number | undefined>();
 expectTypeOf<LoadOptions['intraOpThreads']>().toEqualTypeOf<number | undefined>();
+expectTypeOf<LoadOptions['precision']>().toEqualTypeOf<'fp32' | 'bf16' | undefined>();
+expectTypeOf<Precision>().toEqualTypeOf<'fp32' | 'bf16'>();
+expectTypeOf<Model['precision']>().toEqualTypeOf<Precision>();
 expectTypeOf<Model['jobs']>().toEqualTypeOf<{ active: number; peak: number; limit: number }>();
