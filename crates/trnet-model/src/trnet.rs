@@ -22,8 +22,8 @@
 
 use crate::config::{ClassifierInput, ModelConfig, NoLowInput, Variant};
 use crate::encoder::{Encoder, EncoderOutput};
-use crate::inference::{FoldedEncoder, Precision};
 use crate::film::FilmBridge;
+use crate::inference::{FoldedEncoder, Precision};
 use crate::layers::Linear;
 use crate::losses::{self, Losses};
 use crate::snr_aware::SnrAware;
@@ -178,12 +178,7 @@ impl TrnetModel {
     }
 
     /// The variant's graph around an encoder: `encode` maps the checked encoder input and mask to h and α.
-    fn forward_with(
-        &self,
-        inputs: &Inputs<'_>,
-        train: bool,
-        encode: impl FnOnce(&Tensor, Option<&Tensor>) -> Result<EncoderOutput>,
-    ) -> Result<Outputs> {
+    fn forward_with(&self, inputs: &Inputs<'_>, train: bool, encode: impl FnOnce(&Tensor, Option<&Tensor>) -> Result<EncoderOutput>) -> Result<Outputs> {
         let cfg = &self.config;
         let v = cfg.variant;
         let (batch, frames) = check::spectrogram("X", inputs.x, cfg.n_mels, self.encoder.kind(), self.encoder.device())?;

@@ -18,13 +18,7 @@ fn tiny(variant: Variant) -> ModelConfig {
 fn configs(v: Variant) -> Vec<ModelConfig> {
     let identity = |c: ModelConfig| ModelConfig { stride: 1, channels: vec![4, 4, 8], ..c };
     let deep = |c: ModelConfig| ModelConfig { convs_per_block: 2, attention_hidden: Some(6), ..c };
-    vec![
-        tiny(v),
-        identity(tiny(v)),
-        deep(tiny(v)),
-        deep(identity(tiny(v))),
-        ModelConfig { snr_standardize: true, snr_centred: true, ..tiny(v) },
-    ]
+    vec![tiny(v), identity(tiny(v)), deep(tiny(v)), deep(identity(tiny(v))), ModelConfig { snr_standardize: true, snr_centred: true, ..tiny(v) }]
 }
 
 /// A model whose every parameter and BatchNorm statistic is drawn at random (running variances in [0.25, 2.25]).

@@ -96,5 +96,8 @@ fn main() {
     let encoder_ms = median_ms(iters, || {
         tch::no_grad(|| model.encoder().forward_t(&tx, None, false).unwrap());
     });
-    println!("{{\"frames\": {frames}, \"predict_ms\": {predict_ms:.3}, {}, \"forward_ms\": {forward_ms:.3}, \"encoder_ms\": {encoder_ms:.3}}}", fast.join(", "));
+    println!(
+        "{{\"frames\": {frames}, \"predict_ms\": {predict_ms:.3}, {}, \"forward_ms\": {forward_ms:.3}, \"encoder_ms\": {encoder_ms:.3}}}",
+        fast.join(", ")
+    );
 }

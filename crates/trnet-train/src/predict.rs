@@ -129,7 +129,11 @@ fn run_batch(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, pad
     }
     let out = model.infer(&model_inputs)?;
     let read = |t: &Tensor, what: &str| -> Result<Vec<f32>> {
-        let flat = t.f_to_kind(Kind::Float).and_then(|t| t.f_to_device(tch::Device::Cpu)).and_then(|t| t.f_flatten(0, -1)).map_err(Error::torch(format!("reading {what}")))?;
+        let flat = t
+            .f_to_kind(Kind::Float)
+            .and_then(|t| t.f_to_device(tch::Device::Cpu))
+            .and_then(|t| t.f_flatten(0, -1))
+            .map_err(Error::torch(format!("reading {what}")))?;
         Vec::<f32>::try_from(&flat).map_err(Error::torch(format!("reading {what}")))
     };
     let probs = out.logits.f_to_kind(Kind::Float).and_then(|l| l.f_softmax(1, Kind::Float)).map_err(Error::torch("computing probabilities"))?;
