@@ -13,7 +13,7 @@ use crate::dsp::by_name;
 use crate::enhance::{EnhanceItem, EnhancerOptions, pool};
 use crate::errors::{Code, Failure, guard};
 use crate::features::{FbankOptions, to_options};
-use crate::jobs::{Job, spawn};
+use crate::jobs::{Job, JobThread, spawn, spawn_on};
 use napi::Env;
 use napi::bindgen_prelude::Float32Array;
 use napi::bindgen_prelude::ToNapiValue;
@@ -101,6 +101,9 @@ pub struct NativeModel {
     // The trained frame count, outside the lock (which a forward pass holds) for samplesKept.
     frames: usize,
     intra_op_threads: Option<usize>,
+    /// The thread the model's prediction jobs (predict, timeline) run on, one after another: they hold the
+    /// model's lock for their whole run anyway, and a thread per job cost more than the job's own overhead.
+    worker: JobThread,
 }
 
 #[napi]
@@ -138,6 +141,7 @@ impl NativeModel {
                 jobs: Arc::default(),
                 frames,
                 intra_op_threads: options.intra_op_threads.map(|n| n.max(1) as usize),
+                worker: JobThread::start("trnet-model"),
             })
         })
     }
@@ -278,6 +282,7 @@ impl NativeModel {
         if let Ok(mut e) = self.enhancer.write() {
             *e = None;
         }
+        self.worker.stop();
     }
 }
 
@@ -296,18 +301,13 @@ impl NativeModel {
         let loaded = self.loaded().map_err(Failure::into_napi)?;
         let running = JobCount::start(&self.jobs);
         let intra = self.intra_op_threads;
-        spawn(
-            env,
-            move |_ctx| {
-                let _running = running;
-                set_intra_op_threads(intra);
-                // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
-                let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
-                work(&loaded)
-            },
-            None,
-            None,
-        )
+        spawn_on(env, &self.worker, move |_ctx| {
+            let _running = running;
+            set_intra_op_threads(intra);
+            // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
+            let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+            work(&loaded)
+        })
     }
 }
 
