@@ -5,12 +5,14 @@
  * (bench/reference/predict_pipeline.py: soundfile decode, the same ONNX through onnxruntime, torchaudio's
  * kaldi.fbank, the same network with the same weights in PyTorch eager), measured in the same run.
  *
- *   npx tsx bench/predict.ts [--clips 8] [--repeats 5] [--rounds 2] [--batch 32] [--model <task or checkpoint folder>] [--trnet-only] [--ort-gru]
+ *   npx tsx bench/predict.ts [--clips 8] [--repeats 5] [--rounds 2] [--batch 32] [--model <task or checkpoint folder>] [--trnet-only]
+ *                            [--ort-gru] [--precision fp32|bf16]
  *
  * `--ort-gru` adds a one-thread trnet configuration with TRNET_FAST_GRU=0 (the SE's GRU nodes on ONNX Runtime's
  * own kernel instead of trnet's FastGRU operator), interleaved with the others: the before/after of that operator
  * in one run.
- *
+ * `--precision bf16` loads trnet's model with bf16 convolutions (load's `precision`; needs AVX-512 BF16); the
+ * Python pipeline stays fp32, so the "same predictions" lines then show bf16's difference from fp32.
  * The model: `--model` (an experiment task folder, or a checkpoint folder trained with the whole-utterance
  * GTCRN), else a paper-size TRNet (80 bins, 500 frames, channels 32/64/128/256) trained for one epoch on 32
  * RAVDESS utterances with that SE front end, made once into $TRNET_CACHE/bench-predict-v1 (~1 min): the timing
@@ -36,7 +38,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildFeatureSet, decodeAudio, info, load, type Model, readRavdess, train } from '../ts/index.js';
+import { buildFeatureSet, decodeAudio, info, load, type Model, type Precision, readRavdess, train } from '../ts/index.js';
 import { devPython, repoRoot, sharedDir, table, wav16 } from './lib/timing.js';
 
 const { values } = parseArgs({
@@ -50,6 +52,7 @@ const { values } = parseArgs({
     'trnet-only': { type: 'boolean', default: false },
     // Also run trnet on one thread with TRNET_FAST_GRU=0 (ONNX Runtime's own GRU kernel in the SE).
     'ort-gru': { type: 'boolean', default: false },
+    precision: { type: 'string', default: 'fp32' },
     // Internal: run one trnet configuration and print its JSON (the parent sets the thread variables).
     worker: { type: 'string' },
   },
@@ -66,6 +69,7 @@ interface Spec {
   batch: string[];
   repeats: number;
   warmup: number;
+  precision: Precision;
 }
 
 type Stages = Record<'decode' | 'enhance' | 'fbank' | 'forward' | 'overhead' | 'total', number>;
@@ -124,7 +128,7 @@ function merge(ms: Measured[]): Measured {
 /** One trnet configuration, in this (child) process: the same measurements as predict_pipeline.py. */
 async function worker(spec: Spec): Promise<Measured> {
   const t0 = performance.now();
-  const model: Model = await load(spec.model, spec.settings ?? {});
+  const model: Model = await load(spec.model, { ...spec.settings, precision: spec.precision });
   const loadMs = performance.now() - t0;
   const { ms: first, cpu: firstCpu } = await model.profile([spec.clips[0]!]);
   const withOverhead = (t: typeof first): Stages => ({ ...t, overhead: t.total - t.decode - t.enhance - t.fbank - t.forward });
@@ -254,7 +258,9 @@ try {
   });
   const batch = Array.from({ length: Number(values.batch) }, (_, i) => clips[i % clips.length]!);
   const repeats = Number(values.repeats);
-  const spec: Spec = { model: modelDir, ...(settings ? { settings } : {}), clips, batch, repeats, warmup: 2 };
+  const precision = values.precision as Precision;
+  if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`--precision: expected fp32 or bf16, found ${precision}`);
+  const spec: Spec = { model: modelDir, ...(settings ? { settings } : {}), clips, batch, repeats, warmup: 2, precision };
   const cores = info().cpuCount;
   const ONE = { OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1', RAYON_NUM_THREADS: '1' };
   const TUNED = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '4000000000', MALLOC_TOP_PAD_: '536870912' };
@@ -278,7 +284,7 @@ try {
   };
 
   console.log(
-    `${variant} (${checkpoint}), ${frames} frames; SE ${onnx}\n${clipCount} clips of ${CLIP_SECONDS} s, ${repeats} passes; batch of ${batch.length} clips; ${cores} CPU(s), load average ${loadavg()
+    `${variant} (${checkpoint}), ${frames} frames, trnet in ${precision}; SE ${onnx}\n${clipCount} clips of ${CLIP_SECONDS} s, ${repeats} passes; batch of ${batch.length} clips; ${cores} CPU(s), load average ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')}\n`,
   );

@@ -133,7 +133,7 @@ pub fn fbank_batch(
         env,
         move |ctx| {
             let opts = to_options(options)?;
-            fbank::Fbank::new(opts.clone())?; // invalid options fail the call, not every item
+            opts.validate()?; // invalid options fail the call, not every item
             let slices: Vec<&[f32]> = waves.iter().map(|w| &w[..]).collect();
             let on_done = |done: usize, total: usize| ctx.report(Progress::Fbank { done: done as u32, total: total as u32 });
             let cancelled = || ctx.keep_going().is_break();

@@ -127,6 +127,28 @@ pub fn spawn<T>(
 where
     T: ToNapiValue + Send + 'static,
 {
+    start(env, work, progress, signal, None)
+}
+
+/// `spawn` on `thread` (after the jobs queued there before it) instead of a new thread; on a new thread after
+/// all if `thread` has been stopped.
+pub fn spawn_on<T>(env: &Env, thread: &JobThread, work: impl FnOnce(&JobContext) -> Outcome<T> + Send + 'static) -> napi::Result<Job<T>, Code>
+where
+    T: ToNapiValue + Send + 'static,
+{
+    start(env, work, None, None, Some(thread))
+}
+
+fn start<T>(
+    env: &Env,
+    work: impl FnOnce(&JobContext) -> Outcome<T> + Send + 'static,
+    progress: Option<ProgressFn>,
+    signal: Option<AbortSignal>,
+    thread: Option<&JobThread>,
+) -> napi::Result<Job<T>, Code>
+where
+    T: ToNapiValue + Send + 'static,
+{
     let aborted = Arc::new(AtomicBool::new(false));
     if let Some(signal) = &signal {
         let flag = aborted.clone();
@@ -135,21 +157,67 @@ where
     let io = |what: String| Failure::new(Code("TRNET_IO"), what).into_napi();
     let (deferred, promise) = env.create_deferred::<T, Settle<T>>().map_err(|e| io(format!("cannot create the Promise of a job: {e}")))?;
     let context = JobContext { aborted, progress };
+    let run: Task = Box::new(move || {
+        let outcome = catch(|| work(&context));
+        // The progress function is released before the settlement is queued, so no event can follow it.
+        drop(context);
+        deferred.resolve(Box::new(move |env: Env| match outcome {
+            Ok(value) => Ok(value),
+            // Rebuilt on the JS thread as a coded JavaScript error, kept as the rejection value.
+            Err(failure) => Err(napi::Error::from(failure.to_js(&env)?)),
+        }));
+    });
+    let run = match thread {
+        Some(t) => match t.send(run) {
+            Ok(()) => return Ok(PromiseRaw::new(env.raw(), promise.raw())),
+            Err(run) => run,
+        },
+        None => run,
+    };
     std::thread::Builder::new()
         .name("trnet-job".into())
         .stack_size(JOB_STACK)
-        .spawn(move || {
-            let outcome = catch(|| work(&context));
-            // The progress function is released before the settlement is queued, so no event can follow it.
-            drop(context);
-            deferred.resolve(Box::new(move |env: Env| match outcome {
-                Ok(value) => Ok(value),
-                // Rebuilt on the JS thread as a coded JavaScript error, kept as the rejection value.
-                Err(failure) => Err(napi::Error::from(failure.to_js(&env)?)),
-            }));
-        })
+        .spawn(run)
         .map_err(|e| io(format!("the system refused a thread for the job ({e}); too many jobs or threads are running. Wait for some to finish.")))?;
     Ok(PromiseRaw::new(env.raw(), promise.raw()))
+}
+
+type Task = Box<dyn FnOnce() + Send>;
+
+/// One long-lived job thread that runs the jobs given to it (`spawn_on`) one after another, for short jobs on
+/// state that only one job can use at a time anyway (a loaded model's forward passes). A new thread per job cost a
+/// 5-s prediction ≈ 0.5 ms of CPU (thread start and libtorch's per-thread setup on it), ≈ 8 % of the forward
+/// pass. The thread ends when the `JobThread` is stopped or dropped, after the jobs already queued.
+pub struct JobThread {
+    queue: std::sync::Mutex<Option<std::sync::mpsc::Sender<Task>>>,
+}
+
+impl JobThread {
+    /// A thread named `name`, or none if the system refuses one (jobs then get threads of their own).
+    pub fn start(name: &str) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Task>();
+        let started = std::thread::Builder::new().name(name.into()).stack_size(JOB_STACK).spawn(move || {
+            while let Ok(task) = rx.recv() {
+                task();
+            }
+        });
+        JobThread { queue: std::sync::Mutex::new(started.ok().map(|_| tx)) }
+    }
+
+    /// Lets the thread end once the jobs queued so far are done; later jobs get threads of their own.
+    pub fn stop(&self) {
+        if let Ok(mut q) = self.queue.lock() {
+            *q = None;
+        }
+    }
+
+    fn send(&self, task: Task) -> Result<(), Task> {
+        let queue = self.queue.lock().ok();
+        match queue.as_ref().and_then(|q| q.as_ref()) {
+            Some(tx) => tx.send(task).map_err(|e| e.0),
+            None => Err(task),
+        }
+    }
 }
 
 #[napi(object)]

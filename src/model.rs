@@ -1,6 +1,7 @@
 //! A loaded model for predictions (issue 13): `NativeModel.load(dir, options)` rebuilds a checkpoint folder
-//! (verified against its checksums) and `predict` runs batches of feature matrices through it on a job thread
-//! (trnet_train::predict, the evaluation forward pass). `close()` drops the weights; later calls fail with
+//! (verified against its checksums), folds its BatchNorms into its convs for prediction (`prepare_inference`, in
+//! the `precision` asked for), and `predict` runs batches of feature matrices through it on a job thread
+//! (trnet_train::predict: the evaluation forward pass, folded). `close()` drops the weights; later calls fail with
 //! TRNET_MODEL_CLOSED. Jobs already running keep the model alive until they finish (they hold an `Arc`).
 //! Loading is synchronous (a checkpoint of the paper's size is a few MB).
 //!
@@ -12,7 +13,7 @@ use crate::dsp::by_name;
 use crate::enhance::{EnhanceItem, EnhancerOptions, pool};
 use crate::errors::{Code, Failure, guard};
 use crate::features::{FbankOptions, to_options};
-use crate::jobs::{Job, spawn};
+use crate::jobs::{Job, JobThread, spawn, spawn_on};
 use napi::Env;
 use napi::bindgen_prelude::Float32Array;
 use napi::bindgen_prelude::ToNapiValue;
@@ -43,6 +44,10 @@ pub struct ModelLoadOptions {
     /// job's thread before its forward pass; null: leave libtorch's setting. The setting is libtorch's: threads
     /// that start libtorch work later in the process inherit it, as with training's `threads`.
     pub intra_op_threads: Option<u32>,
+    /// "fp32" (default) | "bf16": the number format of the encoder's convolutions (trnet_model::inference). bf16
+    /// needs a CPU with AVX-512 BF16 (TRNET_DEVICE_UNAVAILABLE otherwise) and changes the probabilities slightly.
+    #[napi(ts_type = "'fp32' | 'bf16'")]
+    pub precision: Option<String>,
     /// The SE front end the model was trained with, loaded now and kept open until `close()`; variants that
     /// read Xe need it for `enhance`. `cacheDir` is honoured (predictions usually leave it out).
     pub enhancer: Option<EnhancerOptions>,
@@ -89,12 +94,16 @@ pub struct NativeModel {
     // lock so that one prediction's enhancement runs while another's forward pass holds the model.
     enhancer: RwLock<Option<Arc<EnhancerPool>>>,
     variant: String,
+    precision: &'static str,
     num_classes: u32,
     n_mels: u32,
     jobs: Arc<JobCount>,
     // The trained frame count, outside the lock (which a forward pass holds) for samplesKept.
     frames: usize,
     intra_op_threads: Option<usize>,
+    /// The thread the model's prediction jobs (predict, timeline) run on, one after another: they hold the
+    /// model's lock for their whole run anyway, and a thread per job cost more than the job's own overhead.
+    worker: JobThread,
 }
 
 #[napi]
@@ -108,7 +117,11 @@ impl NativeModel {
                 return Err(trnet_dsp::Error::invalid("frames", "at least 1", 0, "Pass the frame count the model was trained with (features.frames).").into());
             }
             let device = trnet_model::parse_device(options.device.as_deref().unwrap_or("cpu"))?.resolve()?;
-            let checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(Path::new(&dir), device))?;
+            let precision = trnet_model::Precision::parse(options.precision.as_deref().unwrap_or("fp32"))?;
+            trnet_model::check_precision(precision, device)?;
+            let mut checkpoint = tch::no_grad(|| trnet_model::checkpoint::load(Path::new(&dir), device))?;
+            // The weights are final: fold BatchNorm into the convs once, for every prediction of the model's life.
+            checkpoint.model.prepare_inference(precision)?;
             let config = &checkpoint.config;
             // Only the variants that read Xe get an SE front end: the others would hold a session for nothing.
             let enhancer = match &options.enhancer {
@@ -121,12 +134,14 @@ impl NativeModel {
             Ok(NativeModel {
                 enhancer: RwLock::new(enhancer),
                 variant: config.variant.name().to_string(),
+                precision: precision.name(),
                 num_classes: config.num_classes as u32,
                 n_mels: config.n_mels as u32,
                 loaded: RwLock::new(Some(Arc::new(Mutex::new(Loaded { checkpoint, frames, pad, _malloc: malloc })))),
                 jobs: Arc::default(),
                 frames,
                 intra_op_threads: options.intra_op_threads.map(|n| n.max(1) as usize),
+                worker: JobThread::start("trnet-model"),
             })
         })
     }
@@ -134,6 +149,12 @@ impl NativeModel {
     #[napi(getter)]
     pub fn variant(&self) -> String {
         self.variant.clone()
+    }
+
+    /// The number format of the encoder's convolutions: "fp32" or "bf16" (load's `precision`).
+    #[napi(getter)]
+    pub fn precision(&self) -> String {
+        self.precision.to_string()
     }
 
     #[napi(getter)]
@@ -261,6 +282,7 @@ impl NativeModel {
         if let Ok(mut e) = self.enhancer.write() {
             *e = None;
         }
+        self.worker.stop();
     }
 }
 
@@ -279,18 +301,13 @@ impl NativeModel {
         let loaded = self.loaded().map_err(Failure::into_napi)?;
         let running = JobCount::start(&self.jobs);
         let intra = self.intra_op_threads;
-        spawn(
-            env,
-            move |_ctx| {
-                let _running = running;
-                set_intra_op_threads(intra);
-                // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
-                let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
-                work(&loaded)
-            },
-            None,
-            None,
-        )
+        spawn_on(env, &self.worker, move |_ctx| {
+            let _running = running;
+            set_intra_op_threads(intra);
+            // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
+            let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+            work(&loaded)
+        })
     }
 }
 

@@ -134,6 +134,38 @@ describe('predictions from raw audio with a trained model', () => {
     model.close();
   });
 
+  // bf16 (load's precision): on a CPU with AVX-512 BF16 the encoder's convs run in bfloat16; elsewhere loading
+  // that way is TRNET_DEVICE_UNAVAILABLE. The bound: bench/precision.ts measured |Δp| ≤ 7.3e-3 (99th percentile
+  // 3.8e-3) over 400 RAVDESS utterances with two trained demo models and 1.1e-3 with the paper-size bench model,
+  // labels equal on all of them; 0.02 leaves room for another model's weights. c never goes through the encoder, so
+  // it stays f32: equal. A label may only flip where fp32's top two probabilities are within 2 × the bound.
+  it('predicts in bf16 within 0.02 of fp32 (same c, same labels where not nearly tied), or says the CPU lacks it', async () => {
+    const hasBf16 = readFileSync('/proc/cpuinfo', 'utf8').includes(' avx512_bf16');
+    if (!hasBf16) {
+      expect(await codeOf(load(trnetDir, { precision: 'bf16' }))).toBe('TRNET_DEVICE_UNAVAILABLE');
+      return;
+    }
+    const [fp32, bf16] = [await load(trnetDir), await load(trnetDir, { precision: 'bf16' })];
+    expect([fp32.precision, bf16.precision]).toEqual(['fp32', 'bf16']);
+    const files = rows.slice(0, 8).map((r) => paths.get(r.utterance)!);
+    const [a, b] = [await fp32.predictBatch(files), await bf16.predictBatch(files)];
+    let worst = 0;
+    a.forEach((p, i) => {
+      const q = b[i]!;
+      checkShape(q, fp32.classes as string[]);
+      for (const k of fp32.classes) worst = Math.max(worst, Math.abs(p.probabilities[k]! - q.probabilities[k]!));
+      expect(q.c).toBe(p.c);
+      const [first, second] = Object.values(p.probabilities).sort((x, y) => y - x);
+      if (first! - second! > 0.04) expect(q.label).toBe(p.label);
+    });
+    expect(worst).toBeLessThan(0.02);
+    // Not the fp32 numbers: the convs did run in bf16.
+    expect(worst).toBeGreaterThan(0);
+    fp32.close();
+    bf16.close();
+    expect(await codeOf(load(trnetDir, { precision: 'fp16' } as never))).toBe('TRNET_INVALID_ARGUMENT');
+  });
+
   it('gives c = null for a variant without the SNR-aware module', async () => {
     const model = await load(baselineDir);
     const p = await model.predict(paths.get(rows[0]!.utterance)!);
@@ -294,5 +326,18 @@ describe('predictions from raw audio with a trained model', () => {
     const usage = cli('predict', trnetDir);
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain('predict: expected a model folder');
+    const badPrecision = cli('predict', trnetDir, files[0]!, '--precision', 'fp16');
+    expect(badPrecision.status).toBe(2);
+    expect(badPrecision.stderr).toContain('--precision: expected fp32 or bf16, found "fp16"');
+    expect(cli('--help').stdout).toContain('[--precision fp32|bf16]');
+    // bf16 where the CPU has it (else the coded error, exit 1 like a model that does not load).
+    const b = cli('predict', trnetDir, files[0]!, '--json', '--precision', 'bf16');
+    if (readFileSync('/proc/cpuinfo', 'utf8').includes(' avx512_bf16')) {
+      expect(b.status, b.stderr).toBe(0);
+      const p = JSON.parse(b.stdout.trim()) as PredictResult;
+      for (const name of ['angry', 'happy', 'neutral', 'sad']) expect(Math.abs(p.probabilities[name]! - lines[0]!.probabilities[name]!)).toBeLessThan(0.02);
+    } else {
+      expect(b.stderr).toContain('TRNET_DEVICE_UNAVAILABLE');
+    }
   }, 120_000);
 });

@@ -48,6 +48,7 @@ import {
   type ModelFrames,
   type ModelOutput,
   type OnnxExport,
+  type Precision,
   type PredictInput,
   type PredictOptions,
   type PredictResult,
@@ -287,4 +288,7 @@ expectTypeOf<Extract<TimelineSegment, { silent: true }>>().toEqualTypeOf<{ start
 expectTypeOf<Extract<TimelineSegment, { silent: false }>>().toMatchTypeOf<PredictResult & { start: number; end: number; levelDb: number }>();
 expectTypeOf<LoadOptions['threads']>().toEqualTypeOf<number | undefined>();
 expectTypeOf<LoadOptions['intraOpThreads']>().toEqualTypeOf<number | undefined>();
+expectTypeOf<LoadOptions['precision']>().toEqualTypeOf<'fp32' | 'bf16' | undefined>();
+expectTypeOf<Precision>().toEqualTypeOf<'fp32' | 'bf16'>();
+expectTypeOf<Model['precision']>().toEqualTypeOf<Precision>();
 expectTypeOf<Model['jobs']>().toEqualTypeOf<{ active: number; peak: number; limit: number }>();

@@ -144,6 +144,7 @@ export {
   type ModelFrames,
   type ModelOutput,
   type OnnxExport,
+  type Precision,
   type PredictFeatures,
   type PredictInput,
   type PredictOptions,

@@ -56,7 +56,17 @@ export interface LoadOptions {
    * is libtorch's, so libtorch work started later in the process inherits it.
    */
   intraOpThreads?: number;
+  /**
+   * Number format of the network's convolutions: 'fp32' (default) or 'bf16' (bfloat16 weights and activations in
+   * the encoder, f32 elsewhere; about half the forward pass's time on a CPU with AVX-512 BF16, with probabilities
+   * that differ from f32's by up to about 0.01: see docs/benchmarks.md). On a CPU without AVX-512 BF16, 'bf16' is
+   * TRNET_DEVICE_UNAVAILABLE.
+   */
+  precision?: Precision;
 }
+
+/** Number format of a loaded model's convolutions (`LoadOptions.precision`). */
+export type Precision = 'fp32' | 'bf16';
 
 /** The default bound on a model's concurrent native predictions: min(4, the available cores). */
 export const DEFAULT_PREDICT_THREADS = Math.max(1, Math.min(4, availableParallelism()));
@@ -408,6 +418,11 @@ export class Model {
     return this.native.variant;
   }
 
+  /** Number format of the network's convolutions (`LoadOptions.precision`). */
+  get precision(): Precision {
+    return this.native.precision as Precision;
+  }
+
   get closed(): boolean {
     return this.native.closed;
   }
@@ -625,6 +640,7 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
       pad: features.pad ?? 'zero',
       ...(options.device ? { device: options.device } : {}),
       ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+      ...(options.precision ? { precision: options.precision } : {}),
       // Kept open for the model's life (variants that read Xe only).
       enhancer: se,
     }),

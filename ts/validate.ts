@@ -435,6 +435,7 @@ export const LOAD_OPTIONS: Check = object<{
   device: unknown;
   threads: unknown;
   intraOpThreads: unknown;
+  precision: unknown;
 }>({
   classes: optional(arrayOf(string(), 1 << 16)),
   features: optional(PREDICT_FEATURES),
@@ -443,6 +444,7 @@ export const LOAD_OPTIONS: Check = object<{
   device: optional(string()),
   threads: optional(integer(1, MAX_THREADS, 'Pass how many predictions may run natively at once, e.g. 4.')),
   intraOpThreads: optional(integer(1, MAX_THREADS, 'Pass libtorch threads per forward pass, e.g. 1.')),
+  precision: optional(oneOf('fp32', 'bf16')),
 });
 /** Shortest timeline window: one fbank frame of the paper's features (25 ms); the model's own check is exact. */
 export const MIN_TIMELINE_WINDOW_S = 0.025;

@@ -290,6 +290,7 @@ const loadOptions = options({
   device: choice('cpu', 'cuda'),
   threads: maybe(int(-1, 8)),
   intraOpThreads: maybe(int(-1, 2)),
+  precision: choice('fp32', 'bf16', 'fp16'),
 });
 const timelineOptions = options({
   window: maybe(fc.constantFrom(-1, 0, 0.01, 0.1, 0.2, 5, Number.NaN)),

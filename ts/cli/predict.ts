@@ -2,13 +2,15 @@
  * `trnet predict <model> <files…>`: one prediction per file, as a table or JSON lines; a file that fails is reported.
  * With `--timeline`, one row (or JSON line) per window of each file, silent windows marked.
  */
-import { type LoadOptions, load, type Model, type PredictResult, type TimelineOptions, type TimelineSegment } from '../predict.js';
+import { type LoadOptions, load, type Model, type Precision, type PredictResult, type TimelineOptions, type TimelineSegment } from '../predict.js';
 
 export interface PredictCommandOptions {
   json: boolean;
   allowDifferentEnhancer: boolean;
   /** Concurrent native predictions (load's `threads`). */
   threads?: number | undefined;
+  /** Number format of the network's convolutions (load's `precision`); default fp32. */
+  precision?: Precision | undefined;
   /** Set: a timeline of each file instead of one prediction. */
   timeline?: TimelineOptions | undefined;
 }
@@ -24,6 +26,7 @@ export async function predictCommand(
   const loadOptions: LoadOptions = {};
   if (opts.allowDifferentEnhancer) loadOptions.allowDifferentEnhancer = true;
   if (opts.threads !== undefined) loadOptions.threads = opts.threads;
+  if (opts.precision !== undefined) loadOptions.precision = opts.precision;
   const model = await load(modelDir, loadOptions);
   try {
     // One call per file, so that a bad file fails alone; they run concurrently on the model.

@@ -106,7 +106,7 @@ impl AttentionPooling {
     }
 
     /// `forward` for callers that have checked the mask against `x` already.
-    fn forward_checked(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn forward_checked(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         let err = Error::torch("pooling frames with attention");
         let run = || -> Result<(Tensor, Tensor), tch::TchError> {
             let keys = match &self.hidden {

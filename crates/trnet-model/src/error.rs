@@ -11,6 +11,9 @@ pub enum Error {
     /// A device was asked for that this process cannot use.
     #[error("device {requested} is not available: {reason}. Use \"cpu\", or \"auto\" to take a GPU only when one is present")]
     DeviceUnavailable { requested: String, reason: String },
+    /// A number format was asked for that this device cannot run natively (`inference::check_precision`).
+    #[error("precision {precision} is not available: {reason}. Load the model with precision \"fp32\" (the default)")]
+    PrecisionUnavailable { precision: String, reason: String },
     /// A model config field is out of range or inconsistent with another field.
     /// `what` names the field.
     #[error("config {0}")]
@@ -47,7 +50,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidArgument(_) => "TRNET_INVALID_ARGUMENT",
-            Error::DeviceUnavailable { .. } => "TRNET_DEVICE_UNAVAILABLE",
+            Error::DeviceUnavailable { .. } | Error::PrecisionUnavailable { .. } => "TRNET_DEVICE_UNAVAILABLE",
             Error::InvalidConfig(_) => "TRNET_INVALID_CONFIG",
             Error::CheckpointNotFound { .. } => "TRNET_CHECKPOINT_NOT_FOUND",
             Error::CheckpointMismatch { .. } => "TRNET_CHECKPOINT_MISMATCH",

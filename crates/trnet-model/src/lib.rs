@@ -6,6 +6,7 @@
 //! - `film`: the bridge h~ = FC1(c)·h + FC2(c).
 //! - `losses`: CE, L_low, L_high and their weighted total.
 //! - `trnet`: the six compared models as one `TrnetModel` (see its table of what each variant computes).
+//! - `inference`: the encoder prepared for prediction (BatchNorm and shortcut folded into the convs; f32 or bf16).
 //! - `checkpoint`: safetensors weights + JSON config, written atomically, loaded strictly.
 //! - `onnx`: export of the eval-mode forward pass as one ONNX graph (hand-written protobuf, opset 17).
 //! - `device`, `ops`: device selection, and tensor ops on caller-owned memory (softmax for the addon).
@@ -19,6 +20,7 @@ pub mod device;
 pub mod encoder;
 pub mod error;
 pub mod film;
+pub mod inference;
 mod layers;
 pub mod losses;
 pub mod onnx;
@@ -31,6 +33,7 @@ pub use config::{ClassifierInput, HeadInit, ModelConfig, NoLowInput, SnrClamp, V
 pub use device::{DeviceSpec, parse_device};
 pub use encoder::{Encoder, EncoderOutput};
 pub use error::Error;
+pub use inference::{Precision, check_precision};
 pub use losses::Losses;
 pub use trnet::{CleanReference, Inputs, Outputs, TrnetModel, clean_embedding};
 pub type Result<T, E = Error> = std::result::Result<T, E>;

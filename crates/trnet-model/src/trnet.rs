@@ -21,8 +21,9 @@
 //! `snr.fc.{weight,bias}`, `film.fc1.{weight,bias}`, `film.fc2.{weight,bias}`.
 
 use crate::config::{ClassifierInput, ModelConfig, NoLowInput, Variant};
-use crate::encoder::Encoder;
+use crate::encoder::{Encoder, EncoderOutput};
 use crate::film::FilmBridge;
+use crate::inference::{FoldedEncoder, Precision};
 use crate::layers::Linear;
 use crate::losses::{self, Losses};
 use crate::snr_aware::SnrAware;
@@ -108,6 +109,8 @@ pub struct TrnetModel {
     pub(crate) classifier: Linear,
     pub(crate) snr: Option<SnrAware>,
     pub(crate) film: Option<FilmBridge>,
+    /// The encoder prepared for prediction (`prepare_inference`); `infer` uses it, training never does.
+    folded: Option<FoldedEncoder>,
 }
 
 impl TrnetModel {
@@ -119,7 +122,20 @@ impl TrnetModel {
         let classifier = Linear::torch_default(p / "classifier", config.embedding_dim(), config.num_classes, true)?;
         let snr = if v.has_snr_module() { Some(SnrAware::new(&(p / "snr"), config)?) } else { None };
         let film = if v.has_bridge() { Some(FilmBridge::new(&(p / "film"), config)?) } else { None };
-        Ok(TrnetModel { config: config.clone(), encoder, classifier, snr, film })
+        Ok(TrnetModel { config: config.clone(), encoder, classifier, snr, film, folded: None })
+    }
+
+    /// Folds the encoder's BatchNorms (and shortcuts) into its convolutions for `infer`, in `precision` (see
+    /// `inference`). A snapshot: call it once the weights are final (after loading a checkpoint), never on a
+    /// model that is still training. Calling it again replaces the snapshot.
+    pub fn prepare_inference(&mut self, precision: Precision) -> Result<()> {
+        self.folded = Some(tch::no_grad(|| FoldedEncoder::new(&self.encoder, precision))?);
+        Ok(())
+    }
+
+    /// The precision `infer` runs in: that of `prepare_inference`, f32 without it.
+    pub fn precision(&self) -> Precision {
+        self.folded.as_ref().map_or(Precision::Fp32, FoldedEncoder::precision)
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -148,6 +164,21 @@ impl TrnetModel {
     /// Runs the variant's graph. `train` puts BatchNorm in training mode (batch statistics, running-stat
     /// updates); the caller owns gradient tracking (wrap in `tch::no_grad` for inference).
     pub fn forward_t(&self, inputs: &Inputs<'_>, train: bool) -> Result<Outputs> {
+        self.forward_with(inputs, train, |x, mask| self.encoder.forward_checked(x, mask, train))
+    }
+
+    /// The eval-mode forward pass for predictions, without gradient tracking: with the folded encoder when
+    /// `prepare_inference` was called (equal to `forward_t(inputs, false)` up to float rounding in f32), the
+    /// plain eval forward pass otherwise.
+    pub fn infer(&self, inputs: &Inputs<'_>) -> Result<Outputs> {
+        tch::no_grad(|| match &self.folded {
+            Some(folded) => self.forward_with(inputs, false, |x, mask| folded.forward(&self.encoder, x, mask)),
+            None => self.forward_t(inputs, false),
+        })
+    }
+
+    /// The variant's graph around an encoder: `encode` maps the checked encoder input and mask to h and α.
+    fn forward_with(&self, inputs: &Inputs<'_>, train: bool, encode: impl FnOnce(&Tensor, Option<&Tensor>) -> Result<EncoderOutput>) -> Result<Outputs> {
         let cfg = &self.config;
         let v = cfg.variant;
         let (batch, frames) = check::spectrogram("X", inputs.x, cfg.n_mels, self.encoder.kind(), self.encoder.device())?;
@@ -186,7 +217,7 @@ impl TrnetModel {
             _ => inputs.x,
         };
         // X, Xe (so X~) and the mask were checked above.
-        let enc = self.encoder.forward_checked(encoder_input, inputs.mask, train)?;
+        let enc = encode(encoder_input, inputs.mask)?;
         let h_tilde = match (&self.film, &c) {
             (Some(film), Some(c)) => Some(film.forward(c, &enc.h)?),
             _ => None,

@@ -1,13 +1,16 @@
 //! Predictions for feature matrices that did not come from a dataset (a service's audio): each input's X (and
 //! Xe, the SE front end's output) is fixed to the model's frame count exactly as training fixed it
-//! (`fix_frames`), put in an in-memory dataset and run through `evaluate_items` — the forward pass, masking and
-//! softmax evaluation uses — so a prediction equals the evaluation of the same features, number for number.
+//! (`fix_frames`), stacked with the frame mask as the evaluation's batches stack them, and run through
+//! `TrnetModel::infer`: the evaluation's forward pass (`evaluate_items`) without its dataset, batching and
+//! cross-entropy. On a model without `prepare_inference` a prediction equals the evaluation of the same
+//! features number for number; with it (BatchNorm folded into the convs) within float rounding in f32, and
+//! within bfloat16's rounding with `Precision::Bf16`.
 
-use crate::dataset::{Dataset, Item, fix_frames};
-use crate::metrics::{EvalOptions, evaluate_items};
+use crate::dataset::fix_frames;
 use crate::{Error, Result};
+use tch::{Kind, Tensor};
 use trnet_dsp::frames::PadMode;
-use trnet_model::TrnetModel;
+use trnet_model::{Inputs, TrnetModel};
 
 /// One utterance's features, `frames × bins` row-major, any number of frames.
 pub struct PredictInput<'a> {
@@ -29,6 +32,9 @@ pub struct PredictOutput {
     pub embedding: Option<Vec<f32>>,
 }
 
+/// Inputs per forward pass, as the evaluation's default batch size (bounds the activations' memory).
+const BATCH: usize = 32;
+
 /// Runs `model` on `inputs` fixed to `frames` frames with `pad` (the training run's features settings).
 pub fn predict(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, pad: PadMode) -> Result<Vec<PredictOutput>> {
     run(model, inputs, frames, pad, false)
@@ -39,66 +45,117 @@ pub fn predict_embedded(model: &TrnetModel, inputs: &[PredictInput<'_>], frames:
     run(model, inputs, frames, pad, true)
 }
 
+fn check(model: &TrnetModel, i: usize, input: &PredictInput<'_>) -> Result<()> {
+    let bins = model.config().n_mels;
+    for (what, m) in [("X", Some(input.x)), ("Xe", input.xe)] {
+        if let Some(m) = m
+            && (m.is_empty() || !m.len().is_multiple_of(bins))
+        {
+            return Err(Error::invalid(
+                format!("input {i} {what}"),
+                format!("frames × {bins} values (the model's log-Mel bins)"),
+                format!("{} values", m.len()),
+                "Compute the features with the fbank options the model was trained with.",
+            ));
+        }
+    }
+    if let (Some(xe), x) = (input.xe, input.x)
+        && xe.len() != x.len()
+    {
+        return Err(Error::invalid(
+            format!("input {i} Xe"),
+            format!("{} values, as X (the enhanced audio has the input's length)", x.len()),
+            format!("{} values", xe.len()),
+            "Compute Xe from the SE output of the same audio.",
+        ));
+    }
+    if model.variant().needs_enhanced() && input.xe.is_none() {
+        return Err(Error::invalid(
+            format!("input {i} Xe"),
+            format!("the enhanced features (variant {} reads them)", model.variant().name()),
+            "none",
+            "Pass the fbank of the SE front end's output as xe.",
+        ));
+    }
+    Ok(())
+}
+
 fn run(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, pad: PadMode, embeddings: bool) -> Result<Vec<PredictOutput>> {
     if inputs.is_empty() {
         return Err(Error::invalid("prediction inputs", "at least one input", "none", "Pass one or more feature matrices."));
     }
-    let bins = model.config().n_mels;
-    let needs_xe = model.variant().needs_enhanced();
-    let mut ds = Dataset::new(frames, bins)?;
     for (i, input) in inputs.iter().enumerate() {
-        for (what, m) in [("X", Some(input.x)), ("Xe", input.xe)] {
-            if let Some(m) = m
-                && (m.is_empty() || !m.len().is_multiple_of(bins))
-            {
-                return Err(Error::invalid(
-                    format!("input {i} {what}"),
-                    format!("frames × {bins} values (the model's log-Mel bins)"),
-                    format!("{} values", m.len()),
-                    "Compute the features with the fbank options the model was trained with.",
-                ));
-            }
-        }
-        if let (Some(xe), x) = (input.xe, input.x)
-            && xe.len() != x.len()
-        {
-            return Err(Error::invalid(
-                format!("input {i} Xe"),
-                format!("{} values, as X (the enhanced audio has the input's length)", x.len()),
-                format!("{} values", xe.len()),
-                "Compute Xe from the SE output of the same audio.",
-            ));
-        }
-        if needs_xe && input.xe.is_none() {
-            return Err(Error::invalid(
-                format!("input {i} Xe"),
-                format!("the enhanced features (variant {} reads them)", model.variant().name()),
-                "none",
-                "Pass the fbank of the SE front end's output as xe.",
-            ));
-        }
-        let (x, valid) = fix_frames(input.x, bins, frames, pad)?;
-        // Label 0 is a placeholder: evaluate_items needs one per item; the cross-entropy it yields is unused.
-        let mut item = Item::clean(x, 0).valid_frames(valid);
-        if let Some(xe) = input.xe {
-            item = item.enhanced(fix_frames(xe, bins, frames, pad)?.0);
-        }
-        ds.push(item)?;
+        check(model, i, input)?;
     }
-    let all: Vec<usize> = (0..ds.len()).collect();
-    // No prefetch threads: the batch is in memory already.
-    let options = EvalOptions { prefetch: 0, embeddings, ..Default::default() };
-    let report = evaluate_items(model, &ds, &all, &options)?;
-    Ok(report
-        .predictions
-        .into_iter()
-        .map(|p| PredictOutput { valid_frames: ds.item(p.item).valid_frames, probs: p.probs, c: p.c, embedding: p.embedding })
+    let mut outputs = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(BATCH) {
+        outputs.extend(run_batch(model, chunk, frames, pad, embeddings)?);
+    }
+    Ok(outputs)
+}
+
+/// One forward pass over checked inputs.
+fn run_batch(model: &TrnetModel, inputs: &[PredictInput<'_>], frames: usize, pad: PadMode, embeddings: bool) -> Result<Vec<PredictOutput>> {
+    let bins = model.config().n_mels;
+    let b = inputs.len();
+    let device = model.encoder().device();
+    let mut x = Vec::with_capacity(b * frames * bins);
+    // Only the variants that read Xe get it, as the evaluation's batches carry it (`Fields::eval`).
+    let mut xe = model.variant().needs_enhanced().then(|| Vec::with_capacity(b * frames * bins));
+    let mut mask = Vec::with_capacity(b * frames);
+    let mut valid = Vec::with_capacity(b);
+    for input in inputs {
+        let (fx, v) = fix_frames(input.x, bins, frames, pad)?;
+        x.extend_from_slice(fx.values()?.as_ref());
+        if let (Some(buf), Some(e)) = (xe.as_mut(), input.xe) {
+            buf.extend_from_slice(fix_frames(e, bins, frames, pad)?.0.values()?.as_ref());
+        }
+        mask.extend((0..frames).map(|t| t < v));
+        valid.push(v);
+    }
+    let shape = [b as i64, frames as i64, bins as i64];
+    let tensor = |v: &[f32]| Tensor::f_from_slice(v).and_then(|t| t.f_view(shape)).and_then(|t| t.f_to_device(device)).map_err(Error::torch("stacking inputs"));
+    let x = tensor(&x)?;
+    let xe = xe.as_deref().map(tensor).transpose()?;
+    let mask = Tensor::f_from_slice(&mask)
+        .and_then(|m| m.f_view([b as i64, frames as i64]))
+        .and_then(|m| m.f_to_device(device))
+        .map_err(Error::torch("building a frame mask"))?;
+    // Baseline-e reads Xe as its X (the evaluation's batches carry it so); the model checks X's shape and
+    // encodes Xe.
+    let mut model_inputs = Inputs::new(xe.as_ref().filter(|_| model.variant() == trnet_model::Variant::BaselineEnhanced).unwrap_or(&x)).mask(&mask);
+    if let Some(xe) = &xe {
+        model_inputs = model_inputs.enhanced(xe);
+    }
+    let out = model.infer(&model_inputs)?;
+    let read = |t: &Tensor, what: &str| -> Result<Vec<f32>> {
+        let flat = t
+            .f_to_kind(Kind::Float)
+            .and_then(|t| t.f_to_device(tch::Device::Cpu))
+            .and_then(|t| t.f_flatten(0, -1))
+            .map_err(Error::torch(format!("reading {what}")))?;
+        Vec::<f32>::try_from(&flat).map_err(Error::torch(format!("reading {what}")))
+    };
+    let probs = out.logits.f_to_kind(Kind::Float).and_then(|l| l.f_softmax(1, Kind::Float)).map_err(Error::torch("computing probabilities"))?;
+    let probs = read(&probs, "probabilities")?;
+    let c = out.c.as_ref().map(|c| read(c, "c")).transpose()?;
+    let embedded = if embeddings { Some(read(model.representation(&out), "representations")?) } else { None };
+    let (k, dim) = (model.config().num_classes, model.config().embedding_dim());
+    Ok((0..b)
+        .map(|row| PredictOutput {
+            probs: probs[row * k..(row + 1) * k].to_vec(),
+            c: c.as_ref().map(|c| c[row]),
+            valid_frames: valid[row],
+            embedding: embedded.as_ref().map(|e| e[row * dim..(row + 1) * dim].to_vec()),
+        })
         .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::{Dataset, Item};
+    use crate::metrics::EvalOptions;
     use crate::seed::with_torch_seed;
     use tch::nn::VarStore;
     use trnet_model::{ModelConfig, Variant};
@@ -134,6 +191,33 @@ mod tests {
             assert_eq!(g.c, w.c);
             assert!((g.probs.iter().sum::<f32>() - 1.0).abs() < 1e-5);
             assert!(g.c.is_some_and(|c| (0.0..=1.0).contains(&c)));
+        }
+    }
+
+    /// Every variant (Baseline-e reads Xe as its X; the baselines ignore a given Xe): `predict` on the model as
+    /// loaded equals the evaluation number for number, and on the model prepared for prediction (BatchNorm
+    /// folded) within 1e-5.
+    #[test]
+    fn every_variant_predicts_what_it_evaluates_and_folding_stays_within_1e_5() {
+        let (x, xe) = (matrix(7, 0.4), matrix(7, 1.9));
+        for variant in Variant::ALL {
+            let (_vs, mut m) = model(variant);
+            let inputs = [PredictInput { x: &x, xe: Some(&xe) }];
+            let got = predict(&m, &inputs, 12, PadMode::Zero).unwrap();
+            let mut ds = Dataset::new(12, 8).unwrap();
+            let (fx, valid) = fix_frames(&x, 8, 12, PadMode::Zero).unwrap();
+            ds.push(Item::clean(fx, 1).enhanced(fix_frames(&xe, 8, 12, PadMode::Zero).unwrap().0).valid_frames(valid)).unwrap();
+            let want = crate::evaluate(&m, &ds, &EvalOptions::default()).unwrap();
+            assert_eq!((&got[0].probs, got[0].c), (&want.predictions[0].probs, want.predictions[0].c), "{variant}");
+            m.prepare_inference(trnet_model::Precision::Fp32).unwrap();
+            let folded = predict(&m, &inputs, 12, PadMode::Zero).unwrap();
+            for (a, b) in folded[0].probs.iter().zip(&want.predictions[0].probs) {
+                assert!((a - b).abs() < 1e-5, "{variant}: {:?} vs {:?}", folded[0].probs, want.predictions[0].probs);
+            }
+            assert_eq!(folded[0].c.is_some(), variant.has_snr_module());
+            if let (Some(a), Some(b)) = (folded[0].c, want.predictions[0].c) {
+                assert!((a - b).abs() < 1e-5, "{variant}: c {a} vs {b}");
+            }
         }
     }
 

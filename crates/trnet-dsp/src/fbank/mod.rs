@@ -168,6 +168,25 @@ impl Fbank {
 
     /// The computation proper, on a waveform that passed `check_wave` and a large enough `out`.
     fn compute_checked(&mut self, wave: &[f32], out: &mut [f32]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { self.compute_avx2(wave, out) };
+        }
+        self.compute_frames(wave, out)
+    }
+
+    /// `compute_frames` compiled for AVX2: the per-frame arithmetic (DC removal, pre-emphasis and window, power,
+    /// mel bank, log) inlined and vectorized 8 wide instead of SSE2's 4. The same IEEE operations in the same
+    /// order (no FMA: Rust never fuses a multiply and an add by itself), so the same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn compute_avx2(&mut self, wave: &[f32], out: &mut [f32]) -> usize {
+        self.compute_frames(wave, out)
+    }
+
+    #[inline(always)]
+    fn compute_frames(&mut self, wave: &[f32], out: &mut [f32]) -> usize {
         let frames = self.num_frames(wave.len());
         let cols = self.num_columns();
         let needed = frames * cols;
@@ -214,6 +233,7 @@ impl Fbank {
         Ok(())
     }
 
+    #[inline(always)]
     /// Copies frame `f` into `self.frame`. With snip_edges off, frames are centred every shift and the
     /// signal is mirrored at both ends (x[-1] = x[0], x[n] = x[n-1], as torchaudio and Kaldi do).
     fn fill_frame(&mut self, wave: &[f32], f: usize) {
@@ -239,6 +259,7 @@ impl Fbank {
     }
 
     /// Features of the frame in `self.frame` into `row`.
+    #[inline(always)]
     fn frame_features(&mut self, row: &mut [f32]) {
         let ws = self.geo.window_size;
         let frame = &mut self.frame;
@@ -379,12 +400,87 @@ pub fn compute_batch(opts: &FbankOptions, waves: &[&[f32]]) -> Vec<Result<Featur
 pub fn compute_batch_with(opts: &FbankOptions, waves: &[&[f32]], control: &BatchControl<'_>) -> Vec<Option<Result<Features>>> {
     par_map_init(
         waves,
-        || Fbank::new(opts.clone()),
-        |fbank, wave| match fbank {
-            Ok(fbank) => fbank.compute(wave),
+        || Reused::take(opts),
+        |fbank, wave| match &mut fbank.0 {
+            Some(Ok(fbank)) => fbank.compute(wave),
             // Invalid options: every waveform gets the validation error.
-            Err(_) => Fbank::new(opts.clone()).and_then(|mut f| f.compute(wave)),
+            _ => Fbank::new(opts.clone()).and_then(|mut f| f.compute(wave)),
         },
         control,
     )
+}
+
+thread_local! {
+    /// The last filterbank a batch used on this thread, kept for the next batch with the same options: a
+    /// prediction computes the fbank of two 5-s waveforms per call, and making the filterbank (mel bank, FFT
+    /// plan, window) took ≈ 50 µs a time, up to three times a call, against ≈ 400 µs for each waveform.
+    static LAST: std::cell::RefCell<Option<Fbank>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A batch worker's filterbank: this thread's last one when its options match, else a new one; handed back to
+/// the thread when the worker is done with it.
+struct Reused(Option<Result<Fbank>>);
+
+impl Reused {
+    fn take(opts: &FbankOptions) -> Self {
+        let last = LAST.with(|l| l.borrow_mut().take()).filter(|f| f.opts == *opts);
+        Reused(Some(last.map_or_else(|| Fbank::new(opts.clone()), Ok)))
+    }
+}
+
+impl Drop for Reused {
+    fn drop(&mut self) {
+        if let Some(Ok(fbank)) = self.0.take() {
+            // `try_with`: the thread may be exiting (its locals already gone); then the filterbank is dropped.
+            let _ = LAST.try_with(|l| *l.borrow_mut() = Some(fbank));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wave(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = SplitMix64::new(seed);
+        (0..n).map(|i| ((i as f32) * 0.013).sin() * 0.2 + (rng.next_f64() as f32 - 0.5) * 0.02).collect()
+    }
+
+    /// The AVX2 build of the frame loop runs the same operations as the baseline (SSE2) build: the same bits,
+    /// for option sets that take every branch of the frame arithmetic.
+    #[test]
+    fn the_avx2_frame_loop_gives_the_baseline_bits() {
+        let w = wave(24_000, 3);
+        for opts in [
+            FbankOptions::paper(),
+            FbankOptions { use_energy: true, dither: 0.5, ..FbankOptions::paper() },
+            FbankOptions { use_energy: true, raw_energy: false, htk_compat: true, ..FbankOptions::paper() },
+            FbankOptions { use_power: false, remove_dc_offset: false, snip_edges: false, ..FbankOptions::paper() },
+            FbankOptions { use_log_fbank: false, subtract_mean: true, ..FbankOptions::paper() },
+        ] {
+            let mut fbank = Fbank::new(opts.clone()).unwrap();
+            let fast = fbank.compute(&w).unwrap();
+            let mut baseline = vec![0.0; fast.data.len()];
+            let frames = fbank.compute_frames(&w, &mut baseline);
+            assert_eq!(frames, fast.frames);
+            let same = fast.data.iter().zip(&baseline).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{opts:?}: the AVX2 path differs from the baseline");
+        }
+    }
+
+    /// A batch reuses its thread's last filterbank only for the same options, and gives what a fresh one gives.
+    #[test]
+    fn batches_reuse_a_filterbank_only_for_the_same_options() {
+        let (a, b) = (wave(8_000, 1), wave(9_000, 2));
+        let paper = FbankOptions::paper();
+        let other = FbankOptions { num_mel_bins: 40, ..FbankOptions::paper() };
+        for opts in [&paper, &paper, &other, &paper] {
+            let got = compute_batch(opts, &[&a, &b]);
+            for (g, w) in got.into_iter().zip([&a, &b]) {
+                assert_eq!(g.unwrap(), Fbank::new(opts.clone()).unwrap().compute(w).unwrap());
+            }
+        }
+        let bad = FbankOptions { frame_shift: 0.0, ..FbankOptions::paper() };
+        assert!(compute_batch(&bad, &[&a]).remove(0).is_err());
+    }
 }

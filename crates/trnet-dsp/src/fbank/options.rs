@@ -202,6 +202,11 @@ fn finite(option: &str, v: f64) -> Result<f64> {
 const MAX_PADDED_SIZE: usize = 1 << 22;
 
 impl FbankOptions {
+    /// Checks the options as `Fbank::new` does, without building a filterbank.
+    pub fn validate(&self) -> Result<()> {
+        self.geometry().map(|_| ())
+    }
+
     /// Checks the options the way torchaudio and Kaldi do and derives the frame geometry.
     pub(crate) fn geometry(&self) -> Result<Geometry> {
         for (name, v) in [
