@@ -232,7 +232,9 @@ describe('trnet-task', () => {
     });
     // The training history of the stopped-and-resumed run is the uninterrupted one's, epoch for epoch.
     const history = (dir: string) =>
-      (JSON.parse(readFileSync(join(dir, 'run', 'report.json'), 'utf8')) as { history: { train: Record<string, number | null> }[] }).history.map((h) => h.train);
+      (JSON.parse(readFileSync(join(dir, 'run', 'report.json'), 'utf8')) as { history: { train: Record<string, number | null> }[] }).history.map(
+        (h) => h.train,
+      );
     expect(history(tasks[0]!.dir)).toEqual(history(join(work, 'a', 'tasks', tasks[0]!.id)));
   }, 1_800_000);
 

@@ -188,6 +188,8 @@ expectTypeOf<TrainConfig>().toEqualTypeOf<{
   prefetch?: number;
   evalBatchSize?: number | null;
   snrHeadLrMultiplier?: number;
+  lossReadEvery?: number;
+  adamUpdate?: 'per-tensor' | 'flat';
 }>();
 expectTypeOf<UtteranceSpec>().toEqualTypeOf<{ path: string; label: number; speaker: string; id?: string }>();
 expectTypeOf<FeatureStoreOptions>().toEqualTypeOf<{ dir: string }>();

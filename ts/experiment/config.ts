@@ -284,6 +284,11 @@ export function resolveConfig(config: Json): ResolvedConfig {
   if (v.training !== undefined && c.object('training', v.training, null)) {
     for (const k of ['seed', 'device'])
       if ((v.training as Record<string, Json>)[k] !== undefined) c.problems.push(`training.${k}: set by the experiment (from seeds / device); remove it`);
+    // The GPU settings, checked here too so that a typo fails before any feature is built (the native side checks
+    // every training field again when a task starts).
+    const t = v.training as Record<string, Json>;
+    if (t.lossReadEvery !== undefined) c.number('training.lossReadEvery', t.lossReadEvery, 1, 100_000, true);
+    if (t.adamUpdate !== undefined) c.string('training.adamUpdate', t.adamUpdate, ['per-tensor', 'flat']);
   }
   if (v.device !== undefined && c.string('device', v.device) && !/^(cpu|auto|cuda(:\d+)?)$/.test(v.device as string))
     c.add('device', '"cpu", "auto", "cuda" or "cuda:N"', v.device);

@@ -33,7 +33,7 @@ pub mod task;
 pub mod timeline;
 pub mod trainer;
 
-pub use config::{LrPlateau, TrainConfig};
+pub use config::{AdamUpdate, LrPlateau, TrainConfig};
 pub use dataset::{Arrays, Condition, Dataset, Features, Item};
 pub use error::{EnhanceFailure, Error};
 pub use metrics::{EvalOptions, EvalReport, Prediction, evaluate, evaluate_items};
