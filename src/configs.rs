@@ -154,6 +154,8 @@ pub struct TrainConfig {
     pub loss_read_every: Option<u32>,
     /// "per-tensor" (default, PyTorch's single-tensor Adam) or "flat" (one update over a flat buffer, for GPUs).
     pub adam_update: Option<AdamUpdate>,
+    /// Load the training items onto the device once and gather batches there (default false); results unchanged.
+    pub resident_features: Option<bool>,
 }
 
 #[cfg(test)]

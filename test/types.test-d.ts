@@ -17,6 +17,7 @@ import type {
   EpochRecord,
   EvalReport,
   EvaluateProgress,
+  ExperimentConfig,
   FbankOptions,
   FbankProgress,
   FeatureSetOptions,
@@ -190,7 +191,10 @@ expectTypeOf<TrainConfig>().toEqualTypeOf<{
   snrHeadLrMultiplier?: number;
   lossReadEvery?: number;
   adamUpdate?: 'per-tensor' | 'flat';
+  residentFeatures?: boolean;
 }>();
+// How many tasks train at once on the device (ts/experiment/config.ts).
+expectTypeOf<ExperimentConfig['tasksPerDevice']>().toEqualTypeOf<number | undefined>();
 expectTypeOf<UtteranceSpec>().toEqualTypeOf<{ path: string; label: number; speaker: string; id?: string }>();
 expectTypeOf<FeatureStoreOptions>().toEqualTypeOf<{ dir: string }>();
 expectTypeOf<FeatureSetOptions>().toEqualTypeOf<{

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod predict;
 mod records;
 pub mod report;
+pub mod resident;
 pub mod run;
 pub mod schedule;
 pub mod seed;

@@ -30,6 +30,7 @@ use crate::dataset::Dataset;
 use crate::forward;
 use crate::metrics::{EvalOptions, evaluate_items};
 use crate::report::{EpochRecord, LossValues, Stage, TrainProgress, TrainReport, ValMetrics};
+use crate::resident::Resident;
 use crate::run::{
     self, BEST, BEST_FILE, DataPrint, LAST, LossScale, LossSums, OPTIMIZER_FILE, REPORT_FILE, RNG_NOTE, RunState, STATE_FILE, STATE_FORMAT, TRAIN_CONFIG_FILE,
 };
@@ -165,7 +166,7 @@ pub fn resume(
 }
 
 /// Train-config fields that may differ between a run and its resumption.
-const RESUME_MAY_CHANGE: [&str; 5] = ["epochs", "threads", "prefetch", "device", "lossReadEvery"];
+const RESUME_MAY_CHANGE: [&str; 6] = ["epochs", "threads", "prefetch", "device", "lossReadEvery", "residentFeatures"];
 
 fn check_resumable(out_dir: &Path, saved: &TrainConfig, given: &TrainConfig) -> Result<()> {
     given.validate()?;
@@ -435,6 +436,16 @@ impl<'a> Session<'a> {
     fn run(&mut self, hooks: &TrainHooks<'_>) -> Result<TrainReport> {
         self.started = Instant::now();
         let epochs = self.setup.config.epochs;
+        let fields = Fields::train(self.model.variant());
+        let resident = if self.setup.config.resident_features && self.state.epoch < epochs && !self.state.stopped_early {
+            match Resident::load(self.setup.train_set, &self.setup.train_items, fields, self.setup.device, hooks.cancelled) {
+                Ok(r) => Some(r),
+                Err(Error::Cancelled { .. }) => return Err(self.cancel()),
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
         while self.state.epoch < epochs && !self.state.stopped_early {
             let epoch_started = Instant::now();
             let e = self.state.epoch;
@@ -442,7 +453,7 @@ impl<'a> Session<'a> {
             let skip = self.state.step;
             let mut stopped = false;
             let (train_set, prefetch) = (self.setup.train_set, self.setup.config.prefetch);
-            for_each_batch(train_set, &plan[skip..], Fields::train(self.model.variant()), prefetch, |k, batch| {
+            let mut body = |k: usize, batch: crate::batcher::Batch| -> Result<ControlFlow<()>> {
                 if (hooks.cancelled)() {
                     stopped = true;
                     return Ok(ControlFlow::Break(()));
@@ -458,7 +469,18 @@ impl<'a> Session<'a> {
                     self.read_losses(hooks)?;
                 }
                 Ok(ControlFlow::Continue(()))
-            })?;
+            };
+            match &resident {
+                // The same plan, the batches gathered on the device.
+                Some(r) => {
+                    for (k, indices) in plan[skip..].iter().enumerate() {
+                        if body(k, r.batch(indices)?)?.is_break() {
+                            break;
+                        }
+                    }
+                }
+                None => for_each_batch(train_set, &plan[skip..], fields, prefetch, body)?,
+            }
             self.read_losses(hooks)?;
             if stopped || (hooks.cancelled)() {
                 return Err(self.cancel());
