@@ -192,6 +192,7 @@ expectTypeOf<TrainConfig>().toEqualTypeOf<{
   lossReadEvery?: number;
   adamUpdate?: 'per-tensor' | 'flat';
   residentFeatures?: boolean;
+  mixedPrecisionDtype?: 'float16' | 'bfloat16';
 }>();
 // How many tasks train at once on the device (ts/experiment/config.ts).
 expectTypeOf<ExperimentConfig['tasksPerDevice']>().toEqualTypeOf<number | undefined>();

@@ -295,6 +295,7 @@ export function resolveConfig(config: Json): ResolvedConfig {
     const t = v.training as Record<string, Json>;
     if (t.lossReadEvery !== undefined) c.number('training.lossReadEvery', t.lossReadEvery, 1, 100_000, true);
     if (t.adamUpdate !== undefined) c.string('training.adamUpdate', t.adamUpdate, ['per-tensor', 'flat']);
+    if (t.mixedPrecisionDtype !== undefined) c.string('training.mixedPrecisionDtype', t.mixedPrecisionDtype, ['float16', 'bfloat16']);
     if (t.residentFeatures !== undefined && typeof t.residentFeatures !== 'boolean') c.add('training.residentFeatures', 'true or false', t.residentFeatures);
   }
   if (v.device !== undefined && c.string('device', v.device) && !/^(cpu|auto|cuda(:\d+)?)$/.test(v.device as string))

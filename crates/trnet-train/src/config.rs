@@ -41,6 +41,17 @@ pub enum AdamUpdate {
     Flat,
 }
 
+/// The dtype of mixed precision (`mixedPrecision`), see precision.rs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MixedPrecisionDtype {
+    /// float16 with dynamic loss scaling (PyTorch AMP's recipe; the default).
+    #[default]
+    Float16,
+    /// bfloat16: float32's exponent range, so no loss scaling.
+    Bfloat16,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TrainConfig {
@@ -94,6 +105,9 @@ pub struct TrainConfig {
     /// index (resident.rs), instead of reading and copying every batch. Costs device memory (an IEMOCAP fold's
     /// TRNet items at 500 frames: 4.2 GB); does not change results.
     pub resident_features: bool,
+    /// The dtype autocast computes in when `mixedPrecision` is on: "float16" (default, with loss scaling) or
+    /// "bfloat16" (no loss scaling). Ignored when mixed precision is off.
+    pub mixed_precision_dtype: MixedPrecisionDtype,
 }
 
 impl Default for TrainConfig {
@@ -119,6 +133,7 @@ impl Default for TrainConfig {
             loss_read_every: 1,
             adam_update: AdamUpdate::PerTensor,
             resident_features: false,
+            mixed_precision_dtype: MixedPrecisionDtype::Float16,
         }
     }
 }
@@ -305,5 +320,13 @@ mod tests {
         let err = TrainConfig { mixed_precision: true, device: "cpu".into(), ..Default::default() }.validate().unwrap_err();
         assert!(err.to_string().contains("CUDA only"), "{err}");
         TrainConfig { mixed_precision: true, device: "auto".into(), ..Default::default() }.validate().unwrap();
+        // bfloat16 too: CUDA autocast only (tch's autocast runs nothing in reduced precision on the CPU).
+        let bf16 = TrainConfig { mixed_precision: true, mixed_precision_dtype: MixedPrecisionDtype::Bfloat16, device: "cpu".into(), ..Default::default() };
+        let err = bf16.validate().unwrap_err();
+        assert_eq!(err.code(), "TRNET_INVALID_CONFIG");
+        assert!(err.to_string().contains("mixedPrecision"), "{err}");
+        let json = r#"{"mixedPrecision": true, "mixedPrecisionDtype": "bfloat16", "device": "cuda"}"#;
+        assert_eq!(TrainConfig::from_json(json).unwrap().mixed_precision_dtype, MixedPrecisionDtype::Bfloat16);
+        assert!(TrainConfig::from_json(r#"{"mixedPrecisionDtype": "bf16"}"#).is_err());
     }
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod features;
 pub mod forward;
 pub mod metrics;
+pub mod precision;
 pub mod predict;
 mod records;
 pub mod report;
@@ -34,7 +35,7 @@ pub mod task;
 pub mod timeline;
 pub mod trainer;
 
-pub use config::{AdamUpdate, LrPlateau, TrainConfig};
+pub use config::{AdamUpdate, LrPlateau, MixedPrecisionDtype, TrainConfig};
 pub use dataset::{Arrays, Condition, Dataset, Features, Item};
 pub use error::{EnhanceFailure, Error};
 pub use metrics::{EvalOptions, EvalReport, Prediction, evaluate, evaluate_items};

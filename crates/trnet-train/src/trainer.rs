@@ -25,10 +25,11 @@
 
 use crate::adam::Adam;
 use crate::batcher::{Fields, epoch_plan, for_each_batch};
-use crate::config::TrainConfig;
+use crate::config::{MixedPrecisionDtype, TrainConfig};
 use crate::dataset::Dataset;
 use crate::forward;
 use crate::metrics::{EvalOptions, evaluate_items};
+use crate::precision::{self, AutocastDtype};
 use crate::report::{EpochRecord, LossValues, Stage, TrainProgress, TrainReport, ValMetrics};
 use crate::resident::Resident;
 use crate::run::{
@@ -290,6 +291,11 @@ impl<'a> Setup<'a> {
         Ok(Setup { config: config.clone(), model_config: model_config.clone(), train_set, val_set, train_items, val_items, device, mixed_precision, reference })
     }
 
+    /// float16 autocast needs dynamic loss scaling; bfloat16 (float32's exponent range) does not.
+    fn loss_scaling(&self) -> bool {
+        self.mixed_precision && self.config.mixed_precision_dtype == MixedPrecisionDtype::Float16
+    }
+
     fn data_print(&self) -> Result<DataPrint> {
         let print = |ds: &Dataset, items: &[usize]| -> Result<String> { Ok(format!("{:016x}", ds.subset(items)?.fingerprint()?)) };
         let reference = match &self.reference {
@@ -363,7 +369,7 @@ impl<'a> Session<'a> {
             best: None,
             epochs_since_best: 0,
             stopped_early: false,
-            loss_scale: setup.mixed_precision.then(LossScale::default),
+            loss_scale: setup.loss_scaling().then(LossScale::default),
             history: Vec::new(),
             data: setup.data_print()?,
             rng: RNG_NOTE.into(),
@@ -391,7 +397,7 @@ impl<'a> Session<'a> {
             });
         }
         state.train_config = self.setup.config.clone();
-        if self.setup.mixed_precision && state.loss_scale.is_none() {
+        if self.setup.loss_scaling() && state.loss_scale.is_none() {
             state.loss_scale = Some(LossScale::default());
         }
         self.state = state;
@@ -436,6 +442,12 @@ impl<'a> Session<'a> {
     fn run(&mut self, hooks: &TrainHooks<'_>) -> Result<TrainReport> {
         self.started = Instant::now();
         let epochs = self.setup.config.epochs;
+        // bfloat16 autocast: set on this (the training) thread for training and validation, restored on return.
+        let _dtype = if self.setup.mixed_precision && self.setup.config.mixed_precision_dtype == MixedPrecisionDtype::Bfloat16 {
+            Some(AutocastDtype::set(precision::SCALAR_BFLOAT16)?)
+        } else {
+            None
+        };
         let fields = Fields::train(self.model.variant());
         let resident = if self.setup.config.resident_features && self.state.epoch < epochs && !self.state.stopped_early {
             match Resident::load(self.setup.train_set, &self.setup.train_items, fields, self.setup.device, hooks.cancelled) {

@@ -384,6 +384,10 @@ fn mixed_precision_is_refused_on_cpu_and_ignored_on_auto_without_a_gpu() {
         let report = train(&config, &tiny_model(Variant::BaselineNoisy), train_set(), val_set(), None, &dir.join("b"), &TrainHooks::NONE).unwrap();
         assert!(!report.mixed_precision);
         assert_eq!(report.device, "Cpu");
+        // bfloat16 on "auto" without a GPU: ignored the same way (no autocast dtype is looked up or set).
+        let bf16 = TrainConfig { mixed_precision_dtype: trnet_train::MixedPrecisionDtype::Bfloat16, ..config };
+        let report = train(&bf16, &tiny_model(Variant::BaselineNoisy), train_set(), val_set(), None, &dir.join("c"), &TrainHooks::NONE).unwrap();
+        assert!(!report.mixed_precision);
     }
 }
 
