@@ -43,6 +43,24 @@ pub enum HeadInit {
     SnrRandom,
 }
 
+/// How Adam updates the parameters (crates/trnet-train/src/config.rs, AdamUpdate).
+#[napi(string_enum = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdamUpdate {
+    PerTensor,
+    Flat,
+}
+
+/// The dtype of mixed precision (crates/trnet-train/src/config.rs, MixedPrecisionDtype).
+#[napi(string_enum = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MixedPrecisionDtype {
+    Float16,
+    Bfloat16,
+}
+
 /// How eq. 3 bounds c: the paper's hard clamp, a clamp that leaks gradient outside [0, 1], or a sigmoid.
 #[napi(string_enum = "kebab-case")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +158,15 @@ pub struct TrainConfig {
     pub eval_batch_size: Option<Option<u32>>,
     /// The SNR-aware module's learning rate as a multiple of learningRate (default 1, the paper's).
     pub snr_head_lr_multiplier: Option<f64>,
+    /// Steps whose losses are read from the device together (default 1); larger keeps a GPU busy. Results do
+    /// not change; step events arrive together when their losses are read.
+    pub loss_read_every: Option<u32>,
+    /// "per-tensor" (default, PyTorch's single-tensor Adam) or "flat" (one update over a flat buffer, for GPUs).
+    pub adam_update: Option<AdamUpdate>,
+    /// Load the training items onto the device once and gather batches there (default false); results unchanged.
+    pub resident_features: Option<bool>,
+    /// With mixedPrecision: "float16" (default, loss scaling) or "bfloat16" (no loss scaling).
+    pub mixed_precision_dtype: Option<MixedPrecisionDtype>,
 }
 
 #[cfg(test)]
@@ -194,6 +221,15 @@ mod tests {
         assert_eq!(names(serde_json::to_value(HeadInit::TorchDefault).unwrap()), names(serde_json::to_value(m::HeadInit::TorchDefault).unwrap()));
         assert_eq!(names(serde_json::to_value(HeadInit::Neutral).unwrap()), names(serde_json::to_value(m::HeadInit::Neutral).unwrap()));
         assert_eq!(names(serde_json::to_value(HeadInit::SnrRandom).unwrap()), names(serde_json::to_value(m::HeadInit::SnrRandom).unwrap()));
+        for (js, engine) in [(AdamUpdate::PerTensor, trnet_train::AdamUpdate::PerTensor), (AdamUpdate::Flat, trnet_train::AdamUpdate::Flat)] {
+            assert_eq!(names(serde_json::to_value(js).unwrap()), names(serde_json::to_value(engine).unwrap()));
+        }
+        for (js, engine) in [
+            (MixedPrecisionDtype::Float16, trnet_train::MixedPrecisionDtype::Float16),
+            (MixedPrecisionDtype::Bfloat16, trnet_train::MixedPrecisionDtype::Bfloat16),
+        ] {
+            assert_eq!(names(serde_json::to_value(js).unwrap()), names(serde_json::to_value(engine).unwrap()));
+        }
         for (js, engine) in [(SnrClamp::Hard, m::SnrClamp::Hard), (SnrClamp::Leaky, m::SnrClamp::Leaky), (SnrClamp::Sigmoid, m::SnrClamp::Sigmoid)] {
             assert_eq!(names(serde_json::to_value(js).unwrap()), names(serde_json::to_value(engine).unwrap()));
         }

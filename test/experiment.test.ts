@@ -48,6 +48,8 @@ describe('experiment config', () => {
         seeds: [1.5],
         epochs: 3,
         model: { variant: 'trnet' },
+        training: { lossReadEvery: 0, adamUpdate: 'fused' },
+        tasksPerDevice: 2.5,
       }),
     );
     expect(e.code).toBe('TRNET_INVALID_CONFIG');
@@ -61,6 +63,9 @@ describe('experiment config', () => {
       'seeds[0]: expected an integer',
       'epochs: unknown key',
       'model.variant: set by the experiment',
+      'training.lossReadEvery: expected an integer in [1, 100000], found number 0',
+      'training.adamUpdate: expected one of per-tensor, flat, found the string "fused"',
+      'tasksPerDevice: expected an integer in [1, 64], found number 2.5',
     ]) {
       expect(e.message).toContain(part);
     }
@@ -279,6 +284,36 @@ describe('an experiment on real speech', () => {
     cpSync(outDir, join(work, 'run-d'), { recursive: true });
     expect(stripDir(await report(join(work, 'run-d')))).toBe(stripDir(reference));
   }, 300_000);
+
+  it('runs two tasks at once (tasksPerDevice 2) to the same results; an abort stops both, resumably', async () => {
+    const outDir = join(work, 'run-f');
+    const k2 = { ...config(outDir), tasksPerDevice: 2 };
+    const controller = new AbortController();
+    const inFlight = new Set<string>();
+    let most = 0;
+    const first = train(k2, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.stage === 'train') inFlight.add(p.task);
+        if (p.stage === 'task') inFlight.delete(p.task);
+        most = Math.max(most, inFlight.size);
+        // Two stage-2 tasks training at the same time: stop both.
+        if (p.stage === 'train' && inFlight.size === 2 && [...inFlight].every((t) => !t.endsWith('/baseline-c'))) controller.abort();
+      },
+    });
+    await expect(first).rejects.toSatisfy(isAbortError);
+    expect(most).toBe(2);
+    const state = openExperiment(outDir);
+    // Both running tasks stopped with their state saved and their locks released.
+    expect(state.tasks.filter((t) => t.status === 'started').length).toBeGreaterThanOrEqual(2);
+    for (const t of state.tasks) expect(existsSync(join(outDir, 'tasks', t.id, '.lock')), t.id).toBe(false);
+    const resumed = await train(k2);
+    expect(stripDir(resumed)).toBe(stripDir(reference));
+    // How many tasks share the device is not part of the experiment: another count reruns the same folder.
+    const events: string[] = [];
+    await train({ ...config(outDir), tasksPerDevice: 3 }, { onProgress: (p) => p.stage === 'task' && events.push(p.status) });
+    expect(events).toEqual(Array(12).fill('skipped'));
+  }, 600_000);
 
   it('runs task by task (as job-array elements do) to the same results, refusing a stage-2 task before its reference', async () => {
     const cfg = config(join(work, 'run-e'));

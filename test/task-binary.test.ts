@@ -4,7 +4,7 @@
  * descriptions, the binary runs a task from one, and the results must equal the N-API path's for the same task and
  * seed; the runner, `trnet report` and a stage-2 task on the N-API path must take the binary's task as finished.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -186,6 +186,56 @@ describe('trnet-task', () => {
     const rep = await report(join(work, 'b'));
     expect(rep.tasks.map((t) => t.id).sort()).toEqual(tasks.map((t) => t.id).sort());
     expect(rep.summary.find((s) => s.variant === 'baseline-c')!.clean.uar.mean).toBeCloseTo(a.metrics.clean.uar, 9);
+  }, 1_800_000);
+
+  it('stops at SIGTERM with exit code 3 and its state saved, and the same command resumes it to the uninterrupted result', async () => {
+    // The uninterrupted result: task 0 of run folder a on the N-API path (the first test's; skipped if it ran).
+    await runExperimentTask(config('a'), 0);
+    const { tasks, files } = await describeTasks(config('d'));
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'SLURM_ARRAY_TASK_ID' && k !== 'JOB_COMPLETION_INDEX'));
+    const child = spawn(binary, [files[0]!, '--json'], { env });
+    let stdout = '';
+    let stderr = '';
+    let signalled = false;
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      // After the first epoch's event, so that the task is inside training (epoch 2) or evaluating when it arrives.
+      if (!signalled && stdout.includes('"stage":"epoch"')) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', (c) => done(c)));
+    expect(signalled, `no epoch event before the task ended: ${stdout}${stderr}`).toBe(true);
+    expect(code, stderr).toBe(3);
+    const last = JSON.parse(stdout.trim().split('\n').pop()!) as { stage: string; signal: string; exitCode: number; checkpoint: string };
+    expect(last).toMatchObject({ stage: 'stopped', task: tasks[0]!.id, signal: 'SIGTERM', exitCode: 3 });
+    // Resumable, as a cancelled train leaves it: last/ saved, not finished, the task lock released.
+    expect(existsSync(join(last.checkpoint, 'state.json'))).toBe(true);
+    expect(existsSync(join(tasks[0]!.dir, 'evaluation.json'))).toBe(false);
+    expect(existsSync(join(tasks[0]!.dir, '.lock'))).toBe(false);
+    const state = JSON.parse(readFileSync(join(last.checkpoint, 'state.json'), 'utf8')) as { epoch: number };
+    expect(state.epoch).toBeGreaterThanOrEqual(1);
+
+    const resumed = runBinary([files[0]!, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout.trim().split('\n').pop()!)).toMatchObject({ stage: 'done', status: 'finished' });
+    const [a, d] = [evaluation(join(work, 'a', 'tasks', tasks[0]!.id)), evaluation(tasks[0]!.dir)];
+    expect([d.epochsRun, d.best.epoch]).toEqual([a.epochsRun, a.best.epoch]);
+    expect(d.best.uar).toBeCloseTo(a.best.uar, 9);
+    expect(d.rows.map((r) => [r.utterance, r.condition, r.snrDb, r.prediction])).toEqual(a.rows.map((r) => [r.utterance, r.condition, r.snrDb, r.prediction]));
+    d.rows.forEach((r, i) => {
+      for (const [k, p] of r.probs.entries()) expect(p).toBeCloseTo(a.rows[i]!.probs[k]!, 6);
+    });
+    // The training history of the stopped-and-resumed run is the uninterrupted one's, epoch for epoch.
+    const history = (dir: string) =>
+      (JSON.parse(readFileSync(join(dir, 'run', 'report.json'), 'utf8')) as { history: { train: Record<string, number | null> }[] }).history.map(
+        (h) => h.train,
+      );
+    expect(history(tasks[0]!.dir)).toEqual(history(join(work, 'a', 'tasks', tasks[0]!.id)));
   }, 1_800_000);
 
   it('trnet tasks --describe writes the same descriptions from the command line', () => {

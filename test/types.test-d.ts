@@ -17,6 +17,7 @@ import type {
   EpochRecord,
   EvalReport,
   EvaluateProgress,
+  ExperimentConfig,
   FbankOptions,
   FbankProgress,
   FeatureSetOptions,
@@ -189,7 +190,13 @@ expectTypeOf<TrainConfig>().toEqualTypeOf<{
   prefetch?: number;
   evalBatchSize?: number | null;
   snrHeadLrMultiplier?: number;
+  lossReadEvery?: number;
+  adamUpdate?: 'per-tensor' | 'flat';
+  residentFeatures?: boolean;
+  mixedPrecisionDtype?: 'float16' | 'bfloat16';
 }>();
+// How many tasks train at once on the device (ts/experiment/config.ts).
+expectTypeOf<ExperimentConfig['tasksPerDevice']>().toEqualTypeOf<number | undefined>();
 expectTypeOf<UtteranceSpec>().toEqualTypeOf<{ path: string; label: number; speaker: string; id?: string }>();
 expectTypeOf<FeatureStoreOptions>().toEqualTypeOf<{ dir: string }>();
 expectTypeOf<FeatureSetOptions>().toEqualTypeOf<{

@@ -14,7 +14,10 @@
 #      card, paper size (batch 32, 500 × 80, 32/64/128/256), TRNet and Baseline-c, float32 and float16 autocast
 #   5. several tasks sharing the GPU: K train_speed processes at once (aggregate steps/s)
 #   6. epoch_speed: real train calls on the GPU with features read from a feature store (the CPU-side data path
-#      included) and from memory
+#      included) and from memory, then each GPU option of the trainer alone and all together (run first, right
+#      after cuda_check, as they are new and unmeasured): lossReadEvery 8 (no per-step loss read), adamUpdate flat,
+#      residentFeatures, mixed precision float16 and bfloat16, all of them, and all of them with 4 tasks sharing
+#      the GPU in one process (as tasksPerDevice 4 runs them)
 #   7. trnet-task on the tiny described experiment (if carried): Baseline-c then TRNet, on the GPU
 # and writes $OUT/summary.md (a table of the step times and ratios). Without a usable GPU it runs the same steps
 # on the CPU with tiny sizes (the fallback that checks the script itself).
@@ -90,6 +93,25 @@ run() { # run NAME LIMIT_S CMD...: output to the log, JSON lines to results with
 
 run cuda_check 60 "$bin/cuda_check" --device "$dev"
 
+# The trainer's GPU options (issue 15, "what stands in the way"), each against the same baseline: real train calls
+# of Baseline-c then TRNet, features from a store unless resident. lossReadEvery 8 rather than more: the step time
+# is measured between an epoch's first and last reads (see epoch_speed.rs), so an epoch needs several reads.
+epoch=("$bin/epoch_speed" --device "$dev" --utterances "$utts" --epochs 2 --threads 4)
+all_options=(--loss-read-every 8 --adam flat --resident)
+run "epoch-base" 90 "${epoch[@]}"
+run "epoch-no-sync" 90 "${epoch[@]}" --loss-read-every 8
+run "epoch-flat-adam" 90 "${epoch[@]}" --adam flat
+run "epoch-resident" 90 "${epoch[@]}" --resident
+if [ "$dev" = cuda ]; then
+  run "epoch-fp16" 90 "${epoch[@]}" --amp
+  run "epoch-bf16" 90 "${epoch[@]}" --bf16
+  run "epoch-all-bf16" 90 "${epoch[@]}" "${all_options[@]}" --bf16
+  run "epoch-all-bf16-tasks4" 150 "${epoch[@]}" "${all_options[@]}" --bf16 --tasks 4
+else
+  run "epoch-all" 90 "${epoch[@]}" "${all_options[@]}"
+  run "epoch-all-tasks2" 150 "${epoch[@]}" "${all_options[@]}" --tasks 2
+fi
+
 for variant in trnet baseline-c; do
   for mode in $amp_modes; do
     flag=; [ "$mode" = amp ] && flag=--amp
@@ -153,7 +175,20 @@ if shared:
     agg = sum(32 / r["train_step_s"] for r in shared)
     print(f"\n{len(shared)} processes sharing the device: {agg:.0f} training items/s together "
           f"(median step {sorted(r['train_step_s'] for r in shared)[len(shared)//2]} s each)")
+options = [r for r in rows if str(r.get("run", "")).startswith("epoch-") and "epoch_s" in r and not str(r["run"]).startswith(("epoch-store", "epoch-memory"))]
+if options:
+    base = {r["variant"]: r for r in options if r["run"] == "epoch-base"}
+    print("\n| trainer options | variant | task | epochs s | step s in epoch | step vs base | items/s (all tasks) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in options:
+        b = base.get(r["variant"])
+        ratio = f"{b['train_step_s'] / r['train_step_s']:.2f}×" if b and r["train_step_s"] else "?"
+        same = [x for x in options if x["run"] == r["run"] and x["variant"] == r["variant"]]
+        items = sum(32 / x["train_step_s"] for x in same if x["train_step_s"])
+        print(f"| {r['run']} | {r['variant']} | {r.get('task')} | {', '.join(f'{e:.2f}' for e in r['epoch_s'])} | {r['train_step_s']:.4f} | {ratio} | {items:.0f} |")
 for r in rows:
+    if str(r.get("run", "")).startswith("epoch-") and "epoch_s" in r and r in options:
+        continue
     if str(r.get("run", "")).startswith("epoch-") and "epoch_s" in r:
         print(f"\n{r['run']} {r['variant']}: epochs {r['epoch_s']} s, step in epoch {r['train_step_s']:.4f} s "
               f"({r['steps']} steps), eval {r['eval_items_per_s']:.0f} items/s, mixed precision {r['mixed_precision']}")

@@ -92,6 +92,11 @@ export interface ExperimentConfig {
   training?: Omit<TrainConfig, 'seed' | 'device'>;
   /** "cpu" (default) | "cuda" | "cuda:N" | "auto". */
   device?: string;
+  /**
+   * Tasks that train at once on the device (default 1): a small model leaves a GPU mostly idle, and each task's
+   * kernels are launched by its own thread. Results do not change; may differ between reruns of one folder.
+   */
+  tasksPerDevice?: number;
 }
 
 export type ResolvedConfig = Required<Omit<ExperimentConfig, 'noise' | 'folds' | 'features'>> & {
@@ -192,6 +197,7 @@ const TOP_KEYS = [
   'model',
   'training',
   'device',
+  'tasksPerDevice',
 ] as const;
 const NOISE_KEYS = ['name', 'reader', 'path', 'folds', 'limit'] as const;
 const ENHANCER_KEYS = ['kind', 'model', 'card', 'cacheDir', 'intraThreads'] as const;
@@ -284,9 +290,17 @@ export function resolveConfig(config: Json): ResolvedConfig {
   if (v.training !== undefined && c.object('training', v.training, null)) {
     for (const k of ['seed', 'device'])
       if ((v.training as Record<string, Json>)[k] !== undefined) c.problems.push(`training.${k}: set by the experiment (from seeds / device); remove it`);
+    // The GPU settings, checked here too so that a typo fails before any feature is built (the native side checks
+    // every training field again when a task starts).
+    const t = v.training as Record<string, Json>;
+    if (t.lossReadEvery !== undefined) c.number('training.lossReadEvery', t.lossReadEvery, 1, 100_000, true);
+    if (t.adamUpdate !== undefined) c.string('training.adamUpdate', t.adamUpdate, ['per-tensor', 'flat']);
+    if (t.mixedPrecisionDtype !== undefined) c.string('training.mixedPrecisionDtype', t.mixedPrecisionDtype, ['float16', 'bfloat16']);
+    if (t.residentFeatures !== undefined && typeof t.residentFeatures !== 'boolean') c.add('training.residentFeatures', 'true or false', t.residentFeatures);
   }
   if (v.device !== undefined && c.string('device', v.device) && !/^(cpu|auto|cuda(:\d+)?)$/.test(v.device as string))
     c.add('device', '"cpu", "auto", "cuda" or "cuda:N"', v.device);
+  if (v.tasksPerDevice !== undefined) c.number('tasksPerDevice', v.tasksPerDevice, 1, 64, true);
   if (c.problems.length > 0) throw new ConfigError(c.problems);
 
   const cfg = v as unknown as ExperimentConfig;
@@ -318,6 +332,7 @@ export function resolveConfig(config: Json): ResolvedConfig {
     model: cfg.model ?? {},
     training: cfg.training ?? {},
     device: cfg.device ?? 'cpu',
+    tasksPerDevice: cfg.tasksPerDevice ?? 1,
   };
 }
 

@@ -112,12 +112,24 @@ function readJson<T>(path: string): T {
   }
 }
 
+/**
+ * The config without the settings that say how to run it, not what it computes (they may change between reruns):
+ * how many tasks share the device, how often losses are read from it, and whether features stay on it.
+ */
+function withoutRunSettings(config: unknown): unknown {
+  if (typeof config !== 'object' || config === null) return config;
+  const { tasksPerDevice: _k, training, ...rest } = config as Record<string, unknown>;
+  if (typeof training !== 'object' || training === null) return { ...rest, training };
+  const { lossReadEvery: _r, residentFeatures: _f, ...trainingRest } = training as Record<string, unknown>;
+  return { ...rest, training: trainingRest };
+}
+
 /** Records the resolved config, or checks that a rerun into the same folder asks for the same experiment. */
 function claimFolder(cfg: ResolvedConfig): void {
   const file = join(cfg.outDir, CONFIG_FILE);
   if (existsSync(file)) {
     const before = readJson<unknown>(file);
-    const changes = configChanges(before, JSON.parse(JSON.stringify(cfg)));
+    const changes = configChanges(withoutRunSettings(before), withoutRunSettings(JSON.parse(JSON.stringify(cfg))));
     if (changes.length > 0) {
       throw experimentError(
         'TRNET_CONFIG_CHANGED',
@@ -399,23 +411,87 @@ export async function runExperiment(config: ExperimentConfig, options: Experimen
   let done = 0;
   const eta = (fractionOfCurrent: number) =>
     ran === 0 && fractionOfCurrent === 0 ? null : ((Date.now() - started) / 1000 / (ran + fractionOfCurrent)) * (tasks.length - done - fractionOfCurrent);
-  for (const task of tasks) {
-    throwIfAborted(options.signal);
-    if (existsSync(join(task.dir, EVALUATION_FILE))) {
-      done++;
-      options.onProgress?.({ stage: 'task', task: task.id, status: 'skipped', tasksDone: done, tasksTotal: tasks.length, etaSeconds: ran > 0 ? eta(0) : null });
-      continue;
-    }
+  const finished = (task: Task) => existsSync(join(task.dir, EVALUATION_FILE));
+  // Up to tasksPerDevice tasks train at once (each its own native job thread, folder and lock), taken in plan order
+  // as their Baseline-c has finished. A failure stops the others (they save their state, as on an abort) and is
+  // the one reported; an abort stops all of them. Every running task settles before this returns.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const taskOptions: ExperimentOptions = { ...options, signal: stop.signal };
+  const pending = [...tasks];
+  const running = new Map<string, Promise<void>>();
+  const doneIds = new Set<string>();
+  let failure: { error: unknown } | null = null;
+  const ready = (task: Task) => !task.needs || doneIds.has(task.needs) || existsSync(join(dirname(task.dir), 'baseline-c', EVALUATION_FILE));
+  const start = (task: Task) => {
     const release = lockTask(task.dir, task.id);
-    try {
-      await runTask(task, cfg, data, sets, options, trainProgress(task, tasks.length, options, eta));
-    } finally {
-      release();
+    const work = (async () => {
+      try {
+        await runTask(task, cfg, data, sets, taskOptions, trainProgress(task, tasks.length, options, eta));
+      } finally {
+        release();
+      }
+    })().then(
+      () => {
+        ran++;
+        done++;
+        doneIds.add(task.id);
+        options.onProgress?.({ stage: 'task', task: task.id, status: 'finished', tasksDone: done, tasksTotal: tasks.length, etaSeconds: eta(0) });
+      },
+      (error: unknown) => {
+        // The first failure is the one reported; the aborts this loop causes in the other tasks are not.
+        if (!failure && (!stop.signal.aborted || options.signal?.aborted)) failure = { error };
+        stop.abort();
+      },
+    );
+    running.set(
+      task.id,
+      work.finally(() => running.delete(task.id)),
+    );
+  };
+  try {
+    while (pending.length > 0 || running.size > 0) {
+      if (!stop.signal.aborted) {
+        for (let i = 0; i < pending.length && running.size < cfg.tasksPerDevice; ) {
+          const task = pending[i]!;
+          if (finished(task)) {
+            pending.splice(i, 1);
+            doneIds.add(task.id);
+            done++;
+            options.onProgress?.({
+              stage: 'task',
+              task: task.id,
+              status: 'skipped',
+              tasksDone: done,
+              tasksTotal: tasks.length,
+              etaSeconds: ran > 0 ? eta(0) : null,
+            });
+          } else if (ready(task)) {
+            pending.splice(i, 1);
+            start(task);
+          } else i++;
+        }
+      }
+      if (running.size === 0) {
+        if (stop.signal.aborted || pending.length === 0) break;
+        // Nothing runs and nothing is ready: a stage-2 task whose Baseline-c is not in this plan's pending list.
+        const task = pending[0]!;
+        throw experimentError(
+          'TRNET_TASK_NOT_READY',
+          `task ${task.id} needs ${task.needs} (its frozen reference), which has not finished and is not scheduled.`,
+        );
+      }
+      await Promise.race(running.values());
     }
-    ran++;
-    done++;
-    options.onProgress?.({ stage: 'task', task: task.id, status: 'finished', tasksDone: done, tasksTotal: tasks.length, etaSeconds: eta(0) });
+  } finally {
+    // Let every started task save its state and release its lock before returning or rethrowing.
+    if (running.size > 0) stop.abort();
+    await Promise.allSettled(running.values());
+    options.signal?.removeEventListener('abort', onAbort);
   }
+  if (failure) throw (failure as { error: unknown }).error;
+  throwIfAborted(options.signal);
   return writeReports(cfg.outDir);
 }
 

@@ -6,20 +6,26 @@
 //!
 //!   cargo run --release -p trnet-train --example epoch_speed --target x86_64-unknown-linux-gnu -- \
 //!     --utterances 64 --epochs 1 --threads 2 [--device cpu|cuda] [--variants baseline-c,trnet] [--memory] [--amp]
+//!     [--bf16] [--loss-read-every N] [--adam flat] [--resident] [--tasks K]
 //!
 //! Each utterance gives a clean and a noisy item (the IEM + IEM-ESC training view; Baseline-c reads the clean
 //! ones only), validation is a quarter as many utterances. `train_step_s` is the steady time per step inside the
 //! epoch (batch reads included), from the progress events: the span from an epoch's first step event to its last
 //! over steps − 1 (so pass a multiple of 32 utterances, ≥ 64: the last batch must be full, and there must be two);
 //! `validation_and_checkpoints_s` runs from the last step event to the epoch event. With
-//! `--memory` the features stay in memory instead of a store. `--amp` sets mixedPrecision (CUDA only).
+//! `--memory` the features stay in memory instead of a store. `--amp` sets mixedPrecision (CUDA only), `--bf16`
+//! mixedPrecision with mixedPrecisionDtype "bfloat16"; `--loss-read-every N`, `--adam flat` and `--resident` set
+//! lossReadEvery, adamUpdate and residentFeatures. With lossReadEvery N the step events arrive N at a time, so the
+//! steady step time is the span between an epoch's first and last reads over the steps between them. `--tasks K`
+//! runs K such runs at once on K threads of this process (as an experiment with tasksPerDevice K does), each
+//! printing its lines with its "task" number.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
 use trnet_dsp::rng::SplitMix64;
 use trnet_model::{ModelConfig, Variant};
-use trnet_train::{Dataset, EvalOptions, Item, Stage, TrainConfig, TrainHooks, TrainProgress, evaluate, store, train};
+use trnet_train::{AdamUpdate, Dataset, EvalOptions, Item, MixedPrecisionDtype, Stage, TrainConfig, TrainHooks, TrainProgress, evaluate, store, train};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -48,9 +54,10 @@ fn random_set(utterances: usize, seed: u64) -> Dataset {
     ds
 }
 
-/// One epoch's progress events: (wall, CPU) seconds at its first and last step events, the step events seen, and
-/// the wall seconds at its epoch event (which follows validation and the checkpoints).
-type Marks = ((f64, f64), (f64, f64), usize, f64);
+/// One epoch's progress events: (wall, CPU) seconds at its first and last step events, the step events seen, the
+/// wall seconds at its epoch event (which follows validation and the checkpoints), and the steps of its first and
+/// last step events.
+type Marks = ((f64, f64), (f64, f64), usize, f64, (usize, usize));
 
 fn main() {
     // On a spawned thread, as the addon runs jobs on a libuv worker thread.
@@ -59,6 +66,21 @@ fn main() {
 
 fn run() {
     let args: Vec<String> = std::env::args().collect();
+    let tasks: usize = arg(&args, "--tasks", 1);
+    if tasks > 1 {
+        std::thread::scope(|scope| {
+            for task in 0..tasks {
+                let args = &args;
+                scope.spawn(move || run_one(args, Some(task)));
+            }
+        });
+    } else {
+        run_one(&args, None);
+    }
+}
+
+fn run_one(args: &[String], task: Option<usize>) {
+    let args = args.to_vec();
     let utterances: usize = arg(&args, "--utterances", 64);
     let epochs: usize = arg(&args, "--epochs", 1);
     let threads: usize = arg(&args, "--threads", 2);
@@ -66,9 +88,15 @@ fn run() {
     let variants: String = arg(&args, "--variants", "baseline-c,trnet".to_string());
     let memory = args.iter().any(|a| a == "--memory");
     let amp = args.iter().any(|a| a == "--amp");
-    trnet_runtime::allocator::configure("fast".parse().unwrap());
+    let bf16 = args.iter().any(|a| a == "--bf16");
+    let loss_read_every: usize = arg(&args, "--loss-read-every", 1);
+    let adam: String = arg(&args, "--adam", "per-tensor".to_string());
+    let resident = args.iter().any(|a| a == "--resident");
+    if task.is_none_or(|t| t == 0) {
+        trnet_runtime::allocator::configure("fast".parse().unwrap());
+    }
 
-    let dir = std::env::temp_dir().join(format!("trnet-epoch-speed-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("trnet-epoch-speed-{}-{}", std::process::id(), task.unwrap_or(0)));
     let _ = std::fs::remove_dir_all(&dir);
     let (train_set, val_set) = if memory {
         (random_set(utterances, 1), random_set(utterances.div_ceil(4), 2))
@@ -77,7 +105,17 @@ fn run() {
         let v = store::save(&random_set(utterances.div_ceil(4), 2), &dir.join("store-val"), "", serde_json::Value::Null).unwrap();
         (store::open(&t).unwrap(), store::open(&v).unwrap())
     };
-    let config = TrainConfig { epochs, device: device.clone(), threads: Some(threads), mixed_precision: amp, ..Default::default() };
+    let config = TrainConfig {
+        epochs,
+        device: device.clone(),
+        threads: Some(threads),
+        mixed_precision: amp || bf16,
+        mixed_precision_dtype: if bf16 { MixedPrecisionDtype::Bfloat16 } else { MixedPrecisionDtype::Float16 },
+        loss_read_every,
+        adam_update: if adam == "flat" { AdamUpdate::Flat } else { AdamUpdate::PerTensor },
+        resident_features: resident,
+        ..Default::default()
+    };
     let mut reference = None;
     for name in variants.split(',') {
         let variant: Variant = name.parse().unwrap();
@@ -93,12 +131,18 @@ fn run() {
             let mut m = marks.borrow_mut();
             match p.stage {
                 Stage::Step => {
+                    // The epoch's first read delivers steps 1..=first together: the span starts at its last event.
+                    let first = loss_read_every.min(p.steps_per_epoch);
                     if m.len() < p.epoch {
-                        m.push((now, now, 0, f64::NAN));
+                        m.push((now, now, 0, f64::NAN, (first, p.step)));
                     }
                     let e = m.last_mut().unwrap();
+                    if p.step <= first {
+                        e.0 = now;
+                    }
                     e.1 = now;
                     e.2 += 1;
+                    e.4.1 = p.step;
                 }
                 Stage::Epoch => {
                     if let Some(e) = m.last_mut() {
@@ -115,7 +159,7 @@ fn run() {
         // but the first (which also warms up): the steady step time is that span over steps − 1.
         let m = marks.borrow();
         let steps: usize = m.iter().map(|e| e.2).sum();
-        let spans = m.iter().map(|e| e.2.saturating_sub(1)).sum::<usize>().max(1) as f64;
+        let spans = m.iter().map(|e| e.4.1.saturating_sub(e.4.0)).sum::<usize>().max(1) as f64;
         let step_s = m.iter().map(|e| e.1.0 - e.0.0).sum::<f64>() / spans;
         let step_cpu_s = m.iter().map(|e| e.1.1 - e.0.1).sum::<f64>() / spans;
         let epoch_s: Vec<f64> = report.history.iter().map(|h| h.seconds).collect();
@@ -134,8 +178,13 @@ fn run() {
             "{}",
             serde_json::json!({
                 "variant": name,
+                "task": task,
                 "device": report.device,
                 "mixed_precision": report.mixed_precision,
+                "bf16": bf16,
+                "loss_read_every": loss_read_every,
+                "adam": adam,
+                "resident": resident,
                 "threads": threads,
                 "features": if memory { "memory" } else { "store" },
                 "train_items": report.train_items,

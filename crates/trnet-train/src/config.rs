@@ -28,6 +28,30 @@ impl Default for LrPlateau {
     }
 }
 
+/// How Adam updates the parameters (adam.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdamUpdate {
+    /// PyTorch's single-tensor Adam, op for op: about seven kernels per parameter tensor (the default; the
+    /// known-answer tests against torch.optim.Adam hold for it).
+    #[default]
+    PerTensor,
+    /// One update over all parameters held in one flat buffer: about ten kernels per step in all, for GPUs,
+    /// where each kernel launch costs CPU time. Equal to the per-tensor update to float32 rounding.
+    Flat,
+}
+
+/// The dtype of mixed precision (`mixedPrecision`), see precision.rs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MixedPrecisionDtype {
+    /// float16 with dynamic loss scaling (PyTorch AMP's recipe; the default).
+    #[default]
+    Float16,
+    /// bfloat16: float32's exponent range, so no loss scaling.
+    Bfloat16,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TrainConfig {
@@ -69,6 +93,21 @@ pub struct TrainConfig {
     /// rate for all, the paper's). The head starts at weight 0 and d moves little with the SNR, so at 1e-3 a
     /// short run barely spreads c (issue 15).
     pub snr_head_lr_multiplier: f64,
+    /// Steps whose losses are read from the device together (default 1: after every step). Reading a loss
+    /// waits for the device, so on a GPU a larger value (e.g. 50) lets the CPU queue the next steps while the
+    /// device runs. Results do not change: the step events (delivered together when their losses are read),
+    /// the epoch's loss means, the divergence check (which names the same step) and a cancelled run's saved
+    /// loss sums are the same for every value. Reads also happen at the end of every epoch and at a cancel.
+    pub loss_read_every: usize,
+    /// "per-tensor" (default) or "flat"; see `AdamUpdate`. A run resumes with the update it started with.
+    pub adam_update: AdamUpdate,
+    /// Load the training items onto the device once per train/resume call and gather each batch there by
+    /// index (resident.rs), instead of reading and copying every batch. Costs device memory (an IEMOCAP fold's
+    /// TRNet items at 500 frames: 4.2 GB); does not change results.
+    pub resident_features: bool,
+    /// The dtype autocast computes in when `mixedPrecision` is on: "float16" (default, with loss scaling) or
+    /// "bfloat16" (no loss scaling). Ignored when mixed precision is off.
+    pub mixed_precision_dtype: MixedPrecisionDtype,
 }
 
 impl Default for TrainConfig {
@@ -91,12 +130,18 @@ impl Default for TrainConfig {
             prefetch: 2,
             eval_batch_size: None,
             snr_head_lr_multiplier: 1.0,
+            loss_read_every: 1,
+            adam_update: AdamUpdate::PerTensor,
+            resident_features: false,
+            mixed_precision_dtype: MixedPrecisionDtype::Float16,
         }
     }
 }
 
 const MAX_EPOCHS: usize = 1_000_000;
 const MAX_BATCH: usize = 1 << 16;
+/// Pending steps keep a few bytes of device memory each; more than this buys nothing.
+const MAX_LOSS_READ_EVERY: usize = 100_000;
 
 impl TrainConfig {
     pub fn eval_batch(&self) -> usize {
@@ -159,6 +204,14 @@ impl TrainConfig {
         }
         if self.threads == Some(0) || self.threads.is_some_and(|t| t > 1024) {
             return bad("threads", "null or 1..=1024", format!("{:?}", self.threads), "Use null to keep libtorch's setting, or the number of cores.");
+        }
+        if self.loss_read_every == 0 || self.loss_read_every > MAX_LOSS_READ_EVERY {
+            return bad(
+                "lossReadEvery",
+                &format!("1..={MAX_LOSS_READ_EVERY} steps"),
+                self.loss_read_every.to_string(),
+                "Use 1 (read after every step) or e.g. 50 on a GPU.",
+            );
         }
         if self.prefetch > 64 {
             return bad("prefetch", "0..=64 batches", self.prefetch.to_string(), "Use 2.");
@@ -267,5 +320,13 @@ mod tests {
         let err = TrainConfig { mixed_precision: true, device: "cpu".into(), ..Default::default() }.validate().unwrap_err();
         assert!(err.to_string().contains("CUDA only"), "{err}");
         TrainConfig { mixed_precision: true, device: "auto".into(), ..Default::default() }.validate().unwrap();
+        // bfloat16 too: CUDA autocast only (tch's autocast runs nothing in reduced precision on the CPU).
+        let bf16 = TrainConfig { mixed_precision: true, mixed_precision_dtype: MixedPrecisionDtype::Bfloat16, device: "cpu".into(), ..Default::default() };
+        let err = bf16.validate().unwrap_err();
+        assert_eq!(err.code(), "TRNET_INVALID_CONFIG");
+        assert!(err.to_string().contains("mixedPrecision"), "{err}");
+        let json = r#"{"mixedPrecision": true, "mixedPrecisionDtype": "bfloat16", "device": "cuda"}"#;
+        assert_eq!(TrainConfig::from_json(json).unwrap().mixed_precision_dtype, MixedPrecisionDtype::Bfloat16);
+        assert!(TrainConfig::from_json(r#"{"mixedPrecisionDtype": "bf16"}"#).is_err());
     }
 }

@@ -7,6 +7,11 @@
 //! running statistics); a strictly higher UAR than any earlier epoch writes `best/`; the plateau schedule
 //! and early stopping look at the same UAR; `last/` is rewritten; an "epoch" progress event follows.
 //!
+//! Loss values are read from the device `lossReadEvery` steps at a time (a read waits for the device): until
+//! then each step's losses stay on the device, and the read delivers those steps' events, adds them to the
+//! epoch's sums and checks them for divergence in step order, so events, sums and errors are those of a read
+//! after every step. Reads also happen at the end of each epoch's steps and at a cancel, before anything is saved.
+//!
 //! Cancellation is polled before every step and every validation batch. A cancelled run writes `last/` at
 //! the exact position (epoch, steps done, partial loss sums) and returns `Error::Cancelled`; `resume`
 //! replays the rest of that epoch's batches from the same seeded order. A fresh run writes `last/` before
@@ -20,11 +25,13 @@
 
 use crate::adam::Adam;
 use crate::batcher::{Fields, epoch_plan, for_each_batch};
-use crate::config::TrainConfig;
+use crate::config::{MixedPrecisionDtype, TrainConfig};
 use crate::dataset::Dataset;
 use crate::forward;
 use crate::metrics::{EvalOptions, evaluate_items};
+use crate::precision::{self, AutocastDtype};
 use crate::report::{EpochRecord, LossValues, Stage, TrainProgress, TrainReport, ValMetrics};
+use crate::resident::Resident;
 use crate::run::{
     self, BEST, BEST_FILE, DataPrint, LAST, LossScale, LossSums, OPTIMIZER_FILE, REPORT_FILE, RNG_NOTE, RunState, STATE_FILE, STATE_FORMAT, TRAIN_CONFIG_FILE,
 };
@@ -160,7 +167,7 @@ pub fn resume(
 }
 
 /// Train-config fields that may differ between a run and its resumption.
-const RESUME_MAY_CHANGE: [&str; 4] = ["epochs", "threads", "prefetch", "device"];
+const RESUME_MAY_CHANGE: [&str; 6] = ["epochs", "threads", "prefetch", "device", "lossReadEvery", "residentFeatures"];
 
 fn check_resumable(out_dir: &Path, saved: &TrainConfig, given: &TrainConfig) -> Result<()> {
     given.validate()?;
@@ -284,6 +291,11 @@ impl<'a> Setup<'a> {
         Ok(Setup { config: config.clone(), model_config: model_config.clone(), train_set, val_set, train_items, val_items, device, mixed_precision, reference })
     }
 
+    /// float16 autocast needs dynamic loss scaling; bfloat16 (float32's exponent range) does not.
+    fn loss_scaling(&self) -> bool {
+        self.mixed_precision && self.config.mixed_precision_dtype == MixedPrecisionDtype::Float16
+    }
+
     fn data_print(&self) -> Result<DataPrint> {
         let print = |ds: &Dataset, items: &[usize]| -> Result<String> { Ok(format!("{:016x}", ds.subset(items)?.fingerprint()?)) };
         let reference = match &self.reference {
@@ -300,6 +312,18 @@ impl<'a> Setup<'a> {
     }
 }
 
+/// A step whose losses are still on the device (see the module comment).
+struct PendingStep {
+    /// (ce, low, high, total) as float32 on the device; a term the variant lacks holds a copy of ce.
+    losses: tch::Tensor,
+    has_low: bool,
+    has_high: bool,
+    items: usize,
+    step: usize,
+    global_step: usize,
+    lr: f64,
+}
+
 /// A run in progress: model, optimizer and the state that `last/` saves.
 struct Session<'a> {
     setup: Setup<'a>,
@@ -310,6 +334,8 @@ struct Session<'a> {
     state: RunState,
     steps_per_epoch: usize,
     started: Instant,
+    /// Steps taken whose losses have not been read yet (at most `lossReadEvery`).
+    pending: Vec<PendingStep>,
 }
 
 impl<'a> Session<'a> {
@@ -325,6 +351,9 @@ impl<'a> Session<'a> {
         let mut adam = Adam::new(&vs, cfg.learning_rate, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.weight_decay)?;
         // A no-op at the default 1 (and for the variants without an SNR-aware module).
         adam.scale_lr("snr.", cfg.snr_head_lr_multiplier);
+        if cfg.adam_update == crate::AdamUpdate::Flat {
+            adam.flatten()?;
+        }
         let steps_per_epoch = setup.train_items.len().div_ceil(cfg.batch_size);
         let state = RunState {
             format: STATE_FORMAT,
@@ -340,12 +369,12 @@ impl<'a> Session<'a> {
             best: None,
             epochs_since_best: 0,
             stopped_early: false,
-            loss_scale: setup.mixed_precision.then(LossScale::default),
+            loss_scale: setup.loss_scaling().then(LossScale::default),
             history: Vec::new(),
             data: setup.data_print()?,
             rng: RNG_NOTE.into(),
         };
-        Ok(Session { setup, out_dir: out_dir.to_path_buf(), vs, model, adam, state, steps_per_epoch, started: Instant::now() })
+        Ok(Session { setup, out_dir: out_dir.to_path_buf(), vs, model, adam, state, steps_per_epoch, started: Instant::now(), pending: Vec::new() })
     }
 
     /// Loads weights, optimizer moments and state from `last_dir`.
@@ -368,7 +397,7 @@ impl<'a> Session<'a> {
             });
         }
         state.train_config = self.setup.config.clone();
-        if self.setup.mixed_precision && state.loss_scale.is_none() {
+        if self.setup.loss_scaling() && state.loss_scale.is_none() {
             state.loss_scale = Some(LossScale::default());
         }
         self.state = state;
@@ -413,6 +442,22 @@ impl<'a> Session<'a> {
     fn run(&mut self, hooks: &TrainHooks<'_>) -> Result<TrainReport> {
         self.started = Instant::now();
         let epochs = self.setup.config.epochs;
+        // bfloat16 autocast: set on this (the training) thread for training and validation, restored on return.
+        let _dtype = if self.setup.mixed_precision && self.setup.config.mixed_precision_dtype == MixedPrecisionDtype::Bfloat16 {
+            Some(AutocastDtype::set(precision::SCALAR_BFLOAT16)?)
+        } else {
+            None
+        };
+        let fields = Fields::train(self.model.variant());
+        let resident = if self.setup.config.resident_features && self.state.epoch < epochs && !self.state.stopped_early {
+            match Resident::load(self.setup.train_set, &self.setup.train_items, fields, self.setup.device, hooks.cancelled) {
+                Ok(r) => Some(r),
+                Err(Error::Cancelled { .. }) => return Err(self.cancel()),
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
         while self.state.epoch < epochs && !self.state.stopped_early {
             let epoch_started = Instant::now();
             let e = self.state.epoch;
@@ -420,20 +465,35 @@ impl<'a> Session<'a> {
             let skip = self.state.step;
             let mut stopped = false;
             let (train_set, prefetch) = (self.setup.train_set, self.setup.config.prefetch);
-            for_each_batch(train_set, &plan[skip..], Fields::train(self.model.variant()), prefetch, |k, batch| {
+            let mut body = |k: usize, batch: crate::batcher::Batch| -> Result<ControlFlow<()>> {
                 if (hooks.cancelled)() {
                     stopped = true;
                     return Ok(ControlFlow::Break(()));
                 }
                 let lr = self.adam.lr;
                 let n = batch.len();
-                let values = self.train_step(batch, skip + k + 1)?;
-                self.state.partial.add(&values, n);
+                let losses = self.train_step(batch)?;
                 self.state.step = skip + k + 1;
                 self.state.global_step += 1;
-                (hooks.on_progress)(self.progress(Stage::Step, values, lr, None));
+                let (step, global_step) = (self.state.step, self.state.global_step);
+                self.pending.push(PendingStep { losses: losses.0, has_low: losses.1, has_high: losses.2, items: n, step, global_step, lr });
+                if self.pending.len() >= self.setup.config.loss_read_every {
+                    self.read_losses(hooks)?;
+                }
                 Ok(ControlFlow::Continue(()))
-            })?;
+            };
+            match &resident {
+                // The same plan, the batches gathered on the device.
+                Some(r) => {
+                    for (k, indices) in plan[skip..].iter().enumerate() {
+                        if body(k, r.batch(indices)?)?.is_break() {
+                            break;
+                        }
+                    }
+                }
+                None => for_each_batch(train_set, &plan[skip..], fields, prefetch, body)?,
+            }
+            self.read_losses(hooks)?;
             if stopped || (hooks.cancelled)() {
                 return Err(self.cancel());
             }
@@ -442,20 +502,25 @@ impl<'a> Session<'a> {
         self.finish()
     }
 
-    /// One optimiser step; returns the batch's losses (read before the update).
-    fn train_step(&mut self, batch: crate::batcher::Batch, step: usize) -> Result<LossValues> {
+    /// One optimiser step; returns the batch's losses as a (4,) float32 tensor on the device (ce, low, high,
+    /// total; a missing term holds ce) and whether L_low and L_high are present. Nothing is read from the device.
+    fn train_step(&mut self, batch: crate::batcher::Batch) -> Result<(tch::Tensor, bool, bool)> {
         let amp = self.setup.mixed_precision;
         let batch = batch.to_device(self.setup.device)?;
         let reference = self.setup.reference.as_ref().map(|(_, c)| c.model.encoder());
         let out = forward::forward(&self.model, &batch, true, amp)?;
         let losses = forward::losses(&self.model, &out, &batch, reference, amp)?;
-        let (ce, low, high, total) = losses.values()?;
-        let values = LossValues { ce, low, high, total };
-        for (term, v) in [("cross-entropy", Some(ce)), ("L_low", low), ("L_high", high), ("total", Some(total))] {
-            if let Some(v) = v.filter(|v| !v.is_finite()) {
-                return Err(Error::Diverged { epoch: self.state.epoch + 1, step, term: term.into(), value: v });
-            }
-        }
+        let stacked = tch::no_grad(|| -> std::result::Result<tch::Tensor, tch::TchError> {
+            // Float32 (exact for float16 terms under autocast); widening to f64 on the host then gives the bits
+            // a per-step f_double_value read gives.
+            let as_f32 = |t: &tch::Tensor| if t.kind() == tch::Kind::Float { Ok(t.detach()) } else { t.detach().f_to_kind(tch::Kind::Float) };
+            let ce = as_f32(&losses.ce)?;
+            let low = losses.low.as_ref().map_or_else(|| Ok(ce.shallow_clone()), as_f32)?;
+            let high = losses.high.as_ref().map_or_else(|| Ok(ce.shallow_clone()), as_f32)?;
+            tch::Tensor::f_stack(&[&ce, &low, &high, &as_f32(&losses.total)?], 0)
+        })
+        .map_err(Error::torch("keeping the step's losses"))?;
+        let terms = (stacked, losses.low.is_some(), losses.high.is_some());
         self.adam.zero_grad();
         let clip = self.setup.config.grad_clip_norm;
         match &mut self.state.loss_scale {
@@ -479,7 +544,37 @@ impl<'a> Session<'a> {
                 scale.update(finite);
             }
         }
-        Ok(values)
+        Ok(terms)
+    }
+
+    /// Reads the losses of the pending steps (one transfer), then, step by step in order, checks them for
+    /// divergence, adds them to the epoch's sums and reports the step's progress event: what reading after
+    /// every step gives, later.
+    fn read_losses(&mut self, hooks: &TrainHooks<'_>) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let rows: Vec<&tch::Tensor> = pending.iter().map(|p| &p.losses).collect();
+        let read = || -> std::result::Result<Vec<f32>, tch::TchError> {
+            let all = tch::Tensor::f_stack(&rows, 0)?.f_to_device(Device::Cpu)?.f_flatten(0, -1)?;
+            Vec::<f32>::try_from(&all)
+        };
+        let values = tch::no_grad(read).map_err(Error::torch("reading the loss values"))?;
+        for (p, v) in pending.iter().zip(values.chunks_exact(4)) {
+            let f = |i: usize| f64::from(v[i]);
+            let values = LossValues { ce: f(0), low: p.has_low.then(|| f(1)), high: p.has_high.then(|| f(2)), total: f(3) };
+            for (term, v) in [("cross-entropy", Some(values.ce)), ("L_low", values.low), ("L_high", values.high), ("total", Some(values.total))] {
+                if let Some(v) = v.filter(|v| !v.is_finite()) {
+                    return Err(Error::Diverged { epoch: self.state.epoch + 1, step: p.step, term: term.into(), value: v });
+                }
+            }
+            self.state.partial.add(&values, p.items);
+            let mut event = self.progress(Stage::Step, values, p.lr, None);
+            (event.step, event.global_step) = (p.step, p.global_step);
+            (hooks.on_progress)(event);
+        }
+        Ok(())
     }
 
     fn end_epoch(&mut self, hooks: &TrainHooks<'_>, epoch_started: Instant) -> Result<()> {

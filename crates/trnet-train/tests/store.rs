@@ -156,6 +156,16 @@ fn training_from_a_store_is_bit_identical_to_training_in_memory() {
         );
         assert_eq!(weights(&on_disk), weights(&in_memory), "prefetch {prefetch}");
     }
+    // residentFeatures: the store's training items loaded onto the device once and each batch gathered there by
+    // index; the same plan, so the same bits.
+    let config = TrainConfig { epochs: 2, batch_size: 16, device: "cpu".into(), seed: 3, resident_features: true, ..Default::default() };
+    let resident =
+        train(&config, &model(Variant::Trnet), &train_disk, &val_disk, Some(&reference.best_dir), &root.join("resident"), &TrainHooks::NONE).unwrap();
+    assert_eq!(
+        serde_json::to_string(&resident.history.iter().map(|h| (&h.train, &h.val)).collect::<Vec<_>>()).unwrap(),
+        serde_json::to_string(&in_memory.history.iter().map(|h| (&h.train, &h.val)).collect::<Vec<_>>()).unwrap()
+    );
+    assert_eq!(weights(&resident), weights(&in_memory), "resident features");
 }
 
 /// An enhancer that fails on one utterance (told apart by its length, which its noisy copies share) must fail

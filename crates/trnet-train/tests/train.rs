@@ -226,6 +226,88 @@ fn progress_reports_every_step_and_epoch() {
     assert!(serde_json::to_string(epochs[0]).unwrap().contains("\"stage\":\"epoch\""));
 }
 
+/// Every step event of a run, without its wall time.
+fn step_events(config: &TrainConfig, variant: Variant, dir: &Path, cancel_at_poll: Option<usize>) -> (Vec<TrainProgress>, Option<TrainReport>) {
+    let events = RefCell::new(Vec::new());
+    let polls = Cell::new(0usize);
+    let on_progress = |mut p: TrainProgress| {
+        p.elapsed_s = 0.0;
+        events.borrow_mut().push(p);
+    };
+    let cancelled = || {
+        polls.set(polls.get() + 1);
+        cancel_at_poll.is_some_and(|n| polls.get() >= n)
+    };
+    let result =
+        train(config, &tiny_model(variant), train_set(), val_set(), Some(reference()), dir, &TrainHooks { on_progress: &on_progress, cancelled: &cancelled });
+    let report = match (result, cancel_at_poll) {
+        (Ok(r), None) => Some(r),
+        (Err(e), Some(_)) => {
+            assert_eq!(e.code(), "ABORT_ERR", "{e}");
+            None
+        }
+        (r, c) => panic!("cancel at {c:?}: {:?}", r.map(|r| r.epochs_run)),
+    };
+    (events.into_inner(), report)
+}
+
+/// Losses read from the device every few steps (lossReadEvery) give the events, epoch means, weights and the
+/// saved partial sums of a cancelled run that a read after every step gives: the same values, later.
+#[test]
+fn reading_losses_every_few_steps_changes_nothing_but_when_events_arrive() {
+    // 48 items / 7 = 7 steps per epoch, not a multiple of 3: the epoch's last read holds one step.
+    let every = resume_config(2);
+    let (a, b) = (TempDir::new("read-1"), TempDir::new("read-3"));
+    let (ea, ra) = step_events(&every, Variant::Trnet, a.path(), None);
+    let (eb, rb) = step_events(&TrainConfig { loss_read_every: 3, ..every.clone() }, Variant::Trnet, b.path(), None);
+    assert_eq!(ea.len(), 2 * 7 + 2);
+    assert_eq!(ea, eb, "the step and epoch events differ");
+    assert!(ea.iter().any(|p| p.stage == Stage::Step && p.losses.low.is_some() && p.losses.high.is_some()));
+    assert_same_run(a.path(), &ra.unwrap(), b.path(), &rb.unwrap());
+
+    // Cancelled at the same poll (the 15th: 8 in epoch 1's steps, 3 in its validation, then epoch 2 before its 4th step): the same saved state, partial loss
+    // sums included, bit for bit; and the run resumed from the lossReadEvery 3 cut is the uninterrupted run.
+    let (c1, c3) = (TempDir::new("read-1-cut"), TempDir::new("read-3-cut"));
+    let (e1, _) = step_events(&every, Variant::Trnet, c1.path(), Some(15));
+    let (e3, _) = step_events(&TrainConfig { loss_read_every: 3, ..every.clone() }, Variant::Trnet, c3.path(), Some(15));
+    assert_eq!(e1, e3);
+    let state = |d: &Path| serde_json::from_slice::<serde_json::Value>(&bytes(&d.join("last/state.json"))).unwrap();
+    let (s1, s3) = (state(c1.path()), state(c3.path()));
+    assert_eq!((&s1["epoch"], &s1["step"]), (&serde_json::json!(1), &serde_json::json!(3)), "{s1}");
+    assert!(s1["partial"]["items"].as_u64().unwrap() == 21 && s1["partial"]["high"].is_f64(), "{s1}");
+    assert_eq!(s1["partial"], s3["partial"]);
+    for f in ["last/model.safetensors", "last/optimizer.safetensors"] {
+        assert!(bytes(&c1.join(f)) == bytes(&c3.join(f)), "{f}");
+    }
+    let resumed = resume(&TrainConfig { loss_read_every: 3, ..every }, train_set(), val_set(), Some(reference()), c3.path(), &TrainHooks::NONE).unwrap();
+    let ra = serde_json::from_slice::<TrainReport>(&bytes(&a.join("report.json"))).unwrap();
+    assert_same_run(a.path(), &ra, c3.path(), &resumed);
+}
+
+/// adamUpdate "flat": the same training as the per-tensor update to float32 rounding, and a run cut mid-epoch
+/// resumes (weights and moments loaded into the flat buffers) to the uninterrupted flat run, bit for bit.
+#[test]
+fn flat_adam_trains_like_per_tensor_adam_and_resumes_exactly() {
+    let per_tensor = resume_config(3);
+    let flat = TrainConfig { adam_update: trnet_train::AdamUpdate::Flat, ..per_tensor.clone() };
+    let (a, b, cut) = (TempDir::new("adam-per-tensor"), TempDir::new("adam-flat"), TempDir::new("adam-flat-cut"));
+    let ra = run(&per_tensor, Variant::Trnet, a.path());
+    let rb = run(&flat, Variant::Trnet, b.path());
+    assert_eq!(ra.history.len(), rb.history.len());
+    for (x, y) in ra.history.iter().zip(&rb.history) {
+        assert!((x.train.total - y.train.total).abs() < 1e-5, "epoch {}: {} vs {}", x.epoch, x.train.total, y.train.total);
+        assert!((x.val.ce - y.val.ce).abs() < 1e-4, "epoch {}: {} vs {}", x.epoch, x.val.ce, y.val.ce);
+    }
+    let weights = |d: &Path| checkpoint::load(&d.join("last"), Device::Cpu).unwrap().vs.variables();
+    let (wa, wb) = (weights(a.path()), weights(b.path()));
+    for (name, t) in &wa {
+        let diff = (t - &wb[name]).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{name} differs by {diff} after {} steps", ra.global_steps);
+    }
+    let resumed = interrupted(Variant::Trnet, &flat, &flat, cut.path(), |p| p.stage == Stage::Step && p.epoch == 2 && p.step == 3);
+    assert_same_run(b.path(), &rb, cut.path(), &resumed);
+}
+
 #[test]
 fn missing_inputs_and_bad_data_are_coded_errors() {
     let dir = TempDir::new("errors");
@@ -302,6 +384,10 @@ fn mixed_precision_is_refused_on_cpu_and_ignored_on_auto_without_a_gpu() {
         let report = train(&config, &tiny_model(Variant::BaselineNoisy), train_set(), val_set(), None, &dir.join("b"), &TrainHooks::NONE).unwrap();
         assert!(!report.mixed_precision);
         assert_eq!(report.device, "Cpu");
+        // bfloat16 on "auto" without a GPU: ignored the same way (no autocast dtype is looked up or set).
+        let bf16 = TrainConfig { mixed_precision_dtype: trnet_train::MixedPrecisionDtype::Bfloat16, ..config };
+        let report = train(&bf16, &tiny_model(Variant::BaselineNoisy), train_set(), val_set(), None, &dir.join("c"), &TrainHooks::NONE).unwrap();
+        assert!(!report.mixed_precision);
     }
 }
 

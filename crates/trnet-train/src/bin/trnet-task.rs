@@ -6,12 +6,54 @@
 //!   trnet-task <run folder> [--index N]             [--device D] [--json]
 //!
 //! With a run folder the index comes from --index, else SLURM_ARRAY_TASK_ID, else JOB_COMPLETION_INDEX.
-//! Exit codes: 0 done (or already finished), 1 the task failed (the message names its TRNET_* code), 2 usage.
+//! Exit codes: 0 done (or already finished), 1 the task failed (the message names its TRNET_* code), 2 usage,
+//! 3 stopped by SIGTERM or SIGINT (EXIT_STOPPED): the task stopped at the next step or evaluation batch and saved
+//! its resumable state (`run/last`, as a cancelled `train` does); the same command resumes it. Slurm sends SIGTERM
+//! at a time limit and SIGKILL `KillWait` seconds later (30 by default); a second signal exits at once with
+//! 128 + the signal's number, as an uncaught one would.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
 use trnet_train::task::{self, RunOptions, Status, TaskError};
 use trnet_train::{Stage, TrainHooks, TrainProgress};
+
+/// The exit status of a task stopped by a signal, resumable (see the module comment).
+const EXIT_STOPPED: u8 = 3;
+
+/// The first SIGTERM/SIGINT received (0: none). Set from the signal handler; polled by the training loop's
+/// cancellation hook at every step and evaluation batch.
+static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_stop_signal(signal: libc::c_int) {
+    // Only async-signal-safe work here: an atomic swap, and _exit on the second signal (the user or the scheduler
+    // insists; the task's last/ from its previous epoch or cancel is still there to resume from).
+    if STOP_SIGNAL.swap(signal, Ordering::SeqCst) != 0 {
+        unsafe { libc::_exit(128 + signal) }
+    }
+}
+
+fn catch_stop_signals() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe; SA_RESTART keeps
+        // interrupted reads and writes (stores, checkpoints) from failing with EINTR.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        _ => "a signal",
+    }
+}
 
 const USAGE: &str = "usage: trnet-task <task.json | task folder | run folder> [--index N] [--device cpu|cuda|cuda:N|auto] [--json]";
 
@@ -118,7 +160,9 @@ fn main() -> ExitCode {
             }
         }
     };
-    let hooks = TrainHooks { on_progress: &on_progress, cancelled: &|| false };
+    catch_stop_signals();
+    let stop_requested = || STOP_SIGNAL.load(Ordering::SeqCst) != 0;
+    let hooks = TrainHooks { on_progress: &on_progress, cancelled: &stop_requested };
     let options = RunOptions { device: args.device, hooks };
     let started = std::time::Instant::now();
     match task::run_task(&loaded, &options) {
@@ -133,6 +177,19 @@ fn main() -> ExitCode {
                 println!("task {} ({id}): {status} in {:.1} s", loaded.description.index, started.elapsed().as_secs_f64());
             }
             ExitCode::SUCCESS
+        }
+        Err(e) if e.code == "ABORT_ERR" && stop_requested() => {
+            let signal = signal_name(STOP_SIGNAL.load(Ordering::SeqCst));
+            let checkpoint = loaded.dir.join("run").join(trnet_train::run::LAST);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "stage": "stopped", "task": id, "signal": signal, "checkpoint": checkpoint, "exitCode": EXIT_STOPPED, "seconds": started.elapsed().as_secs_f64() })
+                );
+            } else {
+                eprintln!("trnet-task: {id}: stopped by {signal}; its state is saved in {}; run the same command again to resume", checkpoint.display());
+            }
+            ExitCode::from(EXIT_STOPPED)
         }
         Err(e) => {
             report(&e, json);
