@@ -20,7 +20,7 @@ cat > "$out/experiment.config.json" <<JSON
     "unmatched": { "reader": "folder", "path": "$shared/data/noise-speechcommands", "name": "SpeechCommands-noise" }
   },
   "folds": { "limit": 4 },
-  "seeds": [1, 2],
+  "seeds": [1],
   "features": { "frames": 300 },
   "enhancer": { "kind": "gtcrn", "model": "$gtcrn" },
   "model": { "channels": [16, 32, 64, 64] },
