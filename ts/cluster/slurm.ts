@@ -307,7 +307,7 @@ export function submitSlurm(configFile: string, config: ExperimentConfig, given:
  * its description (else each element would fail on the node, after queueing).
  */
 function checkTaskBinary(binary: string, tasks: Task[], configFile: string): void {
-  let executable = false;
+  let executable: boolean;
   try {
     accessSync(binary, constants.X_OK);
     executable = statSync(binary).isFile();

@@ -162,18 +162,22 @@ impl Adam {
         self.params.iter().map(|p| p.var.grad()).filter(Tensor::defined).collect()
     }
 
-    /// One Adam update from the current gradients; variables without a gradient are skipped.
-    pub fn step(&mut self) -> Result<()> {
-        if self.flat.is_some() && self.params.iter().all(|p| p.var.grad().defined()) {
-            return self.step_flat();
-        }
+    /// Counts one more step and returns its bias-corrected step size and √(1 − β₂ᵗ), shared by both update paths.
+    fn advance(&mut self) -> (f64, f64) {
         self.step += 1;
         let t = self.step as f64;
         // Python floats: `beta ** step` and `x ** 0.5` are libm's pow, which powf calls too.
         let bias1 = 1.0 - self.beta1.powf(t);
         let bias2 = 1.0 - self.beta2.powf(t);
-        let step_size = self.lr / bias1;
-        let bias2_sqrt = bias2.powf(0.5);
+        (self.lr / bias1, bias2.powf(0.5))
+    }
+
+    /// One Adam update from the current gradients; variables without a gradient are skipped.
+    pub fn step(&mut self) -> Result<()> {
+        if self.flat.is_some() && self.params.iter().all(|p| p.var.grad().defined()) {
+            return self.step_flat();
+        }
+        let (step_size, bias2_sqrt) = self.advance();
         let (beta1, beta2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
         tch::no_grad(|| -> Result<()> {
             for p in &mut self.params {
@@ -202,12 +206,7 @@ impl Adam {
     /// `step` over the flat buffers: the gradients concatenated in parameter order, then the update once; the last
     /// operation runs once per run of variables with the same rate (one run unless `scale_lr` made more).
     fn step_flat(&mut self) -> Result<()> {
-        self.step += 1;
-        let t = self.step as f64;
-        let bias1 = 1.0 - self.beta1.powf(t);
-        let bias2 = 1.0 - self.beta2.powf(t);
-        let step_size = self.lr / bias1;
-        let bias2_sqrt = bias2.powf(0.5);
+        let (step_size, bias2_sqrt) = self.advance();
         let (beta1, beta2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
         let Some(flat) = &mut self.flat else { return Ok(()) };
         let params = &self.params;
