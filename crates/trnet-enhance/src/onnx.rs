@@ -106,6 +106,25 @@ pub struct OnnxModel {
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,
     pub intra_threads: usize,
+    /// ONNX Runtime's per-node profile is being recorded (`TRNET_ORT_PROFILE`); written when the model drops.
+    profiling: bool,
+}
+
+/// `TRNET_ORT_PROFILE=<file prefix>`: every session records ONNX Runtime's per-node timings and writes them as
+/// `<prefix>_<timestamp>.json` (Chrome trace format) when the model is dropped — where the SE time goes.
+fn profile_prefix() -> Option<PathBuf> {
+    std::env::var_os("TRNET_ORT_PROFILE").filter(|p| !p.is_empty()).map(PathBuf::from)
+}
+
+impl Drop for OnnxModel {
+    fn drop(&mut self) {
+        if self.profiling {
+            match self.session.end_profiling() {
+                Ok(file) => eprintln!("trnet: ONNX Runtime profile of {} written to {file}", self.path.display()),
+                Err(e) => eprintln!("trnet: ONNX Runtime profile of {} not written: {e}", self.path.display()),
+            }
+        }
+    }
 }
 
 fn spec(name: &str, dtype: &ValueType) -> TensorSpec {
@@ -139,6 +158,12 @@ impl OnnxModel {
             .map_err(threads)?
             .with_intra_op_spinning(false)
             .map_err(threads)?;
+        let profiling = profile_prefix();
+        if let Some(prefix) = &profiling {
+            builder = builder
+                .with_profiling(prefix)
+                .map_err(|e| Error::Ort { during: "enabling ONNX Runtime profiling (TRNET_ORT_PROFILE)".into(), reason: e.to_string() })?;
+        }
         let rerouted = if options.fast_gru && gru_op::enabled_by_env() { reroute(&path)? } else { Rerouted::AsIs(None) };
         let (session, fast_grus) = match rerouted {
             Rerouted::AsIs(unparsed) => {
@@ -160,7 +185,7 @@ impl OnnxModel {
         };
         let inputs = session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
         let outputs = session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
-        Ok(OnnxModel { session, path, fast_grus, inputs, outputs, intra_threads })
+        Ok(OnnxModel { session, path, fast_grus, inputs, outputs, intra_threads, profiling: profiling.is_some() })
     }
 
     pub fn path(&self) -> &Path {
