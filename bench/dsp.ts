@@ -3,6 +3,8 @@
  * kaldi-native-fbank and a plain TypeScript implementation, plus decode and decode+resample throughput,
  * all on the same RAVDESS audio in the same run. Ratios are against torchaudio measured here and now.
  *
+ * Also GTCRN's STFT and inverse STFT (the SE stage's own framing) against torch.stft / torch.istft.
+ *
  *   npx tsx bench/dsp.ts [--files 120] [--repeats 3]
  *
  * Python baselines need the dev venv (scripts/setup-dev.sh, made on first use). Single-thread figures pin
@@ -13,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeAudio, fbank, fbankBatch, info, loadAudioBatch, PAPER_FBANK } from '../ts/index.js';
+import { decodeAudio, fbank, fbankBatch, GTCRN_STFT, info, istft, loadAudioBatch, PAPER_FBANK, stft } from '../ts/index.js';
 import { PlainFbank } from './lib/plain-fbank.js';
 import { bestOf, devPython, ravdessFiles, repoRoot, table, wav16 } from './lib/timing.js';
 
@@ -56,6 +58,9 @@ try {
     for (const f of wav48k) decodeAudio(f);
   });
   t[`trnet loadAudioBatch WAV 48k→16k, ${cores} threads`] = await bestOf(repeats, () => loadAudioBatch(wav48k));
+  t['trnet STFT + inverse STFT (GTCRN framing), 1 thread'] = await bestOf(repeats, () => {
+    for (const w of waves) istft(stft(w, GTCRN_STFT), GTCRN_STFT, w.length);
+  });
 
   const { python, why } = devPython();
   if (python) {
@@ -66,13 +71,15 @@ try {
     t['kaldi-native-fbank, compute only, 1 thread'] = py.kaldi_native_fbank_compute_s;
     t['kaldi-native-fbank, compute + read frames from Python, 1 thread'] = py.kaldi_native_fbank_s;
     t['soundfile + torchaudio resample 48k→16k, 1 thread'] = py.soundfile_torchaudio_resample_s;
+    t[`torch ${py.torch} stft + istft (GTCRN framing), 1 thread`] = py.torch_stft_istft_s;
   } else {
     console.log(`Python baselines unavailable (${why}); ratios use the plain TypeScript fbank instead.\n`);
   }
 
   const baselineName = Object.keys(t).find((k) => k.startsWith('torchaudio')) ?? 'plain TypeScript fbank, 1 thread';
   const fbankRows = Object.keys(t).filter((k) => /fbank/i.test(k));
-  const ioRows = Object.keys(t).filter((k) => !/fbank/i.test(k));
+  const stftRows = Object.keys(t).filter((k) => /stft/i.test(k));
+  const ioRows = Object.keys(t).filter((k) => !/fbank|stft/i.test(k));
   const resampleBase = t['soundfile + torchaudio resample 48k→16k, 1 thread'];
   console.log('Log-Mel filterbank (80 bins, 25/10 ms, povey, dither 0)');
   console.log(
@@ -86,6 +93,14 @@ try {
     table([
       ['', 'seconds', '× real time', 'ratio vs soundfile + torchaudio'],
       ...ioRows.map((k) => [k, t[k]!.toFixed(4), Math.round(audioSeconds / t[k]!), resampleBase ? (resampleBase / t[k]!).toFixed(2) : 'n/a']),
+    ]),
+  );
+  const stftBase = t[stftRows.find((k) => k.startsWith('torch ')) ?? ''];
+  console.log('\nSTFT + inverse STFT (n_fft 512, hop 256, √Hann, centred; the SE stage around GTCRN)');
+  console.log(
+    table([
+      ['', 'seconds', '× real time', 'ratio vs torch'],
+      ...stftRows.map((k) => [k, t[k]!.toFixed(4), Math.round(audioSeconds / t[k]!), stftBase ? (stftBase / t[k]!).toFixed(2) : 'n/a']),
     ]),
   );
 } finally {

@@ -72,6 +72,17 @@ def main():
             F.resample(torch.from_numpy(data), rate, 16000)
 
     out["soundfile_torchaudio_resample_s"] = best_of(repeats, decode_resample)
+
+    # GTCRN's STFT (n_fft 512, hop 256, sqrt periodic Hann, centred, reflect) and its inverse, as the SE stage
+    # runs them around the network.
+    window = torch.hann_window(512).sqrt()
+
+    def stft_istft():
+        for w in waves:
+            spec = torch.stft(w, 512, 256, 512, window, center=True, pad_mode="reflect", return_complex=True)
+            torch.istft(spec, 512, 256, 512, window, center=True, length=w.numel())
+
+    out["torch_stft_istft_s"] = best_of(repeats, stft_istft)
     print(json.dumps(out))
 
 

@@ -146,20 +146,13 @@ impl Stft {
             frames.checked_mul(bins).and_then(|n| n.checked_mul(2)),
             "Use a longer hop_length or a shorter signal.",
         )?;
-        let mut frame = self.forward.make_input_vec();
-        let mut spectrum = self.forward.make_output_vec();
-        let mut scratch = self.forward.make_scratch_vec();
-        for t in 0..frames {
-            let start = t * self.config.hop_length;
-            for ((f, &x), &w) in frame.iter_mut().zip(&padded[start..start + n_fft]).zip(&self.window) {
-                *f = x * w;
-            }
-            self.forward.process_with_scratch(&mut frame, &mut spectrum, &mut scratch).expect("buffers are sized by the plan");
-            for (k, c) in spectrum.iter().enumerate() {
-                data[(t * bins + k) * 2] = c.re;
-                data[(t * bins + k) * 2 + 1] = c.im;
-            }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { self.analyse_frames_avx2(&padded, &mut data, bins) };
+            return Ok(Spectrogram { frames, bins, data });
         }
+        self.analyse_frames(&padded, &mut data, bins);
         Ok(Spectrogram { frames, bins, data })
     }
 
@@ -192,15 +185,57 @@ impl Stft {
                 "Pass the length of the signal the spectrogram was made from, or none.",
             ));
         }
+        let length = length.unwrap_or(natural);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return Ok(unsafe { self.overlap_add_avx2(spec, total, offset, length) });
+        }
+        Ok(self.overlap_add(spec, total, offset, length))
+    }
+
+    /// The frame loop of `forward`: window, FFT, and the bins into `data` (frame-major, (real, imag) pairs).
+    #[inline(always)]
+    fn analyse_frames(&self, padded: &[f32], data: &mut [f32], bins: usize) {
+        let n_fft = self.config.n_fft;
+        let mut frame = self.forward.make_input_vec();
+        let mut spectrum = self.forward.make_output_vec();
+        let mut scratch = self.forward.make_scratch_vec();
+        for (t, row) in data.chunks_exact_mut(bins * 2).enumerate() {
+            let start = t * self.config.hop_length;
+            for ((f, &x), &w) in frame.iter_mut().zip(&padded[start..start + n_fft]).zip(&self.window) {
+                *f = x * w;
+            }
+            self.forward.process_with_scratch(&mut frame, &mut spectrum, &mut scratch).expect("buffers are sized by the plan");
+            for (pair, c) in row.chunks_exact_mut(2).zip(&spectrum) {
+                pair[0] = c.re;
+                pair[1] = c.im;
+            }
+        }
+    }
+
+    /// `analyse_frames` compiled for AVX2 (the same operations in the same order: the same bits).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn analyse_frames_avx2(&self, padded: &[f32], data: &mut [f32], bins: usize) {
+        self.analyse_frames(padded, data, bins)
+    }
+
+    /// The weighted overlap-add of `inverse`, trimmed or zero-extended to `length` samples.
+    #[inline(always)]
+    fn overlap_add(&self, spec: &Spectrogram, total: usize, offset: usize, length: usize) -> Vec<f32> {
+        let StftConfig { n_fft, hop_length, .. } = self.config;
         let mut sum = vec![0.0f64; total];
         let mut envelope = vec![0.0f64; total];
         let mut spectrum = self.inverse.make_input_vec();
         let mut frame = self.inverse.make_output_vec();
         let mut scratch = self.inverse.make_scratch_vec();
         let last = spectrum.len() - 1;
-        for t in 0..spec.frames {
-            for (k, c) in spectrum.iter_mut().enumerate() {
-                *c = spec.bin(t, k);
+        let scale = n_fft as f32;
+        // Slices rather than indices in the loops below, so that they vectorise (no bounds check per sample).
+        for (t, row) in spec.data.chunks_exact(spec.bins * 2).enumerate() {
+            for (c, pair) in spectrum.iter_mut().zip(row.chunks_exact(2)) {
+                *c = Complex32::new(pair[0], pair[1]);
             }
             // A real signal's DC (and, for even n_fft, Nyquist) bins are real; torch ignores their imaginary parts.
             spectrum[0].im = 0.0;
@@ -209,21 +244,29 @@ impl Stft {
             }
             self.inverse.process_with_scratch(&mut spectrum, &mut frame, &mut scratch).expect("imaginary parts that must be zero were zeroed");
             let start = t * hop_length;
-            for (i, (&x, &w)) in frame.iter().zip(&self.window).enumerate() {
-                sum[start + i] += (x / n_fft as f32 * w) as f64;
-                envelope[start + i] += (w * w) as f64;
+            for ((s, &x), &w) in sum[start..start + n_fft].iter_mut().zip(&frame).zip(&self.window) {
+                *s += (x / scale * w) as f64;
+            }
+            for (e, &w) in envelope[start..start + n_fft].iter_mut().zip(&self.window) {
+                *e += (w * w) as f64;
             }
         }
-        let length = length.unwrap_or(natural);
         let mut out = vec![0.0f32; length];
-        for (i, o) in out.iter_mut().enumerate() {
-            let j = i + offset;
-            if j < total {
+        let covered = length.min(total.saturating_sub(offset));
+        if covered > 0 {
+            for ((o, &s), &e) in out[..covered].iter_mut().zip(&sum[offset..offset + covered]).zip(&envelope[offset..offset + covered]) {
                 // Samples no window reaches (envelope ≈ 0) cannot be recovered; leave them at zero.
-                *o = if envelope[j] > 1e-11 { (sum[j] / envelope[j]) as f32 } else { 0.0 };
+                *o = if e > 1e-11 { (s / e) as f32 } else { 0.0 };
             }
         }
-        Ok(out)
+        out
+    }
+
+    /// `overlap_add` compiled for AVX2 (the same IEEE operations in the same order, no FMA: the same bits).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn overlap_add_avx2(&self, spec: &Spectrogram, total: usize, offset: usize, length: usize) -> Vec<f32> {
+        self.overlap_add(spec, total, offset, length)
     }
 
     fn pad<'a>(&self, signal: &'a [f32]) -> Result<std::borrow::Cow<'a, [f32]>> {
