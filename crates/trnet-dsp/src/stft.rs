@@ -136,7 +136,6 @@ impl Stft {
     }
 
     pub fn forward(&self, signal: &[f32]) -> Result<Spectrogram> {
-        let n_fft = self.config.n_fft;
         let padded = self.pad(signal)?;
         let frames = self.num_frames(signal.len());
         let bins = self.bins();
