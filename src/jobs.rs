@@ -15,7 +15,7 @@ use napi::{Env, JsValue, Status};
 use napi_derive::napi;
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// One progress event: a union discriminated by `stage` in the generated TypeScript (`{ stage: 'decode';
 /// done; total } | …`), so each job's callback gets exactly the fields its stage has. The façade narrows it
@@ -190,6 +190,8 @@ type Task = Box<dyn FnOnce() + Send>;
 /// pass. The thread ends when the `JobThread` is stopped or dropped, after the jobs already queued.
 pub struct JobThread {
     queue: std::sync::Mutex<Option<std::sync::mpsc::Sender<Task>>>,
+    /// Jobs sent to this thread that have not finished yet.
+    queued: Arc<AtomicUsize>,
 }
 
 impl JobThread {
@@ -201,7 +203,12 @@ impl JobThread {
                 task();
             }
         });
-        JobThread { queue: std::sync::Mutex::new(started.ok().map(|_| tx)) }
+        JobThread { queue: std::sync::Mutex::new(started.ok().map(|_| tx)), queued: Arc::default() }
+    }
+
+    /// Jobs sent here and not finished yet (a caller with several threads picks the least busy).
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
     }
 
     /// Lets the thread end once the jobs queued so far are done; later jobs get threads of their own.
@@ -213,10 +220,14 @@ impl JobThread {
 
     fn send(&self, task: Task) -> Result<(), Task> {
         let queue = self.queue.lock().ok();
-        match queue.as_ref().and_then(|q| q.as_ref()) {
-            Some(tx) => tx.send(task).map_err(|e| e.0),
-            None => Err(task),
-        }
+        let Some(tx) = queue.as_ref().and_then(|q| q.as_ref()) else { return Err(task) };
+        let queued = self.queued.clone();
+        queued.fetch_add(1, Ordering::SeqCst);
+        tx.send(Box::new(move || {
+            task();
+            queued.fetch_sub(1, Ordering::SeqCst);
+        }))
+        .map_err(|e| e.0)
     }
 }
 

@@ -51,6 +51,9 @@ pub struct ModelLoadOptions {
     /// The SE front end the model was trained with, loaded now and kept open until `close()`; variants that
     /// read Xe need it for `enhance`. `cacheDir` is honoured (predictions usually leave it out).
     pub enhancer: Option<EnhancerOptions>,
+    /// Long-lived job threads for the model's predictions (default 1): a job goes to the least busy one, so up
+    /// to this many run their SE front end and fbank at once (forward passes take turns on the model).
+    pub threads: Option<u32>,
 }
 
 #[napi(object)]
@@ -59,6 +62,33 @@ pub struct ModelInput {
     pub x: Float32Array,
     /// Log-Mel features of the SE front end's output (same shape); required by variants that read Xe.
     pub xe: Option<Float32Array>,
+}
+
+#[napi(object)]
+pub struct WaveOptions {
+    /// The fbank the model was trained with.
+    pub fbank: Option<FbankOptions>,
+    /// Factor on the samples (input and SE output) before the fbank (`features.waveformScale`; default 1).
+    pub waveform_scale: Option<f64>,
+    /// Also return each input's representation (`embedding`).
+    pub embeddings: Option<bool>,
+}
+
+/// Milliseconds per stage of `predictWaves`.
+#[napi(object)]
+pub struct PipelineStages {
+    pub enhance: f64,
+    pub fbank: f64,
+    pub forward: f64,
+}
+
+#[napi(object)]
+pub struct WavePredictions {
+    pub outputs: Vec<ModelOutput>,
+    /// Wall-clock time of each stage.
+    pub ms: PipelineStages,
+    /// The process's CPU time (all threads) during each stage.
+    pub cpu: PipelineStages,
 }
 
 #[napi(object)]
@@ -94,6 +124,8 @@ pub struct NativeModel {
     // lock so that one prediction's enhancement runs while another's forward pass holds the model.
     enhancer: RwLock<Option<Arc<EnhancerPool>>>,
     variant: String,
+    /// The variant reads Xe (the fbank of the SE front end's output).
+    reads_xe: bool,
     precision: &'static str,
     num_classes: u32,
     n_mels: u32,
@@ -101,9 +133,9 @@ pub struct NativeModel {
     // The trained frame count, outside the lock (which a forward pass holds) for samplesKept.
     frames: usize,
     intra_op_threads: Option<usize>,
-    /// The thread the model's prediction jobs (predict, timeline) run on, one after another: they hold the
-    /// model's lock for their whole run anyway, and a thread per job cost more than the job's own overhead.
-    worker: JobThread,
+    /// The threads the model's prediction jobs (predict, predictWaves, timeline) run on: a thread per job cost
+    /// more than a job's own overhead. Each job goes to the one with the fewest jobs queued.
+    workers: Vec<JobThread>,
 }
 
 #[napi]
@@ -134,6 +166,7 @@ impl NativeModel {
             Ok(NativeModel {
                 enhancer: RwLock::new(enhancer),
                 variant: config.variant.name().to_string(),
+                reads_xe: config.variant.needs_enhanced(),
                 precision: precision.name(),
                 num_classes: config.num_classes as u32,
                 n_mels: config.n_mels as u32,
@@ -141,7 +174,7 @@ impl NativeModel {
                 jobs: Arc::default(),
                 frames,
                 intra_op_threads: options.intra_op_threads.map(|n| n.max(1) as usize),
-                worker: JobThread::start("trnet-model"),
+                workers: (0..options.threads.unwrap_or(1).max(1)).map(|_| JobThread::start("trnet-model")).collect(),
             })
         })
     }
@@ -180,16 +213,7 @@ impl NativeModel {
         if self.closed() {
             return Err(closed().into_napi());
         }
-        let pool = self.enhancer.read().ok().and_then(|e| e.clone()).ok_or_else(|| {
-            Failure::new(
-                Code("TRNET_INVALID_ARGUMENT"),
-                format!(
-                    "enhance: expected a model loaded with its SE front end ({{ enhancer }}) for a variant that reads Xe, found variant {} without one. Pass the enhancer to NativeModel.load.",
-                    self.variant
-                ),
-            )
-            .into_napi()
-        })?;
+        let pool = self.enhancer_pool("enhance").map_err(Failure::into_napi)?;
         spawn(
             env,
             move |_ctx| {
@@ -216,6 +240,50 @@ impl NativeModel {
             let run = if embeddings == Some(true) { predict_embedded } else { predict };
             let outputs = run(&loaded.checkpoint.model, &borrowed, loaded.frames, loaded.pad)?;
             Ok(outputs.into_iter().map(model_output).collect())
+        })
+    }
+
+    /// The whole prediction from 16 kHz mono waveforms in one job on one of the model's threads: the SE front
+    /// end (variants that read Xe), the waveform scale, the fbank of the input and of the SE output, then the
+    /// forward pass under the model's lock. One hop instead of one per stage (each hop, with its thread start
+    /// and its copies into and out of JavaScript arrays, cost ≈ 0.2–0.5 ms). Stage times come back with it.
+    #[napi(ts_return_type = "Promise<WavePredictions>")]
+    pub fn predict_waves(&self, env: &Env, waves: Vec<Float32Array>, options: WaveOptions) -> napi::Result<Job<WavePredictions>, Code> {
+        let pool = if self.reads_xe { Some(self.enhancer_pool("predictWaves").map_err(Failure::into_napi)?) } else { None };
+        let fbank = to_options(options.fbank).map_err(Failure::into_napi)?;
+        let scale = options.waveform_scale.unwrap_or(1.0);
+        let run = if options.embeddings == Some(true) { predict_embedded } else { predict };
+        let loaded = self.loaded().map_err(Failure::into_napi)?;
+        let running = JobCount::start(&self.jobs);
+        let intra = self.intra_op_threads;
+        spawn_on(env, self.worker(), move |_ctx| {
+            let _running = running;
+            let mut clock = StageClock::start();
+            let waves: Vec<&[f32]> = waves.iter().map(|w| &w[..]).collect();
+            let (net, enhance, fbank) = network_inputs(pool.as_deref(), &fbank, scale, &waves, &mut clock)?;
+            set_intra_op_threads(intra);
+            let loaded = lock(&loaded);
+            let outputs = run(&loaded.checkpoint.model, &net.inputs(), loaded.frames, loaded.pad)?;
+            drop(loaded);
+            let forward = clock.lap();
+            let stages = |f: fn(&Lap) -> f64| PipelineStages { enhance: f(&enhance), fbank: f(&fbank), forward: f(&forward) };
+            Ok(WavePredictions { outputs: outputs.into_iter().map(model_output).collect(), ms: stages(|l| l.ms), cpu: stages(|l| l.cpu_ms) })
+        })
+    }
+
+    /// The network's inputs `predictWaves` computes for each waveform (`x`, and `xe` for the variants that read
+    /// it: frames × bins, before padding or cutting to the trained frame count), on one of the model's threads.
+    #[napi(ts_return_type = "Promise<Array<ModelInput>>")]
+    pub fn wave_frames(&self, env: &Env, waves: Vec<Float32Array>, options: WaveOptions) -> napi::Result<Job<Vec<ModelInput>>, Code> {
+        let pool = if self.reads_xe { Some(self.enhancer_pool("waveFrames").map_err(Failure::into_napi)?) } else { None };
+        let fbank = to_options(options.fbank).map_err(Failure::into_napi)?;
+        let scale = options.waveform_scale.unwrap_or(1.0);
+        self.loaded().map_err(Failure::into_napi)?;
+        spawn_on(env, self.worker(), move |_ctx| {
+            let waves: Vec<&[f32]> = waves.iter().map(|w| &w[..]).collect();
+            let (net, ..) = network_inputs(pool.as_deref(), &fbank, scale, &waves, &mut StageClock::start())?;
+            let mut xe = net.xe.into_iter();
+            Ok(net.x.into_iter().map(|x| ModelInput { x: x.into(), xe: xe.next().map(Float32Array::new) }).collect())
         })
     }
 
@@ -282,13 +350,32 @@ impl NativeModel {
         if let Ok(mut e) = self.enhancer.write() {
             *e = None;
         }
-        self.worker.stop();
+        for worker in &self.workers {
+            worker.stop();
+        }
     }
 }
 
 impl NativeModel {
     fn loaded(&self) -> Result<Arc<Mutex<Loaded>>, Failure> {
         self.loaded.read().ok().and_then(|l| l.clone()).ok_or_else(closed)
+    }
+
+    /// The model's SE front end, for `what`; an error when the model was loaded without one.
+    fn enhancer_pool(&self, what: &str) -> Result<Arc<EnhancerPool>, Failure> {
+        self.enhancer.read().ok().and_then(|e| e.clone()).ok_or_else(|| {
+            Failure::new(
+                Code("TRNET_INVALID_ARGUMENT"),
+                format!(
+                    "{what}: expected a model loaded with its SE front end ({{ enhancer }}) for a variant that reads Xe, found variant {} without one. Pass the enhancer to NativeModel.load.",
+                    self.variant
+                ),
+            )
+        })
+    }
+
+    fn worker(&self) -> &JobThread {
+        self.workers.iter().min_by_key(|w| w.queued()).expect("a model has at least one worker")
     }
 
     /// One prediction job on the loaded model: counted in `jobs` (the bound `threads` is checked against), with the
@@ -301,12 +388,10 @@ impl NativeModel {
         let loaded = self.loaded().map_err(Failure::into_napi)?;
         let running = JobCount::start(&self.jobs);
         let intra = self.intra_op_threads;
-        spawn_on(env, &self.worker, move |_ctx| {
+        spawn_on(env, self.worker(), move |_ctx| {
             let _running = running;
             set_intra_op_threads(intra);
-            // A panic in an earlier prediction poisons the lock; the model itself is unchanged by a forward pass.
-            let loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
-            work(&loaded)
+            work(&lock(&loaded))
         })
     }
 }
@@ -382,6 +467,97 @@ fn warm_up(checkpoint: &Checkpoint, enhancer: Option<&EnhancerPool>, frames: usi
         pool.enhance(&vec![0.0f32; 16_000])?;
     }
     Ok(())
+}
+
+/// The model, for one job. A panic in an earlier prediction poisons the lock; the model itself is unchanged by a
+/// forward pass.
+fn lock(loaded: &Mutex<Loaded>) -> std::sync::MutexGuard<'_, Loaded> {
+    loaded.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Wall-clock and process CPU time since the last lap.
+struct StageClock {
+    wall: std::time::Instant,
+    cpu_ms: f64,
+}
+
+struct Lap {
+    ms: f64,
+    cpu_ms: f64,
+}
+
+impl StageClock {
+    fn start() -> Self {
+        StageClock { wall: std::time::Instant::now(), cpu_ms: process_cpu_ms() }
+    }
+
+    fn lap(&mut self) -> Lap {
+        let next = StageClock::start();
+        let lap = Lap { ms: (next.wall - self.wall).as_secs_f64() * 1e3, cpu_ms: next.cpu_ms - self.cpu_ms };
+        *self = next;
+        lap
+    }
+}
+
+fn process_cpu_ms() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a valid out-pointer; on failure `t` stays zero (the stage then reads 0).
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 / 1e6
+}
+
+/// The network's inputs for a batch of waveforms: `x` of each, and `xe` of each for the variants that read it.
+struct NetworkInputs {
+    x: Vec<Vec<f32>>,
+    xe: Vec<Vec<f32>>,
+}
+
+impl NetworkInputs {
+    fn inputs(&self) -> Vec<PredictInput<'_>> {
+        self.x.iter().enumerate().map(|(i, x)| PredictInput { x, xe: self.xe.get(i).map(|v| &v[..]) }).collect()
+    }
+}
+
+/// SE front end (when `pool` is given), waveform scale, fbank of the inputs and of their SE outputs; the laps
+/// of the SE and fbank stages.
+fn network_inputs(
+    pool: Option<&EnhancerPool>,
+    fbank: &trnet_dsp::fbank::FbankOptions,
+    scale: f64,
+    waves: &[&[f32]],
+    clock: &mut StageClock,
+) -> Result<(NetworkInputs, Lap, Lap), Failure> {
+    let enhanced = match pool {
+        Some(pool) => enhance_all(pool, waves)?,
+        None => Vec::new(),
+    };
+    let enhance = clock.lap();
+    let mut x = fbank_all(fbank, scale, waves, &enhanced)?;
+    let xe = x.split_off(waves.len());
+    Ok((NetworkInputs { x, xe }, enhance, clock.lap()))
+}
+
+/// The SE front end's output for each waveform: one input on this thread, several on all cores. A failure names
+/// its input.
+fn enhance_all(pool: &EnhancerPool, waves: &[&[f32]]) -> Result<Vec<Vec<f32>>, Failure> {
+    let results = match waves {
+        [one] => vec![pool.enhance(one)],
+        _ => pool.enhance_batch(waves, &BatchControl::NONE).into_iter().map(|r| r.expect("no cancellation")).collect(),
+    };
+    let named = |i: usize, f: Failure| Failure { message: format!("input {i}: the SE front end failed: {}", f.message), ..f };
+    results.into_iter().enumerate().map(|(i, r)| r.map(|e| e.samples).map_err(|e| named(i, e.into()))).collect()
+}
+
+/// The fbank of every input and then of every SE output (scaled by `scale` first, in f64 as JavaScript
+/// did), each as frames × bins. The two of one prediction on this thread; more on all cores.
+fn fbank_all(opts: &trnet_dsp::fbank::FbankOptions, scale: f64, waves: &[&[f32]], enhanced: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, Failure> {
+    let all: Vec<&[f32]> = waves.iter().copied().chain(enhanced.iter().map(|e| &e[..])).collect();
+    let scaled: Vec<Vec<f32>> =
+        if scale == 1.0 { Vec::new() } else { all.iter().map(|w| w.iter().map(|&v| (f64::from(v) * scale) as f32).collect()).collect() };
+    let all: Vec<&[f32]> = if scale == 1.0 { all } else { scaled.iter().map(|w| &w[..]).collect() };
+    let results = if all.len() <= 2 { trnet_dsp::fbank::compute_here(opts, &all) } else { trnet_dsp::fbank::compute_batch(opts, &all) };
+    let named = |i: usize, f: Failure| Failure { message: format!("input {}: no features: {}", i % waves.len(), f.message), ..f };
+    results.into_iter().enumerate().map(|(i, r)| r.map(|f| f.data).map_err(|e| named(i, e.into()))).collect()
 }
 
 fn model_output(o: PredictOutput) -> ModelOutput {

@@ -263,6 +263,18 @@ describe('predictions from raw audio with a trained model', () => {
     expect(await codeOf(model.predict({ samples: new Float32Array(100), sampleRate: 0 }))).toBe('TRNET_INVALID_ARGUMENT');
     expect(await codeOf(model.predict(Buffer.from('not audio at all')))).toMatch(/^TRNET_AUDIO_/);
     expect(await codeOf(model.predict(join(work, 'missing.wav')))).toBe('TRNET_AUDIO_MISSING');
+    // A batch names the input the SE front end or the fbank refused.
+    const good = { samples: new Float32Array(16_000).map((_, i) => Math.sin(i / 10) * 0.1), sampleRate: 16_000 };
+    const nan = { samples: good.samples.slice(), sampleRate: 16_000 };
+    nan.samples[500] = Number.NaN;
+    await expect(model.predictBatch([good, nan])).rejects.toMatchObject({
+      code: 'TRNET_INVALID_ARGUMENT',
+      message: expect.stringMatching(/^input 1: the SE front end failed: .*NaN at sample 500/),
+    });
+    await expect(model.predictBatch([good, { samples: new Float32Array(100), sampleRate: 16_000 }])).rejects.toMatchObject({
+      code: 'TRNET_INVALID_ARGUMENT',
+      message: expect.stringMatching(/^input 1: no features: waveform length: expected at least one frame/),
+    });
     model.close();
   });
 

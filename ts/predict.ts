@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { decodeAudio, decodeAudioBytes } from './audio.js';
 import { type EnhanceItem, type EnhancerOptions, enhancerInfo } from './enhance.js';
-import { type FbankOptions, fbankBatch, PAPER_FBANK } from './features.js';
+import { type FbankOptions, PAPER_FBANK } from './features.js';
 import { type Native, native } from './native.js';
 import { arrayOf, callNative, codedError, Found, invalid, LOAD_OPTIONS, PREDICT_INPUT, PREDICT_OPTIONS, path, TIMELINE_OPTIONS } from './validate.js';
 
@@ -488,7 +488,8 @@ export class Model {
    */
   async frames(input: PredictInput): Promise<ModelFrames> {
     PREDICT_INPUT(input, 'input');
-    const [f] = await this.lmfb([input]);
+    this.checkOpen();
+    const [f] = await (callNative(() => this.native.waveFrames(this.waves([input]), this.waveOptions(false))) as Promise<Native.ModelInput[]>);
     const bins = this.native.nMels;
     return { x: f!.x, xe: f!.xe ?? null, frames: f!.x.length / bins, bins };
   }
@@ -524,10 +525,19 @@ export class Model {
   }
 
   private async run(inputs: PredictInput[], times?: StageClock, embedding = false): Promise<PredictResult[]> {
-    const batch = await this.lmfb(inputs, times);
-    const outputs = await (callNative(() => this.native.predict(batch, embedding)) as Promise<ModelOutput[]>);
-    lap(times, 'forward');
-    return outputs.map((o) => this.result(o));
+    this.checkOpen();
+    if (times) [times.mark, times.cpuMark] = [performance.now(), cpuNow()];
+    const waves = this.waves(inputs);
+    lap(times, 'decode');
+    // SE, fbank and forward pass in one native job (one hop; Model.lmfb keeps the stages apart for frames()).
+    const r = await (callNative(() => this.native.predictWaves(waves, this.waveOptions(embedding))) as Promise<Native.WavePredictions>);
+    if (times) {
+      for (const stage of ['enhance', 'fbank', 'forward'] as const) {
+        times.ms[stage] += r.ms[stage];
+        times.cpu[stage] += r.cpu[stage];
+      }
+    }
+    return r.outputs.map((o) => this.result(o));
   }
 
   private checkOpen(): void {
@@ -561,32 +571,17 @@ export class Model {
     return { label: this.classes[best]!, probabilities, c: o.c ?? null, ...(o.embedding ? { embedding: o.embedding } : {}) };
   }
 
-  /** The network's inputs for each input: decode, cut, SE, waveform scale, fbank (frames × bins, unpadded). */
-  private async lmfb(inputs: PredictInput[], times?: StageClock): Promise<{ x: Float32Array; xe?: Float32Array }[]> {
-    this.checkOpen();
-    if (times) [times.mark, times.cpuMark] = [performance.now(), cpuNow()];
+  private waveOptions(embeddings: boolean): Native.WaveOptions {
+    return { fbank: this.features.fbank, waveformScale: this.features.waveformScale, embeddings };
+  }
+
+  /** Each input decoded to 16 kHz mono and cut to what the model's frames read. */
+  private waves(inputs: PredictInput[]): Float32Array[] {
     const kept = this.kept;
-    const waves = inputs.map((input) => {
+    return inputs.map((input) => {
       const w = decode(input, kept);
       return kept !== null && w.length > kept ? w.slice(0, kept) : w;
     });
-    lap(times, 'decode');
-    const needsXe = this.needsXe;
-    const enhanced = needsXe ? await this.enhance(waves) : [];
-    lap(times, 'enhance');
-    const scale = this.features.waveformScale;
-    const scaled = scale === 1 ? [...waves, ...enhanced] : [...waves, ...enhanced].map((w) => w.map((v) => v * scale));
-    const feats = await fbankBatch(scaled, this.features.fbank);
-    lap(times, 'fbank');
-    const matrix = (i: number) => {
-      const f = feats[i]!;
-      if (f.features) return f.features.data;
-      throw codedError(
-        (f.error?.code as 'TRNET_INVALID_ARGUMENT' | undefined) ?? 'TRNET_INVALID_ARGUMENT',
-        `input ${i % inputs.length}: no features: ${f.error?.message ?? 'unknown error'}`,
-      );
-    };
-    return inputs.map((_, i) => ({ x: matrix(i), ...(needsXe ? { xe: matrix(inputs.length + i) } : {}) }));
   }
 }
 
@@ -643,6 +638,7 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Mode
       ...(options.precision ? { precision: options.precision } : {}),
       // Kept open for the model's life (variants that read Xe only).
       enhancer: se,
+      threads: options.threads ?? DEFAULT_PREDICT_THREADS,
     }),
   );
   const bins = (fbank.numMelBins ?? 23) + (fbank.useEnergy ? 1 : 0);

@@ -398,16 +398,14 @@ pub fn compute_batch(opts: &FbankOptions, waves: &[&[f32]]) -> Vec<Result<Featur
 
 /// [`compute_batch`] with progress and cancellation (`None` marks waveforms skipped after cancelling).
 pub fn compute_batch_with(opts: &FbankOptions, waves: &[&[f32]], control: &BatchControl<'_>) -> Vec<Option<Result<Features>>> {
-    par_map_init(
-        waves,
-        || Reused::take(opts),
-        |fbank, wave| match &mut fbank.0 {
-            Some(Ok(fbank)) => fbank.compute(wave),
-            // Invalid options: every waveform gets the validation error.
-            _ => Fbank::new(opts.clone()).and_then(|mut f| f.compute(wave)),
-        },
-        control,
-    )
+    par_map_init(waves, || Reused::take(opts), |fbank, wave| fbank.compute(opts, wave), control)
+}
+
+/// [`compute_batch`] on the calling thread, one waveform after another: for the two waveforms of one
+/// prediction (input and SE output), the hop to rayon's pool and back costs more than the second core saves.
+pub fn compute_here(opts: &FbankOptions, waves: &[&[f32]]) -> Vec<Result<Features>> {
+    let mut fbank = Reused::take(opts);
+    waves.iter().map(|wave| fbank.compute(opts, wave)).collect()
 }
 
 thread_local! {
@@ -425,6 +423,14 @@ impl Reused {
     fn take(opts: &FbankOptions) -> Self {
         let last = LAST.with(|l| l.borrow_mut().take()).filter(|f| f.opts == *opts);
         Reused(Some(last.map_or_else(|| Fbank::new(opts.clone()), Ok)))
+    }
+
+    fn compute(&mut self, opts: &FbankOptions, wave: &[f32]) -> Result<Features> {
+        match &mut self.0 {
+            Some(Ok(fbank)) => fbank.compute(wave),
+            // Invalid options: every waveform gets the validation error.
+            _ => Fbank::new(opts.clone()).and_then(|mut f| f.compute(wave)),
+        }
     }
 }
 
@@ -475,12 +481,15 @@ mod tests {
         let paper = FbankOptions::paper();
         let other = FbankOptions { num_mel_bins: 40, ..FbankOptions::paper() };
         for opts in [&paper, &paper, &other, &paper] {
-            let got = compute_batch(opts, &[&a, &b]);
-            for (g, w) in got.into_iter().zip([&a, &b]) {
-                assert_eq!(g.unwrap(), Fbank::new(opts.clone()).unwrap().compute(w).unwrap());
+            // The calling thread's own filterbank (compute_here) and the pool's give the same features.
+            for got in [compute_batch(opts, &[&a, &b]), compute_here(opts, &[&a, &b])] {
+                for (g, w) in got.into_iter().zip([&a, &b]) {
+                    assert_eq!(g.unwrap(), Fbank::new(opts.clone()).unwrap().compute(w).unwrap());
+                }
             }
         }
         let bad = FbankOptions { frame_shift: 0.0, ..FbankOptions::paper() };
         assert!(compute_batch(&bad, &[&a]).remove(0).is_err());
+        assert!(compute_here(&bad, &[&a, &b]).iter().all(Result::is_err));
     }
 }
