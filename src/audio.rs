@@ -42,6 +42,42 @@ fn clip(decoded: audio::Decoded, rate: u32) -> Result<AudioClip, Failure> {
     })
 }
 
+/// One input of a prediction, as the façade passes it to a model's job: a file path, encoded audio bytes, or
+/// samples with their rate (exactly one of the three; the façade has checked which).
+#[napi(object)]
+pub struct AudioInput {
+    pub path: Option<String>,
+    pub bytes: Option<Buffer>,
+    pub samples: Option<Float32Array>,
+    pub sample_rate: Option<u32>,
+}
+
+/// `input` as 16 kHz mono, decoded on the calling (job) thread. `keep`: the 16 kHz samples the caller reads
+/// (None: all); samples at another rate are cut to that much plus a second before resampling (the resampler
+/// reads past the cut), so a long recording is not resampled whole for the first seconds. Errors name `index`.
+pub(crate) fn input_at_16k(input: &AudioInput, index: usize, keep: Option<usize>) -> Result<std::borrow::Cow<'_, [f32]>, Failure> {
+    const RATE: u32 = trnet_dsp::SAMPLE_RATE;
+    let named = |f: Failure| Failure { message: format!("input {index}: {}", f.message), ..f };
+    let decoded = match input {
+        AudioInput { path: Some(path), .. } => audio::decode_file(Path::new(path)).map_err(|e| named(e.into()))?,
+        AudioInput { bytes: Some(bytes), .. } => audio::decode_bytes(bytes, "input").map_err(|e| named(e.into()))?,
+        AudioInput { samples: Some(samples), sample_rate: Some(RATE), .. } => return Ok(samples[..].into()),
+        AudioInput { samples: Some(samples), sample_rate: Some(rate), .. } => {
+            let need = keep.map_or(samples.len(), |k| ((k as f64 / f64::from(RATE) + 1.0) * f64::from(*rate)).ceil() as usize);
+            let cut = &samples[..need.min(samples.len())];
+            if let Some(i) = cut.iter().position(|v| !v.is_finite()) {
+                return Err(Failure::new(
+                    Code("TRNET_INVALID_ARGUMENT"),
+                    format!("input {index}: samples: expected finite numbers, found {} at sample {i} of {}. Repair or drop the input.", cut[i], samples.len()),
+                ));
+            }
+            audio::Decoded { samples: cut.to_vec(), sample_rate: *rate, source_channels: 1 }
+        }
+        _ => return Err(Failure::new(Code("TRNET_INVALID_ARGUMENT"), format!("input {index}: expected a path, bytes, or samples with their rate"))),
+    };
+    Ok(audio::to_rate(decoded, RATE).map_err(|e| named(e.into()))?.into())
+}
+
 /// Decodes WAV (PCM 8/16/24/32, float 32/64), FLAC, OGG/Vorbis or MP3 from a path.
 #[napi]
 pub fn decode_audio(path: String, options: Option<AudioOptions>) -> napi::Result<AudioClip, Code> {

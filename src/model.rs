@@ -1,16 +1,18 @@
 //! A loaded model for predictions (issue 13): `NativeModel.load(dir, options)` rebuilds a checkpoint folder
 //! (verified against its checksums), folds its BatchNorms into its convs for prediction (`prepare_inference`, in
-//! the `precision` asked for), and `predict` runs batches of feature matrices through it on a job thread
+//! the `precision` asked for). `predictAudio` runs the whole prediction from audio (decode, SE front end, fbank,
+//! forward pass) in one job on one of the model's threads; `predict` runs batches of feature matrices through it
 //! (trnet_train::predict: the evaluation forward pass, folded). `close()` drops the weights; later calls fail with
 //! TRNET_MODEL_CLOSED. Jobs already running keep the model alive until they finish (they hold an `Arc`).
 //! Loading is synchronous (a checkpoint of the paper's size is a few MB).
 //!
-//! The SE front end is loaded with the model and kept open until `close()`: `enhance` runs on the model's own
+//! The SE front end is loaded with the model and kept open until `close()`: predictions run on the model's own
 //! enhancer pool, so an ONNX session (0.05–0.2 s to create, longer than enhancing a 5-s clip) is made once per
 //! worker thread for the model's life, not once per prediction.
 
+use crate::audio::{AudioInput, input_at_16k};
 use crate::dsp::by_name;
-use crate::enhance::{EnhanceItem, EnhancerOptions, pool};
+use crate::enhance::{EnhancerOptions, pool};
 use crate::errors::{Code, Failure, guard};
 use crate::features::{FbankOptions, to_options};
 use crate::jobs::{Job, JobThread, spawn, spawn_on};
@@ -74,16 +76,17 @@ pub struct WaveOptions {
     pub embeddings: Option<bool>,
 }
 
-/// Milliseconds per stage of `predictWaves`.
+/// Milliseconds per stage of `predictAudio`.
 #[napi(object)]
 pub struct PipelineStages {
+    pub decode: f64,
     pub enhance: f64,
     pub fbank: f64,
     pub forward: f64,
 }
 
 #[napi(object)]
-pub struct WavePredictions {
+pub struct AudioPredictions {
     pub outputs: Vec<ModelOutput>,
     /// Wall-clock time of each stage.
     pub ms: PipelineStages,
@@ -133,7 +136,7 @@ pub struct NativeModel {
     // The trained frame count, outside the lock (which a forward pass holds) for samplesKept.
     frames: usize,
     intra_op_threads: Option<usize>,
-    /// The threads the model's prediction jobs (predict, predictWaves, timeline) run on: a thread per job cost
+    /// The threads the model's prediction jobs (predict, predictAudio, timeline) run on: a thread per job cost
     /// more than a job's own overhead. Each job goes to the one with the fewest jobs queued.
     workers: Vec<JobThread>,
 }
@@ -206,82 +209,48 @@ impl NativeModel {
         self.loaded.read().map_or(true, |l| l.is_none())
     }
 
-    /// Enhances 16 kHz mono waveforms with the model's SE front end, on a job thread (all cores for several
-    /// inputs). Each item has `samples` or its own `error`, as `enhanceBatch`.
-    #[napi(ts_return_type = "Promise<Array<EnhanceItem>>")]
-    pub fn enhance(&self, env: &Env, waves: Vec<Float32Array>) -> napi::Result<Job<Vec<EnhanceItem>>, Code> {
-        if self.closed() {
-            return Err(closed().into_napi());
-        }
-        let pool = self.enhancer_pool("enhance").map_err(Failure::into_napi)?;
-        spawn(
-            env,
-            move |_ctx| {
-                let inputs: Vec<&[f32]> = waves.iter().map(|w| &w[..]).collect();
-                let results = pool.enhance_batch(&inputs, &BatchControl::NONE);
-                Ok(results
-                    .into_iter()
-                    .map(|r| match r.expect("no cancellation") {
-                        Ok(e) => EnhanceItem { samples: Some(Float32Array::new(e.samples)), cached: e.cached, error: None },
-                        Err(e) => EnhanceItem { samples: None, cached: false, error: Some(Failure::from(e).into()) },
-                    })
-                    .collect())
-            },
-            None,
-            None,
-        )
-    }
-
     /// Class probabilities and c for each input (and with `embeddings`, its representation), on a job thread.
     #[napi(ts_return_type = "Promise<Array<ModelOutput>>")]
     pub fn predict(&self, env: &Env, inputs: Vec<ModelInput>, embeddings: Option<bool>) -> napi::Result<Job<Vec<ModelOutput>>, Code> {
         self.model_job(env, move |loaded| {
             let borrowed: Vec<PredictInput<'_>> = inputs.iter().map(|i| PredictInput { x: &i.x, xe: i.xe.as_deref() }).collect();
             let run = if embeddings == Some(true) { predict_embedded } else { predict };
+            let loaded = lock(loaded);
             let outputs = run(&loaded.checkpoint.model, &borrowed, loaded.frames, loaded.pad)?;
             Ok(outputs.into_iter().map(model_output).collect())
         })
     }
 
-    /// The whole prediction from 16 kHz mono waveforms in one job on one of the model's threads: the SE front
-    /// end (variants that read Xe), the waveform scale, the fbank of the input and of the SE output, then the
-    /// forward pass under the model's lock. One hop instead of one per stage (each hop, with its thread start
-    /// and its copies into and out of JavaScript arrays, cost ≈ 0.2–0.5 ms). Stage times come back with it.
-    #[napi(ts_return_type = "Promise<WavePredictions>")]
-    pub fn predict_waves(&self, env: &Env, waves: Vec<Float32Array>, options: WaveOptions) -> napi::Result<Job<WavePredictions>, Code> {
-        let pool = if self.reads_xe { Some(self.enhancer_pool("predictWaves").map_err(Failure::into_napi)?) } else { None };
-        let fbank = to_options(options.fbank).map_err(Failure::into_napi)?;
-        let scale = options.waveform_scale.unwrap_or(1.0);
+    /// The whole prediction in one job on one of the model's threads: decoding (paths and bytes; samples at
+    /// another rate are resampled), the cut to what the model's frames read, the SE front end (variants that
+    /// read Xe), the waveform scale, the fbank of the input and of the SE output, then the forward pass under the
+    /// model's lock. One hop instead of one per stage (each hop, with its thread start and its copies into and
+    /// out of JavaScript arrays, cost ≈ 0.2–0.5 ms), and the event loop never decodes. Stage times come with it.
+    #[napi(ts_return_type = "Promise<AudioPredictions>")]
+    pub fn predict_audio(&self, env: &Env, inputs: Vec<AudioInput>, options: WaveOptions) -> napi::Result<Job<AudioPredictions>, Code> {
+        let front = self.front_end(&options, "predictAudio").map_err(Failure::into_napi)?;
         let run = if options.embeddings == Some(true) { predict_embedded } else { predict };
-        let loaded = self.loaded().map_err(Failure::into_napi)?;
-        let running = JobCount::start(&self.jobs);
-        let intra = self.intra_op_threads;
-        spawn_on(env, self.worker(), move |_ctx| {
-            let _running = running;
+        self.model_job(env, move |loaded| {
             let mut clock = StageClock::start();
-            let waves: Vec<&[f32]> = waves.iter().map(|w| &w[..]).collect();
-            let (net, enhance, fbank) = network_inputs(pool.as_deref(), &fbank, scale, &waves, &mut clock)?;
-            set_intra_op_threads(intra);
-            let loaded = lock(&loaded);
+            let (net, laps) = front.network_inputs(&inputs, &mut clock)?;
+            let loaded = lock(loaded);
             let outputs = run(&loaded.checkpoint.model, &net.inputs(), loaded.frames, loaded.pad)?;
             drop(loaded);
             let forward = clock.lap();
-            let stages = |f: fn(&Lap) -> f64| PipelineStages { enhance: f(&enhance), fbank: f(&fbank), forward: f(&forward) };
-            Ok(WavePredictions { outputs: outputs.into_iter().map(model_output).collect(), ms: stages(|l| l.ms), cpu: stages(|l| l.cpu_ms) })
+            let [decode, enhance, fbank] = laps;
+            let stages = |f: fn(&Lap) -> f64| PipelineStages { decode: f(&decode), enhance: f(&enhance), fbank: f(&fbank), forward: f(&forward) };
+            Ok(AudioPredictions { outputs: outputs.into_iter().map(model_output).collect(), ms: stages(|l| l.ms), cpu: stages(|l| l.cpu_ms) })
         })
     }
 
-    /// The network's inputs `predictWaves` computes for each waveform (`x`, and `xe` for the variants that read
+    /// The network's inputs `predictAudio` computes for each input (`x`, and `xe` for the variants that read
     /// it: frames × bins, before padding or cutting to the trained frame count), on one of the model's threads.
     #[napi(ts_return_type = "Promise<Array<ModelInput>>")]
-    pub fn wave_frames(&self, env: &Env, waves: Vec<Float32Array>, options: WaveOptions) -> napi::Result<Job<Vec<ModelInput>>, Code> {
-        let pool = if self.reads_xe { Some(self.enhancer_pool("waveFrames").map_err(Failure::into_napi)?) } else { None };
-        let fbank = to_options(options.fbank).map_err(Failure::into_napi)?;
-        let scale = options.waveform_scale.unwrap_or(1.0);
+    pub fn audio_frames(&self, env: &Env, inputs: Vec<AudioInput>, options: WaveOptions) -> napi::Result<Job<Vec<ModelInput>>, Code> {
+        let front = self.front_end(&options, "audioFrames").map_err(Failure::into_napi)?;
         self.loaded().map_err(Failure::into_napi)?;
         spawn_on(env, self.worker(), move |_ctx| {
-            let waves: Vec<&[f32]> = waves.iter().map(|w| &w[..]).collect();
-            let (net, ..) = network_inputs(pool.as_deref(), &fbank, scale, &waves, &mut StageClock::start())?;
+            let (net, _) = front.network_inputs(&inputs, &mut StageClock::start())?;
             let mut xe = net.xe.into_iter();
             Ok(net.x.into_iter().map(|x| ModelInput { x: x.into(), xe: xe.next().map(Float32Array::new) }).collect())
         })
@@ -300,18 +269,13 @@ impl NativeModel {
         })
     }
 
-    /// Windows along a whole recording (16 kHz mono `wave`; `enhanced`, the SE front end's output for all of it,
-    /// for the variants that read Xe), each marked silent by its level or classified, on a job thread
-    /// (trnet_train::timeline: only the fbank and the forward pass run per window).
+    /// Windows along a whole recording (`input`, decoded whole to 16 kHz mono and, for the variants that read
+    /// Xe, enhanced whole), each marked silent by its level or classified, in one job on one of the model's
+    /// threads (trnet_train::timeline: only the fbank and the forward pass run per window, under the model's lock).
     #[napi(ts_return_type = "Promise<Array<TimelineWindow>>")]
-    pub fn timeline(
-        &self,
-        env: &Env,
-        wave: Float32Array,
-        enhanced: Option<Float32Array>,
-        options: TimelineOptions,
-    ) -> napi::Result<Job<Vec<TimelineWindow>>, Code> {
+    pub fn timeline(&self, env: &Env, input: AudioInput, options: TimelineOptions) -> napi::Result<Job<Vec<TimelineWindow>>, Code> {
         let fbank = to_options(options.fbank.clone()).map_err(Failure::into_napi)?;
+        let pool = self.reads_xe.then(|| self.enhancer_pool("timeline")).transpose().map_err(Failure::into_napi)?;
         let spec = TimelineSpec {
             window: options.window as usize,
             hop: options.hop as usize,
@@ -320,6 +284,12 @@ impl NativeModel {
             waveform_scale: options.waveform_scale.unwrap_or(1.0) as f32,
         };
         self.model_job(env, move |loaded| {
+            let wave = input_at_16k(&input, 0, None)?;
+            let enhanced = match &pool {
+                Some(pool) => Some(enhance_all(pool, &[&wave])?.remove(0)),
+                None => None,
+            };
+            let loaded = lock(loaded);
             let windows = timeline(&loaded.checkpoint.model, &wave, enhanced.as_deref(), &fbank, loaded.frames, loaded.pad, &spec)?;
             Ok(windows
                 .into_iter()
@@ -378,12 +348,13 @@ impl NativeModel {
         self.workers.iter().min_by_key(|w| w.queued()).expect("a model has at least one worker")
     }
 
-    /// One prediction job on the loaded model: counted in `jobs` (the bound `threads` is checked against), with the
-    /// model's libtorch intra-op threads set on the job's thread, holding the model's lock while `work` runs.
+    /// One prediction job on the loaded model, on the least busy of its threads: counted in `jobs` (the bound
+    /// `threads` is checked against), with the model's libtorch intra-op threads set on the job's thread. `work`
+    /// takes the model's lock (`lock`) for its forward passes only, so other jobs' decoding and SE run meanwhile.
     fn model_job<T: ToNapiValue + Send + 'static>(
         &self,
         env: &Env,
-        work: impl FnOnce(&Loaded) -> Result<T, Failure> + Send + 'static,
+        work: impl FnOnce(&Mutex<Loaded>) -> Result<T, Failure> + Send + 'static,
     ) -> napi::Result<Job<T>, Code> {
         let loaded = self.loaded().map_err(Failure::into_napi)?;
         let running = JobCount::start(&self.jobs);
@@ -391,8 +362,17 @@ impl NativeModel {
         spawn_on(env, self.worker(), move |_ctx| {
             let _running = running;
             set_intra_op_threads(intra);
-            work(&lock(&loaded))
+            work(&loaded)
         })
+    }
+
+    /// What a job needs for the network's inputs from audio: the SE front end (variants that read Xe), the
+    /// fbank, the waveform scale and the samples the model's frames read.
+    fn front_end(&self, options: &WaveOptions, what: &str) -> Result<FrontEnd, Failure> {
+        let pool = self.reads_xe.then(|| self.enhancer_pool(what)).transpose()?;
+        let fbank = to_options(options.fbank.clone())?;
+        let keep = trnet_train::features::samples_kept_for(self.frames, &fbank);
+        Ok(FrontEnd { pool, fbank, scale: options.waveform_scale.unwrap_or(1.0), keep })
     }
 }
 
@@ -518,23 +498,31 @@ impl NetworkInputs {
     }
 }
 
-/// SE front end (when `pool` is given), waveform scale, fbank of the inputs and of their SE outputs; the laps
-/// of the SE and fbank stages.
-fn network_inputs(
-    pool: Option<&EnhancerPool>,
-    fbank: &trnet_dsp::fbank::FbankOptions,
+/// The audio-to-features half of a prediction job (`NativeModel::front_end`).
+struct FrontEnd {
+    pool: Option<Arc<EnhancerPool>>,
+    fbank: trnet_dsp::fbank::FbankOptions,
     scale: f64,
-    waves: &[&[f32]],
-    clock: &mut StageClock,
-) -> Result<(NetworkInputs, Lap, Lap), Failure> {
-    let enhanced = match pool {
-        Some(pool) => enhance_all(pool, waves)?,
-        None => Vec::new(),
-    };
-    let enhance = clock.lap();
-    let mut x = fbank_all(fbank, scale, waves, &enhanced)?;
-    let xe = x.split_off(waves.len());
-    Ok((NetworkInputs { x, xe }, enhance, clock.lap()))
+    /// 16 kHz samples the model's frames read (None: all).
+    keep: Option<usize>,
+}
+
+impl FrontEnd {
+    /// Decoding and the cut, SE front end, waveform scale and fbank of the inputs and of their SE outputs; the
+    /// laps of the decode, SE and fbank stages.
+    fn network_inputs(&self, inputs: &[AudioInput], clock: &mut StageClock) -> Result<(NetworkInputs, [Lap; 3]), Failure> {
+        let decoded = inputs.iter().enumerate().map(|(i, input)| input_at_16k(input, i, self.keep)).collect::<Result<Vec<_>, _>>()?;
+        let waves: Vec<&[f32]> = decoded.iter().map(|w| &w[..self.keep.map_or(w.len(), |k| k.min(w.len()))]).collect();
+        let decode = clock.lap();
+        let enhanced = match &self.pool {
+            Some(pool) => enhance_all(pool, &waves)?,
+            None => Vec::new(),
+        };
+        let enhance = clock.lap();
+        let mut x = fbank_all(&self.fbank, self.scale, &waves, &enhanced)?;
+        let xe = x.split_off(waves.len());
+        Ok((NetworkInputs { x, xe }, [decode, enhance, clock.lap()]))
+    }
 }
 
 /// The SE front end's output for each waveform: one input on this thread, several on all cores. A failure names

@@ -271,6 +271,16 @@ describe('predictions from raw audio with a trained model', () => {
       code: 'TRNET_INVALID_ARGUMENT',
       message: expect.stringMatching(/^input 1: the SE front end failed: .*NaN at sample 500/),
     });
+    const nan44k = { samples: new Float32Array(44_100), sampleRate: 44_100 };
+    nan44k.samples[7] = Number.POSITIVE_INFINITY;
+    await expect(model.predictBatch([good, good, nan44k])).rejects.toMatchObject({
+      code: 'TRNET_INVALID_ARGUMENT',
+      message: expect.stringMatching(/^input 2: samples: expected finite numbers, found inf at sample 7/),
+    });
+    await expect(model.predictBatch([good, join(work, 'missing.wav')])).rejects.toMatchObject({
+      code: 'TRNET_AUDIO_MISSING',
+      message: expect.stringMatching(/^input 1: /),
+    });
     await expect(model.predictBatch([good, { samples: new Float32Array(100), sampleRate: 16_000 }])).rejects.toMatchObject({
       code: 'TRNET_INVALID_ARGUMENT',
       message: expect.stringMatching(/^input 1: no features: waveform length: expected at least one frame/),

@@ -15,8 +15,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { decodeAudio, decodeAudioBytes } from './audio.js';
-import { type EnhanceItem, type EnhancerOptions, enhancerInfo } from './enhance.js';
+import { type EnhancerOptions, enhancerInfo } from './enhance.js';
 import { type FbankOptions, PAPER_FBANK } from './features.js';
 import { type Native, native } from './native.js';
 import { arrayOf, callNative, codedError, Found, invalid, LOAD_OPTIONS, PREDICT_INPUT, PREDICT_OPTIONS, path, TIMELINE_OPTIONS } from './validate.js';
@@ -339,26 +338,6 @@ function checkEnhancer(root: string, enhancer: EnhancerOptions, allow: boolean):
   }
 }
 
-/** 32-bit float mono WAV bytes: lets the native decoder resample raw samples exactly as it resamples files. */
-function floatWav(samples: Float32Array, rate: number): Buffer {
-  const data = samples.length * 4;
-  const b = Buffer.alloc(44 + data);
-  b.write('RIFF', 0, 'ascii');
-  b.writeUInt32LE(36 + data, 4);
-  b.write('WAVEfmt ', 8, 'ascii');
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(3, 20); // IEEE float
-  b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(rate, 24);
-  b.writeUInt32LE(rate * 4, 28);
-  b.writeUInt16LE(4, 32);
-  b.writeUInt16LE(32, 34);
-  b.write('data', 36, 'ascii');
-  b.writeUInt32LE(data, 40);
-  Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength).copy(b, 44);
-  return b;
-}
-
 const RATE = 16_000;
 
 /** The process's CPU time so far (every thread), in ms. */
@@ -367,14 +346,11 @@ function cpuNow(): number {
   return (u.user + u.system) / 1000;
 }
 
-/** 16 kHz mono samples of `input`; samples at another rate are first cut to what `kept` needs (plus a second). */
-function decode(input: PredictInput, kept: number | null): Float32Array {
-  if (typeof input === 'string') return decodeAudio(input).samples;
-  if (input instanceof Uint8Array) return decodeAudioBytes(input, 'input').samples;
-  if (input.sampleRate === RATE) return input.samples;
-  const { samples, sampleRate } = input;
-  const need = kept === null ? samples.length : Math.ceil((kept / RATE + 1) * sampleRate);
-  return decodeAudioBytes(floatWav(need < samples.length ? samples.subarray(0, need) : samples, sampleRate), 'samples.wav', { targetRate: RATE }).samples;
+/** `input` as the native model's jobs take it (they decode it: the event loop never does). */
+function audioInput(input: PredictInput): Native.AudioInput {
+  if (typeof input === 'string') return { path: input };
+  if (input instanceof Uint8Array) return { bytes: Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength) };
+  return { samples: input.samples, sampleRate: input.sampleRate };
 }
 
 /** A loaded model. Many predictions may run at once (at most `threads` natively); `close()` frees it. */
@@ -462,10 +438,8 @@ export class Model {
       this.checkOpen();
       const window = options.window === undefined ? (this.kept ?? 5 * RATE) : Math.round(options.window * RATE);
       const hop = options.hop === undefined ? window : Math.round(options.hop * RATE);
-      const wave = decode(input, null);
-      const enhanced = this.needsXe ? (await this.enhance([wave]))[0]! : null;
       const windows = await (callNative(() =>
-        this.native.timeline(wave, enhanced, {
+        this.native.timeline(audioInput(input), {
           window,
           hop,
           silenceRelativeDb: options.silenceDb ?? TIMELINE_DEFAULTS.silenceDb,
@@ -489,7 +463,7 @@ export class Model {
   async frames(input: PredictInput): Promise<ModelFrames> {
     PREDICT_INPUT(input, 'input');
     this.checkOpen();
-    const [f] = await (callNative(() => this.native.waveFrames(this.waves([input]), this.waveOptions(false))) as Promise<Native.ModelInput[]>);
+    const [f] = await (callNative(() => this.native.audioFrames([audioInput(input)], this.waveOptions(false))) as Promise<Native.ModelInput[]>);
     const bins = this.native.nMels;
     return { x: f!.x, xe: f!.xe ?? null, frames: f!.x.length / bins, bins };
   }
@@ -512,7 +486,7 @@ export class Model {
     arrayOf(PREDICT_INPUT, 100_000)(inputs, 'inputs');
     const zero = (): StageTimes => ({ decode: 0, enhance: 0, fbank: 0, forward: 0, total: 0 });
     const [t0, c0] = [performance.now(), cpuNow()];
-    const times: StageClock = { ms: zero(), cpu: zero(), mark: t0, cpuMark: c0 };
+    const times: StageClock = { ms: zero(), cpu: zero() };
     const results = inputs.length === 0 ? [] : await this.run(inputs, times);
     times.ms.total = performance.now() - t0;
     times.cpu.total = cpuNow() - c0;
@@ -526,13 +500,10 @@ export class Model {
 
   private async run(inputs: PredictInput[], times?: StageClock, embedding = false): Promise<PredictResult[]> {
     this.checkOpen();
-    if (times) [times.mark, times.cpuMark] = [performance.now(), cpuNow()];
-    const waves = this.waves(inputs);
-    lap(times, 'decode');
-    // SE, fbank and forward pass in one native job (one hop; Model.lmfb keeps the stages apart for frames()).
-    const r = await (callNative(() => this.native.predictWaves(waves, this.waveOptions(embedding))) as Promise<Native.WavePredictions>);
+    // Decoding, SE, fbank and forward pass in one native job (one hop; the event loop decodes nothing).
+    const r = await (callNative(() => this.native.predictAudio(inputs.map(audioInput), this.waveOptions(embedding))) as Promise<Native.AudioPredictions>);
     if (times) {
-      for (const stage of ['enhance', 'fbank', 'forward'] as const) {
+      for (const stage of ['decode', 'enhance', 'fbank', 'forward'] as const) {
         times.ms[stage] += r.ms[stage];
         times.cpu[stage] += r.cpu[stage];
       }
@@ -543,22 +514,6 @@ export class Model {
   private checkOpen(): void {
     if (this.native.closed)
       throw codedError('TRNET_MODEL_CLOSED', `expected an open model, found one that was closed with close() (${this.dir}). Load it again with load(dir).`);
-  }
-
-  private get needsXe(): boolean {
-    return this.variant !== 'baseline-c' && this.variant !== 'baseline-n';
-  }
-
-  /** The model's own SE front end, loaded once with it (no ONNX session per call). */
-  private async enhance(waves: Float32Array[]): Promise<Float32Array[]> {
-    const items = await (callNative(() => this.native.enhance(waves)) as Promise<EnhanceItem[]>);
-    return items.map((item, i) => {
-      if (item.samples) return item.samples;
-      throw codedError(
-        (item.error?.code as 'TRNET_ENHANCE_FAILED' | undefined) ?? 'TRNET_ENHANCE_FAILED',
-        `input ${i}: the SE front end failed: ${item.error?.message ?? 'no output'}`,
-      );
-    });
   }
 
   private result(o: ModelOutput): PredictResult {
@@ -574,32 +529,12 @@ export class Model {
   private waveOptions(embeddings: boolean): Native.WaveOptions {
     return { fbank: this.features.fbank, waveformScale: this.features.waveformScale, embeddings };
   }
-
-  /** Each input decoded to 16 kHz mono and cut to what the model's frames read. */
-  private waves(inputs: PredictInput[]): Float32Array[] {
-    const kept = this.kept;
-    return inputs.map((input) => {
-      const w = decode(input, kept);
-      return kept !== null && w.length > kept ? w.slice(0, kept) : w;
-    });
-  }
 }
 
-/** Stage clocks for `profile()`: the times so far and the last mark (wall and CPU). */
+/** Stage times for `profile()`: wall and process CPU milliseconds. */
 interface StageClock {
   ms: StageTimes;
   cpu: StageTimes;
-  mark: number;
-  cpuMark: number;
-}
-
-/** Adds the wall and CPU time since the clock's last mark to `stage` (nothing without a clock). */
-function lap(times: StageClock | undefined, stage: keyof StageTimes): void {
-  if (!times) return;
-  const [now, cpu] = [performance.now(), cpuNow()];
-  times.ms[stage] += now - times.mark;
-  times.cpu[stage] += cpu - times.cpuMark;
-  [times.mark, times.cpuMark] = [now, cpu];
 }
 
 /**
