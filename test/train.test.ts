@@ -124,7 +124,8 @@ describe('training from Node', () => {
       // Only the variants with an SNR-aware module estimate c.
       expect(result.predictions[0]!.c === null).toBe(variant.startsWith('baseline'));
     }
-  });
+    // Seven trainings: 20-40 s on a quiet 2-core machine, past the default 60 s once under heavy load.
+  }, 240_000);
 
   it('tunes malloc for jobs by default, can switch it off, and evaluates to the same bits either way', async () => {
     const glibc = configureMalloc().supported;
