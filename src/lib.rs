@@ -10,6 +10,7 @@ mod dsp;
 mod enhance;
 mod errors;
 mod features;
+mod front_end;
 mod info;
 mod jobs;
 mod model;
