@@ -58,6 +58,58 @@ pub struct GruWeights {
     /// Per direction, 4H values: the z and r biases (Wb + Rb, which add in the same place), then Wb_h and Rb_h
     /// (kept apart: Rb_h sits inside r ⊙ (…)).
     bias: Vec<f32>,
+    /// Per direction and unit j, the columns [lo, hi) of W outside which j's three gate rows (z, r, h) hold
+    /// only zeros, and the same for R. GTCRN's export merges each grouped GRU pair into one GRU with
+    /// block-diagonal W and R (half their values are zeros); [`Plan::Chunks`] skips the zero columns.
+    w_span: Vec<Span>,
+    r_span: Vec<Span>,
+    /// W and R transposed per direction, [dirs][I][3H] and [dirs][H][3H], so that each input value (or hidden
+    /// value) scales one contiguous row of gate weights ([`Plan::Sequences`]). Laid out here, once per layer.
+    w_t: Vec<f32>,
+    r_t: Vec<f32>,
+}
+
+/// A half-open range of columns, [lo, hi).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    lo: usize,
+    hi: usize,
+}
+
+/// Per direction and unit, the span of columns where `m` ([dirs][3H][cols]) has a non-zero in any of the unit's
+/// three gate rows (empty, lo = hi = 0, where all are zero). Skipping a weight that is exactly zero leaves every
+/// sum as it was (a·0 adds nothing, whatever the order), as long as the value it would scale is finite: an
+/// infinite or NaN input reaches only the units whose weights read it, where the dense sum would spread the NaN
+/// to every unit.
+fn spans(m: &[f32], dirs: usize, hidden: usize, cols: usize) -> Vec<Span> {
+    let mut out = Vec::with_capacity(dirs * hidden);
+    for d in 0..dirs {
+        for j in 0..hidden {
+            let (mut lo, mut hi) = (cols, 0);
+            for gate in 0..3 {
+                let row = &m[((d * 3 + gate) * hidden + j) * cols..][..cols];
+                if let Some(first) = row.iter().position(|&v| v != 0.0) {
+                    lo = lo.min(first);
+                    hi = hi.max(cols - row.iter().rev().position(|&v| v != 0.0).unwrap_or(0));
+                }
+            }
+            out.push(if lo < hi { Span { lo, hi } } else { Span { lo: 0, hi: 0 } });
+        }
+    }
+    out
+}
+
+/// `m` [dirs][rows][cols] as [dirs][cols][rows].
+fn transposed(m: &[f32], dirs: usize, rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; m.len()];
+    for d in 0..dirs {
+        for i in 0..rows {
+            for k in 0..cols {
+                out[(d * cols + k) * rows + i] = m[(d * rows + i) * cols + k];
+            }
+        }
+    }
+    out
 }
 
 impl GruWeights {
@@ -89,7 +141,18 @@ impl GruWeights {
                 out[3 * hidden..].copy_from_slice(&rb[2 * hidden..]);
             }
         }
-        Ok(GruWeights { direction, hidden, input, w: w.to_vec(), r: r.to_vec(), bias })
+        Ok(GruWeights {
+            direction,
+            hidden,
+            input,
+            w_span: spans(w, dirs, hidden, input),
+            r_span: spans(r, dirs, hidden, hidden),
+            w_t: transposed(w, dirs, h3, input),
+            r_t: transposed(r, dirs, h3, hidden),
+            w: w.to_vec(),
+            r: r.to_vec(),
+            bias,
+        })
     }
 }
 
@@ -272,7 +335,7 @@ pub fn run_with(isa: Isa, plan: Plan, weights: &GruWeights, mut io: GruIo<'_>) -
     }
     let lanes = lanes_for(isa, io.batch);
     match (isa, lanes) {
-        (Isa::Portable, _) => layer::<8, false>(weights, &mut io),
+        (Isa::Portable, _) => layer::<8, false, false>(weights, &mut io),
         // SAFETY: `available` checked that the CPU has these features.
         #[cfg(target_arch = "x86_64")]
         (Isa::Avx2 | Isa::Avx512, 8) => unsafe { layer_avx2::<8>(weights, &mut io) },
@@ -309,91 +372,126 @@ fn sequences<const H: usize, const G: usize, const FUSED: bool>(wt: &GruWeights,
     if io.batch >= INTERLEAVE { sequence_groups::<H, G, INTERLEAVE, FUSED>(wt, io) } else { sequence_groups::<H, G, 1, FUSED>(wt, io) }
 }
 
+thread_local! {
+    /// Scratch that this thread's runs pass on to each other ([`take_scratch`]).
+    static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// At least `len` floats of scratch (contents unspecified), taken from what this thread's last run gave back with
+/// [`give_scratch`], so that a session's runs neither allocate nor fault in fresh pages each time. (Not a closure
+/// over the work: a closure would not inherit the caller's `target_feature`s and would lose the SIMD code.)
+fn take_scratch(len: usize) -> Vec<f32> {
+    let mut buf = SCRATCH.take();
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    buf
+}
+
+/// Keeps `buf` for this thread's next run unless it is larger than [`SCRATCH_KEPT`].
+fn give_scratch(buf: Vec<f32>) {
+    if buf.len() <= SCRATCH_KEPT {
+        SCRATCH.set(buf);
+    }
+}
+
+/// The most floats of scratch a thread keeps between runs (4 MiB: a GTCRN inter-frame GRU over ~2 min of audio).
+const SCRATCH_KEPT: usize = 1 << 20;
+
 /// How many sequences [`Plan::Sequences`] interleaves.
 const INTERLEAVE: usize = 2;
 
 #[inline(always)]
 fn sequence_groups<const H: usize, const G: usize, const N: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>) {
     debug_assert!(G == 3 * H && wt.hidden == H);
-    let (inp, dirs, seq, batch) = (wt.input, wt.direction.count(), io.seq, io.batch);
-    // W·x + bias for every step of the group's sequences.
-    let mut gx = vec![[[0.0f32; G]; N]; seq];
+    let (dirs, seq) = (wt.direction.count(), io.seq);
+    // W·x + bias for every step of the group's sequences, in this thread's scratch.
+    let mut scratch = take_scratch(seq * N * G);
+    let gx = scratch[..seq * N * G].as_chunks_mut::<G>().0.as_chunks_mut::<N>().0;
     for d in 0..dirs {
-        // Transposed, so that each input value (or hidden value) scales one contiguous row of G gate weights.
-        let (w, r) = (&wt.w[d * G * inp..][..G * inp], &wt.r[d * G * H..][..G * H]);
-        let mut w_t = vec![[0.0f32; G]; inp];
-        let mut r_t = [[0.0f32; G]; H];
-        for g in 0..G {
-            for k in 0..inp {
-                w_t[k][g] = w[g * inp + k];
-            }
-            for k in 0..H {
-                r_t[k][g] = r[g * H + k];
+        sequence_direction::<H, G, N, FUSED>(wt, io, d, gx);
+    }
+    give_scratch(scratch);
+}
+
+/// One direction of [`sequence_groups`]; `gx` holds `seq` steps.
+#[inline(always)]
+fn sequence_direction<const H: usize, const G: usize, const N: usize, const FUSED: bool>(
+    wt: &GruWeights,
+    io: &mut GruIo<'_>,
+    d: usize,
+    gx: &mut [[[f32; G]; N]],
+) {
+    let (inp, seq, batch) = (wt.input, io.seq, io.batch);
+    // Transposed at construction ([`GruWeights::w_t`]): each input value (or hidden value) scales one
+    // contiguous row of G gate weights. R's rows go on the stack, where their size is known.
+    let w_t = wt.w_t[d * G * inp..][..G * inp].as_chunks::<G>().0;
+    let mut r_t = [[0.0f32; G]; H];
+    for (k, row) in r_t.iter_mut().enumerate() {
+        row.copy_from_slice(&wt.r_t[(d * H + k) * G..][..G]);
+    }
+    let bias = &wt.bias[d * 4 * H..][..4 * H];
+    let mut bias_x = [0.0f32; G];
+    bias_x.copy_from_slice(&bias[..G]);
+    let mut bias_h = [0.0f32; G];
+    bias_h[2 * H..].copy_from_slice(&bias[3 * H..]);
+    let [xt, xb, xk] = io.x_strides;
+    let [yt, yd, yb, yj] = io.y_strides;
+    for b0 in (0..batch).step_by(N) {
+        // The last group may be short: its missing sequences repeat the group's first (work thrown away).
+        let count = N.min(batch - b0);
+        let member = |n: usize| b0 + if n < count { n } else { 0 };
+        for (t, acc) in gx.iter_mut().enumerate() {
+            for (n, out) in acc.iter_mut().enumerate() {
+                let x = &io.x[t * xt + member(n) * xb..];
+                let mut sum = bias_x;
+                for (k, row) in w_t.iter().enumerate() {
+                    let xv = x[k * xk];
+                    for g in 0..G {
+                        sum[g] = madd::<FUSED>(row[g], xv, sum[g]);
+                    }
+                }
+                *out = sum;
             }
         }
-        let bias = &wt.bias[d * 4 * H..][..4 * H];
-        let mut bias_x = [0.0f32; G];
-        bias_x.copy_from_slice(&bias[..G]);
-        let mut bias_h = [0.0f32; G];
-        bias_h[2 * H..].copy_from_slice(&bias[3 * H..]);
-        let [xt, xb, xk] = io.x_strides;
-        let [yt, yd, yb, yj] = io.y_strides;
-        for b0 in (0..batch).step_by(N) {
-            // The last group may be short: its missing sequences repeat the group's first (work thrown away).
-            let count = N.min(batch - b0);
-            let member = |n: usize| b0 + if n < count { n } else { 0 };
-            for (t, acc) in gx.iter_mut().enumerate() {
-                for (n, out) in acc.iter_mut().enumerate() {
-                    let x = &io.x[t * xt + member(n) * xb..];
-                    let mut sum = bias_x;
-                    for (k, row) in w_t.iter().enumerate() {
-                        let xv = x[k * xk];
-                        for g in 0..G {
-                            sum[g] = madd::<FUSED>(row[g], xv, sum[g]);
-                        }
-                    }
-                    *out = sum;
-                }
+        let mut h = [[0.0f32; H]; N];
+        if let Some(h0) = io.initial_h {
+            for (n, hn) in h.iter_mut().enumerate() {
+                hn.copy_from_slice(&h0[(d * batch + member(n)) * H..][..H]);
             }
-            let mut h = [[0.0f32; H]; N];
-            if let Some(h0) = io.initial_h {
-                for (n, hn) in h.iter_mut().enumerate() {
-                    hn.copy_from_slice(&h0[(d * batch + member(n)) * H..][..H]);
-                }
-            }
-            for i in 0..seq {
-                let t = if wt.direction.backwards(d) { seq - 1 - i } else { i };
-                let mut gh = [bias_h; N];
-                for (k, row) in r_t.iter().enumerate() {
-                    for n in 0..N {
-                        let hk = h[n][k];
-                        for g in 0..G {
-                            gh[n][g] = madd::<FUSED>(row[g], hk, gh[n][g]);
-                        }
-                    }
-                }
+        }
+        for i in 0..seq {
+            let t = if wt.direction.backwards(d) { seq - 1 - i } else { i };
+            let mut gh = [bias_h; N];
+            for (k, row) in r_t.iter().enumerate() {
                 for n in 0..N {
-                    let (gxt, ghn, hn) = (&gx[t][n], &gh[n], &mut h[n]);
-                    for j in 0..H {
-                        let z = sigmoid(gxt[j] + ghn[j]);
-                        let rg = sigmoid(gxt[H + j] + ghn[H + j]);
-                        let c = tanh(madd::<FUSED>(rg, ghn[2 * H + j], gxt[2 * H + j]));
-                        hn[j] = (1.0 - z) * c + z * hn[j];
-                    }
-                }
-                if let Some(y) = io.y.as_deref_mut() {
-                    for (n, hn) in h.iter().enumerate().take(count) {
-                        let base = t * yt + d * yd + (b0 + n) * yb;
-                        for (j, &v) in hn.iter().enumerate() {
-                            y[base + j * yj] = v;
-                        }
+                    let hk = h[n][k];
+                    for g in 0..G {
+                        gh[n][g] = madd::<FUSED>(row[g], hk, gh[n][g]);
                     }
                 }
             }
-            if let Some(y_h) = io.y_h.as_deref_mut() {
-                for (n, hn) in h.iter().enumerate().take(count) {
-                    y_h[(d * batch + b0 + n) * H..][..H].copy_from_slice(hn);
+            for n in 0..N {
+                let (gxt, ghn, hn) = (&gx[t][n], &gh[n], &mut h[n]);
+                for j in 0..H {
+                    let z = sigmoid(gxt[j] + ghn[j]);
+                    let rg = sigmoid(gxt[H + j] + ghn[H + j]);
+                    let c = tanh(madd::<FUSED>(rg, ghn[2 * H + j], gxt[2 * H + j]));
+                    hn[j] = (1.0 - z) * c + z * hn[j];
                 }
+            }
+            if let Some(y) = io.y.as_deref_mut() {
+                for (n, hn) in h.iter().enumerate().take(count) {
+                    let base = t * yt + d * yd + (b0 + n) * yb;
+                    for (j, &v) in hn.iter().enumerate() {
+                        y[base + j * yj] = v;
+                    }
+                }
+            }
+        }
+        if let Some(y_h) = io.y_h.as_deref_mut() {
+            for (n, hn) in h.iter().enumerate().take(count) {
+                y_h[(d * batch + b0 + n) * H..][..H].copy_from_slice(hn);
             }
         }
     }
@@ -416,31 +514,104 @@ fn lanes_for(isa: Isa, batch: usize) -> usize {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn layer_avx2<const L: usize>(weights: &GruWeights, io: &mut GruIo<'_>) {
-    layer::<L, true>(weights, io)
+    layer::<L, true, false>(weights, io)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn layer_avx512<const L: usize>(weights: &GruWeights, io: &mut GruIo<'_>) {
-    layer::<L, true>(weights, io)
+    layer::<L, true, true>(weights, io)
+}
+
+/// A 16 × 16 transpose in registers (64 shuffles): lane k of row i comes back as lane i of row k.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m512; 16] {
+    use std::arch::x86_64::*;
+    // Pairs of rows interleaved, then quads, within each 128-bit lane: u[4i + c] holds, in lane q, column 4q + c
+    // of rows 4i..4i + 4.
+    let t: [__m512; 16] = std::array::from_fn(|i| if i % 2 == 0 { _mm512_unpacklo_ps(r[i], r[i + 1]) } else { _mm512_unpackhi_ps(r[i - 1], r[i]) });
+    let u: [__m512; 16] = std::array::from_fn(|i| {
+        let (g, c) = (i / 4 * 4, i % 4);
+        let (a, b) = (_mm512_castps_pd(t[g + c / 2]), _mm512_castps_pd(t[g + 2 + c / 2]));
+        _mm512_castpd_ps(if c % 2 == 0 { _mm512_unpacklo_pd(a, b) } else { _mm512_unpackhi_pd(a, b) })
+    });
+    let mut out = [_mm512_setzero_ps(); 16];
+    for c in 0..4 {
+        // 128-bit lanes 0 and 2 (0x88) or 1 and 3 (0xdd) of each operand, twice over: column 4q + c of all rows.
+        let (v0, v1) = (_mm512_shuffle_f32x4::<0x88>(u[c], u[4 + c]), _mm512_shuffle_f32x4::<0xdd>(u[c], u[4 + c]));
+        let (w0, w1) = (_mm512_shuffle_f32x4::<0x88>(u[8 + c], u[12 + c]), _mm512_shuffle_f32x4::<0xdd>(u[8 + c], u[12 + c]));
+        out[c] = _mm512_shuffle_f32x4::<0x88>(v0, w0);
+        out[4 + c] = _mm512_shuffle_f32x4::<0x88>(v1, w1);
+        out[8 + c] = _mm512_shuffle_f32x4::<0xdd>(v0, w0);
+        out[12 + c] = _mm512_shuffle_f32x4::<0xdd>(v1, w1);
+    }
+    out
+}
+
+/// The chunk plan's input gather for 16 lanes, by 16 × 16 transposes: lane l's features are `src[l·stride..]`
+/// (`cols` of them, contiguous); feature k goes to `dst[k·dst_stride..][..16]`. Done one float at a time, this
+/// gather took a third of an AVX-512 run on GTCRN's intra-frame GRU. Panics if a row reaches past its slice.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn gather16(src: &[f32], stride: usize, cols: usize, dst: &mut [f32], dst_stride: usize) {
+    use std::arch::x86_64::*;
+    if cols == 0 {
+        return;
+    }
+    assert!(15 * stride + cols <= src.len() && (cols - 1) * dst_stride + 16 <= dst.len(), "gather16: a row reaches past its slice");
+    for k0 in (0..cols).step_by(16) {
+        let n = (cols - k0).min(16);
+        let mask = (1u32 << n).wrapping_sub(1) as u16;
+        // SAFETY: the assert keeps the n floats from l·stride + k0 inside `src` (masked-off lanes are not read),
+        // and the 16 floats from k·dst_stride inside `dst` for every k < cols.
+        let rows = std::array::from_fn(|l| unsafe { _mm512_maskz_loadu_ps(mask, src.as_ptr().add(l * stride + k0)) });
+        for (k, row) in transpose16(rows).into_iter().enumerate().take(n) {
+            unsafe { _mm512_storeu_ps(dst.as_mut_ptr().add((k0 + k) * dst_stride), row) };
+        }
+    }
+}
+
+/// The inverse of [`gather16`] for the chunk plan's output: value j of 16 lanes (`src[j·src_stride..][..16]`, j
+/// < `cols`) goes to `dst[l·stride + j]` for lane l. Panics if a row reaches past its slice.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn scatter16(src: &[f32], src_stride: usize, cols: usize, dst: &mut [f32], stride: usize) {
+    use std::arch::x86_64::*;
+    if cols == 0 {
+        return;
+    }
+    assert!((cols - 1) * src_stride + 16 <= src.len() && 15 * stride + cols <= dst.len(), "scatter16: a row reaches past its slice");
+    for j0 in (0..cols).step_by(16) {
+        let n = (cols - j0).min(16);
+        let mask = (1u32 << n).wrapping_sub(1) as u16;
+        // SAFETY: the assert keeps the 16 floats from j·src_stride inside `src` for j < cols, and the n floats from
+        // l·stride + j0 inside `dst` (masked-off lanes are not written).
+        let rows = std::array::from_fn(|j| if j < n { unsafe { _mm512_loadu_ps(src.as_ptr().add((j0 + j) * src_stride)) } } else { _mm512_setzero_ps() });
+        for (l, row) in transpose16(rows).into_iter().enumerate() {
+            unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(l * stride + j0), mask, row) };
+        }
+    }
 }
 
 /// Every direction, chunk by chunk of `L` batch entries. Inlined into the `target_feature` wrappers so that the
 /// lane loops compile to that instruction set.
 #[inline(always)]
-fn layer<const L: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>) {
+fn layer<const L: usize, const FUSED: bool, const AVX512: bool>(wt: &GruWeights, io: &mut GruIo<'_>) {
     let (hid, inp, dirs) = (wt.hidden, wt.input, wt.direction.count());
     let (seq, batch) = (io.seq, io.batch);
     // Scratch, one [f32; L] per value: this step's inputs, the hidden state and the next one.
     let mut xs = vec![[0.0f32; L]; inp];
     let mut h = vec![[0.0f32; L]; hid];
     let mut next = vec![[0.0f32; L]; hid];
+    let mut sums = vec![[0.0f32; L]; 4 * hid];
     let [xt, xb, xk] = io.x_strides;
     let [yt, yd, yb, yj] = io.y_strides;
     for d in 0..dirs {
         let w = &wt.w[d * 3 * hid * inp..(d + 1) * 3 * hid * inp];
         let r = &wt.r[d * 3 * hid * hid..(d + 1) * 3 * hid * hid];
         let bias = &wt.bias[d * 4 * hid..(d + 1) * 4 * hid];
+        let spans = (&wt.w_span[d * hid..][..hid], &wt.r_span[d * hid..][..hid]);
         for b0 in (0..batch).step_by(L) {
             let lanes = L.min(batch - b0);
             for (j, hj) in h.iter_mut().enumerate() {
@@ -453,16 +624,36 @@ fn layer<const L: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>)
             }
             for i in 0..seq {
                 let t = if wt.direction.backwards(d) { seq - 1 - i } else { i };
-                for l in 0..lanes {
+                let mut done = 0;
+                #[cfg(target_arch = "x86_64")]
+                if AVX512 && xk == 1 {
+                    // Whole blocks of 16 lanes × 16 features, transposed in registers.
+                    let xs = xs.as_flattened_mut();
+                    while done + 16 <= lanes {
+                        // SAFETY: `layer_avx512`, the only caller with AVX512 = true, runs with avx512f.
+                        unsafe { gather16(&io.x[t * xt + (b0 + done) * xb..], xb, inp, &mut xs[done..], L) };
+                        done += 16;
+                    }
+                }
+                for l in done..lanes {
                     let row = t * xt + (b0 + l) * xb;
                     for (k, v) in xs.iter_mut().enumerate() {
                         v[l] = io.x[row + k * xk];
                     }
                 }
-                step::<L, FUSED>(w, r, bias, &xs, &h, &mut next);
+                step::<L, FUSED>(w, r, bias, spans, &xs, &h, &mut sums, &mut next);
                 std::mem::swap(&mut h, &mut next);
                 if let Some(y) = io.y.as_deref_mut() {
-                    for l in 0..lanes {
+                    let mut done = 0;
+                    #[cfg(target_arch = "x86_64")]
+                    if AVX512 && yj == 1 {
+                        while done + 16 <= lanes {
+                            // SAFETY: as for gather16.
+                            unsafe { scatter16(&h.as_flattened()[done..], L, hid, &mut y[t * yt + d * yd + (b0 + done) * yb..], yb) };
+                            done += 16;
+                        }
+                    }
+                    for l in done..lanes {
                         let base = t * yt + d * yd + (b0 + l) * yb;
                         for (j, hj) in h.iter().enumerate() {
                             y[base + j * yj] = hj[l];
@@ -481,11 +672,26 @@ fn layer<const L: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>)
     }
 }
 
-/// One time step for one chunk: `next` = GRU(`xs`, `h`). Unused lanes carry zeros through harmlessly.
+/// One time step for one chunk: `next` = GRU(`xs`, `h`). Unused lanes carry zeros through harmlessly. Each unit's
+/// sums run over its spans of non-zero columns only (`spans`: W's and R's, one per unit), in column order. Every
+/// unit's sums come first (into `sums`, 4H rows), then every unit's gates: each phase is a run of independent
+/// chains the CPU can overlap, where one unit's sums and gates in turn would make one long dependent chain per
+/// unit.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn step<const L: usize, const FUSED: bool>(w: &[f32], r: &[f32], bias: &[f32], xs: &[[f32; L]], h: &[[f32; L]], next: &mut [[f32; L]]) {
+fn step<const L: usize, const FUSED: bool>(
+    w: &[f32],
+    r: &[f32],
+    bias: &[f32],
+    spans: (&[Span], &[Span]),
+    xs: &[[f32; L]],
+    h: &[[f32; L]],
+    sums: &mut [[f32; L]],
+    next: &mut [[f32; L]],
+) {
     let (hid, inp) = (h.len(), xs.len());
     for j in 0..hid {
+        let (ws, rs) = (spans.0[j], spans.1[j]);
         let (wz, wr, wn) = (&w[j * inp..][..inp], &w[(hid + j) * inp..][..inp], &w[(2 * hid + j) * inp..][..inp]);
         let (rz, rr, rn) = (&r[j * hid..][..hid], &r[(hid + j) * hid..][..hid], &r[(2 * hid + j) * hid..][..hid]);
         // Four independent sums per unit keep the FMA pipes busy.
@@ -493,7 +699,7 @@ fn step<const L: usize, const FUSED: bool>(w: &[f32], r: &[f32], bias: &[f32], x
         let mut ar = [bias[hid + j]; L];
         let mut anx = [bias[2 * hid + j]; L];
         let mut anh = [bias[3 * hid + j]; L];
-        for k in 0..inp {
+        for k in ws.lo..ws.hi {
             let xv = &xs[k];
             for l in 0..L {
                 az[l] = madd::<FUSED>(wz[k], xv[l], az[l]);
@@ -501,7 +707,7 @@ fn step<const L: usize, const FUSED: bool>(w: &[f32], r: &[f32], bias: &[f32], x
                 anx[l] = madd::<FUSED>(wn[k], xv[l], anx[l]);
             }
         }
-        for k in 0..hid {
+        for k in rs.lo..rs.hi {
             let hv = &h[k];
             for l in 0..L {
                 az[l] = madd::<FUSED>(rz[k], hv[l], az[l]);
@@ -509,6 +715,10 @@ fn step<const L: usize, const FUSED: bool>(w: &[f32], r: &[f32], bias: &[f32], x
                 anh[l] = madd::<FUSED>(rn[k], hv[l], anh[l]);
             }
         }
+        (sums[j], sums[hid + j], sums[2 * hid + j], sums[3 * hid + j]) = (az, ar, anx, anh);
+    }
+    for j in 0..hid {
+        let (az, ar, anx, anh) = (&sums[j], &sums[hid + j], &sums[2 * hid + j], &sums[3 * hid + j]);
         let out = &mut next[j];
         let hj = &h[j];
         for l in 0..L {
@@ -763,5 +973,79 @@ mod tests {
         run(&wt, GruIo::new(&wt, 3, 2, &[0.0; 12], None, Some(&mut y), Some(&mut yh))).unwrap();
         // Zero weights and inputs: z = r = ½, n = 0, so h halves each step from 0 and stays 0.
         assert!(yh.iter().all(|&v| v == 0.0));
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    fn values(n: usize, seed: u32, scale: f32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32 * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+
+    /// Zeroes every weight outside `groups` diagonal blocks (GTCRN's merged grouped GRUs).
+    fn block_diagonal(m: &mut [f32], dirs: usize, hid: usize, cols: usize, groups: usize) {
+        for d in 0..dirs {
+            for g in 0..3 * hid {
+                let unit = g % hid;
+                for k in 0..cols {
+                    if unit / (hid / groups) != k / (cols / groups) {
+                        m[(d * 3 * hid + g) * cols + k] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "timing, run by hand"]
+    fn gtcrn_shapes_speed() {
+        // GTCRN's layouts after the rewriter's folds: X stored as [batch, seq, I]; Y as [seq, batch, dirs, H]
+        // (intra) or [batch, dirs, seq, H] (inter, attention).
+        for (name, dir, hid, inp, seq, batch, y_perm) in [
+            ("intra", Direction::Bidirectional, 8, 16, 33, 313, [0, 2, 1, 3]),
+            ("inter", Direction::Forward, 16, 16, 313, 33, [2, 1, 0, 3]),
+            ("tra", Direction::Forward, 16, 8, 313, 1, [2, 1, 0, 3]),
+        ] {
+            let only = std::env::var("GRU_SPEED_ONLY").ok();
+            if only.as_ref().is_some_and(|o| o != name) {
+                continue;
+            }
+            let cases: &[(bool, Plan)] =
+                if only.is_some() { &[(true, Plan::Auto)] } else { &[(false, Plan::Auto), (true, Plan::Auto), (true, Plan::Chunks), (true, Plan::Sequences)] };
+            for &(sparse, plan) in cases {
+                let dirs = dir.count();
+                let mut w = values(dirs * 3 * hid * inp, 1, 0.5);
+                let mut r = values(dirs * 3 * hid * hid, 2, 0.5);
+                if sparse {
+                    block_diagonal(&mut w, dirs, hid, inp, 2);
+                    block_diagonal(&mut r, dirs, hid, hid, 2);
+                }
+                let b = values(dirs * 6 * hid, 3, 0.3);
+                let x = values(seq * batch * inp, 4, 2.0);
+                let weights = GruWeights::new(dir, hid, inp, &w, &r, Some(&b)).unwrap();
+                let mut y = vec![0.0; seq * dirs * batch * hid];
+                let mut times = Vec::new();
+                for _ in 0..if only.is_some() { 3000 } else { 60 } {
+                    let mut io = GruIo::new(&weights, seq, batch, &x, None, Some(&mut y), None);
+                    io.x_strides = permuted_strides([seq, batch, inp], &[1, 0, 2]).unwrap();
+                    io.y_strides = permuted_strides([seq, dirs, batch, hid], &y_perm).unwrap();
+                    let t = std::time::Instant::now();
+                    run_with(Isa::detect(), plan, &weights, io).unwrap();
+                    times.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                times.sort_by(f64::total_cmp);
+                eprintln!("{name} sparse {sparse} {plan:?}: median {:.3} ms min {:.3} ms", times[times.len() / 2], times[0]);
+            }
+        }
     }
 }
