@@ -204,6 +204,10 @@ pub struct GruIo<'a> {
     /// Element strides of Y's seq, direction, batch and hidden axes.
     pub y_strides: [usize; 4],
     pub y_h: Option<&'a mut [f32]>,
+    /// `initial_h` and `y_h` hold batch entries `h_first..h_first + batch` of `h_batch` (a part of the batch run
+    /// on its own: [`run_with`]'s tail).
+    h_batch: usize,
+    h_first: usize,
 }
 
 impl<'a> GruIo<'a> {
@@ -220,7 +224,7 @@ impl<'a> GruIo<'a> {
         let (inp, dirs, hid) = (weights.input, weights.direction.count(), weights.hidden);
         let x_strides = [batch * inp, inp, 1];
         let y_strides = [dirs * batch * hid, batch * hid, hid, 1];
-        GruIo { seq, batch, x, x_strides, initial_h, y, y_strides, y_h }
+        GruIo { seq, batch, x, x_strides, initial_h, y, y_strides, y_h, h_batch: batch, h_first: 0 }
     }
 }
 
@@ -290,10 +294,11 @@ pub enum Plan {
     Sequences,
 }
 
-/// Up to this batch size [`Plan::Auto`] runs sequence by sequence. Measured on GTCRN's shapes (Zen 4, one
-/// thread): batch 1 × 313 steps ~15× faster than chunks, batch 33 × 313 ~1.6× faster; batch 313 × 33 steps
-/// (hidden 8, bidirectional) ~1.1–1.8× slower.
-const SEQUENCES_UP_TO: usize = 64;
+/// Below this batch size [`Plan::Auto`] runs sequence by sequence. Measured on GTCRN's shapes (Zen 5, one
+/// thread, AVX-512): batch 1 × 313 steps ~8× faster than chunks; batch 33 × 313 (hidden 16) ~1.5× slower with
+/// dense weights and ~1.8× slower with GTCRN's block-diagonal ones (the chunks skip the zeros, and the one
+/// sequence past two full chunks runs on its own); batch 313 × 33 (hidden 8, bidirectional) ~2.4× slower.
+const SEQUENCES_BELOW: usize = 16;
 
 /// Runs the layer with the best instruction set this CPU has.
 pub fn run(weights: &GruWeights, io: GruIo<'_>) -> Result<(), String> {
@@ -309,13 +314,40 @@ pub fn run_with(isa: Isa, plan: Plan, weights: &GruWeights, mut io: GruIo<'_>) -
     }
     let specialised = matches!(weights.hidden, 8 | 16);
     let plan = match plan {
-        Plan::Auto if specialised && io.batch <= SEQUENCES_UP_TO => Plan::Sequences,
+        Plan::Auto if specialised && io.batch < SEQUENCES_BELOW => Plan::Sequences,
         Plan::Auto => Plan::Chunks,
         Plan::Sequences if !specialised => return Err(format!("no sequence kernel for hidden size {}", weights.hidden)),
         other => other,
     };
+    if plan == Plan::Chunks && specialised && isa != Isa::Portable {
+        // A last chunk with few of its lanes used costs as much as a full one: those batch entries run sequence
+        // by sequence instead (GTCRN's inter-frame GRU: batch 33 = 2 chunks of 16 and 1 sequence).
+        let lanes = lanes_for(isa, io.batch);
+        let tail = io.batch % lanes;
+        if io.batch > lanes && 3 * tail <= lanes {
+            let head = io.batch - tail;
+            let [_, xb, _] = io.x_strides;
+            let [_, _, yb, _] = io.y_strides;
+            dispatch(isa, Plan::Chunks, weights, &mut GruIo { batch: head, y: io.y.as_deref_mut(), y_h: io.y_h.as_deref_mut(), ..io });
+            let mut rest = GruIo {
+                batch: tail,
+                x: &io.x[head * xb..],
+                y: io.y.as_deref_mut().map(|y| &mut y[head * yb..]),
+                y_h: io.y_h.as_deref_mut(),
+                h_first: io.h_first + head,
+                ..io
+            };
+            dispatch(isa, Plan::Sequences, weights, &mut rest);
+            return Ok(());
+        }
+    }
+    dispatch(isa, plan, weights, &mut io);
+    Ok(())
+}
+
+/// Runs a checked `io` with a resolved plan (not Auto; Sequences only for hidden sizes 8 and 16).
+fn dispatch(isa: Isa, plan: Plan, weights: &GruWeights, io: &mut GruIo<'_>) {
     if plan == Plan::Sequences {
-        let io = &mut io;
         match (isa, weights.hidden) {
             (Isa::Portable, 8) => sequences::<8, 24, false>(weights, io),
             (Isa::Portable, _) => sequences::<16, 48, false>(weights, io),
@@ -331,24 +363,23 @@ pub fn run_with(isa: Isa, plan: Plan, weights: &GruWeights, mut io: GruIo<'_>) -
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("available() lists only Portable here"),
         }
-        return Ok(());
+        return;
     }
     let lanes = lanes_for(isa, io.batch);
     match (isa, lanes) {
-        (Isa::Portable, _) => layer::<8, false, false>(weights, &mut io),
+        (Isa::Portable, _) => layer::<8, false, false>(weights, io),
         // SAFETY: `available` checked that the CPU has these features.
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx2 | Isa::Avx512, 8) => unsafe { layer_avx2::<8>(weights, &mut io) },
+        (Isa::Avx2 | Isa::Avx512, 8) => unsafe { layer_avx2::<8>(weights, io) },
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx2, _) => unsafe { layer_avx2::<16>(weights, &mut io) },
+        (Isa::Avx2, _) => unsafe { layer_avx2::<16>(weights, io) },
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx512, 16) => unsafe { layer_avx512::<16>(weights, &mut io) },
+        (Isa::Avx512, 16) => unsafe { layer_avx512::<16>(weights, io) },
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx512, _) => unsafe { layer_avx512::<32>(weights, &mut io) },
+        (Isa::Avx512, _) => unsafe { layer_avx512::<32>(weights, io) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("available() lists only Portable here"),
     }
-    Ok(())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -457,7 +488,7 @@ fn sequence_direction<const H: usize, const G: usize, const N: usize, const FUSE
         let mut h = [[0.0f32; H]; N];
         if let Some(h0) = io.initial_h {
             for (n, hn) in h.iter_mut().enumerate() {
-                hn.copy_from_slice(&h0[(d * batch + member(n)) * H..][..H]);
+                hn.copy_from_slice(&h0[(d * io.h_batch + io.h_first + member(n)) * H..][..H]);
             }
         }
         for i in 0..seq {
@@ -474,9 +505,9 @@ fn sequence_direction<const H: usize, const G: usize, const N: usize, const FUSE
             for n in 0..N {
                 let (gxt, ghn, hn) = (&gx[t][n], &gh[n], &mut h[n]);
                 for j in 0..H {
-                    let z = sigmoid(gxt[j] + ghn[j]);
-                    let rg = sigmoid(gxt[H + j] + ghn[H + j]);
-                    let c = tanh(madd::<FUSED>(rg, ghn[2 * H + j], gxt[2 * H + j]));
+                    let z = sigmoid_with::<FUSED>(gxt[j] + ghn[j]);
+                    let rg = sigmoid_with::<FUSED>(gxt[H + j] + ghn[H + j]);
+                    let c = tanh_with::<FUSED>(madd::<FUSED>(rg, ghn[2 * H + j], gxt[2 * H + j]));
                     hn[j] = (1.0 - z) * c + z * hn[j];
                 }
             }
@@ -491,7 +522,7 @@ fn sequence_direction<const H: usize, const G: usize, const N: usize, const FUSE
         }
         if let Some(y_h) = io.y_h.as_deref_mut() {
             for (n, hn) in h.iter().enumerate().take(count) {
-                y_h[(d * batch + b0 + n) * H..][..H].copy_from_slice(hn);
+                y_h[(d * io.h_batch + io.h_first + b0 + n) * H..][..H].copy_from_slice(hn);
             }
         }
     }
@@ -618,7 +649,7 @@ fn layer<const L: usize, const FUSED: bool, const AVX512: bool>(wt: &GruWeights,
                 *hj = [0.0; L];
                 if let Some(h0) = io.initial_h {
                     for (l, v) in hj.iter_mut().enumerate().take(lanes) {
-                        *v = h0[(d * batch + b0 + l) * hid + j];
+                        *v = h0[(d * io.h_batch + io.h_first + b0 + l) * hid + j];
                     }
                 }
             }
@@ -664,7 +695,7 @@ fn layer<const L: usize, const FUSED: bool, const AVX512: bool>(wt: &GruWeights,
             if let Some(y_h) = io.y_h.as_deref_mut() {
                 for l in 0..lanes {
                     for (j, hj) in h.iter().enumerate() {
-                        y_h[(d * batch + b0 + l) * hid + j] = hj[l];
+                        y_h[(d * io.h_batch + io.h_first + b0 + l) * hid + j] = hj[l];
                     }
                 }
             }
@@ -722,9 +753,9 @@ fn step<const L: usize, const FUSED: bool>(
         let out = &mut next[j];
         let hj = &h[j];
         for l in 0..L {
-            let z = sigmoid(az[l]);
-            let rg = sigmoid(ar[l]);
-            let n = tanh(madd::<FUSED>(rg, anh[l], anx[l]));
+            let z = sigmoid_with::<FUSED>(az[l]);
+            let rg = sigmoid_with::<FUSED>(ar[l]);
+            let n = tanh_with::<FUSED>(madd::<FUSED>(rg, anh[l], anx[l]));
             out[l] = (1.0 - z) * n + z * hj[l];
         }
     }
@@ -741,6 +772,13 @@ fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
 /// exponent bits.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
+    exp_with::<false>(x)
+}
+
+/// [`exp`] with its polynomial in fused multiply-adds when `FUSED` (half the operations on the GRU's critical
+/// path; the rounding differs from [`exp`]'s in the last bit now and then, within the same 2 ulp).
+#[inline(always)]
+pub fn exp_with<const FUSED: bool>(x: f32) -> f32 {
     // 1.5·2²³: adding it rounds to an integer (round to nearest even) and leaves that integer in the low mantissa bits.
     const SHIFT: f32 = 12_582_912.0;
     const SHIFT_BITS: i32 = 0x4B40_0000;
@@ -752,26 +790,36 @@ pub fn exp(x: f32) -> f32 {
     let n = shifted - SHIFT;
     let f = (x - n * LN2_HI) - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
-    p = p * f + 1.398_199_9e-3;
-    p = p * f + 8.333_452e-3;
-    p = p * f + 4.166_579_6e-2;
-    p = p * f + 1.666_666_5e-1;
-    p = p * f + 0.5;
-    let ef = p * f * f + f + 1.0;
+    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
+        p = madd::<FUSED>(p, f, c);
+    }
+    let ef = madd::<FUSED>(p * f, f, f) + 1.0;
     let n_int = (shifted.to_bits() as i32).wrapping_sub(SHIFT_BITS);
     ef * f32::from_bits(((n_int + 127) as u32) << 23)
 }
 
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+    sigmoid_with::<false>(x)
+}
+
+/// [`sigmoid`] through [`exp_with`].
+#[inline(always)]
+pub fn sigmoid_with<const FUSED: bool>(x: f32) -> f32 {
+    1.0 / (1.0 + exp_with::<FUSED>(-x))
 }
 
 /// tanh through e^(−2|x|), which never overflows; the absolute error stays below ~1e-7 (relative error grows
 /// only where tanh itself is tiny).
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    let e = exp(-2.0 * x.abs());
+    tanh_with::<false>(x)
+}
+
+/// [`tanh`] through [`exp_with`].
+#[inline(always)]
+pub fn tanh_with<const FUSED: bool>(x: f32) -> f32 {
+    let e = exp_with::<FUSED>(-2.0 * x.abs());
     ((1.0 - e) / (1.0 + e)).copysign(x)
 }
 
@@ -785,12 +833,13 @@ mod tests {
         let mut x = -87.0f32;
         while x < 88.0 {
             let want = (x as f64).exp();
-            let rel = ((exp(x) as f64 - want) / want).abs();
-            worst = worst.max(rel);
+            for got in [exp(x), exp_with::<true>(x)] {
+                worst = worst.max(((got as f64 - want) / want).abs());
+            }
             x += 0.000_37;
         }
         assert!(worst < 2.5e-7, "worst relative error {worst:e}");
-        assert_eq!(exp(0.0), 1.0);
+        assert_eq!((exp(0.0), exp_with::<true>(0.0)), (1.0, 1.0));
         assert!(exp(-1000.0) > 0.0 && exp(-1000.0) < 1e-37);
         assert!(exp(1000.0).is_finite() && exp(1000.0) > 1e38);
     }
@@ -799,12 +848,14 @@ mod tests {
     fn sigmoid_and_tanh_match_the_library_within_float_rounding() {
         let mut x = -30.0f32;
         while x < 30.0 {
-            assert!((sigmoid(x) as f64 - 1.0 / (1.0 + (-(x as f64)).exp())).abs() < 1.5e-7, "sigmoid({x})");
-            assert!((tanh(x) as f64 - (x as f64).tanh()).abs() < 2.5e-7, "tanh({x})");
+            for (sig, th) in [(sigmoid(x), tanh(x)), (sigmoid_with::<true>(x), tanh_with::<true>(x))] {
+                assert!((sig as f64 - 1.0 / (1.0 + (-(x as f64)).exp())).abs() < 1.5e-7, "sigmoid({x})");
+                assert!((th as f64 - (x as f64).tanh()).abs() < 2.5e-7, "tanh({x})");
+            }
             x += 0.001_3;
         }
-        assert_eq!(tanh(0.0), 0.0);
-        assert_eq!(tanh(-50.0), -1.0);
+        assert_eq!((tanh(0.0), tanh_with::<true>(0.0)), (0.0, 0.0));
+        assert_eq!((tanh(-50.0), tanh_with::<true>(-50.0)), (-1.0, -1.0));
     }
 
     /// One layer and its inputs.
@@ -855,7 +906,7 @@ mod tests {
         (y, yh)
     }
 
-    fn values(n: usize, seed: u32, scale: f32) -> Vec<f32> {
+    pub(super) fn values(n: usize, seed: u32, scale: f32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
         (0..n)
             .map(|_| {
@@ -867,19 +918,96 @@ mod tests {
             .collect()
     }
 
+    /// Zeroes every weight outside `groups` diagonal blocks (GTCRN's merged grouped GRUs).
+    pub(super) fn block_diagonal(m: &mut [f32], dirs: usize, hid: usize, cols: usize, groups: usize) {
+        for d in 0..dirs {
+            for g in 0..3 * hid {
+                let unit = g % hid;
+                for k in 0..cols {
+                    if unit / (hid / groups) != k / (cols / groups) {
+                        m[(d * 3 * hid + g) * cols + k] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_block_diagonal_layer_equals_its_groups_run_apart_bit_for_bit() {
+        // Skipping exact zeros leaves every sum as it was: the chunk plan on a block-diagonal layer gives each
+        // group's units exactly what a layer of that group alone gives (the same columns in the same order).
+        let (dir, hid, inp, seq, batch, groups) = (Direction::Bidirectional, 8, 16, 6, 45, 2);
+        let (dirs, gh, gi) = (dir.count(), hid / groups, inp / groups);
+        let mut w = values(dirs * 3 * hid * inp, 1, 0.5);
+        let mut r = values(dirs * 3 * hid * hid, 2, 0.5);
+        block_diagonal(&mut w, dirs, hid, inp, groups);
+        block_diagonal(&mut r, dirs, hid, hid, groups);
+        let b = values(dirs * 6 * hid, 3, 0.3);
+        let x = values(seq * batch * inp, 4, 2.0);
+        let h0 = values(dirs * batch * hid, 5, 0.8);
+        let whole = GruWeights::new(dir, hid, inp, &w, &r, Some(&b)).unwrap();
+        // Each unit reads only its group's columns.
+        assert!(whole.w_span.iter().all(|s| s.hi - s.lo == gi) && whole.r_span.iter().all(|s| s.hi - s.lo == gh));
+        for isa in Isa::available() {
+            let mut y = vec![f32::NAN; seq * dirs * batch * hid];
+            let mut yh = vec![f32::NAN; dirs * batch * hid];
+            run_with(isa, Plan::Chunks, &whole, GruIo::new(&whole, seq, batch, &x, Some(&h0), Some(&mut y), Some(&mut yh))).unwrap();
+            for g in 0..groups {
+                // The group's gate rows, and of those its own columns.
+                let rows = |m: &[f32], cols: usize, own: usize| -> Vec<f32> {
+                    let mut out = Vec::new();
+                    for d_gate in 0..dirs * 3 {
+                        for j in g * gh..(g + 1) * gh {
+                            out.extend_from_slice(&m[(d_gate * hid + j) * cols + g * own..][..own]);
+                        }
+                    }
+                    out
+                };
+                let (sw, sr) = (rows(&w, inp, gi), rows(&r, hid, gh));
+                let sb: Vec<f32> = (0..dirs * 6).flat_map(|part| b[part * hid + g * gh..][..gh].to_vec()).collect();
+                let sx: Vec<f32> = x.chunks(inp).flat_map(|row| row[g * gi..][..gi].to_vec()).collect();
+                let sh0: Vec<f32> = h0.chunks(hid).flat_map(|row| row[g * gh..][..gh].to_vec()).collect();
+                let part = GruWeights::new(dir, gh, gi, &sw, &sr, Some(&sb)).unwrap();
+                let mut sy = vec![f32::NAN; seq * dirs * batch * gh];
+                let mut syh = vec![f32::NAN; dirs * batch * gh];
+                run_with(isa, Plan::Chunks, &part, GruIo::new(&part, seq, batch, &sx, Some(&sh0), Some(&mut sy), Some(&mut syh))).unwrap();
+                let mine = |all: &[f32]| -> Vec<f32> { all.chunks(hid).flat_map(|row| row[g * gh..][..gh].to_vec()).collect() };
+                assert_eq!(mine(&y), sy, "{isa:?} group {g}: Y");
+                assert_eq!(mine(&yh), syh, "{isa:?} group {g}: Y_h");
+            }
+        }
+    }
+
+    #[test]
+    fn spans_cover_every_non_zero_weight_of_a_unit() {
+        // [dirs 1][3 gates × 2 units][3 columns]: unit 0 reads column 1 (z) and 2 (h); unit 1 nothing.
+        let m = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -2.0, 0.0, -0.0, 0.0];
+        assert_eq!(spans(&m, 1, 2, 3), [Span { lo: 1, hi: 3 }, Span { lo: 0, hi: 0 }]);
+        assert_eq!(spans(&[0.5; 18], 1, 2, 3), [Span { lo: 0, hi: 3 }; 2]);
+        assert_eq!(transposed(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 1, 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+
     #[test]
     fn every_instruction_set_matches_an_f64_reference() {
-        // Batch sizes around the lane counts (partial chunks), every direction, with and without initial state.
-        for (dir, hid, inp, seq, batch) in [
-            (Direction::Forward, 16, 8, 40, 1),
-            (Direction::Bidirectional, 8, 16, 9, 19),
-            (Direction::Reverse, 16, 16, 12, 17),
-            (Direction::Forward, 5, 3, 7, 33),
-            (Direction::Forward, 16, 16, 5, 64),
-            (Direction::Bidirectional, 8, 16, 6, 15),
+        // Batch sizes around the lane counts (partial chunks, full and partial blocks of 16 lanes, a tail run
+        // sequence by sequence: 33 and 37), every direction, with and without initial state; dense weights and
+        // GTCRN's block-diagonal ones (2 groups), whose zeros the chunk plan skips.
+        for (dir, hid, inp, seq, batch, groups) in [
+            (Direction::Forward, 16, 8, 40, 1, 1),
+            (Direction::Bidirectional, 8, 16, 9, 19, 1),
+            (Direction::Reverse, 16, 16, 12, 17, 1),
+            (Direction::Forward, 5, 3, 7, 33, 1),
+            (Direction::Forward, 16, 16, 5, 64, 1),
+            (Direction::Bidirectional, 8, 16, 6, 15, 1),
+            (Direction::Forward, 16, 16, 9, 33, 1),
+            (Direction::Forward, 16, 16, 9, 33, 2),
+            (Direction::Reverse, 16, 24, 8, 37, 2),
+            (Direction::Bidirectional, 8, 16, 7, 45, 2),
+            (Direction::Bidirectional, 8, 16, 5, 75, 2),
+            (Direction::Forward, 6, 9, 5, 20, 3),
         ] {
             let dirs = dir.count();
-            let case = Case {
+            let mut case = Case {
                 dir,
                 hid,
                 inp,
@@ -890,6 +1018,8 @@ mod tests {
                 b: values(dirs * 6 * hid, 3, 0.3),
                 x: values(seq * batch * inp, 4, 2.0),
             };
+            block_diagonal(&mut case.w, dirs, hid, inp, groups);
+            block_diagonal(&mut case.r, dirs, hid, hid, groups);
             let h0 = values(dirs * batch * hid, 5, 0.8);
             let weights = GruWeights::new(dir, hid, inp, &case.w, &case.r, Some(&case.b)).unwrap();
             let with_h0 = reference(&case, &h0);
@@ -903,7 +1033,7 @@ mod tests {
                     let io = GruIo::new(&weights, seq, batch, &case.x, initial.then_some(&h0[..]), Some(&mut y), Some(&mut yh));
                     run_with(isa, plan, &weights, io).unwrap();
                     let worst = y.iter().zip(want_y).chain(yh.iter().zip(want_h)).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
-                    assert!(worst < 2e-6, "{isa:?} {plan:?} {dir:?} hidden {hid} batch {batch} initial {initial}: max |diff| {worst:e}");
+                    assert!(worst < 2e-6, "{isa:?} {plan:?} {dir:?} hidden {hid} batch {batch} {groups} group(s) initial {initial}: max |diff| {worst:e}");
                 }
             }
         }
@@ -978,33 +1108,8 @@ mod tests {
 
 #[cfg(test)]
 mod speed {
+    use super::tests::{block_diagonal, values};
     use super::*;
-
-    fn values(n: usize, seed: u32, scale: f32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32 * 2.0 - 1.0) * scale
-            })
-            .collect()
-    }
-
-    /// Zeroes every weight outside `groups` diagonal blocks (GTCRN's merged grouped GRUs).
-    fn block_diagonal(m: &mut [f32], dirs: usize, hid: usize, cols: usize, groups: usize) {
-        for d in 0..dirs {
-            for g in 0..3 * hid {
-                let unit = g % hid;
-                for k in 0..cols {
-                    if unit / (hid / groups) != k / (cols / groups) {
-                        m[(d * 3 * hid + g) * cols + k] = 0.0;
-                    }
-                }
-            }
-        }
-    }
 
     #[test]
     #[ignore = "timing, run by hand"]
@@ -1020,8 +1125,11 @@ mod speed {
             if only.as_ref().is_some_and(|o| o != name) {
                 continue;
             }
-            let cases: &[(bool, Plan)] =
-                if only.is_some() { &[(true, Plan::Auto)] } else { &[(false, Plan::Auto), (true, Plan::Auto), (true, Plan::Chunks), (true, Plan::Sequences)] };
+            let cases: &[(bool, Plan)] = if only.is_some() {
+                &[(true, Plan::Auto)]
+            } else {
+                &[(false, Plan::Chunks), (false, Plan::Sequences), (true, Plan::Auto), (true, Plan::Chunks), (true, Plan::Sequences)]
+            };
             for &(sparse, plan) in cases {
                 let dirs = dir.count();
                 let mut w = values(dirs * 3 * hid * inp, 1, 0.5);
@@ -1040,7 +1148,8 @@ mod speed {
                     io.x_strides = permuted_strides([seq, batch, inp], &[1, 0, 2]).unwrap();
                     io.y_strides = permuted_strides([seq, dirs, batch, hid], &y_perm).unwrap();
                     let t = std::time::Instant::now();
-                    run_with(Isa::detect(), plan, &weights, io).unwrap();
+                    let isa = if std::env::var("GRU_SPEED_ISA").is_ok_and(|v| v == "avx2") { Isa::Avx2 } else { Isa::detect() };
+                    run_with(isa, plan, &weights, io).unwrap();
                     times.push(t.elapsed().as_secs_f64() * 1e3);
                 }
                 times.sort_by(f64::total_cmp);
