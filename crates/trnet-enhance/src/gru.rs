@@ -5,8 +5,14 @@
 //! ONNX Runtime's own GRU spends most of its time outside arithmetic on these shapes (a whole-utterance GTCRN
 //! spends over half its run in its 10 GRU nodes). This one runs the recurrence for `L` batch entries at once
 //! (one SIMD register per value: L = 8 with AVX2, 16 with AVX-512), one chunk of the batch after another through
-//! the whole sequence, so every value the step needs stays in registers or L1. Sigmoid and tanh come from an
+//! the whole sequence, so every value the step needs stays in registers or L1; single sequences (GTCRN's
+//! attention GRUs) run with the lanes across the gate units instead ([`Plan`]). Sigmoid and tanh come from an
 //! exp written here ([`exp`]) because `f32::exp` is a library call that stops the loop from being vectorised.
+//!
+//! GTCRN's export merges each grouped GRU pair (its DPGRNN blocks) into one GRU whose W and R are block-diagonal:
+//! half their values are zeros. [`GruWeights::new`] finds, per unit, the span of columns its gate rows read, and
+//! the chunk plan sums over those spans only, in the same order, so the results are those of the dense sums
+//! (adding a·0 changes nothing) for any finite input.
 //!
 //! Equations (ONNX operator docs, gate order z, r, h in W, R and B):
 //!   z = σ(W_z x + Wb_z + R_z h + Rb_z)
@@ -284,13 +290,16 @@ impl GruIo<'_> {
 /// How the work is spread over SIMD lanes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plan {
-    /// [`Plan::Sequences`] for small batches when the hidden size has a specialised kernel, else [`Plan::Chunks`].
+    /// [`Plan::Sequences`] for batches below [`SEQUENCES_BELOW`] when the hidden size has a specialised kernel,
+    /// else [`Plan::Chunks`].
     Auto,
-    /// Lanes across the batch: `L` batch entries step through the sequence together (large batches).
+    /// Lanes across the batch: `L` batch entries step through the sequence together (GTCRN's intra- and
+    /// inter-frame GRUs). Skips the weights' zero spans. With AVX2 or AVX-512 and a specialised hidden size, a
+    /// last chunk that would leave most of its lanes idle runs as [`Plan::Sequences`].
     Chunks,
     /// Lanes across the gate units, one batch entry after another; the input projection for every step is done
-    /// first, off the recurrence's critical path (small batches and long sequences: GTCRN's inter-frame and
-    /// attention GRUs). Hidden sizes 8 and 16 only.
+    /// first, off the recurrence's critical path (small batches and long sequences: GTCRN's attention GRUs).
+    /// Hidden sizes 8 and 16 only.
     Sequences,
 }
 
