@@ -5,8 +5,14 @@
 //! ONNX Runtime's own GRU spends most of its time outside arithmetic on these shapes (a whole-utterance GTCRN
 //! spends over half its run in its 10 GRU nodes). This one runs the recurrence for `L` batch entries at once
 //! (one SIMD register per value: L = 8 with AVX2, 16 with AVX-512), one chunk of the batch after another through
-//! the whole sequence, so every value the step needs stays in registers or L1. Sigmoid and tanh come from an
+//! the whole sequence, so every value the step needs stays in registers or L1; single sequences (GTCRN's
+//! attention GRUs) run with the lanes across the gate units instead ([`Plan`]). Sigmoid and tanh come from an
 //! exp written here ([`exp`]) because `f32::exp` is a library call that stops the loop from being vectorised.
+//!
+//! GTCRN's export merges each grouped GRU pair (its DPGRNN blocks) into one GRU whose W and R are block-diagonal:
+//! half their values are zeros. [`GruWeights::new`] finds, per unit, the span of columns its gate rows read, and
+//! the chunk plan sums over those spans only, in the same order, so the results are those of the dense sums
+//! (adding a·0 changes nothing) for any finite input.
 //!
 //! Equations (ONNX operator docs, gate order z, r, h in W, R and B):
 //!   z = σ(W_z x + Wb_z + R_z h + Rb_z)
@@ -58,6 +64,58 @@ pub struct GruWeights {
     /// Per direction, 4H values: the z and r biases (Wb + Rb, which add in the same place), then Wb_h and Rb_h
     /// (kept apart: Rb_h sits inside r ⊙ (…)).
     bias: Vec<f32>,
+    /// Per direction and unit j, the columns [lo, hi) of W outside which j's three gate rows (z, r, h) hold
+    /// only zeros, and the same for R. GTCRN's export merges each grouped GRU pair into one GRU with
+    /// block-diagonal W and R (half their values are zeros); [`Plan::Chunks`] skips the zero columns.
+    w_span: Vec<Span>,
+    r_span: Vec<Span>,
+    /// W and R transposed per direction, [dirs][I][3H] and [dirs][H][3H], so that each input value (or hidden
+    /// value) scales one contiguous row of gate weights ([`Plan::Sequences`]). Laid out here, once per layer.
+    w_t: Vec<f32>,
+    r_t: Vec<f32>,
+}
+
+/// A half-open range of columns, [lo, hi).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    lo: usize,
+    hi: usize,
+}
+
+/// Per direction and unit, the span of columns where `m` ([dirs][3H][cols]) has a non-zero in any of the unit's
+/// three gate rows (empty, lo = hi = 0, where all are zero). Skipping a weight that is exactly zero leaves every
+/// sum as it was (a·0 adds nothing, whatever the order), as long as the value it would scale is finite: an
+/// infinite or NaN input reaches only the units whose weights read it, where the dense sum would spread the NaN
+/// to every unit.
+fn spans(m: &[f32], dirs: usize, hidden: usize, cols: usize) -> Vec<Span> {
+    let mut out = Vec::with_capacity(dirs * hidden);
+    for d in 0..dirs {
+        for j in 0..hidden {
+            let (mut lo, mut hi) = (cols, 0);
+            for gate in 0..3 {
+                let row = &m[((d * 3 + gate) * hidden + j) * cols..][..cols];
+                if let Some(first) = row.iter().position(|&v| v != 0.0) {
+                    lo = lo.min(first);
+                    hi = hi.max(cols - row.iter().rev().position(|&v| v != 0.0).unwrap_or(0));
+                }
+            }
+            out.push(if lo < hi { Span { lo, hi } } else { Span { lo: 0, hi: 0 } });
+        }
+    }
+    out
+}
+
+/// `m` [dirs][rows][cols] as [dirs][cols][rows].
+fn transposed(m: &[f32], dirs: usize, rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; m.len()];
+    for d in 0..dirs {
+        for i in 0..rows {
+            for k in 0..cols {
+                out[(d * cols + k) * rows + i] = m[(d * rows + i) * cols + k];
+            }
+        }
+    }
+    out
 }
 
 impl GruWeights {
@@ -89,7 +147,18 @@ impl GruWeights {
                 out[3 * hidden..].copy_from_slice(&rb[2 * hidden..]);
             }
         }
-        Ok(GruWeights { direction, hidden, input, w: w.to_vec(), r: r.to_vec(), bias })
+        Ok(GruWeights {
+            direction,
+            hidden,
+            input,
+            w_span: spans(w, dirs, hidden, input),
+            r_span: spans(r, dirs, hidden, hidden),
+            w_t: transposed(w, dirs, h3, input),
+            r_t: transposed(r, dirs, h3, hidden),
+            w: w.to_vec(),
+            r: r.to_vec(),
+            bias,
+        })
     }
 }
 
@@ -141,6 +210,10 @@ pub struct GruIo<'a> {
     /// Element strides of Y's seq, direction, batch and hidden axes.
     pub y_strides: [usize; 4],
     pub y_h: Option<&'a mut [f32]>,
+    /// `initial_h` and `y_h` hold batch entries `h_first..h_first + batch` of `h_batch` (a part of the batch run
+    /// on its own: [`run_with`]'s tail).
+    h_batch: usize,
+    h_first: usize,
 }
 
 impl<'a> GruIo<'a> {
@@ -157,7 +230,7 @@ impl<'a> GruIo<'a> {
         let (inp, dirs, hid) = (weights.input, weights.direction.count(), weights.hidden);
         let x_strides = [batch * inp, inp, 1];
         let y_strides = [dirs * batch * hid, batch * hid, hid, 1];
-        GruIo { seq, batch, x, x_strides, initial_h, y, y_strides, y_h }
+        GruIo { seq, batch, x, x_strides, initial_h, y, y_strides, y_h, h_batch: batch, h_first: 0 }
     }
 }
 
@@ -217,20 +290,24 @@ impl GruIo<'_> {
 /// How the work is spread over SIMD lanes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plan {
-    /// [`Plan::Sequences`] for small batches when the hidden size has a specialised kernel, else [`Plan::Chunks`].
+    /// [`Plan::Sequences`] for batches below [`SEQUENCES_BELOW`] when the hidden size has a specialised kernel,
+    /// else [`Plan::Chunks`].
     Auto,
-    /// Lanes across the batch: `L` batch entries step through the sequence together (large batches).
+    /// Lanes across the batch: `L` batch entries step through the sequence together (GTCRN's intra- and
+    /// inter-frame GRUs). Skips the weights' zero spans. With AVX2 or AVX-512 and a specialised hidden size, a
+    /// last chunk that would leave most of its lanes idle runs as [`Plan::Sequences`].
     Chunks,
     /// Lanes across the gate units, one batch entry after another; the input projection for every step is done
-    /// first, off the recurrence's critical path (small batches and long sequences: GTCRN's inter-frame and
-    /// attention GRUs). Hidden sizes 8 and 16 only.
+    /// first, off the recurrence's critical path (small batches and long sequences: GTCRN's attention GRUs).
+    /// Hidden sizes 8 and 16 only.
     Sequences,
 }
 
-/// Up to this batch size [`Plan::Auto`] runs sequence by sequence. Measured on GTCRN's shapes (Zen 4, one
-/// thread): batch 1 × 313 steps ~15× faster than chunks, batch 33 × 313 ~1.6× faster; batch 313 × 33 steps
-/// (hidden 8, bidirectional) ~1.1–1.8× slower.
-const SEQUENCES_UP_TO: usize = 64;
+/// Below this batch size [`Plan::Auto`] runs sequence by sequence. Measured on GTCRN's shapes (Zen 5, one
+/// thread, AVX-512): batch 1 × 313 steps ~8× faster than chunks; batch 33 × 313 (hidden 16) ~1.5× slower with
+/// dense weights and ~1.8× slower with GTCRN's block-diagonal ones (the chunks skip the zeros, and the one
+/// sequence past two full chunks runs on its own); batch 313 × 33 (hidden 8, bidirectional) ~2.4× slower.
+const SEQUENCES_BELOW: usize = 16;
 
 /// Runs the layer with the best instruction set this CPU has.
 pub fn run(weights: &GruWeights, io: GruIo<'_>) -> Result<(), String> {
@@ -246,13 +323,40 @@ pub fn run_with(isa: Isa, plan: Plan, weights: &GruWeights, mut io: GruIo<'_>) -
     }
     let specialised = matches!(weights.hidden, 8 | 16);
     let plan = match plan {
-        Plan::Auto if specialised && io.batch <= SEQUENCES_UP_TO => Plan::Sequences,
+        Plan::Auto if specialised && io.batch < SEQUENCES_BELOW => Plan::Sequences,
         Plan::Auto => Plan::Chunks,
         Plan::Sequences if !specialised => return Err(format!("no sequence kernel for hidden size {}", weights.hidden)),
         other => other,
     };
+    if plan == Plan::Chunks && specialised && isa != Isa::Portable {
+        // A last chunk with few of its lanes used costs as much as a full one: those batch entries run sequence
+        // by sequence instead (GTCRN's inter-frame GRU: batch 33 = 2 chunks of 16 and 1 sequence).
+        let lanes = lanes_for(isa, io.batch);
+        let tail = io.batch % lanes;
+        if io.batch > lanes && 3 * tail <= lanes {
+            let head = io.batch - tail;
+            let [_, xb, _] = io.x_strides;
+            let [_, _, yb, _] = io.y_strides;
+            dispatch(isa, Plan::Chunks, weights, &mut GruIo { batch: head, y: io.y.as_deref_mut(), y_h: io.y_h.as_deref_mut(), ..io });
+            let mut rest = GruIo {
+                batch: tail,
+                x: &io.x[head * xb..],
+                y: io.y.as_deref_mut().map(|y| &mut y[head * yb..]),
+                y_h: io.y_h.as_deref_mut(),
+                h_first: io.h_first + head,
+                ..io
+            };
+            dispatch(isa, Plan::Sequences, weights, &mut rest);
+            return Ok(());
+        }
+    }
+    dispatch(isa, plan, weights, &mut io);
+    Ok(())
+}
+
+/// Runs a checked `io` with a resolved plan (not Auto; Sequences only for hidden sizes 8 and 16).
+fn dispatch(isa: Isa, plan: Plan, weights: &GruWeights, io: &mut GruIo<'_>) {
     if plan == Plan::Sequences {
-        let io = &mut io;
         match (isa, weights.hidden) {
             (Isa::Portable, 8) => sequences::<8, 24, false>(weights, io),
             (Isa::Portable, _) => sequences::<16, 48, false>(weights, io),
@@ -268,24 +372,23 @@ pub fn run_with(isa: Isa, plan: Plan, weights: &GruWeights, mut io: GruIo<'_>) -
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("available() lists only Portable here"),
         }
-        return Ok(());
+        return;
     }
     let lanes = lanes_for(isa, io.batch);
     match (isa, lanes) {
-        (Isa::Portable, _) => layer::<8, false>(weights, &mut io),
+        (Isa::Portable, _) => layer::<8, false, false>(weights, io),
         // SAFETY: `available` checked that the CPU has these features.
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx2 | Isa::Avx512, 8) => unsafe { layer_avx2::<8>(weights, &mut io) },
+        (Isa::Avx2 | Isa::Avx512, 8) => unsafe { layer_avx2::<8>(weights, io) },
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx2, _) => unsafe { layer_avx2::<16>(weights, &mut io) },
+        (Isa::Avx2, _) => unsafe { layer_avx2::<16>(weights, io) },
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx512, 16) => unsafe { layer_avx512::<16>(weights, &mut io) },
+        (Isa::Avx512, 16) => unsafe { layer_avx512::<16>(weights, io) },
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx512, _) => unsafe { layer_avx512::<32>(weights, &mut io) },
+        (Isa::Avx512, _) => unsafe { layer_avx512::<32>(weights, io) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("available() lists only Portable here"),
     }
-    Ok(())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -309,91 +412,126 @@ fn sequences<const H: usize, const G: usize, const FUSED: bool>(wt: &GruWeights,
     if io.batch >= INTERLEAVE { sequence_groups::<H, G, INTERLEAVE, FUSED>(wt, io) } else { sequence_groups::<H, G, 1, FUSED>(wt, io) }
 }
 
+thread_local! {
+    /// Scratch that this thread's runs pass on to each other ([`take_scratch`]).
+    static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// At least `len` floats of scratch (contents unspecified), taken from what this thread's last run gave back with
+/// [`give_scratch`], so that a session's runs neither allocate nor fault in fresh pages each time. (Not a closure
+/// over the work: a closure would not inherit the caller's `target_feature`s and would lose the SIMD code.)
+fn take_scratch(len: usize) -> Vec<f32> {
+    let mut buf = SCRATCH.take();
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    buf
+}
+
+/// Keeps `buf` for this thread's next run unless it is larger than [`SCRATCH_KEPT`].
+fn give_scratch(buf: Vec<f32>) {
+    if buf.len() <= SCRATCH_KEPT {
+        SCRATCH.set(buf);
+    }
+}
+
+/// The most floats of scratch a thread keeps between runs (4 MiB: a GTCRN inter-frame GRU over ~2 min of audio).
+const SCRATCH_KEPT: usize = 1 << 20;
+
 /// How many sequences [`Plan::Sequences`] interleaves.
 const INTERLEAVE: usize = 2;
 
 #[inline(always)]
 fn sequence_groups<const H: usize, const G: usize, const N: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>) {
     debug_assert!(G == 3 * H && wt.hidden == H);
-    let (inp, dirs, seq, batch) = (wt.input, wt.direction.count(), io.seq, io.batch);
-    // W·x + bias for every step of the group's sequences.
-    let mut gx = vec![[[0.0f32; G]; N]; seq];
+    let (dirs, seq) = (wt.direction.count(), io.seq);
+    // W·x + bias for every step of the group's sequences, in this thread's scratch.
+    let mut scratch = take_scratch(seq * N * G);
+    let gx = scratch[..seq * N * G].as_chunks_mut::<G>().0.as_chunks_mut::<N>().0;
     for d in 0..dirs {
-        // Transposed, so that each input value (or hidden value) scales one contiguous row of G gate weights.
-        let (w, r) = (&wt.w[d * G * inp..][..G * inp], &wt.r[d * G * H..][..G * H]);
-        let mut w_t = vec![[0.0f32; G]; inp];
-        let mut r_t = [[0.0f32; G]; H];
-        for g in 0..G {
-            for k in 0..inp {
-                w_t[k][g] = w[g * inp + k];
-            }
-            for k in 0..H {
-                r_t[k][g] = r[g * H + k];
+        sequence_direction::<H, G, N, FUSED>(wt, io, d, gx);
+    }
+    give_scratch(scratch);
+}
+
+/// One direction of [`sequence_groups`]; `gx` holds `seq` steps.
+#[inline(always)]
+fn sequence_direction<const H: usize, const G: usize, const N: usize, const FUSED: bool>(
+    wt: &GruWeights,
+    io: &mut GruIo<'_>,
+    d: usize,
+    gx: &mut [[[f32; G]; N]],
+) {
+    let (inp, seq, batch) = (wt.input, io.seq, io.batch);
+    // Transposed at construction ([`GruWeights::w_t`]): each input value (or hidden value) scales one
+    // contiguous row of G gate weights. R's rows go on the stack, where their size is known.
+    let w_t = wt.w_t[d * G * inp..][..G * inp].as_chunks::<G>().0;
+    let mut r_t = [[0.0f32; G]; H];
+    for (k, row) in r_t.iter_mut().enumerate() {
+        row.copy_from_slice(&wt.r_t[(d * H + k) * G..][..G]);
+    }
+    let bias = &wt.bias[d * 4 * H..][..4 * H];
+    let mut bias_x = [0.0f32; G];
+    bias_x.copy_from_slice(&bias[..G]);
+    let mut bias_h = [0.0f32; G];
+    bias_h[2 * H..].copy_from_slice(&bias[3 * H..]);
+    let [xt, xb, xk] = io.x_strides;
+    let [yt, yd, yb, yj] = io.y_strides;
+    for b0 in (0..batch).step_by(N) {
+        // The last group may be short: its missing sequences repeat the group's first (work thrown away).
+        let count = N.min(batch - b0);
+        let member = |n: usize| b0 + if n < count { n } else { 0 };
+        for (t, acc) in gx.iter_mut().enumerate() {
+            for (n, out) in acc.iter_mut().enumerate() {
+                let x = &io.x[t * xt + member(n) * xb..];
+                let mut sum = bias_x;
+                for (k, row) in w_t.iter().enumerate() {
+                    let xv = x[k * xk];
+                    for g in 0..G {
+                        sum[g] = madd::<FUSED>(row[g], xv, sum[g]);
+                    }
+                }
+                *out = sum;
             }
         }
-        let bias = &wt.bias[d * 4 * H..][..4 * H];
-        let mut bias_x = [0.0f32; G];
-        bias_x.copy_from_slice(&bias[..G]);
-        let mut bias_h = [0.0f32; G];
-        bias_h[2 * H..].copy_from_slice(&bias[3 * H..]);
-        let [xt, xb, xk] = io.x_strides;
-        let [yt, yd, yb, yj] = io.y_strides;
-        for b0 in (0..batch).step_by(N) {
-            // The last group may be short: its missing sequences repeat the group's first (work thrown away).
-            let count = N.min(batch - b0);
-            let member = |n: usize| b0 + if n < count { n } else { 0 };
-            for (t, acc) in gx.iter_mut().enumerate() {
-                for (n, out) in acc.iter_mut().enumerate() {
-                    let x = &io.x[t * xt + member(n) * xb..];
-                    let mut sum = bias_x;
-                    for (k, row) in w_t.iter().enumerate() {
-                        let xv = x[k * xk];
-                        for g in 0..G {
-                            sum[g] = madd::<FUSED>(row[g], xv, sum[g]);
-                        }
-                    }
-                    *out = sum;
-                }
+        let mut h = [[0.0f32; H]; N];
+        if let Some(h0) = io.initial_h {
+            for (n, hn) in h.iter_mut().enumerate() {
+                hn.copy_from_slice(&h0[(d * io.h_batch + io.h_first + member(n)) * H..][..H]);
             }
-            let mut h = [[0.0f32; H]; N];
-            if let Some(h0) = io.initial_h {
-                for (n, hn) in h.iter_mut().enumerate() {
-                    hn.copy_from_slice(&h0[(d * batch + member(n)) * H..][..H]);
-                }
-            }
-            for i in 0..seq {
-                let t = if wt.direction.backwards(d) { seq - 1 - i } else { i };
-                let mut gh = [bias_h; N];
-                for (k, row) in r_t.iter().enumerate() {
-                    for n in 0..N {
-                        let hk = h[n][k];
-                        for g in 0..G {
-                            gh[n][g] = madd::<FUSED>(row[g], hk, gh[n][g]);
-                        }
-                    }
-                }
+        }
+        for i in 0..seq {
+            let t = if wt.direction.backwards(d) { seq - 1 - i } else { i };
+            let mut gh = [bias_h; N];
+            for (k, row) in r_t.iter().enumerate() {
                 for n in 0..N {
-                    let (gxt, ghn, hn) = (&gx[t][n], &gh[n], &mut h[n]);
-                    for j in 0..H {
-                        let z = sigmoid(gxt[j] + ghn[j]);
-                        let rg = sigmoid(gxt[H + j] + ghn[H + j]);
-                        let c = tanh(madd::<FUSED>(rg, ghn[2 * H + j], gxt[2 * H + j]));
-                        hn[j] = (1.0 - z) * c + z * hn[j];
-                    }
-                }
-                if let Some(y) = io.y.as_deref_mut() {
-                    for (n, hn) in h.iter().enumerate().take(count) {
-                        let base = t * yt + d * yd + (b0 + n) * yb;
-                        for (j, &v) in hn.iter().enumerate() {
-                            y[base + j * yj] = v;
-                        }
+                    let hk = h[n][k];
+                    for g in 0..G {
+                        gh[n][g] = madd::<FUSED>(row[g], hk, gh[n][g]);
                     }
                 }
             }
-            if let Some(y_h) = io.y_h.as_deref_mut() {
-                for (n, hn) in h.iter().enumerate().take(count) {
-                    y_h[(d * batch + b0 + n) * H..][..H].copy_from_slice(hn);
+            for n in 0..N {
+                let (gxt, ghn, hn) = (&gx[t][n], &gh[n], &mut h[n]);
+                for j in 0..H {
+                    let z = sigmoid_with::<FUSED>(gxt[j] + ghn[j]);
+                    let rg = sigmoid_with::<FUSED>(gxt[H + j] + ghn[H + j]);
+                    let c = tanh_with::<FUSED>(madd::<FUSED>(rg, ghn[2 * H + j], gxt[2 * H + j]));
+                    hn[j] = (1.0 - z) * c + z * hn[j];
                 }
+            }
+            if let Some(y) = io.y.as_deref_mut() {
+                for (n, hn) in h.iter().enumerate().take(count) {
+                    let base = t * yt + d * yd + (b0 + n) * yb;
+                    for (j, &v) in hn.iter().enumerate() {
+                        y[base + j * yj] = v;
+                    }
+                }
+            }
+        }
+        if let Some(y_h) = io.y_h.as_deref_mut() {
+            for (n, hn) in h.iter().enumerate().take(count) {
+                y_h[(d * io.h_batch + io.h_first + b0 + n) * H..][..H].copy_from_slice(hn);
             }
         }
     }
@@ -416,53 +554,146 @@ fn lanes_for(isa: Isa, batch: usize) -> usize {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn layer_avx2<const L: usize>(weights: &GruWeights, io: &mut GruIo<'_>) {
-    layer::<L, true>(weights, io)
+    layer::<L, true, false>(weights, io)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn layer_avx512<const L: usize>(weights: &GruWeights, io: &mut GruIo<'_>) {
-    layer::<L, true>(weights, io)
+    layer::<L, true, true>(weights, io)
+}
+
+/// A 16 × 16 transpose in registers (64 shuffles): lane k of row i comes back as lane i of row k.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m512; 16] {
+    use std::arch::x86_64::*;
+    // Pairs of rows interleaved, then quads, within each 128-bit lane: u[4i + c] holds, in lane q, column 4q + c
+    // of rows 4i..4i + 4.
+    let t: [__m512; 16] = std::array::from_fn(|i| if i % 2 == 0 { _mm512_unpacklo_ps(r[i], r[i + 1]) } else { _mm512_unpackhi_ps(r[i - 1], r[i]) });
+    let u: [__m512; 16] = std::array::from_fn(|i| {
+        let (g, c) = (i / 4 * 4, i % 4);
+        let (a, b) = (_mm512_castps_pd(t[g + c / 2]), _mm512_castps_pd(t[g + 2 + c / 2]));
+        _mm512_castpd_ps(if c % 2 == 0 { _mm512_unpacklo_pd(a, b) } else { _mm512_unpackhi_pd(a, b) })
+    });
+    let mut out = [_mm512_setzero_ps(); 16];
+    for c in 0..4 {
+        // 128-bit lanes 0 and 2 (0x88) or 1 and 3 (0xdd) of each operand, twice over: column 4q + c of all rows.
+        let (v0, v1) = (_mm512_shuffle_f32x4::<0x88>(u[c], u[4 + c]), _mm512_shuffle_f32x4::<0xdd>(u[c], u[4 + c]));
+        let (w0, w1) = (_mm512_shuffle_f32x4::<0x88>(u[8 + c], u[12 + c]), _mm512_shuffle_f32x4::<0xdd>(u[8 + c], u[12 + c]));
+        out[c] = _mm512_shuffle_f32x4::<0x88>(v0, w0);
+        out[4 + c] = _mm512_shuffle_f32x4::<0x88>(v1, w1);
+        out[8 + c] = _mm512_shuffle_f32x4::<0xdd>(v0, w0);
+        out[12 + c] = _mm512_shuffle_f32x4::<0xdd>(v1, w1);
+    }
+    out
+}
+
+/// The chunk plan's input gather for 16 lanes, by 16 × 16 transposes: lane l's features are `src[l·stride..]`
+/// (`cols` of them, contiguous); feature k goes to `dst[k·dst_stride..][..16]`. Done one float at a time, this
+/// gather took a third of an AVX-512 run on GTCRN's intra-frame GRU. Panics if a row reaches past its slice.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn gather16(src: &[f32], stride: usize, cols: usize, dst: &mut [f32], dst_stride: usize) {
+    use std::arch::x86_64::*;
+    if cols == 0 {
+        return;
+    }
+    assert!(15 * stride + cols <= src.len() && (cols - 1) * dst_stride + 16 <= dst.len(), "gather16: a row reaches past its slice");
+    for k0 in (0..cols).step_by(16) {
+        let n = (cols - k0).min(16);
+        let mask = (1u32 << n).wrapping_sub(1) as u16;
+        // SAFETY: the assert keeps the n floats from l·stride + k0 inside `src` (masked-off lanes are not read),
+        // and the 16 floats from k·dst_stride inside `dst` for every k < cols.
+        let rows = std::array::from_fn(|l| unsafe { _mm512_maskz_loadu_ps(mask, src.as_ptr().add(l * stride + k0)) });
+        for (k, row) in transpose16(rows).into_iter().enumerate().take(n) {
+            unsafe { _mm512_storeu_ps(dst.as_mut_ptr().add((k0 + k) * dst_stride), row) };
+        }
+    }
+}
+
+/// The inverse of [`gather16`] for the chunk plan's output: value j of 16 lanes (`src[j·src_stride..][..16]`, j
+/// < `cols`) goes to `dst[l·stride + j]` for lane l. Panics if a row reaches past its slice.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn scatter16(src: &[f32], src_stride: usize, cols: usize, dst: &mut [f32], stride: usize) {
+    use std::arch::x86_64::*;
+    if cols == 0 {
+        return;
+    }
+    assert!((cols - 1) * src_stride + 16 <= src.len() && 15 * stride + cols <= dst.len(), "scatter16: a row reaches past its slice");
+    for j0 in (0..cols).step_by(16) {
+        let n = (cols - j0).min(16);
+        let mask = (1u32 << n).wrapping_sub(1) as u16;
+        // SAFETY: the assert keeps the 16 floats from j·src_stride inside `src` for j < cols, and the n floats from
+        // l·stride + j0 inside `dst` (masked-off lanes are not written).
+        let rows = std::array::from_fn(|j| if j < n { unsafe { _mm512_loadu_ps(src.as_ptr().add((j0 + j) * src_stride)) } } else { _mm512_setzero_ps() });
+        for (l, row) in transpose16(rows).into_iter().enumerate() {
+            unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(l * stride + j0), mask, row) };
+        }
+    }
 }
 
 /// Every direction, chunk by chunk of `L` batch entries. Inlined into the `target_feature` wrappers so that the
 /// lane loops compile to that instruction set.
 #[inline(always)]
-fn layer<const L: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>) {
+fn layer<const L: usize, const FUSED: bool, const AVX512: bool>(wt: &GruWeights, io: &mut GruIo<'_>) {
     let (hid, inp, dirs) = (wt.hidden, wt.input, wt.direction.count());
     let (seq, batch) = (io.seq, io.batch);
     // Scratch, one [f32; L] per value: this step's inputs, the hidden state and the next one.
     let mut xs = vec![[0.0f32; L]; inp];
     let mut h = vec![[0.0f32; L]; hid];
     let mut next = vec![[0.0f32; L]; hid];
+    let mut sums = vec![[0.0f32; L]; 4 * hid];
     let [xt, xb, xk] = io.x_strides;
     let [yt, yd, yb, yj] = io.y_strides;
     for d in 0..dirs {
         let w = &wt.w[d * 3 * hid * inp..(d + 1) * 3 * hid * inp];
         let r = &wt.r[d * 3 * hid * hid..(d + 1) * 3 * hid * hid];
         let bias = &wt.bias[d * 4 * hid..(d + 1) * 4 * hid];
+        let spans = (&wt.w_span[d * hid..][..hid], &wt.r_span[d * hid..][..hid]);
         for b0 in (0..batch).step_by(L) {
             let lanes = L.min(batch - b0);
             for (j, hj) in h.iter_mut().enumerate() {
                 *hj = [0.0; L];
                 if let Some(h0) = io.initial_h {
                     for (l, v) in hj.iter_mut().enumerate().take(lanes) {
-                        *v = h0[(d * batch + b0 + l) * hid + j];
+                        *v = h0[(d * io.h_batch + io.h_first + b0 + l) * hid + j];
                     }
                 }
             }
             for i in 0..seq {
                 let t = if wt.direction.backwards(d) { seq - 1 - i } else { i };
-                for l in 0..lanes {
+                let mut done = 0;
+                #[cfg(target_arch = "x86_64")]
+                if AVX512 && xk == 1 {
+                    // Whole blocks of 16 lanes × 16 features, transposed in registers.
+                    let xs = xs.as_flattened_mut();
+                    while done + 16 <= lanes {
+                        // SAFETY: `layer_avx512`, the only caller with AVX512 = true, runs with avx512f.
+                        unsafe { gather16(&io.x[t * xt + (b0 + done) * xb..], xb, inp, &mut xs[done..], L) };
+                        done += 16;
+                    }
+                }
+                for l in done..lanes {
                     let row = t * xt + (b0 + l) * xb;
                     for (k, v) in xs.iter_mut().enumerate() {
                         v[l] = io.x[row + k * xk];
                     }
                 }
-                step::<L, FUSED>(w, r, bias, &xs, &h, &mut next);
+                step::<L, FUSED>(w, r, bias, spans, &xs, &h, &mut sums, &mut next);
                 std::mem::swap(&mut h, &mut next);
                 if let Some(y) = io.y.as_deref_mut() {
-                    for l in 0..lanes {
+                    let mut done = 0;
+                    #[cfg(target_arch = "x86_64")]
+                    if AVX512 && yj == 1 {
+                        while done + 16 <= lanes {
+                            // SAFETY: as for gather16.
+                            unsafe { scatter16(&h.as_flattened()[done..], L, hid, &mut y[t * yt + d * yd + (b0 + done) * yb..], yb) };
+                            done += 16;
+                        }
+                    }
+                    for l in done..lanes {
                         let base = t * yt + d * yd + (b0 + l) * yb;
                         for (j, hj) in h.iter().enumerate() {
                             y[base + j * yj] = hj[l];
@@ -473,7 +704,7 @@ fn layer<const L: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>)
             if let Some(y_h) = io.y_h.as_deref_mut() {
                 for l in 0..lanes {
                     for (j, hj) in h.iter().enumerate() {
-                        y_h[(d * batch + b0 + l) * hid + j] = hj[l];
+                        y_h[(d * io.h_batch + io.h_first + b0 + l) * hid + j] = hj[l];
                     }
                 }
             }
@@ -481,11 +712,26 @@ fn layer<const L: usize, const FUSED: bool>(wt: &GruWeights, io: &mut GruIo<'_>)
     }
 }
 
-/// One time step for one chunk: `next` = GRU(`xs`, `h`). Unused lanes carry zeros through harmlessly.
+/// One time step for one chunk: `next` = GRU(`xs`, `h`). Unused lanes carry zeros through harmlessly. Each unit's
+/// sums run over its spans of non-zero columns only (`spans`: W's and R's, one per unit), in column order. Every
+/// unit's sums come first (into `sums`, 4H rows), then every unit's gates: each phase is a run of independent
+/// chains the CPU can overlap, where one unit's sums and gates in turn would make one long dependent chain per
+/// unit.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn step<const L: usize, const FUSED: bool>(w: &[f32], r: &[f32], bias: &[f32], xs: &[[f32; L]], h: &[[f32; L]], next: &mut [[f32; L]]) {
+fn step<const L: usize, const FUSED: bool>(
+    w: &[f32],
+    r: &[f32],
+    bias: &[f32],
+    spans: (&[Span], &[Span]),
+    xs: &[[f32; L]],
+    h: &[[f32; L]],
+    sums: &mut [[f32; L]],
+    next: &mut [[f32; L]],
+) {
     let (hid, inp) = (h.len(), xs.len());
     for j in 0..hid {
+        let (ws, rs) = (spans.0[j], spans.1[j]);
         let (wz, wr, wn) = (&w[j * inp..][..inp], &w[(hid + j) * inp..][..inp], &w[(2 * hid + j) * inp..][..inp]);
         let (rz, rr, rn) = (&r[j * hid..][..hid], &r[(hid + j) * hid..][..hid], &r[(2 * hid + j) * hid..][..hid]);
         // Four independent sums per unit keep the FMA pipes busy.
@@ -493,7 +739,7 @@ fn step<const L: usize, const FUSED: bool>(w: &[f32], r: &[f32], bias: &[f32], x
         let mut ar = [bias[hid + j]; L];
         let mut anx = [bias[2 * hid + j]; L];
         let mut anh = [bias[3 * hid + j]; L];
-        for k in 0..inp {
+        for k in ws.lo..ws.hi {
             let xv = &xs[k];
             for l in 0..L {
                 az[l] = madd::<FUSED>(wz[k], xv[l], az[l]);
@@ -501,7 +747,7 @@ fn step<const L: usize, const FUSED: bool>(w: &[f32], r: &[f32], bias: &[f32], x
                 anx[l] = madd::<FUSED>(wn[k], xv[l], anx[l]);
             }
         }
-        for k in 0..hid {
+        for k in rs.lo..rs.hi {
             let hv = &h[k];
             for l in 0..L {
                 az[l] = madd::<FUSED>(rz[k], hv[l], az[l]);
@@ -509,12 +755,16 @@ fn step<const L: usize, const FUSED: bool>(w: &[f32], r: &[f32], bias: &[f32], x
                 anh[l] = madd::<FUSED>(rn[k], hv[l], anh[l]);
             }
         }
+        (sums[j], sums[hid + j], sums[2 * hid + j], sums[3 * hid + j]) = (az, ar, anx, anh);
+    }
+    for j in 0..hid {
+        let (az, ar, anx, anh) = (&sums[j], &sums[hid + j], &sums[2 * hid + j], &sums[3 * hid + j]);
         let out = &mut next[j];
         let hj = &h[j];
         for l in 0..L {
-            let z = sigmoid(az[l]);
-            let rg = sigmoid(ar[l]);
-            let n = tanh(madd::<FUSED>(rg, anh[l], anx[l]));
+            let z = sigmoid_with::<FUSED>(az[l]);
+            let rg = sigmoid_with::<FUSED>(ar[l]);
+            let n = tanh_with::<FUSED>(madd::<FUSED>(rg, anh[l], anx[l]));
             out[l] = (1.0 - z) * n + z * hj[l];
         }
     }
@@ -531,6 +781,13 @@ fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
 /// exponent bits.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
+    exp_with::<false>(x)
+}
+
+/// [`exp`] with its polynomial in fused multiply-adds when `FUSED` (half the operations on the GRU's critical
+/// path; the rounding differs from [`exp`]'s in the last bit now and then, within the same 2 ulp).
+#[inline(always)]
+pub fn exp_with<const FUSED: bool>(x: f32) -> f32 {
     // 1.5·2²³: adding it rounds to an integer (round to nearest even) and leaves that integer in the low mantissa bits.
     const SHIFT: f32 = 12_582_912.0;
     const SHIFT_BITS: i32 = 0x4B40_0000;
@@ -542,26 +799,36 @@ pub fn exp(x: f32) -> f32 {
     let n = shifted - SHIFT;
     let f = (x - n * LN2_HI) - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
-    p = p * f + 1.398_199_9e-3;
-    p = p * f + 8.333_452e-3;
-    p = p * f + 4.166_579_6e-2;
-    p = p * f + 1.666_666_5e-1;
-    p = p * f + 0.5;
-    let ef = p * f * f + f + 1.0;
+    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
+        p = madd::<FUSED>(p, f, c);
+    }
+    let ef = madd::<FUSED>(p * f, f, f) + 1.0;
     let n_int = (shifted.to_bits() as i32).wrapping_sub(SHIFT_BITS);
     ef * f32::from_bits(((n_int + 127) as u32) << 23)
 }
 
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+    sigmoid_with::<false>(x)
+}
+
+/// [`sigmoid`] through [`exp_with`].
+#[inline(always)]
+pub fn sigmoid_with<const FUSED: bool>(x: f32) -> f32 {
+    1.0 / (1.0 + exp_with::<FUSED>(-x))
 }
 
 /// tanh through e^(−2|x|), which never overflows; the absolute error stays below ~1e-7 (relative error grows
 /// only where tanh itself is tiny).
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    let e = exp(-2.0 * x.abs());
+    tanh_with::<false>(x)
+}
+
+/// [`tanh`] through [`exp_with`].
+#[inline(always)]
+pub fn tanh_with<const FUSED: bool>(x: f32) -> f32 {
+    let e = exp_with::<FUSED>(-2.0 * x.abs());
     ((1.0 - e) / (1.0 + e)).copysign(x)
 }
 
@@ -575,12 +842,13 @@ mod tests {
         let mut x = -87.0f32;
         while x < 88.0 {
             let want = (x as f64).exp();
-            let rel = ((exp(x) as f64 - want) / want).abs();
-            worst = worst.max(rel);
+            for got in [exp(x), exp_with::<true>(x)] {
+                worst = worst.max(((got as f64 - want) / want).abs());
+            }
             x += 0.000_37;
         }
         assert!(worst < 2.5e-7, "worst relative error {worst:e}");
-        assert_eq!(exp(0.0), 1.0);
+        assert_eq!((exp(0.0), exp_with::<true>(0.0)), (1.0, 1.0));
         assert!(exp(-1000.0) > 0.0 && exp(-1000.0) < 1e-37);
         assert!(exp(1000.0).is_finite() && exp(1000.0) > 1e38);
     }
@@ -589,12 +857,14 @@ mod tests {
     fn sigmoid_and_tanh_match_the_library_within_float_rounding() {
         let mut x = -30.0f32;
         while x < 30.0 {
-            assert!((sigmoid(x) as f64 - 1.0 / (1.0 + (-(x as f64)).exp())).abs() < 1.5e-7, "sigmoid({x})");
-            assert!((tanh(x) as f64 - (x as f64).tanh()).abs() < 2.5e-7, "tanh({x})");
+            for (sig, th) in [(sigmoid(x), tanh(x)), (sigmoid_with::<true>(x), tanh_with::<true>(x))] {
+                assert!((sig as f64 - 1.0 / (1.0 + (-(x as f64)).exp())).abs() < 1.5e-7, "sigmoid({x})");
+                assert!((th as f64 - (x as f64).tanh()).abs() < 2.5e-7, "tanh({x})");
+            }
             x += 0.001_3;
         }
-        assert_eq!(tanh(0.0), 0.0);
-        assert_eq!(tanh(-50.0), -1.0);
+        assert_eq!((tanh(0.0), tanh_with::<true>(0.0)), (0.0, 0.0));
+        assert_eq!((tanh(-50.0), tanh_with::<true>(-50.0)), (-1.0, -1.0));
     }
 
     /// One layer and its inputs.
@@ -645,7 +915,7 @@ mod tests {
         (y, yh)
     }
 
-    fn values(n: usize, seed: u32, scale: f32) -> Vec<f32> {
+    pub(super) fn values(n: usize, seed: u32, scale: f32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
         (0..n)
             .map(|_| {
@@ -657,19 +927,96 @@ mod tests {
             .collect()
     }
 
+    /// Zeroes every weight outside `groups` diagonal blocks (GTCRN's merged grouped GRUs).
+    pub(super) fn block_diagonal(m: &mut [f32], dirs: usize, hid: usize, cols: usize, groups: usize) {
+        for d in 0..dirs {
+            for g in 0..3 * hid {
+                let unit = g % hid;
+                for k in 0..cols {
+                    if unit / (hid / groups) != k / (cols / groups) {
+                        m[(d * 3 * hid + g) * cols + k] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_block_diagonal_layer_equals_its_groups_run_apart_bit_for_bit() {
+        // Skipping exact zeros leaves every sum as it was: the chunk plan on a block-diagonal layer gives each
+        // group's units exactly what a layer of that group alone gives (the same columns in the same order).
+        let (dir, hid, inp, seq, batch, groups) = (Direction::Bidirectional, 8, 16, 6, 45, 2);
+        let (dirs, gh, gi) = (dir.count(), hid / groups, inp / groups);
+        let mut w = values(dirs * 3 * hid * inp, 1, 0.5);
+        let mut r = values(dirs * 3 * hid * hid, 2, 0.5);
+        block_diagonal(&mut w, dirs, hid, inp, groups);
+        block_diagonal(&mut r, dirs, hid, hid, groups);
+        let b = values(dirs * 6 * hid, 3, 0.3);
+        let x = values(seq * batch * inp, 4, 2.0);
+        let h0 = values(dirs * batch * hid, 5, 0.8);
+        let whole = GruWeights::new(dir, hid, inp, &w, &r, Some(&b)).unwrap();
+        // Each unit reads only its group's columns.
+        assert!(whole.w_span.iter().all(|s| s.hi - s.lo == gi) && whole.r_span.iter().all(|s| s.hi - s.lo == gh));
+        for isa in Isa::available() {
+            let mut y = vec![f32::NAN; seq * dirs * batch * hid];
+            let mut yh = vec![f32::NAN; dirs * batch * hid];
+            run_with(isa, Plan::Chunks, &whole, GruIo::new(&whole, seq, batch, &x, Some(&h0), Some(&mut y), Some(&mut yh))).unwrap();
+            for g in 0..groups {
+                // The group's gate rows, and of those its own columns.
+                let rows = |m: &[f32], cols: usize, own: usize| -> Vec<f32> {
+                    let mut out = Vec::new();
+                    for d_gate in 0..dirs * 3 {
+                        for j in g * gh..(g + 1) * gh {
+                            out.extend_from_slice(&m[(d_gate * hid + j) * cols + g * own..][..own]);
+                        }
+                    }
+                    out
+                };
+                let (sw, sr) = (rows(&w, inp, gi), rows(&r, hid, gh));
+                let sb: Vec<f32> = (0..dirs * 6).flat_map(|part| b[part * hid + g * gh..][..gh].to_vec()).collect();
+                let sx: Vec<f32> = x.chunks(inp).flat_map(|row| row[g * gi..][..gi].to_vec()).collect();
+                let sh0: Vec<f32> = h0.chunks(hid).flat_map(|row| row[g * gh..][..gh].to_vec()).collect();
+                let part = GruWeights::new(dir, gh, gi, &sw, &sr, Some(&sb)).unwrap();
+                let mut sy = vec![f32::NAN; seq * dirs * batch * gh];
+                let mut syh = vec![f32::NAN; dirs * batch * gh];
+                run_with(isa, Plan::Chunks, &part, GruIo::new(&part, seq, batch, &sx, Some(&sh0), Some(&mut sy), Some(&mut syh))).unwrap();
+                let mine = |all: &[f32]| -> Vec<f32> { all.chunks(hid).flat_map(|row| row[g * gh..][..gh].to_vec()).collect() };
+                assert_eq!(mine(&y), sy, "{isa:?} group {g}: Y");
+                assert_eq!(mine(&yh), syh, "{isa:?} group {g}: Y_h");
+            }
+        }
+    }
+
+    #[test]
+    fn spans_cover_every_non_zero_weight_of_a_unit() {
+        // [dirs 1][3 gates × 2 units][3 columns]: unit 0 reads column 1 (z) and 2 (h); unit 1 nothing.
+        let m = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -2.0, 0.0, -0.0, 0.0];
+        assert_eq!(spans(&m, 1, 2, 3), [Span { lo: 1, hi: 3 }, Span { lo: 0, hi: 0 }]);
+        assert_eq!(spans(&[0.5; 18], 1, 2, 3), [Span { lo: 0, hi: 3 }; 2]);
+        assert_eq!(transposed(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 1, 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+
     #[test]
     fn every_instruction_set_matches_an_f64_reference() {
-        // Batch sizes around the lane counts (partial chunks), every direction, with and without initial state.
-        for (dir, hid, inp, seq, batch) in [
-            (Direction::Forward, 16, 8, 40, 1),
-            (Direction::Bidirectional, 8, 16, 9, 19),
-            (Direction::Reverse, 16, 16, 12, 17),
-            (Direction::Forward, 5, 3, 7, 33),
-            (Direction::Forward, 16, 16, 5, 64),
-            (Direction::Bidirectional, 8, 16, 6, 15),
+        // Batch sizes around the lane counts (partial chunks, full and partial blocks of 16 lanes, a tail run
+        // sequence by sequence: 33 and 37), every direction, with and without initial state; dense weights and
+        // GTCRN's block-diagonal ones (2 groups), whose zeros the chunk plan skips.
+        for (dir, hid, inp, seq, batch, groups) in [
+            (Direction::Forward, 16, 8, 40, 1, 1),
+            (Direction::Bidirectional, 8, 16, 9, 19, 1),
+            (Direction::Reverse, 16, 16, 12, 17, 1),
+            (Direction::Forward, 5, 3, 7, 33, 1),
+            (Direction::Forward, 16, 16, 5, 64, 1),
+            (Direction::Bidirectional, 8, 16, 6, 15, 1),
+            (Direction::Forward, 16, 16, 9, 33, 1),
+            (Direction::Forward, 16, 16, 9, 33, 2),
+            (Direction::Reverse, 16, 24, 8, 37, 2),
+            (Direction::Bidirectional, 8, 16, 7, 45, 2),
+            (Direction::Bidirectional, 8, 16, 5, 75, 2),
+            (Direction::Forward, 6, 9, 5, 20, 3),
         ] {
             let dirs = dir.count();
-            let case = Case {
+            let mut case = Case {
                 dir,
                 hid,
                 inp,
@@ -680,6 +1027,8 @@ mod tests {
                 b: values(dirs * 6 * hid, 3, 0.3),
                 x: values(seq * batch * inp, 4, 2.0),
             };
+            block_diagonal(&mut case.w, dirs, hid, inp, groups);
+            block_diagonal(&mut case.r, dirs, hid, hid, groups);
             let h0 = values(dirs * batch * hid, 5, 0.8);
             let weights = GruWeights::new(dir, hid, inp, &case.w, &case.r, Some(&case.b)).unwrap();
             let with_h0 = reference(&case, &h0);
@@ -693,7 +1042,7 @@ mod tests {
                     let io = GruIo::new(&weights, seq, batch, &case.x, initial.then_some(&h0[..]), Some(&mut y), Some(&mut yh));
                     run_with(isa, plan, &weights, io).unwrap();
                     let worst = y.iter().zip(want_y).chain(yh.iter().zip(want_h)).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
-                    assert!(worst < 2e-6, "{isa:?} {plan:?} {dir:?} hidden {hid} batch {batch} initial {initial}: max |diff| {worst:e}");
+                    assert!(worst < 2e-6, "{isa:?} {plan:?} {dir:?} hidden {hid} batch {batch} {groups} group(s) initial {initial}: max |diff| {worst:e}");
                 }
             }
         }
@@ -763,5 +1112,58 @@ mod tests {
         run(&wt, GruIo::new(&wt, 3, 2, &[0.0; 12], None, Some(&mut y), Some(&mut yh))).unwrap();
         // Zero weights and inputs: z = r = ½, n = 0, so h halves each step from 0 and stays 0.
         assert!(yh.iter().all(|&v| v == 0.0));
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::tests::{block_diagonal, values};
+    use super::*;
+
+    #[test]
+    #[ignore = "timing, run by hand"]
+    fn gtcrn_shapes_speed() {
+        // GTCRN's layouts after the rewriter's folds: X stored as [batch, seq, I]; Y as [seq, batch, dirs, H]
+        // (intra) or [batch, dirs, seq, H] (inter, attention).
+        for (name, dir, hid, inp, seq, batch, y_perm) in [
+            ("intra", Direction::Bidirectional, 8, 16, 33, 313, [0, 2, 1, 3]),
+            ("inter", Direction::Forward, 16, 16, 313, 33, [2, 1, 0, 3]),
+            ("tra", Direction::Forward, 16, 8, 313, 1, [2, 1, 0, 3]),
+        ] {
+            let only = std::env::var("GRU_SPEED_ONLY").ok();
+            if only.as_ref().is_some_and(|o| o != name) {
+                continue;
+            }
+            let cases: &[(bool, Plan)] = if only.is_some() {
+                &[(true, Plan::Auto)]
+            } else {
+                &[(false, Plan::Chunks), (false, Plan::Sequences), (true, Plan::Auto), (true, Plan::Chunks), (true, Plan::Sequences)]
+            };
+            for &(sparse, plan) in cases {
+                let dirs = dir.count();
+                let mut w = values(dirs * 3 * hid * inp, 1, 0.5);
+                let mut r = values(dirs * 3 * hid * hid, 2, 0.5);
+                if sparse {
+                    block_diagonal(&mut w, dirs, hid, inp, 2);
+                    block_diagonal(&mut r, dirs, hid, hid, 2);
+                }
+                let b = values(dirs * 6 * hid, 3, 0.3);
+                let x = values(seq * batch * inp, 4, 2.0);
+                let weights = GruWeights::new(dir, hid, inp, &w, &r, Some(&b)).unwrap();
+                let mut y = vec![0.0; seq * dirs * batch * hid];
+                let mut times = Vec::new();
+                for _ in 0..if only.is_some() { 3000 } else { 60 } {
+                    let mut io = GruIo::new(&weights, seq, batch, &x, None, Some(&mut y), None);
+                    io.x_strides = permuted_strides([seq, batch, inp], &[1, 0, 2]).unwrap();
+                    io.y_strides = permuted_strides([seq, dirs, batch, hid], &y_perm).unwrap();
+                    let t = std::time::Instant::now();
+                    let isa = if std::env::var("GRU_SPEED_ISA").is_ok_and(|v| v == "avx2") { Isa::Avx2 } else { Isa::detect() };
+                    run_with(isa, plan, &weights, io).unwrap();
+                    times.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                times.sort_by(f64::total_cmp);
+                eprintln!("{name} sparse {sparse} {plan:?}: median {:.3} ms min {:.3} ms", times[times.len() / 2], times[0]);
+            }
+        }
     }
 }

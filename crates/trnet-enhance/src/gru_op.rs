@@ -23,6 +23,15 @@ pub const OP: &str = "FastGRU";
 /// Turns the operator off for every session of the process when set to `0` (or `off`, `false`, `no`).
 pub const ENV: &str = "TRNET_FAST_GRU";
 
+/// Runs (of every FastGRU kernel in the process) that had to lay out W, R and B themselves because the session
+/// did not give them as constants; the layout (transposes, zero spans) then costs every run. 0 for every export
+/// trnet reads (tests check it).
+pub fn runs_that_packed_weights() -> usize {
+    PACKED_PER_RUN.load(Ordering::Relaxed)
+}
+
+static PACKED_PER_RUN: AtomicUsize = AtomicUsize::new(0);
+
 /// Whether the environment leaves the operator on.
 pub fn enabled_by_env() -> bool {
     !std::env::var(ENV).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "off" | "false" | "no"))
@@ -185,6 +194,7 @@ impl GruKernel {
                 let w = tensor(1)?.ok_or_else(|| fail("W is missing".into()))?;
                 let r = tensor(2)?.ok_or_else(|| fail("R is missing".into()))?;
                 packed = GruWeights::new(self.direction, self.hidden, input, &w, &r, tensor(3)?.as_deref()).map_err(fail)?;
+                PACKED_PER_RUN.fetch_add(1, Ordering::Relaxed);
                 &packed
             }
         };

@@ -49,6 +49,8 @@ fn compare(name: &str, seq: usize, batch: usize, input: usize, dirs: usize, hidd
         worst = worst.max(max_abs_diff(&w.data, &g.data));
     }
     assert_eq!(want[0].shape, [seq as i64, dirs as i64, batch as i64, hidden as i64]);
+    // W, R and B are initializers: laid out once when the session made the kernel, never per run.
+    assert_eq!(trnet_enhance::gru_op::runs_that_packed_weights(), 0, "{name}: a FastGRU run packed its weights");
     eprintln!(
         "{name} seq {seq} batch {batch}: max |FastGRU - ORT GRU| {worst:.2e}; one run {t_standard:.3} ms ORT, {t_fast:.3} ms FastGRU (wall, machine load not controlled)"
     );
