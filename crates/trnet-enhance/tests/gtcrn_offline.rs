@@ -134,12 +134,13 @@ fn graph_rewrites_give_the_same_enhancement_as_the_graph_as_exported() {
     let load = |graph_rewrites| trnet_enhance::onnx::OnnxModel::load(&path, SessionOptions { fast_gru: false, graph_rewrites, ..SessionOptions::default() }).unwrap();
     let applied = load(true).graph_rewrites.clone();
     assert!(load(false).graph_rewrites.is_empty());
-    // GTCRN's six causal time Pads before the depthwise convs, en_convs.1 (2 groups of 8 channels), and the four
-    // DPGRNN linear layers (read by the Reshape back to [batch, frames, bins, 16]); TRA's att_fc (read by a
-    // Sigmoid) and the stride-2 ConvTransposes stay.
+    // GTCRN's six causal time Pads before the depthwise convs, en_convs.1 (2 groups of 8 channels), de_convs.3
+    // (stride 2, 16 output channels; de_convs.4 has 2) and the four DPGRNN linear layers (read by the Reshape
+    // back to [batch, frames, bins, 16]; TRA's att_fc is read by a Sigmoid).
     let count = |what: &str| applied.iter().filter(|a| a.starts_with(what)).count();
-    assert_eq!((count("Pad "), count("Conv "), count("MatMul ")), (6, 1, 4), "{applied:#?}");
+    assert_eq!((count("Pad "), count("Conv "), count("ConvTranspose "), count("MatMul ")), (6, 1, 1, 4), "{applied:#?}");
     assert!(applied.iter().any(|a| a.contains("/encoder/en_convs.1/conv/Conv with 2 groups")), "{applied:#?}");
+    assert!(applied.iter().any(|a| a.starts_with("ConvTranspose /decoder/de_convs.3/conv/ConvTranspose")), "{applied:#?}");
     // Whole SE, both with trnet's GRU: the rewritten graph against the graph as exported.
     let mut fused = Gtcrn::load(&path, SessionOptions::default()).unwrap();
     let mut plain = Gtcrn::load(&path, SessionOptions { graph_rewrites: false, ..SessionOptions::default() }).unwrap();
