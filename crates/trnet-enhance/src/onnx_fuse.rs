@@ -388,7 +388,7 @@ fn reshape(data: Ints, target: &[i64], allowzero: bool) -> Option<Ints> {
     }
     let known: usize = shape.iter().product();
     if let Some(k) = infer {
-        if known == 0 || data.values.len() % known != 0 {
+        if known == 0 || !data.values.len().is_multiple_of(known) {
             return None;
         }
         shape[k] = data.values.len() / known;
@@ -410,11 +410,8 @@ fn slice(data: &Ints, starts: &[i64], ends: &[i64], axes: &[i64], steps: &[i64])
             return None;
         }
         let wrap = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
-        let (mut i, end) = if step > 0 {
-            (wrap(starts[k]).clamp(0, d), wrap(ends[k]).clamp(0, d))
-        } else {
-            (wrap(starts[k]).clamp(0, d - 1), wrap(ends[k]).clamp(-1, d - 1))
-        };
+        let (mut i, end) =
+            if step > 0 { (wrap(starts[k]).clamp(0, d), wrap(ends[k]).clamp(0, d)) } else { (wrap(starts[k]).clamp(0, d - 1), wrap(ends[k]).clamp(-1, d - 1)) };
         let mut chosen = Vec::new();
         while (step > 0 && i < end) || (step < 0 && i > end) {
             chosen.push(i as usize);
@@ -729,7 +726,8 @@ fn strided_transposed_convs_as_phases(g: &Graph) -> Result<Edits, String> {
         }
         // Column 2m + r reads input column m + d for tap t with 2(m + d) - begin + t = 2m + r: d = (r + begin - t) / 2.
         let offset = |r: i64, t: i64| (r + begin - t).rem_euclid(2) == 0;
-        let taps: Vec<(i64, i64, i64)> = (0..2).flat_map(|r| (0..k).filter(move |&t| offset(r, t)).map(move |t| (r, t, (r + begin - t).div_euclid(2)))).collect();
+        let taps: Vec<(i64, i64, i64)> =
+            (0..2).flat_map(|r| (0..k).filter(move |&t| offset(r, t)).map(move |t| (r, t, (r + begin - t).div_euclid(2)))).collect();
         let (lo, hi) = (taps.iter().map(|t| t.2).min().unwrap_or(0), taps.iter().map(|t| t.2).max().unwrap_or(0));
         if lo > 0 || hi < 0 {
             continue;
@@ -776,7 +774,13 @@ fn strided_transposed_convs_as_phases(g: &Graph) -> Result<Edits, String> {
         let out = node.outputs[0].as_str();
         let last = if extra == 0 { out } else { full.as_str() };
         let mut replacement = vec![
-            new_node("Conv", &stacked, &[x, &pw, &pb], &[&stacked], &[ints_attribute("kernel_shape", &[1, span as i64]), ints_attribute("pads", &[0, -lo, 0, hi])]),
+            new_node(
+                "Conv",
+                &stacked,
+                &[x, &pw, &pb],
+                &[&stacked],
+                &[ints_attribute("kernel_shape", &[1, span as i64]), ints_attribute("pads", &[0, -lo, 0, hi])],
+            ),
             new_node("Reshape", &split, &[&stacked, &split_shape], &[&split], &[]),
             new_node("Transpose", &moved, &[&split], &[&moved], &[ints_attribute("perm", &[0, 2, 3, 1])]),
             new_node("Shape", &width, &[x], &[&width], &[int_attribute("start", 3)]),
@@ -821,5 +825,231 @@ fn drop_dead_nodes(g: &Graph) -> Edits {
         if !dropped {
             return edits;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int64s(name: &str, dims: &[usize], values: &[i64]) -> Vec<u8> {
+        tensor_bytes(name, dims, 7, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())
+    }
+
+    fn floats(name: &str, dims: &[usize], values: &[f32]) -> Vec<u8> {
+        tensor_bytes(name, dims, 1, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())
+    }
+
+    fn constant(name: &str, values: &[i64]) -> Vec<u8> {
+        let mut a = Vec::new();
+        put_bytes(&mut a, 1, b"value");
+        put_bytes(&mut a, 5, &int64s("v", &[values.len()], values));
+        new_node("Constant", name, &[], &[name], &[a])
+    }
+
+    /// A model of `nodes` and `initializers` with graph output `output`.
+    fn model(nodes: &[Vec<u8>], initializers: &[Vec<u8>], output: &str) -> Vec<u8> {
+        let mut g = Vec::new();
+        for n in nodes {
+            put_bytes(&mut g, 1, n);
+        }
+        for t in initializers {
+            put_bytes(&mut g, 5, t);
+        }
+        let mut info = Vec::new();
+        put_bytes(&mut info, 1, output.as_bytes());
+        put_bytes(&mut g, 12, &info);
+        let mut m = Vec::new();
+        put_bytes(&mut m, 7, &g);
+        m
+    }
+
+    fn ops(bytes: &[u8]) -> Vec<String> {
+        Graph::parse(bytes).unwrap().nodes.iter().map(|n| n.op_type.clone()).collect()
+    }
+
+    /// PyTorch's F.pad(x, (0, 0, 2, 0)) pads chain, ending in `pads`.
+    fn torch_pads() -> Vec<Vec<u8>> {
+        let mut value = Vec::new();
+        put_bytes(&mut value, 1, b"value");
+        put_bytes(&mut value, 5, &int64s("zero", &[1], &[0]));
+        vec![
+            constant("head", &[0, 0, 2, 0]),
+            constant("count", &[4]),
+            new_node("ConstantOfShape", "zeros", &["count"], &["zeros"], &[value]),
+            new_node("Concat", "all", &["head", "zeros"], &["all"], &[int_attribute("axis", 0)]),
+            constant("pairs", &[-1, 2]),
+            new_node("Reshape", "p2", &["all", "pairs"], &["p2"], &[]),
+            constant("start", &[-1]),
+            constant("end", &[i64::MIN + 1]),
+            constant("axis", &[0]),
+            constant("step", &[-1]),
+            new_node("Slice", "rev", &["p2", "start", "end", "axis", "step"], &["rev"], &[]),
+            new_node("Transpose", "t", &["rev"], &["t"], &[ints_attribute("perm", &[1, 0])]),
+            constant("flat", &[-1]),
+            new_node("Reshape", "row", &["t", "flat"], &["row"], &[]),
+            new_node("Cast", "pads", &["row"], &["pads"], &[int_attribute("to", 7)]),
+        ]
+    }
+
+    #[test]
+    fn pytorch_pad_arithmetic_evaluates_to_the_onnx_pads() {
+        let bytes = model(&torch_pads(), &[], "pads");
+        let g = Graph::parse(&bytes).unwrap();
+        // (left, right, top, bottom) on the last two axes -> ONNX [begins of n, c, h, w, ends of n, c, h, w].
+        assert_eq!(g.constant_ints("pads"), Some(Ints { shape: vec![8], values: vec![0, 0, 2, 0, 0, 0, 0, 0] }));
+        assert_eq!(g.constant_ints("all").unwrap().values, [0, 0, 2, 0, 0, 0, 0, 0]);
+        // A value from a graph input is not a constant.
+        let bytes = model(&[new_node("Shape", "s", &["x"], &["s"], &[])], &[], "s");
+        assert_eq!(Graph::parse(&bytes).unwrap().constant_ints("s"), None);
+    }
+
+    #[test]
+    fn slices_clamp_and_step_backwards_as_onnx_says() {
+        let t = Ints { shape: vec![2, 3], values: vec![1, 2, 3, 4, 5, 6] };
+        assert_eq!(slice(&t, &[-1], &[i64::MIN], &[1], &[-1]).unwrap().values, [3, 2, 1, 6, 5, 4]);
+        assert_eq!(slice(&t, &[1, 1], &[100, 3], &[0, 1], &[1, 1]).unwrap(), Ints { shape: vec![1, 2], values: vec![5, 6] });
+        assert_eq!(slice(&t, &[0], &[3], &[1], &[2]).unwrap().values, [1, 3, 4, 6]);
+        assert_eq!(slice(&t, &[0], &[1], &[1], &[0]), None);
+        assert_eq!(transpose(&t, &[1, 0]).unwrap(), Ints { shape: vec![3, 2], values: vec![1, 4, 2, 5, 3, 6] });
+        assert_eq!(reshape(t.clone(), &[0, -1], false).unwrap().shape, [2, 3]);
+        assert_eq!(reshape(t.clone(), &[-1, 4], false), None);
+        assert_eq!(concat(&[t.clone(), t], 1).unwrap().values, [1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_pad_folds_into_the_conv_and_its_arithmetic_goes() {
+        let mut nodes = torch_pads();
+        nodes.push(new_node("Pad", "pad", &["x", "pads"], &["padded"], &[]));
+        nodes.push(new_node("Conv", "conv", &["padded", "w"], &["y"], &[ints_attribute("pads", &[0, 1, 0, 1])]));
+        let bytes = model(&nodes, &[floats("w", &[1, 1, 3, 3], &[0.5; 9])], "y");
+        let fused = fuse(&bytes).unwrap();
+        assert_eq!(fused.applied, ["Pad pad folded into the pads of Conv conv ([0, 1, 0, 1] -> [2, 1, 0, 1])"]);
+        let out = fused.bytes.unwrap();
+        assert_eq!(ops(&out), ["Conv"]);
+        let g = Graph::parse(&out).unwrap();
+        assert_eq!(g.nodes[0].inputs, ["x", "w"]);
+        assert_eq!(attribute(g.nodes[0].bytes, "pads").unwrap().unwrap().ints, [2, 1, 0, 1]);
+    }
+
+    #[test]
+    fn pads_a_conv_cannot_do_stay() {
+        let pads = |v: &[i64]| int64s("pads", &[8], v);
+        let w = floats("w", &[1, 1, 3, 3], &[0.5; 9]);
+        let conv = new_node("Conv", "conv", &["padded", "w"], &["y"], &[]);
+        let cases = [
+            // Channels padded; a negative pad (a crop); reflect mode; a fill value; the Pad read twice.
+            (vec![new_node("Pad", "pad", &["x", "pads"], &["padded"], &[]), conv.clone()], pads(&[0, 1, 0, 0, 0, 0, 0, 0])),
+            (vec![new_node("Pad", "pad", &["x", "pads"], &["padded"], &[]), conv.clone()], pads(&[0, 0, -1, 0, 0, 0, 0, 0])),
+            (
+                vec![
+                    new_node(
+                        "Pad",
+                        "pad",
+                        &["x", "pads"],
+                        &["padded"],
+                        &[{
+                            let mut a = Vec::new();
+                            put_bytes(&mut a, 1, b"mode");
+                            put_bytes(&mut a, 4, b"reflect");
+                            a
+                        }],
+                    ),
+                    conv.clone(),
+                ],
+                pads(&[0, 0, 1, 0, 0, 0, 0, 0]),
+            ),
+            (vec![new_node("Pad", "pad", &["x", "pads", "fill"], &["padded"], &[]), conv.clone()], pads(&[0, 0, 1, 0, 0, 0, 0, 0])),
+            (
+                vec![new_node("Pad", "pad", &["x", "pads"], &["padded"], &[]), conv.clone(), new_node("Relu", "r", &["padded"], &["z"], &[])],
+                pads(&[0, 0, 1, 0, 0, 0, 0, 0]),
+            ),
+        ];
+        for (k, (nodes, pads)) in cases.into_iter().enumerate() {
+            let bytes = model(&nodes, &[w.clone(), pads], "y");
+            let fused = fuse(&bytes).unwrap();
+            assert!(fused.bytes.is_none() && fused.applied.is_empty(), "case {k}: {:?}", fused.applied);
+        }
+    }
+
+    #[test]
+    fn grouped_weights_become_block_diagonal() {
+        // 4 outputs, 2 groups of 2 inputs, kernel 1x1: output o reads inputs 2 * (o / 2) + {0, 1}.
+        let w: Vec<f32> = (1..=8).map(|v| v as f32).collect();
+        let conv = new_node("Conv", "c", &["x", "w"], &["y"], &[int_attribute("group", 2)]);
+        let bytes = model(&[conv], &[floats("w", &[4, 2, 1, 1], &w)], "y");
+        let out = fuse(&bytes).unwrap().bytes.unwrap();
+        let g = Graph::parse(&out).unwrap();
+        assert_eq!(attribute(g.nodes[0].bytes, "group").unwrap().map(|a| a.int), None);
+        let dense = &g.nodes[0].inputs[1];
+        let (dims, values) = float_tensor(g.initializers[dense.as_str()]).unwrap();
+        assert_eq!(dims, [4, 4, 1, 1]);
+        #[rustfmt::skip]
+        assert_eq!(values, [1., 2., 0., 0., 3., 4., 0., 0., 0., 0., 5., 6., 0., 0., 7., 8.]);
+        // Depthwise (one input per group) and many groups stay.
+        for (groups, dims) in [(4, [4usize, 1, 1, 1]), (8, [8, 2, 1, 1])] {
+            let conv = new_node("Conv", "c", &["x", "w"], &["y"], &[int_attribute("group", groups)]);
+            let bytes = model(&[conv], &[floats("w", &dims, &vec![1.0; dims.iter().product()])], "y");
+            assert!(fuse(&bytes).unwrap().bytes.is_none(), "{groups} groups");
+        }
+    }
+
+    #[test]
+    fn a_linear_layer_becomes_gemm_only_before_a_reshape_that_copies_no_axis() {
+        let graph = |target: Vec<u8>| {
+            let nodes = [
+                new_node("MatMul", "mm", &["x", "w"], &["m"], &[]),
+                new_node("Add", "add", &["b", "m"], &["s"], &[]),
+                target,
+                new_node("Reshape", "back", &["s", "shape"], &["y"], &[]),
+            ];
+            model(&nodes, &[floats("w", &[3, 2], &[0.5; 6]), floats("b", &[2], &[1.0, 2.0])], "y")
+        };
+        let from_shape = graph(new_node("Shape", "shape", &["z"], &["shape"], &[]));
+        let fused = fuse(&from_shape).unwrap();
+        assert_eq!(fused.applied, ["MatMul mm + Add add as Gemm on [-1, 3] rows"]);
+        let out = fused.bytes.unwrap();
+        assert_eq!(ops(&out), ["Reshape", "Gemm", "Shape", "Reshape"]);
+        let g = Graph::parse(&out).unwrap();
+        assert_eq!(g.nodes[1].inputs[1..], ["w", "b"]);
+        assert_eq!(g.nodes[1].outputs, ["s"]);
+        assert_eq!(g.constant_ints(&g.nodes[0].inputs[1]).unwrap().values, [-1, 3]);
+        // A constant target with a 0 (copy that axis of the input, whose shape the rewrite changes) stays.
+        assert!(fuse(&graph(constant("shape", &[0, -1, 2]))).unwrap().bytes.is_none());
+        assert!(fuse(&graph(constant("shape", &[1, -1, 2]))).unwrap().bytes.is_some());
+    }
+
+    #[test]
+    fn dead_nodes_go_after_a_rewrite_and_graph_outputs_stay() {
+        let nodes = [
+            constant("unused", &[1]),
+            new_node("Pad", "pad", &["x", "pads"], &["padded"], &[]),
+            new_node("Conv", "conv", &["padded", "w"], &["y"], &[]),
+            new_node("Shape", "kept", &["x"], &["y2"], &[]),
+        ];
+        let inits = [int64s("pads", &[8], &[0, 0, 1, 0, 0, 0, 0, 0]), floats("w", &[1, 1, 1, 1], &[2.0])];
+        let mut bytes = model(&nodes, &inits, "y");
+        // A second graph output.
+        let graph = fields(&bytes).unwrap()[0].payload.clone().unwrap();
+        let mut g = bytes[graph].to_vec();
+        let mut info = Vec::new();
+        put_bytes(&mut info, 1, b"y2");
+        put_bytes(&mut g, 12, &info);
+        bytes.clear();
+        put_bytes(&mut bytes, 7, &g);
+        assert_eq!(ops(&fuse(&bytes).unwrap().bytes.unwrap()), ["Conv", "Shape"]);
+    }
+
+    #[test]
+    fn models_with_subgraphs_stay_and_broken_bytes_are_errors() {
+        let mut body = Vec::new();
+        put_bytes(&mut body, 1, b"then_branch");
+        put_bytes(&mut body, 6, b"");
+        let nodes = [new_node("Pad", "pad", &["x", "pads"], &["padded"], &[]), new_node("Conv", "conv", &["padded", "w"], &["y"], &[body])];
+        let bytes = model(&nodes, &[int64s("pads", &[8], &[0, 0, 1, 0, 0, 0, 0, 0]), floats("w", &[1, 1, 1, 1], &[2.0])], "y");
+        assert!(fuse(&bytes).unwrap().bytes.is_none());
+        assert!(fuse(b"not protobuf").is_err());
+        assert!(fuse(&bytes[..bytes.len() - 3]).unwrap_err().contains("claims"));
+        assert!(fuse(&[]).unwrap_err().contains("0 graph fields"));
     }
 }

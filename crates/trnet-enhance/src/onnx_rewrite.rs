@@ -698,6 +698,35 @@ mod tests {
     }
 
     #[test]
+    fn the_transpose_after_a_direction_merging_reshape_folds_too() {
+        let merged = |shape: &[u64], perm: &[u64]| {
+            vec![
+                gru_between("A", "Y"),
+                node_io("Transpose", &["Y"], &["T"], &[attr_ints("perm", &[0, 2, 1, 3])]),
+                constant("shape", shape),
+                node_io("Reshape", &["T", "shape"], &["M"], &[]),
+                node_io("Transpose", &["M"], &["Z"], &[attr_ints("perm", perm)]),
+            ]
+        };
+        // [seq, dirs, batch, H] -> (0,2,1,3) -> merge the last two -> (1,0,2): [batch, seq, dirs, H] merged.
+        let out = reroute_grus(&model(&merged(&[0, 0, u64::MAX], &[1, 0, 2])), "d", "G").unwrap();
+        assert_eq!((out.rerouted, out.folded_transposes), (1, 2));
+        let bytes = out.bytes.unwrap();
+        let got = graph_nodes(&bytes);
+        let ops: Vec<_> = got.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["G", "Constant", "Reshape"]);
+        assert_eq!(attribute(got[0].bytes, "y_perm").unwrap().unwrap().ints, [2, 0, 1, 3]);
+        assert_eq!((got[0].outputs[0].as_str(), got[2].inputs[0].as_str(), got[2].outputs[0].as_str()), ("T", "T", "Z"));
+        // A Reshape that does not keep the leading axes, or a Transpose that moves the merged axis: only the
+        // first Transpose folds.
+        for (shape, perm) in [(&[0, u64::MAX, 16][..], &[1, 0, 2][..]), (&[0, 0, u64::MAX], &[0, 2, 1])] {
+            let out = reroute_grus(&model(&merged(shape, perm)), "d", "G").unwrap();
+            assert_eq!(out.folded_transposes, 1, "{shape:?} {perm:?}");
+            assert_eq!(graph_nodes(out.bytes.as_ref().unwrap()).len(), 4);
+        }
+    }
+
+    #[test]
     fn transposes_that_other_nodes_also_read_or_other_squeezes_are_not_folded() {
         let cases = [
             // X is read by another node as well.

@@ -131,7 +131,8 @@ fn graph_rewrites_give_the_same_enhancement_as_the_graph_as_exported() {
         eprintln!("SKIPPED (whole-utterance GTCRN export missing): {}", gtcrn_offline_path().unwrap_err());
         return;
     };
-    let load = |graph_rewrites| trnet_enhance::onnx::OnnxModel::load(&path, SessionOptions { fast_gru: false, graph_rewrites, ..SessionOptions::default() }).unwrap();
+    let load =
+        |graph_rewrites| trnet_enhance::onnx::OnnxModel::load(&path, SessionOptions { fast_gru: false, graph_rewrites, ..SessionOptions::default() }).unwrap();
     let applied = load(true).graph_rewrites.clone();
     assert!(load(false).graph_rewrites.is_empty());
     // GTCRN's six causal time Pads before the depthwise convs, en_convs.1 (2 groups of 8 channels), de_convs.3
