@@ -193,7 +193,12 @@ impl OnnxModel {
                 (builder.commit_from_memory(&bytes).map_err(|e| load_err(format!("{e}{hint}")))?, 0, rewrites)
             }
             Rerouted::Rewritten { bytes, fast_grus: count, rewrites } => {
-                let fast = |during: &str, reason: String| Error::FastGru { path: path.clone(), during: during.to_string(), reason };
+                let also = if rewrites.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (trnet also rewrote the graph in memory: {}; set {GRAPH_REWRITES_ENV}=0 to rule that out)", rewrites.join("; "))
+                };
+                let fast = |during: &str, reason: String| Error::FastGru { path: path.clone(), during: during.to_string(), reason: format!("{reason}{also}") };
                 let domain = gru_op::domain().map_err(|e| fast("registering the operator", e.to_string()))?;
                 let session = builder
                     .with_operators(domain)

@@ -36,7 +36,18 @@ type Pass = fn(&Graph) -> Result<Edits, String>;
 /// Runs every rewrite in turn (each on the previous one's output), then drops nodes whose outputs nothing reads
 /// any more. Err says where the bytes stop being a valid ONNX protobuf.
 pub fn fuse(model: &[u8]) -> Result<Fused, String> {
-    let passes: [Pass; 4] = [pads_into_convs, dense_grouped_convs, strided_transposed_convs_as_phases, linear_layers_as_gemm];
+    // The nodes the passes write (Pad and Slice with their amounts as inputs, Gemm broadcasting its bias) are
+    // those of opset 11 on; an older model is left as it is.
+    if default_opset(model)?.is_none_or(|v| v < MIN_OPSET) {
+        return Ok(Fused::default());
+    }
+    // The rewrites pay on whole-utterance tensors; a graph whose inputs are all fixed-size (a streaming export
+    // run one frame per call, where per-node overhead dominates) ran slower with them: GTCRN's streaming export
+    // took 3-10 % longer per utterance.
+    if !Graph::parse(model)?.dynamic_input {
+        return Ok(Fused::default());
+    }
+    let passes: [Pass; 5] = [pads_into_convs, dense_grouped_convs, strided_transposed_convs_as_phases, linear_layers_as_gemm, zero_initial_states];
     let mut current: Option<Vec<u8>> = None;
     let mut applied = Vec::new();
     for pass in passes {
@@ -60,6 +71,24 @@ pub fn fuse(model: &[u8]) -> Result<Fused, String> {
     Ok(Fused { bytes: current, applied })
 }
 
+/// The oldest default-domain opset the rewrites apply to.
+const MIN_OPSET: i64 = 11;
+
+/// The model's ONNX (default domain) opset version, from ModelProto.opset_import (8): OperatorSetIdProto
+/// domain = 1, version = 2.
+fn default_opset(model: &[u8]) -> Result<Option<i64>, String> {
+    let mut version = None;
+    for f in fields(model).map_err(|e| format!("ModelProto: {e}"))?.iter().filter(|f| f.number == 8) {
+        let Some(set) = f.bytes(model) else { continue };
+        let set_fields = fields_of(set, "OperatorSetIdProto")?;
+        let domain = string_field(set, &set_fields, 1);
+        if domain.is_empty() || domain == "ai.onnx" {
+            version = set_fields.iter().find(|s| s.number == 2).and_then(|s| s.varint).map(|v| v as i64);
+        }
+    }
+    Ok(version)
+}
+
 /// The top-level graph with the indexes the passes need.
 struct Graph<'a> {
     /// The GraphProto payload and its fields.
@@ -73,6 +102,8 @@ struct Graph<'a> {
     consumers: HashMap<String, Vec<usize>>,
     /// Some initializer keeps its data in an external file.
     external: bool,
+    /// Some graph input has a dimension of unknown size (a `dim_param`, or none given).
+    dynamic_input: bool,
 }
 
 /// Changes to a graph: node i replaced by the listed nodes (none: dropped), initializers appended.
@@ -101,6 +132,7 @@ impl<'a> Graph<'a> {
             producer: HashMap::new(),
             consumers: HashMap::new(),
             external: false,
+            dynamic_input: false,
         };
         for f in &fields {
             let payload = || f.bytes(bytes).ok_or(format!("GraphProto field {} is not length-delimited", f.number));
@@ -112,6 +144,7 @@ impl<'a> Graph<'a> {
                     g.external |= tf.iter().any(|t| t.number == 14 && t.varint == Some(1));
                     g.initializers.insert(string_field(tensor, &tf, 8), tensor);
                 }
+                11 => g.dynamic_input |= has_dynamic_dim(payload()?)?,
                 12 => {
                     let info = payload()?;
                     g.outputs.insert(string_field(info, &fields_of(info, "ValueInfoProto")?, 1));
@@ -261,6 +294,25 @@ impl<'a> Graph<'a> {
 struct Ints {
     shape: Vec<usize>,
     values: Vec<i64>,
+}
+
+/// Whether a ValueInfoProto declares a tensor with a dimension of unknown size: ValueInfoProto.type = 2,
+/// TypeProto.tensor_type = 1, Tensor.shape = 2, TensorShapeProto.dim = 1, Dimension.dim_value = 1. A tensor
+/// without a shape counts as dynamic.
+fn has_dynamic_dim(info: &[u8]) -> Result<bool, String> {
+    let child = |message: &[u8], number: u32, what: &str| -> Result<Option<Vec<u8>>, String> {
+        Ok(fields_of(message, what)?.into_iter().find(|f| f.number == number).and_then(|f| f.bytes(message).map(<[u8]>::to_vec)))
+    };
+    let Some(ty) = child(info, 2, "ValueInfoProto")? else { return Ok(false) };
+    let Some(tensor) = child(&ty, 1, "TypeProto")? else { return Ok(false) };
+    let Some(shape) = child(&tensor, 2, "TypeProto.Tensor")? else { return Ok(true) };
+    for dim in fields_of(&shape, "TensorShapeProto")?.iter().filter(|f| f.number == 1) {
+        let dim = dim.bytes(&shape).ok_or("TensorShapeProto.dim is not length-delimited")?;
+        if !fields_of(dim, "Dimension")?.iter().any(|f| f.number == 1 && f.varint.is_some()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn string_field(message: &[u8], fields: &[Field], number: u32) -> String {
@@ -748,6 +800,7 @@ fn strided_transposed_convs_as_phases(g: &Graph) -> Result<Edits, String> {
         }
         let name = node_name(node);
         let value = |what: &str, taken: &mut HashSet<String>| fresh(g, taken, &format!("{name}_{what}"));
+        let (dims, last_axis) = (value("input_shape", &mut taken), value("last_axis", &mut taken));
         let (pw, pb, stacked, split_shape, split, moved, width, twice, two, head, full_shape, full) = (
             value("phase_weights", &mut taken),
             value("phase_bias", &mut taken),
@@ -769,6 +822,7 @@ fn strided_transposed_convs_as_phases(g: &Graph) -> Result<Edits, String> {
         // [N, 2C, H, W] -> [N, 2, C*H, W] (the 0s copy N and W) -> [N, C*H, W, 2] -> [N, C, H, 2W].
         edits.initializers.push(tensor_bytes(&split_shape, &[4], 7, &i64s(&[0, 2, -1, 0])));
         edits.initializers.push(tensor_bytes(&two, &[1], 7, &i64s(&[2])));
+        edits.initializers.push(tensor_bytes(&last_axis, &[1], 7, &i64s(&[3])));
         edits.initializers.push(tensor_bytes(&head, &[3], 7, &i64s(&[0, outputs as i64, -1])));
         let x = node.inputs[0].as_str();
         let out = node.outputs[0].as_str();
@@ -783,7 +837,9 @@ fn strided_transposed_convs_as_phases(g: &Graph) -> Result<Edits, String> {
             ),
             new_node("Reshape", &split, &[&stacked, &split_shape], &[&split], &[]),
             new_node("Transpose", &moved, &[&split], &[&moved], &[ints_attribute("perm", &[0, 2, 3, 1])]),
-            new_node("Shape", &width, &[x], &[&width], &[int_attribute("start", 3)]),
+            // (Shape's `start` attribute would do this in one node from opset 15.)
+            new_node("Shape", &dims, &[x], &[&dims], &[]),
+            new_node("Gather", &width, &[&dims, &last_axis], &[&width], &[int_attribute("axis", 0)]),
             new_node("Mul", &twice, &[&width, &two], &[&twice], &[]),
             new_node("Concat", &full_shape, &[&head, &twice], &[&full_shape], &[int_attribute("axis", 0)]),
             new_node("Reshape", last, &[&moved, &full_shape], &[last], &[]),
@@ -797,6 +853,50 @@ fn strided_transposed_convs_as_phases(g: &Graph) -> Result<Edits, String> {
         }
         edits.nodes.insert(i, replacement);
         edits.notes.push(format!("ConvTranspose {name} (stride 2, {groups} groups) as a two-phase Conv [{}, {inputs}, 1, {span}]", 2 * outputs));
+    }
+    Ok(edits)
+}
+
+/// A `GRU` (or trnet's `FastGRU`, which takes the same inputs) whose initial_h is `ConstantOfShape` zeros: ONNX
+/// defines an absent initial_h as zeros, so the input is dropped, and with it (by [`drop_dead_nodes`]) the
+/// Shape, Gather, Unsqueeze, Concat and ConstantOfShape PyTorch's export builds to size it for the batch: six
+/// nodes ONNX Runtime runs on every call for each of GTCRN's ten GRUs.
+fn zero_initial_states(g: &Graph) -> Result<Edits, String> {
+    let mut edits = Edits::default();
+    for (i, node) in g.nodes.iter().enumerate() {
+        let gru = node.is("GRU") || (node.domain == crate::gru_op::DOMAIN && node.op_type == crate::gru_op::OP);
+        let Some(h0) = node.inputs.get(5).filter(|h| !h.is_empty()) else { continue };
+        if !gru || node.inputs.len() > 6 {
+            continue;
+        }
+        let Some(&p) = g.producer.get(h0) else { continue };
+        let fill = &g.nodes[p];
+        if !fill.is("ConstantOfShape") {
+            continue;
+        }
+        // No value: float32 zeros. A value: a one-element float32 tensor that must be zero (+0 or -0).
+        let zeros = match attribute(fill.bytes, "value")?.and_then(|a| a.tensor) {
+            None => true,
+            Some(t) => float_tensor(t).is_some_and(|(_, v)| v.len() == 1 && v[0] == 0.0),
+        };
+        if !zeros {
+            continue;
+        }
+        // Inputs 4 (sequence_lens) and 5 go; an empty sequence_lens is kept only if something followed it.
+        let mut out = Vec::with_capacity(node.bytes.len());
+        let mut input = 0;
+        let keep = if node.inputs[4].is_empty() { 4 } else { 5 };
+        for f in fields_of(node.bytes, "NodeProto")? {
+            if f.number == 1 {
+                input += 1;
+                if input > keep {
+                    continue;
+                }
+            }
+            out.extend_from_slice(&node.bytes[f.raw.clone()]);
+        }
+        edits.nodes.insert(i, vec![out]);
+        edits.notes.push(format!("{} {}: initial_h of zeros dropped (zeros by definition)", node.op_type, node_name(node)));
     }
     Ok(edits)
 }
@@ -859,9 +959,44 @@ mod tests {
         let mut info = Vec::new();
         put_bytes(&mut info, 1, output.as_bytes());
         put_bytes(&mut g, 12, &info);
+        put_bytes(&mut g, 11, &input_info(&[None, Some(3)]));
         let mut m = Vec::new();
         put_bytes(&mut m, 7, &g);
+        put_bytes(&mut m, 8, &opset(17));
         m
+    }
+
+    fn opset(version: u64) -> Vec<u8> {
+        let mut set = Vec::new();
+        put_key(&mut set, 2, 0);
+        put_varint(&mut set, version);
+        set
+    }
+
+    /// ValueInfoProto of a float tensor "x" with these dims (None: a dim_param).
+    fn input_info(dims: &[Option<u64>]) -> Vec<u8> {
+        let mut shape = Vec::new();
+        for d in dims {
+            let mut dim = Vec::new();
+            match d {
+                Some(v) => {
+                    put_key(&mut dim, 1, 0);
+                    put_varint(&mut dim, *v);
+                }
+                None => put_bytes(&mut dim, 2, b"frames"),
+            }
+            put_bytes(&mut shape, 1, &dim);
+        }
+        let mut tensor = Vec::new();
+        put_key(&mut tensor, 1, 0);
+        put_varint(&mut tensor, 1);
+        put_bytes(&mut tensor, 2, &shape);
+        let mut ty = Vec::new();
+        put_bytes(&mut ty, 1, &tensor);
+        let mut info = Vec::new();
+        put_bytes(&mut info, 1, b"x");
+        put_bytes(&mut info, 2, &ty);
+        info
     }
 
     fn ops(bytes: &[u8]) -> Vec<String> {
@@ -925,6 +1060,26 @@ mod tests {
         let bytes = model(&nodes, &[floats("w", &[1, 1, 3, 3], &[0.5; 9])], "y");
         let fused = fuse(&bytes).unwrap();
         assert_eq!(fused.applied, ["Pad pad folded into the pads of Conv conv ([0, 1, 0, 1] -> [2, 1, 0, 1])"]);
+        // The same graph with fixed-size inputs only, or from opset 10: left alone.
+        let with = |graph_input: &[u8], version: u64| {
+            let top = fields(&bytes).unwrap();
+            let graph = top[0].bytes(&bytes).unwrap();
+            let mut g: Vec<u8> = Vec::new();
+            for f in fields(graph).unwrap() {
+                if f.number == 11 {
+                    put_bytes(&mut g, 11, graph_input);
+                } else {
+                    g.extend_from_slice(&graph[f.raw.clone()]);
+                }
+            }
+            let mut m = Vec::new();
+            put_bytes(&mut m, 7, &g);
+            put_bytes(&mut m, 8, &opset(version));
+            m
+        };
+        assert!(fuse(&with(&input_info(&[Some(1), Some(3)]), 17)).unwrap().bytes.is_none());
+        assert!(fuse(&with(&input_info(&[None, Some(3)]), 10)).unwrap().bytes.is_none());
+        assert!(fuse(&with(&input_info(&[None, Some(3)]), 11)).unwrap().bytes.is_some());
         let out = fused.bytes.unwrap();
         assert_eq!(ops(&out), ["Conv"]);
         let g = Graph::parse(&out).unwrap();
@@ -1037,6 +1192,7 @@ mod tests {
         put_bytes(&mut g, 12, &info);
         bytes.clear();
         put_bytes(&mut bytes, 7, &g);
+        put_bytes(&mut bytes, 8, &opset(17));
         assert_eq!(ops(&fuse(&bytes).unwrap().bytes.unwrap()), ["Conv", "Shape"]);
     }
 
@@ -1049,7 +1205,9 @@ mod tests {
         let bytes = model(&nodes, &[int64s("pads", &[8], &[0, 0, 1, 0, 0, 0, 0, 0]), floats("w", &[1, 1, 1, 1], &[2.0])], "y");
         assert!(fuse(&bytes).unwrap().bytes.is_none());
         assert!(fuse(b"not protobuf").is_err());
-        assert!(fuse(&bytes[..bytes.len() - 3]).unwrap_err().contains("claims"));
-        assert!(fuse(&[]).unwrap_err().contains("0 graph fields"));
+        // Cut inside the graph (the opset import is the last 4 bytes).
+        assert!(fuse(&bytes[..bytes.len() - 10]).unwrap_err().contains("claims"));
+        // No opset import (nothing declares which operators these are): nothing to do.
+        assert!(fuse(&[]).unwrap().bytes.is_none());
     }
 }

@@ -135,14 +135,21 @@ fn graph_rewrites_give_the_same_enhancement_as_the_graph_as_exported() {
         |graph_rewrites| trnet_enhance::onnx::OnnxModel::load(&path, SessionOptions { fast_gru: false, graph_rewrites, ..SessionOptions::default() }).unwrap();
     let applied = load(true).graph_rewrites.clone();
     assert!(load(false).graph_rewrites.is_empty());
+    // The streaming export (fixed-size inputs, one frame per call) ran slower rewritten: left as it is.
+    let streaming = trnet_enhance::onnx::OnnxModel::load(gtcrn_path(), SessionOptions::default()).unwrap();
+    assert!(streaming.graph_rewrites.is_empty(), "{:?}", streaming.graph_rewrites);
     // GTCRN's six causal time Pads before the depthwise convs, en_convs.1 (2 groups of 8 channels), de_convs.3
     // (stride 2, 16 output channels; de_convs.4 has 2) and the four DPGRNN linear layers (read by the Reshape
     // back to [batch, frames, bins, 16]; TRA's att_fc is read by a Sigmoid).
     let count = |what: &str| applied.iter().filter(|a| a.starts_with(what)).count();
-    assert_eq!((count("Pad "), count("Conv "), count("ConvTranspose "), count("MatMul ")), (6, 1, 1, 4), "{applied:#?}");
+    // And the zero initial_h (with its sizing arithmetic) of every GRU.
+    assert_eq!((count("Pad "), count("Conv "), count("ConvTranspose "), count("MatMul "), count("GRU ")), (6, 1, 1, 4, 10), "{applied:#?}");
     assert!(applied.iter().any(|a| a.contains("/encoder/en_convs.1/conv/Conv with 2 groups")), "{applied:#?}");
     assert!(applied.iter().any(|a| a.starts_with("ConvTranspose /decoder/de_convs.3/conv/ConvTranspose")), "{applied:#?}");
     // Whole SE, both with trnet's GRU: the rewritten graph against the graph as exported.
+    let fused_model = trnet_enhance::onnx::OnnxModel::load(&path, SessionOptions::default()).unwrap();
+    assert_eq!(fused_model.graph_rewrites.iter().filter(|a| a.starts_with("FastGRU ")).count(), 10, "{:#?}", fused_model.graph_rewrites);
+    drop(fused_model);
     let mut fused = Gtcrn::load(&path, SessionOptions::default()).unwrap();
     let mut plain = Gtcrn::load(&path, SessionOptions { graph_rewrites: false, ..SessionOptions::default() }).unwrap();
     assert_eq!(fused.fingerprint(), plain.fingerprint(), "the same model and processing: the same cache key");
