@@ -6,11 +6,12 @@
  * kaldi.fbank, the same network with the same weights in PyTorch eager), measured in the same run.
  *
  *   npx tsx bench/predict.ts [--clips 8] [--repeats 5] [--rounds 2] [--batch 32] [--model <task or checkpoint folder>] [--trnet-only]
- *                            [--ort-gru] [--precision fp32|bf16]
+ *                            [--ort-gru] [--no-rewrites] [--precision fp32|bf16]
  *
  * `--ort-gru` adds a one-thread trnet configuration with TRNET_FAST_GRU=0 (the SE's GRU nodes on ONNX Runtime's
  * own kernel instead of trnet's FastGRU operator), interleaved with the others: the before/after of that operator
- * in one run.
+ * in one run. `--no-rewrites` likewise adds one with TRNET_GRAPH_REWRITES=0 (the SE graph as exported, without
+ * trnet's in-memory rewrites of it, crates/trnet-enhance/src/onnx_fuse.rs).
  * `--precision bf16` loads trnet's model with bf16 convolutions (load's `precision`; needs AVX-512 BF16); the
  * Python pipeline stays fp32, so the "same predictions" lines then show bf16's difference from fp32.
  * The model: `--model` (an experiment task folder, or a checkpoint folder trained with the whole-utterance
@@ -52,6 +53,8 @@ const { values } = parseArgs({
     'trnet-only': { type: 'boolean', default: false },
     // Also run trnet on one thread with TRNET_FAST_GRU=0 (ONNX Runtime's own GRU kernel in the SE).
     'ort-gru': { type: 'boolean', default: false },
+    // Also run trnet on one thread with TRNET_GRAPH_REWRITES=0 (the SE graph as exported).
+    'no-rewrites': { type: 'boolean', default: false },
     precision: { type: 'string', default: 'fp32' },
     // Internal: run one trnet configuration and print its JSON (the parent sets the thread variables).
     worker: { type: 'string' },
@@ -291,6 +294,8 @@ try {
   const configs: [string, () => Measured][] = [['trnet, 1 thread', () => trnet(ONE)]];
   const ORT_GRU = 'trnet, 1 thread, ORT GRU (TRNET_FAST_GRU=0)';
   if (values['ort-gru']) configs.push([ORT_GRU, () => trnet({ ...ONE, TRNET_FAST_GRU: '0' })]);
+  const NO_REWRITES = 'trnet, 1 thread, SE graph as exported (TRNET_GRAPH_REWRITES=0)';
+  if (values['no-rewrites']) configs.push([NO_REWRITES, () => trnet({ ...ONE, TRNET_GRAPH_REWRITES: '0' })]);
   if (python) {
     configs.push(['Python, 1 thread', () => pythonRun(1, ONE)], ['Python, 1 thread, tuned malloc', () => pythonRun(1, { ...ONE, ...TUNED })]);
   } else {
@@ -371,6 +376,14 @@ try {
     console.log(
       `FastGRU: SE ${se(ours).toFixed(1)} ms CPU vs ${se(ortGru).toFixed(1)} ms with ONNX Runtime's GRU (${(se(ortGru) / se(ours)).toFixed(2)}×); ` +
         `end to end ${median(ours.cpu_ms).toFixed(1)} vs ${median(ortGru.cpu_ms).toFixed(1)} ms CPU per clip (${(median(ortGru.cpu_ms) / median(ours.cpu_ms)).toFixed(2)}×).`,
+    );
+  }
+  const asExported = rows.find(([n]) => n === NO_REWRITES)?.[1];
+  if (asExported) {
+    const se = (m: Measured) => m.stages_cpu_ms.enhance;
+    console.log(
+      `SE graph rewrites: SE ${se(ours).toFixed(1)} ms CPU vs ${se(asExported).toFixed(1)} ms with the graph as exported (${(se(asExported) - se(ours)).toFixed(1)} ms less); ` +
+        `end to end ${median(ours.cpu_ms).toFixed(1)} vs ${median(asExported.cpu_ms).toFixed(1)} ms CPU per clip.`,
     );
   }
 } finally {

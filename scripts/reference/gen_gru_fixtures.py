@@ -19,6 +19,8 @@ GTCRN's (scripts/export-gtcrn-offline.py):
   - gru_folded_inter: A [batch, seq, 16] -> Transpose(1,0,2) -> GRU (H 16, initial_h) -> Squeeze(axes [1] from a
                       Constant) -> Transpose(1,0,2) -> Z [batch, seq, 16].
   - gru_folded_tra:   A [batch, 8, seq] -> Transpose(2,0,1) -> GRU (H 16) -> Squeeze -> Transpose(1,0,2) -> Z.
+  - gru_folded_merged: gru_folded_intra's graph continued as GTCRN's intra-frame path: -> Reshape [0, 0, -1]
+                      (directions merged) -> Transpose(1,0,2) -> Z [batch, seq, 16].
 """
 import pathlib
 
@@ -61,9 +63,9 @@ def save(name, direction, hidden, inputs, initial_h=True, bias=True, dtype=np.fl
     print(f"{path.name}: {size} bytes")
 
 
-def folded(name, direction, hidden, inputs, a_perm, x_shape, squeeze, initial_h, seed):
+def folded(name, direction, hidden, inputs, a_perm, x_shape, squeeze, initial_h, seed, merge=False):
     """a_perm: the Transpose from the graph input A to X; squeeze: Y -> Squeeze -> Transpose(1,0,2), else
-    Y -> Transpose(0,2,1,3)."""
+    Y -> Transpose(0,2,1,3), and with merge then Reshape [0, 0, -1] -> Transpose(1,0,2)."""
     rng = np.random.default_rng(seed)
     dirs = 2 if direction == "bidirectional" else 1
     k = 1 / np.sqrt(hidden)
@@ -88,8 +90,16 @@ def folded(name, direction, hidden, inputs, a_perm, x_shape, squeeze, initial_h,
         ]
         z = helper.make_tensor_value_info("Z", TensorProto.FLOAT, ["batch", "seq", hidden])
     else:
-        nodes.append(helper.make_node("Transpose", ["Y"], ["Z"], perm=[0, 2, 1, 3]))
+        nodes.append(helper.make_node("Transpose", ["Y"], ["Y_t" if merge else "Z"], perm=[0, 2, 1, 3]))
         z = helper.make_tensor_value_info("Z", TensorProto.FLOAT, ["seq", "batch", dirs, hidden])
+    if merge:
+        merged = numpy_helper.from_array(np.array([0, 0, -1], dtype=np.int64), "merged_value")
+        nodes += [
+            helper.make_node("Constant", [], ["merged"], value=merged),
+            helper.make_node("Reshape", ["Y_t", "merged"], ["Y_merged"]),
+            helper.make_node("Transpose", ["Y_merged"], ["Z"], perm=[1, 0, 2]),
+        ]
+        z = helper.make_tensor_value_info("Z", TensorProto.FLOAT, ["batch", "seq", dirs * hidden])
     outputs = [z, helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [dirs, "batch", hidden])]
     graph = helper.make_graph(nodes, name, graph_inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="trnet gen_gru_fixtures.py")
@@ -108,3 +118,4 @@ save("gru_double", "forward", 16, 16, dtype=np.float64, seed=2)
 folded("gru_folded_intra", "bidirectional", 8, 16, [1, 0, 2], ["batch", "seq", 16], squeeze=False, initial_h=False, seed=5)
 folded("gru_folded_inter", "forward", 16, 16, [1, 0, 2], ["batch", "seq", 16], squeeze=True, initial_h=True, seed=6)
 folded("gru_folded_tra", "forward", 16, 8, [2, 0, 1], ["batch", 8, "seq"], squeeze=True, initial_h=False, seed=7)
+folded("gru_folded_merged", "bidirectional", 8, 16, [1, 0, 2], ["batch", "seq", 16], squeeze=False, initial_h=False, seed=8, merge=True)

@@ -11,6 +11,7 @@
 //! - `onnx`: ONNX Runtime plumbing: loading the runtime library, sessions, checked inputs.
 //! - `gru`, `gru_op`, `onnx_rewrite`: a faster GRU for ONNX models (GTCRN spends most of its run in GRU nodes),
 //!   registered with ONNX Runtime as a custom operator that the session's copy of the graph is rewritten to use.
+//! - `onnx_fuse`: equivalent, cheaper rewrites of the session's copy of an ONNX graph (GTCRN's export).
 //! - `quality`: SNR and SI-SDR against a clean reference.
 //! - `cache`: enhanced audio on disk, keyed by enhancer fingerprint and input.
 //! - `pool`: the enhancer pool with its cache, on all cores; batch enhancement and feature building both use it.
@@ -26,6 +27,7 @@ pub mod gru_op;
 pub mod gtcrn;
 pub mod min_stats;
 pub mod onnx;
+pub mod onnx_fuse;
 pub mod onnx_rewrite;
 pub mod pool;
 pub mod quality;

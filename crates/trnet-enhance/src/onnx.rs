@@ -1,7 +1,7 @@
 //! ONNX Runtime plumbing: the runtime library is dlopen'ed once per process (ort `load-dynamic`), sessions
 //! get explicit thread counts, and every run checks the caller's tensors against the model's declared inputs.
 
-use crate::{Error, Result, gru_op, onnx_rewrite};
+use crate::{Error, Result, gru_op, onnx_fuse, onnx_rewrite};
 use ort::session::{Session, SessionInputValue};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use std::borrow::Cow;
@@ -60,12 +60,24 @@ pub struct SessionOptions {
     /// on GTCRN's shapes, equal within float rounding). On by default; `TRNET_FAST_GRU=0` in the environment turns
     /// it off for every session whatever this says.
     pub fast_gru: bool,
+    /// Rewrite the session's copy of the graph into cheaper equivalent nodes (`onnx_fuse`: padding folded
+    /// into convolutions, grouped convolutions made dense, linear layers as Gemm). On by default;
+    /// `TRNET_GRAPH_REWRITES=0` in the environment turns it off for every session whatever this says.
+    pub graph_rewrites: bool,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { intra_threads: 1, fast_gru: true }
+        SessionOptions { intra_threads: 1, fast_gru: true, graph_rewrites: true }
     }
+}
+
+/// `TRNET_GRAPH_REWRITES=0` turns [`SessionOptions::graph_rewrites`] off process-wide (to compare, or to rule
+/// the rewrites out when a model misbehaves).
+pub const GRAPH_REWRITES_ENV: &str = "TRNET_GRAPH_REWRITES";
+
+fn graph_rewrites_enabled_by_env() -> bool {
+    std::env::var(GRAPH_REWRITES_ENV).map_or(true, |v| v.trim() != "0")
 }
 
 /// A declared model input or output. Dynamic dimensions are -1.
@@ -103,6 +115,8 @@ pub struct OnnxModel {
     path: PathBuf,
     /// How many GRU nodes run on trnet's kernel (0 when off or when the model has none it supports).
     pub fast_grus: usize,
+    /// The graph rewrites applied to the session's copy of the model (`onnx_fuse`), one line each.
+    pub graph_rewrites: Vec<String>,
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,
     pub intra_threads: usize,
@@ -164,28 +178,39 @@ impl OnnxModel {
                 .with_profiling(prefix)
                 .map_err(|e| Error::Ort { during: "enabling ONNX Runtime profiling (TRNET_ORT_PROFILE)".into(), reason: e.to_string() })?;
         }
-        let rerouted = if options.fast_gru && gru_op::enabled_by_env() { reroute(&path)? } else { Rerouted::AsIs(None) };
-        let (session, fast_grus) = match rerouted {
+        let fast_gru = options.fast_gru && gru_op::enabled_by_env();
+        let fuse = options.graph_rewrites && graph_rewrites_enabled_by_env();
+        let rerouted = if fast_gru || fuse { rewrite(&path, fast_gru, fuse)? } else { Rerouted::AsIs(None) };
+        let (session, fast_grus, graph_rewrites) = match rerouted {
             Rerouted::AsIs(unparsed) => {
                 // Bytes the rewriter could not read go to ONNX Runtime as they are (it also reads the ORT
                 // format, which is not protobuf); if it cannot load them either, both reasons are given.
                 let also = unparsed.map(|why| format!("; trnet's reader: not an ONNX protobuf ({why})")).unwrap_or_default();
-                (builder.commit_from_file(&path).map_err(|e| load_err(format!("{e}{also}; is it an ONNX model file?")))?, 0)
+                (builder.commit_from_file(&path).map_err(|e| load_err(format!("{e}{also}; is it an ONNX model file?")))?, 0, Vec::new())
             }
-            Rerouted::Rewritten(bytes, count) => {
-                let fast = |during: &str, reason: String| Error::FastGru { path: path.clone(), during: during.to_string(), reason };
+            Rerouted::Rewritten { bytes, fast_grus: 0, rewrites } => {
+                let hint = format!("; trnet rewrote the graph in memory ({}): set {GRAPH_REWRITES_ENV}=0 to load it as it is", rewrites.join("; "));
+                (builder.commit_from_memory(&bytes).map_err(|e| load_err(format!("{e}{hint}")))?, 0, rewrites)
+            }
+            Rerouted::Rewritten { bytes, fast_grus: count, rewrites } => {
+                let also = if rewrites.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (trnet also rewrote the graph in memory: {}; set {GRAPH_REWRITES_ENV}=0 to rule that out)", rewrites.join("; "))
+                };
+                let fast = |during: &str, reason: String| Error::FastGru { path: path.clone(), during: during.to_string(), reason: format!("{reason}{also}") };
                 let domain = gru_op::domain().map_err(|e| fast("registering the operator", e.to_string()))?;
                 let session = builder
                     .with_operators(domain)
                     .map_err(|e| fast("registering the operator", e.to_string()))?
                     .commit_from_memory(&bytes)
                     .map_err(|e| fast("creating the session with the rerouted GRU nodes", e.to_string()))?;
-                (session, count)
+                (session, count, rewrites)
             }
         };
         let inputs = session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
         let outputs = session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
-        Ok(OnnxModel { session, path, fast_grus, inputs, outputs, intra_threads, profiling: profiling.is_some() })
+        Ok(OnnxModel { session, path, fast_grus, graph_rewrites, inputs, outputs, intra_threads, profiling: profiling.is_some() })
     }
 
     pub fn path(&self) -> &Path {
@@ -248,18 +273,34 @@ impl OnnxModel {
 }
 
 enum Rerouted {
-    /// The model with this many GRU nodes routed to trnet's operator.
-    Rewritten(Vec<u8>, usize),
+    /// The model with this many GRU nodes routed to trnet's operator and these graph rewrites.
+    Rewritten { bytes: Vec<u8>, fast_grus: usize, rewrites: Vec<String> },
     /// Load the file as it is: nothing to reroute, or (Some) bytes the rewriter could not read, and why.
     AsIs(Option<String>),
 }
 
-fn reroute(path: &Path) -> Result<Rerouted> {
+/// The model's bytes with its GRU nodes rerouted (`fast_gru`) and then the graph rewrites (`fuse`) applied.
+fn rewrite(path: &Path, fast_gru: bool, fuse: bool) -> Result<Rerouted> {
     let bytes = std::fs::read(path).map_err(|e| Error::ModelLoad { path: path.to_path_buf(), reason: e.to_string() })?;
-    Ok(match onnx_rewrite::reroute_grus(&bytes, gru_op::DOMAIN, gru_op::OP) {
-        Ok(onnx_rewrite::Rerouted { bytes: Some(b), rerouted, .. }) => Rerouted::Rewritten(b, rerouted),
-        Ok(_) => Rerouted::AsIs(None),
-        Err(why) => Rerouted::AsIs(Some(why)),
+    let (mut current, mut fast_grus) = (None, 0);
+    if fast_gru {
+        match onnx_rewrite::reroute_grus(&bytes, gru_op::DOMAIN, gru_op::OP) {
+            Ok(onnx_rewrite::Rerouted { bytes: Some(b), rerouted, .. }) => (current, fast_grus) = (Some(b), rerouted),
+            Ok(_) => {}
+            Err(why) => return Ok(Rerouted::AsIs(Some(why))),
+        }
+    }
+    let mut rewrites = Vec::new();
+    if fuse {
+        match onnx_fuse::fuse(current.as_deref().unwrap_or(&bytes)) {
+            Ok(onnx_fuse::Fused { bytes: Some(b), applied }) => (current, rewrites) = (Some(b), applied),
+            Ok(_) => {}
+            Err(why) => return Ok(Rerouted::AsIs(Some(why))),
+        }
+    }
+    Ok(match current {
+        Some(bytes) => Rerouted::Rewritten { bytes, fast_grus, rewrites },
+        None => Rerouted::AsIs(None),
     })
 }
 

@@ -28,23 +28,23 @@ pub struct Rerouted {
 }
 
 /// A node's fields that the rewrite reads.
-struct Node<'a> {
-    bytes: &'a [u8],
-    op_type: String,
-    domain: String,
-    inputs: Vec<String>,
-    outputs: Vec<String>,
+pub(crate) struct Node<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) op_type: String,
+    pub(crate) domain: String,
+    pub(crate) inputs: Vec<String>,
+    pub(crate) outputs: Vec<String>,
     /// Has a graph-valued attribute (If, Loop, Scan bodies), whose nodes may read any outer value by name.
-    subgraph: bool,
+    pub(crate) subgraph: bool,
 }
 
 impl Node<'_> {
-    fn is(&self, op: &str) -> bool {
+    pub(crate) fn is(&self, op: &str) -> bool {
         self.op_type == op && (self.domain.is_empty() || self.domain == "ai.onnx")
     }
 }
 
-fn parse_node(bytes: &[u8]) -> Result<Node<'_>, String> {
+pub(crate) fn parse_node(bytes: &[u8]) -> Result<Node<'_>, String> {
     let mut node = Node { bytes, op_type: String::new(), domain: String::new(), inputs: Vec::new(), outputs: Vec::new(), subgraph: false };
     for f in fields_of(bytes, "NodeProto")? {
         let text = || f.bytes(bytes).map(|b| String::from_utf8_lossy(b).into_owned()).ok_or(format!("NodeProto field {} is not length-delimited", f.number));
@@ -184,13 +184,39 @@ pub fn reroute_grus(model: &[u8], domain: &str, op: &str) -> Result<Rerouted, St
         {
             let reader = &nodes[c];
             if reader.is("Transpose")
-                && let Some(q) = perm_of(reader.bytes, 4)?
+                && let Some(mut q) = perm_of(reader.bytes, 4)?
             {
                 edits.insert(c, Edit::Drop);
                 removed.insert(y.to_string());
                 change.output0 = Some(reader.outputs[0].clone());
-                change.attributes.push(("y_perm", q));
                 folded += 1;
+                // The bidirectional intra-frame GRU: Transpose(0,2,1,3) -> Reshape [0, 0, -1] (merge the direction
+                // and hidden axes) -> Transpose(1,0,2). The merged axis stays last, so the second Transpose only
+                // reorders the two leading axes of what the GRU writes; the Reshape's "copy this axis" shape
+                // still fits.
+                let merged = reader.outputs.first().and_then(|t| only_reader(t));
+                if let Some(r) = merged
+                    && nodes[r].is("Reshape")
+                    && !edits.contains_key(&r)
+                    && nodes[r].inputs.get(1).and_then(|s| constant_ints(s)).as_deref() == Some(&[0, 0, -1])
+                    && attribute(nodes[r].bytes, "allowzero")?.and_then(|a| a.int).unwrap_or(0) == 0
+                    && let Some(reshaped) = nodes[r].outputs.first()
+                    && let Some(d) = only_reader(reshaped)
+                    && nodes[d].is("Transpose")
+                    && !edits.contains_key(&d)
+                    && let Some(p) = perm_of(nodes[d].bytes, 3)?
+                    && p[2] == 2
+                {
+                    q = vec![q[p[0] as usize], q[p[1] as usize], q[2], q[3]];
+                    edits.insert(d, Edit::Drop);
+                    removed.insert(reshaped.clone());
+                    // Its layout changed: a type hint recorded for the old one would be wrong.
+                    removed.insert(reader.outputs[0].clone());
+                    let rename = NodeChange { output0: Some(nodes[d].outputs[0].clone()), ..NodeChange::default() };
+                    edits.insert(r, Edit::Replace(rename.apply(nodes[r].bytes)?));
+                    folded += 1;
+                }
+                change.attributes.push(("y_perm", q));
             } else if reader.is("Squeeze")
                 && squeeze_axes(reader)?.as_deref() == Some(&[1])
                 && let Some(squeezed) = reader.outputs.first()
@@ -301,15 +327,15 @@ fn check_gru(node: &[u8]) -> Result<Option<Result<String, String>>, String> {
 }
 
 /// The AttributeProto fields the rewrite reads: name = 1, i = 3, s = 4, t = 5, ints = 8 (packed or not).
-struct Attribute<'a> {
-    name: String,
-    int: Option<i64>,
-    string: Option<&'a [u8]>,
-    tensor: Option<&'a [u8]>,
-    ints: Vec<i64>,
+pub(crate) struct Attribute<'a> {
+    pub(crate) name: String,
+    pub(crate) int: Option<i64>,
+    pub(crate) string: Option<&'a [u8]>,
+    pub(crate) tensor: Option<&'a [u8]>,
+    pub(crate) ints: Vec<i64>,
 }
 
-fn parse_attribute(bytes: &[u8]) -> Result<Attribute<'_>, String> {
+pub(crate) fn parse_attribute(bytes: &[u8]) -> Result<Attribute<'_>, String> {
     let mut a = Attribute { name: String::new(), int: None, string: None, tensor: None, ints: Vec::new() };
     for f in fields_of(bytes, "AttributeProto")? {
         match (f.number, f.varint, f.bytes(bytes)) {
@@ -326,7 +352,7 @@ fn parse_attribute(bytes: &[u8]) -> Result<Attribute<'_>, String> {
 }
 
 /// The node's attribute `name`, if it has one.
-fn attribute<'a>(node: &'a [u8], name: &str) -> Result<Option<Attribute<'a>>, String> {
+pub(crate) fn attribute<'a>(node: &'a [u8], name: &str) -> Result<Option<Attribute<'a>>, String> {
     for f in fields_of(node, "NodeProto")?.iter().filter(|f| f.number == 5) {
         let a = parse_attribute(f.bytes(node).ok_or("NodeProto.attribute is not length-delimited")?)?;
         if a.name == name {
@@ -338,7 +364,7 @@ fn attribute<'a>(node: &'a [u8], name: &str) -> Result<Option<Attribute<'a>>, St
 
 /// A Transpose node's `perm` if it is a permutation of `rank` axes (an absent perm reverses the axes, which
 /// folding does not need: None).
-fn perm_of(node: &[u8], rank: usize) -> Result<Option<Vec<i64>>, String> {
+pub(crate) fn perm_of(node: &[u8], rank: usize) -> Result<Option<Vec<i64>>, String> {
     let Some(a) = attribute(node, "perm")? else { return Ok(None) };
     let mut seen = vec![false; rank];
     let valid = a.ints.len() == rank && a.ints.iter().all(|&p| usize::try_from(p).is_ok_and(|p| p < rank && !std::mem::replace(&mut seen[p], true)));
@@ -346,7 +372,7 @@ fn perm_of(node: &[u8], rank: usize) -> Result<Option<Vec<i64>>, String> {
 }
 
 /// The values of an int64 TensorProto (data_type 7): int64_data = 7 (packed or not) or raw_data = 9.
-fn int64_tensor(tensor: &[u8]) -> Option<Vec<i64>> {
+pub(crate) fn int64_tensor(tensor: &[u8]) -> Option<Vec<i64>> {
     let fields = fields(tensor).ok()?;
     if !fields.iter().any(|f| f.number == 2 && f.varint == Some(7)) {
         return None;
@@ -363,7 +389,7 @@ fn int64_tensor(tensor: &[u8]) -> Option<Vec<i64>> {
     Some(values)
 }
 
-fn packed_varints(bytes: &[u8]) -> Result<Vec<i64>, String> {
+pub(crate) fn packed_varints(bytes: &[u8]) -> Result<Vec<i64>, String> {
     let mut at = 0;
     let mut out = Vec::new();
     while at < bytes.len() {
@@ -420,26 +446,26 @@ impl NodeChange<'_> {
 /// One field as it appears in the message: its number, the bytes of the whole field (key included) and, by
 /// wire type, the varint value or where the length-delimited payload lies.
 #[derive(Debug)]
-struct Field {
-    number: u32,
-    raw: Range<usize>,
-    varint: Option<u64>,
-    payload: Option<Range<usize>>,
+pub(crate) struct Field {
+    pub(crate) number: u32,
+    pub(crate) raw: Range<usize>,
+    pub(crate) varint: Option<u64>,
+    pub(crate) payload: Option<Range<usize>>,
 }
 
 impl Field {
-    fn bytes<'a>(&self, message: &'a [u8]) -> Option<&'a [u8]> {
+    pub(crate) fn bytes<'a>(&self, message: &'a [u8]) -> Option<&'a [u8]> {
         self.payload.clone().map(|r| &message[r])
     }
 }
 
-fn fields_of(message: &[u8], what: &str) -> Result<Vec<Field>, String> {
+pub(crate) fn fields_of(message: &[u8], what: &str) -> Result<Vec<Field>, String> {
     fields(message).map_err(|e| format!("{what}: {e}"))
 }
 
 /// Splits a message into its fields. Err on a truncated field, a length past the end, or a wire type protobuf
 /// 3 does not use (groups).
-fn fields(message: &[u8]) -> Result<Vec<Field>, String> {
+pub(crate) fn fields(message: &[u8]) -> Result<Vec<Field>, String> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < message.len() {
@@ -474,7 +500,7 @@ fn fields(message: &[u8]) -> Result<Vec<Field>, String> {
     Ok(out)
 }
 
-fn varint(bytes: &[u8], at: &mut usize) -> Result<u64, String> {
+pub(crate) fn varint(bytes: &[u8], at: &mut usize) -> Result<u64, String> {
     let start = *at;
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
@@ -490,7 +516,7 @@ fn varint(bytes: &[u8], at: &mut usize) -> Result<u64, String> {
     Err(format!("a varint at byte {start} is longer than 10 bytes"))
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -498,11 +524,11 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_key(out: &mut Vec<u8>, number: u32, wire: u64) {
+pub(crate) fn put_key(out: &mut Vec<u8>, number: u32, wire: u64) {
     put_varint(out, (u64::from(number) << 3) | wire);
 }
 
-fn put_bytes(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
     put_key(out, number, 2);
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
@@ -669,6 +695,35 @@ mod tests {
         assert_eq!((got[3].inputs[0].as_str(), got[3].outputs[0].as_str()), ("Z", "Z2"));
         assert!(attribute(got[3].bytes, "x_perm").unwrap().is_none());
         assert_eq!(attribute(got[3].bytes, "y_perm").unwrap().unwrap().ints, [0, 2, 1, 3]);
+    }
+
+    #[test]
+    fn the_transpose_after_a_direction_merging_reshape_folds_too() {
+        let merged = |shape: &[u64], perm: &[u64]| {
+            vec![
+                gru_between("A", "Y"),
+                node_io("Transpose", &["Y"], &["T"], &[attr_ints("perm", &[0, 2, 1, 3])]),
+                constant("shape", shape),
+                node_io("Reshape", &["T", "shape"], &["M"], &[]),
+                node_io("Transpose", &["M"], &["Z"], &[attr_ints("perm", perm)]),
+            ]
+        };
+        // [seq, dirs, batch, H] -> (0,2,1,3) -> merge the last two -> (1,0,2): [batch, seq, dirs, H] merged.
+        let out = reroute_grus(&model(&merged(&[0, 0, u64::MAX], &[1, 0, 2])), "d", "G").unwrap();
+        assert_eq!((out.rerouted, out.folded_transposes), (1, 2));
+        let bytes = out.bytes.unwrap();
+        let got = graph_nodes(&bytes);
+        let ops: Vec<_> = got.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["G", "Constant", "Reshape"]);
+        assert_eq!(attribute(got[0].bytes, "y_perm").unwrap().unwrap().ints, [2, 0, 1, 3]);
+        assert_eq!((got[0].outputs[0].as_str(), got[2].inputs[0].as_str(), got[2].outputs[0].as_str()), ("T", "T", "Z"));
+        // A Reshape that does not keep the leading axes, or a Transpose that moves the merged axis: only the
+        // first Transpose folds.
+        for (shape, perm) in [(&[0, u64::MAX, 16][..], &[1, 0, 2][..]), (&[0, 0, u64::MAX], &[0, 2, 1])] {
+            let out = reroute_grus(&model(&merged(shape, perm)), "d", "G").unwrap();
+            assert_eq!(out.folded_transposes, 1, "{shape:?} {perm:?}");
+            assert_eq!(graph_nodes(out.bytes.as_ref().unwrap()).len(), 4);
+        }
     }
 
     #[test]

@@ -86,11 +86,13 @@ fn reverse_direction_without_bias_and_odd_sizes_match_onnx_runtime() {
     }
 }
 
-/// The folded models: input A in `a_shape`, outputs Z and Y_h; the rewriter must fold both Transposes.
+/// The folded models: input A in `a_shape`, outputs Z and Y_h; the rewriter must fold every Transpose (two;
+/// three in gru_folded_merged).
 fn compare_folded(name: &str, a_shape: [usize; 3], batch: usize, h0_len: Option<usize>) -> f32 {
     let bytes = std::fs::read(fixture(name)).unwrap();
     let rerouted = trnet_enhance::onnx_rewrite::reroute_grus(&bytes, "ai.trnet", "FastGRU").unwrap();
-    assert_eq!((rerouted.rerouted, rerouted.folded_transposes), (1, 2), "{name}");
+    let transposes = if name == "gru_folded_merged.onnx" { 3 } else { 2 };
+    assert_eq!((rerouted.rerouted, rerouted.folded_transposes), (1, transposes), "{name}");
     let mut standard = load(name, false);
     let mut fast = load(name, true);
     let a = values(a_shape.iter().product(), 9, 3.0);
@@ -119,6 +121,9 @@ fn transposes_around_the_gru_are_folded_into_the_operator_with_the_same_results(
     assert!(compare_folded("gru_folded_inter.onnx", [33, 313, 16], 33, Some(33 * 16)) < TOLERANCE);
     assert!(compare_folded("gru_folded_tra.onnx", [1, 8, 313], 1, None) < TOLERANCE);
     assert!(compare_folded("gru_folded_tra.onnx", [3, 8, 20], 3, None) < TOLERANCE);
+    // GTCRN's intra-frame path on: directions merged by a Reshape, then batch-first again.
+    assert!(compare_folded("gru_folded_merged.onnx", [313, 33, 16], 313, None) < TOLERANCE);
+    assert!(compare_folded("gru_folded_merged.onnx", [2, 5, 16], 2, None) < TOLERANCE);
 }
 
 #[test]
