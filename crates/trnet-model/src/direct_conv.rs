@@ -1,0 +1,357 @@
+//! The folded encoder's convolutions on one CPU thread without libtorch: a direct convolution with AVX-512F
+//! over channels-last activations, with the weights packed once when the model is prepared.
+//!
+//! Why not libtorch: on one thread, libtorch runs these convs through oneDNN's channels-last kernels, which are
+//! fast, but around them it reorders every weight tensor into oneDNN's blocked layout on every call (≈ 0.6 ms of
+//! a ≈ 5 ms forward pass for the paper's model, 256×128×5×5 alone ≈ 0.45 ms), converts the first block's output
+//! from oneDNN's blocked layout to NCHW and then to NHWC, and applies the ReLU as a pass of its own. Its
+//! prepacked-weight route (`mkldnn_reorder_conv2d_weight` + `mkldnn_convolution`) does not help: a oneDNN
+//! weight switches libtorch to the blocked NCHW kernels, which still reorder the weight per call and are slower.
+//!
+//! The layout here: activations are `[batch][rows + 2p][cols + 2p][channels]` with a zero border of p = k/2
+//! (time is the row, frequency the column), so the kernel needs no bounds checks; each conv writes straight into
+//! the interior of the next one's padded input, bias and ReLU applied as it stores. Channel counts are rounded
+//! up to a multiple of 16 (one AVX-512 register); the extra channels have zero weights and bias, so they hold
+//! ReLU(0) = 0 and add nothing to the next conv. Weights are packed per group of up to 64 output channels as
+//! `[kh][kw][input channel][64]`: the inner loop loads a group's 64 weights for one input value (4 registers)
+//! and multiplies them by that value at up to 6 output pixels (24 accumulators), so each weight load feeds 6
+//! multiply-adds per register and each input value 4.
+//!
+//! The sums run in another order than oneDNN's, so results differ from libtorch's by float rounding only.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+
+/// Lanes of an AVX-512 register of f32.
+const LANES: usize = 16;
+/// Output channels per weight group: 4 registers.
+const GROUP: usize = 64;
+
+/// Whether this CPU can run the kernel.
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn round_up(n: usize, to: usize) -> usize {
+    n.div_ceil(to) * to
+}
+
+/// One conv + bias + ReLU: square kernel `k`, stride `stride`, padding k/2, weights packed for the kernel.
+#[derive(Debug)]
+pub(crate) struct PackedConv {
+    k: usize,
+    stride: usize,
+    /// Channels of the input buffer (the previous conv's padded width; 1 for the spectrogram).
+    cin: usize,
+    /// Channels of the output buffer (a multiple of 16).
+    cout: usize,
+    /// Groups of output channels: (first channel, width), widths multiples of 16 up to 64.
+    groups: Vec<(usize, usize)>,
+    /// Per group `[kh][kw][cin][width]`, groups one after another.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl PackedConv {
+    /// `weight`: (out, in, k, k) row-major with in ≤ `cin`; `bias`: (out,). Input channels past `in` (the
+    /// previous conv's padding channels) get zero weights.
+    pub(crate) fn new(weight: &[f32], bias: &[f32], in_channels: usize, cin: usize, k: usize, stride: usize) -> Self {
+        let out = bias.len();
+        debug_assert_eq!(weight.len(), out * in_channels * k * k);
+        let cout = round_up(out, LANES);
+        let groups: Vec<(usize, usize)> = (0..cout).step_by(GROUP).map(|g0| (g0, GROUP.min(cout - g0))).collect();
+        let mut packed = Vec::with_capacity(cout * cin * k * k);
+        for &(g0, width) in &groups {
+            for kh in 0..k {
+                for kw in 0..k {
+                    for ci in 0..cin {
+                        for o in g0..g0 + width {
+                            let real = o < out && ci < in_channels;
+                            packed.push(if real { weight[((o * in_channels + ci) * k + kh) * k + kw] } else { 0.0 });
+                        }
+                    }
+                }
+            }
+        }
+        let mut b = bias.to_vec();
+        b.resize(cout, 0.0);
+        PackedConv { k, stride, cin, cout, groups, weight: packed, bias: b }
+    }
+
+    pub(crate) fn out_channels(&self) -> usize {
+        self.cout
+    }
+
+    fn out_size(&self, n: usize) -> usize {
+        (n + 2 * (self.k / 2) - self.k) / self.stride + 1
+    }
+}
+
+/// A channels-last activation buffer with a zero border of `pad` pixels around each image.
+#[derive(Debug, Default)]
+struct Padded {
+    data: Vec<f32>,
+    /// (batch, rows, cols, channels, pad) the zeros were laid out for.
+    shape: (usize, usize, usize, usize, usize),
+}
+
+impl Padded {
+    /// Sized for the shape, border zero. A buffer reused with the same shape keeps its zero border (the convs
+    /// write interiors only), so only a new shape zeroes it.
+    fn prepare(&mut self, shape: (usize, usize, usize, usize, usize)) {
+        if self.shape != shape {
+            let (b, h, w, c, p) = shape;
+            self.data.clear();
+            self.data.resize(b * (h + 2 * p) * (w + 2 * p) * c, 0.0);
+            self.shape = shape;
+        }
+    }
+
+    fn index(&self, b: usize, row: usize, col: usize) -> usize {
+        let (_, h, w, c, p) = self.shape;
+        ((b * (h + 2 * p) + row + p) * (w + 2 * p) + col + p) * c
+    }
+}
+
+thread_local! {
+    /// Per thread: the padded input of each conv and the last conv's output, reused between calls (allocating
+    /// and zeroing ≈ 3 MB per prediction costs more than the border-only layout it would buy).
+    static WORKSPACE: RefCell<Vec<Padded>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The folded encoder's convs, applied in turn, then the mean over frequency.
+#[derive(Debug)]
+pub(crate) struct DirectEncoder {
+    convs: Vec<PackedConv>,
+    /// Real channels of the last conv (its buffer may have more).
+    channels: usize,
+}
+
+impl DirectEncoder {
+    pub(crate) fn new(convs: Vec<PackedConv>, channels: usize) -> Self {
+        DirectEncoder { convs, channels }
+    }
+
+    /// `x`: (batch, frames, bins) row-major. Returns the last conv's output averaged over frequency,
+    /// (batch, frames', channels) row-major, and frames'.
+    pub(crate) fn forward(&self, x: &[f32], batch: usize, frames: usize, bins: usize) -> (Vec<f32>, usize) {
+        WORKSPACE.with(|ws| {
+            let mut ws = ws.borrow_mut();
+            let n = self.convs.len();
+            if ws.len() < n + 1 {
+                ws.resize_with(n + 1, Padded::default);
+            }
+            // The spectrogram into the first conv's padded input (one channel).
+            let (mut h, mut w) = (frames, bins);
+            let first = &self.convs[0];
+            ws[0].prepare((batch, h, w, first.cin, first.k / 2));
+            for b in 0..batch {
+                for t in 0..h {
+                    let at = ws[0].index(b, t, 0);
+                    ws[0].data[at..at + w].copy_from_slice(&x[(b * frames + t) * bins..][..bins]);
+                }
+            }
+            for (i, conv) in self.convs.iter().enumerate() {
+                let (ho, wo) = (conv.out_size(h), conv.out_size(w));
+                // The next conv's padded input, or an unpadded output after the last.
+                let pad = self.convs.get(i + 1).map_or(0, |next| next.k / 2);
+                let (done, rest) = ws.split_at_mut(i + 1);
+                let out = &mut rest[0];
+                out.prepare((batch, ho, wo, conv.cout, pad));
+                run_conv(conv, &done[i], out, h, w, ho, wo);
+                (h, w) = (ho, wo);
+            }
+            // Mean over the frequency columns of the real channels.
+            let last = &ws[n];
+            let c = self.channels;
+            let mut seq = vec![0.0f32; batch * h * c];
+            for b in 0..batch {
+                for t in 0..h {
+                    let row = &mut seq[(b * h + t) * c..][..c];
+                    for f in 0..w {
+                        let at = last.index(b, t, f);
+                        for (s, v) in row.iter_mut().zip(&last.data[at..at + c]) {
+                            *s += v;
+                        }
+                    }
+                    let scale = 1.0 / w as f32;
+                    row.iter_mut().for_each(|s| *s *= scale);
+                }
+            }
+            (seq, h)
+        })
+    }
+}
+
+/// One conv over every image of `input` (interior h × w) into the interior of `out` (ho × wo).
+fn run_conv(conv: &PackedConv, input: &Padded, out: &mut Padded, h: usize, w: usize, ho: usize, wo: usize) {
+    let (batch, ih, iw, cin, ip) = input.shape;
+    let (ob, oh, ow, oc, _) = out.shape;
+    // What the kernel's unchecked reads and writes rely on (checked once per conv, not per pixel).
+    assert!(ih == h && iw == w && cin == conv.cin && ip == conv.k / 2, "conv input buffer shape");
+    assert!(ob == batch && oh == ho && ow == wo && oc == conv.cout, "conv output buffer shape");
+    assert!((ho - 1) * conv.stride + conv.k <= h + 2 * ip && (wo - 1) * conv.stride + conv.k <= w + 2 * ip, "conv window");
+    assert!(input.data.len() == input.index(batch - 1, h - 1 + ip, w - 1 + ip) + cin, "input buffer size");
+    assert!(out.data.len() >= out.index(batch - 1, ho - 1, wo - 1) + oc && conv.weight.len() == conv.cout * cin * conv.k * conv.k, "buffer sizes");
+    let x_row = (w + 2 * ip) * cin;
+    let wide_rmax = 6;
+    let narrow_rmax = 12;
+    let mut w_offset = 0;
+    for &(g0, width) in &conv.groups {
+        let nb = width / LANES;
+        let rmax = if nb <= 2 { narrow_rmax } else { wide_rmax };
+        // Output columns in near-equal runs of at most rmax pixels.
+        let runs = wo.div_ceil(rmax);
+        for b in 0..batch {
+            for t in 0..ho {
+                let mut col = 0;
+                for r in 0..runs {
+                    let len = wo / runs + usize::from(r < wo % runs);
+                    // Input pixel (t·s, col·s) of the padded image: the window's top-left corner.
+                    let x_at = ((b * (h + 2 * ip) + t * conv.stride) * (w + 2 * ip) + col * conv.stride) * cin;
+                    let out_at = out.index(b, t, col) + g0;
+                    let tile = Tile {
+                        x: input.data[x_at..].as_ptr(),
+                        x_row,
+                        x_step: conv.stride * cin,
+                        cin,
+                        k: conv.k,
+                        w: conv.weight[w_offset..].as_ptr(),
+                        bias: conv.bias[g0..].as_ptr(),
+                        out: out.data[out_at..].as_mut_ptr(),
+                        out_step: oc,
+                    };
+                    tile.run(nb, len);
+                    col += len;
+                }
+            }
+        }
+        w_offset += conv.k * conv.k * cin * width;
+    }
+}
+
+/// `len` output pixels of one row, one weight group: the kernel's raw view of the buffers.
+struct Tile {
+    /// The first pixel's window corner in the padded input.
+    x: *const f32,
+    /// Floats per padded input row.
+    x_row: usize,
+    /// Floats between the windows of neighbouring output pixels.
+    x_step: usize,
+    cin: usize,
+    k: usize,
+    /// The group's packed weights `[kh][kw][cin][width]`.
+    w: *const f32,
+    bias: *const f32,
+    /// The first output pixel's first channel of the group.
+    out: *mut f32,
+    /// Floats between neighbouring output pixels.
+    out_step: usize,
+}
+
+impl Tile {
+    fn run(&self, nb: usize, len: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: `DirectEncoder` exists only where `available()` said AVX-512F is there, and `run_conv`
+            // checked that every window and output pixel of the conv lies inside its buffers.
+            unsafe {
+                match nb {
+                    1 => narrow::<1>(self, len),
+                    2 => narrow::<2>(self, len),
+                    3 => wide::<3>(self, len),
+                    _ => wide::<4>(self, len),
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("the direct conv is built only where AVX-512F is available ({nb}, {len})")
+    }
+}
+
+/// Up to 12 pixels (≤ 2 registers of weights: 24 accumulators at most).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn narrow<const NB: usize>(t: &Tile, len: usize) {
+    unsafe {
+        match len {
+            1 => tile::<1, NB>(t),
+            2 => tile::<2, NB>(t),
+            3 => tile::<3, NB>(t),
+            4 => tile::<4, NB>(t),
+            5 => tile::<5, NB>(t),
+            6 => tile::<6, NB>(t),
+            7 => tile::<7, NB>(t),
+            8 => tile::<8, NB>(t),
+            9 => tile::<9, NB>(t),
+            10 => tile::<10, NB>(t),
+            11 => tile::<11, NB>(t),
+            _ => tile::<12, NB>(t),
+        }
+    }
+}
+
+/// Up to 6 pixels (3 or 4 registers of weights).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn wide<const NB: usize>(t: &Tile, len: usize) {
+    unsafe {
+        match len {
+            1 => tile::<1, NB>(t),
+            2 => tile::<2, NB>(t),
+            3 => tile::<3, NB>(t),
+            4 => tile::<4, NB>(t),
+            5 => tile::<5, NB>(t),
+            _ => tile::<6, NB>(t),
+        }
+    }
+}
+
+/// R output pixels × NB registers of output channels, accumulated in registers over the whole window.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile<const R: usize, const NB: usize>(t: &Tile) {
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); NB]; R];
+        for j in 0..NB {
+            let b = _mm512_loadu_ps(t.bias.add(j * LANES));
+            for a in acc.iter_mut() {
+                a[j] = b;
+            }
+        }
+        let mut wp = t.w;
+        for kh in 0..t.k {
+            let row = t.x.add(kh * t.x_row);
+            for kw in 0..t.k {
+                let xp = row.add(kw * t.cin);
+                for c in 0..t.cin {
+                    let mut wv = [_mm512_setzero_ps(); NB];
+                    for (j, v) in wv.iter_mut().enumerate() {
+                        *v = _mm512_loadu_ps(wp.add(j * LANES));
+                    }
+                    wp = wp.add(NB * LANES);
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        let xv = _mm512_set1_ps(*xp.add(r * t.x_step + c));
+                        for j in 0..NB {
+                            a[j] = _mm512_fmadd_ps(xv, wv[j], a[j]);
+                        }
+                    }
+                }
+            }
+        }
+        let zero = _mm512_setzero_ps();
+        for (r, a) in acc.iter().enumerate() {
+            for (j, v) in a.iter().enumerate() {
+                _mm512_storeu_ps(t.out.add(r * t.out_step + j * LANES), _mm512_max_ps(*v, zero));
+            }
+        }
+    }
+}
