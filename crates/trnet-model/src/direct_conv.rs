@@ -25,8 +25,13 @@ use std::cell::RefCell;
 
 /// Lanes of an AVX-512 register of f32.
 const LANES: usize = 16;
-/// Output channels per weight group: 4 registers.
+/// Output channels per weight group: 4 registers, or 2 where a row has too few pixels to fill a wide tile
+/// (`PackedConv::new`).
 const GROUP: usize = 64;
+const NARROW_GROUP: usize = 32;
+/// Most output pixels per tile with 3-4 registers of weights (24 accumulators), and with 1-2.
+const WIDE_TILE: usize = 6;
+const NARROW_TILE: usize = 12;
 
 /// Whether this CPU can run the kernel.
 pub(crate) fn available() -> bool {
@@ -62,12 +67,15 @@ pub(crate) struct PackedConv {
 
 impl PackedConv {
     /// `weight`: (out, in, k, k) row-major with in ≤ `cin`; `bias`: (out,). Input channels past `in` (the
-    /// previous conv's padding channels) get zero weights.
-    pub(crate) fn new(weight: &[f32], bias: &[f32], in_channels: usize, cin: usize, k: usize, stride: usize) -> Self {
+    /// previous conv's padding channels) get zero weights. `out_cols`: the output's columns (bins), which sets
+    /// the tiles: rows of at most `WIDE_TILE` pixels go two rows per tile with 2-register groups, so that each
+    /// weight load still feeds up to 12 pixels.
+    pub(crate) fn new(weight: &[f32], bias: &[f32], in_channels: usize, cin: usize, k: usize, stride: usize, out_cols: usize) -> Self {
         let out = bias.len();
         debug_assert_eq!(weight.len(), out * in_channels * k * k);
         let cout = round_up(out, LANES);
-        let groups: Vec<(usize, usize)> = (0..cout).step_by(GROUP).map(|g0| (g0, GROUP.min(cout - g0))).collect();
+        let group = if out_cols <= WIDE_TILE { NARROW_GROUP } else { GROUP };
+        let groups: Vec<(usize, usize)> = (0..cout).step_by(group).map(|g0| (g0, group.min(cout - g0))).collect();
         let mut packed = Vec::with_capacity(cout * cin * k * k);
         for &(g0, width) in &groups {
             for kh in 0..k {
@@ -202,16 +210,19 @@ fn run_conv(conv: &PackedConv, input: &Padded, out: &mut Padded, h: usize, w: us
     assert!(input.data.len() == input.index(batch - 1, h - 1 + ip, w - 1 + ip) + cin, "input buffer size");
     assert!(out.data.len() >= out.index(batch - 1, ho - 1, wo - 1) + oc && conv.weight.len() == conv.cout * cin * conv.k * conv.k, "buffer sizes");
     let x_row = (w + 2 * ip) * cin;
-    let wide_rmax = 6;
-    let narrow_rmax = 12;
+    let out_row = out.index(0, 1, 0) - out.index(0, 0, 0);
     let mut w_offset = 0;
     for &(g0, width) in &conv.groups {
         let nb = width / LANES;
-        let rmax = if nb <= 2 { narrow_rmax } else { wide_rmax };
-        // Output columns in near-equal runs of at most rmax pixels.
-        let runs = wo.div_ceil(rmax);
+        let narrow = nb <= 2;
+        // Two rows per tile where one row fits a narrow tile twice over.
+        let rows = if narrow && 2 * wo <= NARROW_TILE { 2 } else { 1 };
+        let most = if narrow { NARROW_TILE / rows } else { WIDE_TILE };
+        // Output columns in near-equal runs of at most `most` pixels.
+        let runs = wo.div_ceil(most);
         for b in 0..batch {
-            for t in 0..ho {
+            for t in (0..ho).step_by(rows) {
+                let rows = rows.min(ho - t);
                 let mut col = 0;
                 for r in 0..runs {
                     let len = wo / runs + usize::from(r < wo % runs);
@@ -228,8 +239,10 @@ fn run_conv(conv: &PackedConv, input: &Padded, out: &mut Padded, h: usize, w: us
                         bias: conv.bias[g0..].as_ptr(),
                         out: out.data[out_at..].as_mut_ptr(),
                         out_step: oc,
+                        x_rows: conv.stride * x_row,
+                        out_rows: out_row,
                     };
-                    tile.run(nb, len);
+                    tile.run(nb, rows, len);
                     col += len;
                 }
             }
@@ -255,25 +268,47 @@ struct Tile {
     out: *mut f32,
     /// Floats between neighbouring output pixels.
     out_step: usize,
+    /// Floats between the windows of the tile's two output rows, and between the rows' outputs.
+    x_rows: usize,
+    out_rows: usize,
 }
 
 impl Tile {
-    fn run(&self, nb: usize, len: usize) {
+    /// `rows` (1 or 2, 2 only with `nb` ≤ 2) × `len` output pixels, `nb` registers of output channels.
+    fn run(&self, nb: usize, rows: usize, len: usize) {
         #[cfg(target_arch = "x86_64")]
         {
             // SAFETY: `DirectEncoder` exists only where `available()` said AVX-512F is there, and `run_conv`
             // checked that every window and output pixel of the conv lies inside its buffers.
             unsafe {
-                match nb {
-                    1 => narrow::<1>(self, len),
-                    2 => narrow::<2>(self, len),
-                    3 => wide::<3>(self, len),
+                match (nb, rows) {
+                    (1, 2) => two_rows::<1>(self, len),
+                    (2, 2) => two_rows::<2>(self, len),
+                    (1, _) => narrow::<1>(self, len),
+                    (2, _) => narrow::<2>(self, len),
+                    (3, _) => wide::<3>(self, len),
                     _ => wide::<4>(self, len),
                 }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("the direct conv is built only where AVX-512F is available ({nb}, {len})")
+        unreachable!("the direct conv is built only where AVX-512F is available ({nb}, {rows}, {len})")
+    }
+}
+
+/// Two rows of up to 6 pixels (≤ 2 registers of weights).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn two_rows<const NB: usize>(t: &Tile, len: usize) {
+    unsafe {
+        match len {
+            1 => tile::<2, NB, true>(t),
+            2 => tile::<4, NB, true>(t),
+            3 => tile::<6, NB, true>(t),
+            4 => tile::<8, NB, true>(t),
+            5 => tile::<10, NB, true>(t),
+            _ => tile::<12, NB, true>(t),
+        }
     }
 }
 
@@ -283,18 +318,18 @@ impl Tile {
 unsafe fn narrow<const NB: usize>(t: &Tile, len: usize) {
     unsafe {
         match len {
-            1 => tile::<1, NB>(t),
-            2 => tile::<2, NB>(t),
-            3 => tile::<3, NB>(t),
-            4 => tile::<4, NB>(t),
-            5 => tile::<5, NB>(t),
-            6 => tile::<6, NB>(t),
-            7 => tile::<7, NB>(t),
-            8 => tile::<8, NB>(t),
-            9 => tile::<9, NB>(t),
-            10 => tile::<10, NB>(t),
-            11 => tile::<11, NB>(t),
-            _ => tile::<12, NB>(t),
+            1 => tile::<1, NB, false>(t),
+            2 => tile::<2, NB, false>(t),
+            3 => tile::<3, NB, false>(t),
+            4 => tile::<4, NB, false>(t),
+            5 => tile::<5, NB, false>(t),
+            6 => tile::<6, NB, false>(t),
+            7 => tile::<7, NB, false>(t),
+            8 => tile::<8, NB, false>(t),
+            9 => tile::<9, NB, false>(t),
+            10 => tile::<10, NB, false>(t),
+            11 => tile::<11, NB, false>(t),
+            _ => tile::<12, NB, false>(t),
         }
     }
 }
@@ -305,21 +340,26 @@ unsafe fn narrow<const NB: usize>(t: &Tile, len: usize) {
 unsafe fn wide<const NB: usize>(t: &Tile, len: usize) {
     unsafe {
         match len {
-            1 => tile::<1, NB>(t),
-            2 => tile::<2, NB>(t),
-            3 => tile::<3, NB>(t),
-            4 => tile::<4, NB>(t),
-            5 => tile::<5, NB>(t),
-            _ => tile::<6, NB>(t),
+            1 => tile::<1, NB, false>(t),
+            2 => tile::<2, NB, false>(t),
+            3 => tile::<3, NB, false>(t),
+            4 => tile::<4, NB, false>(t),
+            5 => tile::<5, NB, false>(t),
+            _ => tile::<6, NB, false>(t),
         }
     }
 }
 
-/// R output pixels × NB registers of output channels, accumulated in registers over the whole window.
+/// R output pixels × NB registers of output channels, accumulated in registers over the whole window: one row
+/// of R pixels, or with TWO two rows of R/2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile<const R: usize, const NB: usize>(t: &Tile) {
+unsafe fn tile<const R: usize, const NB: usize, const TWO: bool>(t: &Tile) {
     unsafe {
+        let cols = if TWO { R / 2 } else { R };
+        // Offsets of pixel r's window and output (constants once the loops over r unroll).
+        let x_off = |r: usize| (r / cols) * t.x_rows + (r % cols) * t.x_step;
+        let out_off = |r: usize| (r / cols) * t.out_rows + (r % cols) * t.out_step;
         let mut acc = [[_mm512_setzero_ps(); NB]; R];
         for j in 0..NB {
             let b = _mm512_loadu_ps(t.bias.add(j * LANES));
@@ -339,7 +379,7 @@ unsafe fn tile<const R: usize, const NB: usize>(t: &Tile) {
                     }
                     wp = wp.add(NB * LANES);
                     for (r, a) in acc.iter_mut().enumerate() {
-                        let xv = _mm512_set1_ps(*xp.add(r * t.x_step + c));
+                        let xv = _mm512_set1_ps(*xp.add(x_off(r) + c));
                         for j in 0..NB {
                             a[j] = _mm512_fmadd_ps(xv, wv[j], a[j]);
                         }
@@ -350,7 +390,7 @@ unsafe fn tile<const R: usize, const NB: usize>(t: &Tile) {
         let zero = _mm512_setzero_ps();
         for (r, a) in acc.iter().enumerate() {
             for (j, v) in a.iter().enumerate() {
-                _mm512_storeu_ps(t.out.add(r * t.out_step + j * LANES), _mm512_max_ps(*v, zero));
+                _mm512_storeu_ps(t.out.add(out_off(r) + j * LANES), _mm512_max_ps(*v, zero));
             }
         }
     }

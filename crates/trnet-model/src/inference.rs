@@ -208,7 +208,7 @@ impl FoldedEncoder {
                 .collect::<Result<Vec<_>>>()?;
             blocks.push(FoldedBlock { convs, shortcut: shortcut.unwrap_or(Shortcut::Fused) });
         }
-        let direct = direct(&blocks, precision, encoder.device())?;
+        let direct = direct(&blocks, precision, encoder.device(), encoder.n_mels())?;
         Ok(FoldedEncoder { blocks, precision, direct })
     }
 
@@ -229,9 +229,10 @@ impl FoldedEncoder {
                 mask = Some(m.f_slice(1, 0, None, encoder.stride).map_err(Error::torch("downsampling the frame mask"))?);
             }
         }
-        // The kernel is single-threaded: with more libtorch threads allowed, libtorch's parallel convs win.
+        // The kernel is single-threaded: with more libtorch threads allowed, libtorch's parallel convs win. An
+        // empty batch goes to libtorch, which knows what to make of it.
         let seq = match &self.direct {
-            Some(direct) if tch::get_num_threads() == 1 && x.device() == Device::Cpu && x.kind() == Kind::Float => direct_forward(direct, x)?,
+            Some(direct) if tch::get_num_threads() == 1 && x.device() == Device::Cpu && x.kind() == Kind::Float && x.numel() > 0 => direct_forward(direct, x)?,
             _ => self.blocks_forward(x)?,
         };
         let (h, attention) = encoder.attention.forward_checked(&seq, mask.as_ref())?;
@@ -256,7 +257,7 @@ impl FoldedEncoder {
 /// The folded convs packed for `direct_conv`, where its kernel applies: f32 on a CPU with AVX-512F, every block
 /// one conv with its shortcut folded in (the paper's encoder; two-conv blocks stay on libtorch), and not turned
 /// off with TRNET_DIRECT_CONV=0 (for comparing the two in one benchmark run).
-fn direct(blocks: &[FoldedBlock], precision: Precision, device: Device) -> Result<Option<DirectEncoder>> {
+fn direct(blocks: &[FoldedBlock], precision: Precision, device: Device, bins: usize) -> Result<Option<DirectEncoder>> {
     let off = std::env::var("TRNET_DIRECT_CONV").is_ok_and(|v| v == "0");
     let fused = blocks.iter().all(|b| matches!(b.shortcut, Shortcut::Fused) && b.convs.len() == 1);
     if off || !fused || precision != Precision::Fp32 || device != Device::Cpu || !direct_conv::available() {
@@ -267,12 +268,13 @@ fn direct(blocks: &[FoldedBlock], precision: Precision, device: Device) -> Resul
         Vec::<f32>::try_from(&flat).map_err(Error::torch("packing folded weights"))
     };
     let mut convs = Vec::with_capacity(blocks.len());
-    let mut cin = 1;
+    let (mut cin, mut cols) = (1, bins);
     for block in blocks {
         let conv = &block.convs[0];
         let size = conv.weight.size();
         let (in_channels, k) = (size[1] as usize, size[2] as usize);
-        let packed = PackedConv::new(&values(&conv.weight)?, &values(&conv.bias)?, in_channels, cin, k, conv.stride as usize);
+        cols = (cols + 2 * (k / 2) - k) / conv.stride as usize + 1;
+        let packed = PackedConv::new(&values(&conv.weight)?, &values(&conv.bias)?, in_channels, cin, k, conv.stride as usize, cols);
         cin = packed.out_channels();
         convs.push(packed);
     }
