@@ -144,58 +144,59 @@ pub(crate) struct DirectEncoder {
 }
 
 impl DirectEncoder {
-    pub(crate) fn new(convs: Vec<PackedConv>, channels: usize) -> Self {
-        DirectEncoder { convs, channels }
+    /// None where the CPU lacks AVX-512F (the kernel's `Tile::run` relies on this check).
+    pub(crate) fn new(convs: Vec<PackedConv>, channels: usize) -> Option<Self> {
+        (available() && !convs.is_empty()).then_some(DirectEncoder { convs, channels })
     }
 
     /// `x`: (batch, frames, bins) row-major. Returns the last conv's output averaged over frequency,
-    /// (batch, frames', channels) row-major, and frames'.
+    /// (batch, frames', channels) row-major, and frames'. One image at a time through every conv: the workspace
+    /// stays one image's size (≈ 3 MB for the paper's model) whatever the batch, and warm in the caches.
     pub(crate) fn forward(&self, x: &[f32], batch: usize, frames: usize, bins: usize) -> (Vec<f32>, usize) {
+        let rows = self.convs.iter().fold(frames, |h, conv| conv.out_size(h));
+        let c = self.channels;
+        let mut seq = vec![0.0f32; batch * rows * c];
         WORKSPACE.with(|ws| {
             let mut ws = ws.borrow_mut();
             let n = self.convs.len();
             if ws.len() < n + 1 {
                 ws.resize_with(n + 1, Padded::default);
             }
-            // The spectrogram into the first conv's padded input (one channel).
-            let (mut h, mut w) = (frames, bins);
-            let first = &self.convs[0];
-            ws[0].prepare((batch, h, w, first.cin, first.k / 2));
             for b in 0..batch {
+                // The spectrogram into the first conv's padded input (one channel).
+                let (mut h, mut w) = (frames, bins);
+                let first = &self.convs[0];
+                ws[0].prepare((1, h, w, first.cin, first.k / 2));
                 for t in 0..h {
-                    let at = ws[0].index(b, t, 0);
+                    let at = ws[0].index(0, t, 0);
                     ws[0].data[at..at + w].copy_from_slice(&x[(b * frames + t) * bins..][..bins]);
                 }
-            }
-            for (i, conv) in self.convs.iter().enumerate() {
-                let (ho, wo) = (conv.out_size(h), conv.out_size(w));
-                // The next conv's padded input, or an unpadded output after the last.
-                let pad = self.convs.get(i + 1).map_or(0, |next| next.k / 2);
-                let (done, rest) = ws.split_at_mut(i + 1);
-                let out = &mut rest[0];
-                out.prepare((batch, ho, wo, conv.cout, pad));
-                run_conv(conv, &done[i], out, h, w, ho, wo);
-                (h, w) = (ho, wo);
-            }
-            // Mean over the frequency columns of the real channels.
-            let last = &ws[n];
-            let c = self.channels;
-            let mut seq = vec![0.0f32; batch * h * c];
-            for b in 0..batch {
+                for (i, conv) in self.convs.iter().enumerate() {
+                    let (ho, wo) = (conv.out_size(h), conv.out_size(w));
+                    // The next conv's padded input, or an unpadded output after the last.
+                    let pad = self.convs.get(i + 1).map_or(0, |next| next.k / 2);
+                    let (done, rest) = ws.split_at_mut(i + 1);
+                    let out = &mut rest[0];
+                    out.prepare((1, ho, wo, conv.cout, pad));
+                    run_conv(conv, &done[i], out, h, w, ho, wo);
+                    (h, w) = (ho, wo);
+                }
+                // Mean over the frequency columns of the real channels.
+                let last = &ws[n];
+                let scale = 1.0 / w as f32;
                 for t in 0..h {
                     let row = &mut seq[(b * h + t) * c..][..c];
                     for f in 0..w {
-                        let at = last.index(b, t, f);
+                        let at = last.index(0, t, f);
                         for (s, v) in row.iter_mut().zip(&last.data[at..at + c]) {
                             *s += v;
                         }
                     }
-                    let scale = 1.0 / w as f32;
                     row.iter_mut().for_each(|s| *s *= scale);
                 }
             }
-            (seq, h)
-        })
+        });
+        (seq, rows)
     }
 }
 

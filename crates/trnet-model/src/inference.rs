@@ -279,7 +279,7 @@ fn direct(blocks: &[FoldedBlock], precision: Precision, device: Device, bins: us
         convs.push(packed);
     }
     let channels = blocks.last().map_or(0, |b| b.convs[0].weight.size()[0] as usize);
-    Ok(Some(DirectEncoder::new(convs, channels)))
+    Ok(DirectEncoder::new(convs, channels))
 }
 
 /// `DirectEncoder::forward` on a (B, T, F) f32 CPU tensor: (B, T', C).
