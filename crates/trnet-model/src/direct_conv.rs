@@ -396,3 +396,87 @@ unsafe fn tile<const R: usize, const NB: usize, const TWO: bool>(t: &Tile) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (values in [-1, 1)).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// conv (padding k/2) + bias + ReLU in f64, NCHW, one image: the definition the kernel must meet.
+    fn reference(x: &[f32], (c, h, w): (usize, usize, usize), weight: &[f32], bias: &[f32], k: usize, s: usize) -> (Vec<f64>, usize, usize) {
+        let (p, o) = (k / 2, bias.len());
+        let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+        let mut y = vec![0.0; o * ho * wo];
+        for oc in 0..o {
+            for t in 0..ho {
+                for f in 0..wo {
+                    let mut acc = bias[oc] as f64;
+                    for ic in 0..c {
+                        for kh in 0..k {
+                            for kw in 0..k {
+                                let (r, q) = ((t * s + kh) as isize - p as isize, (f * s + kw) as isize - p as isize);
+                                if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < w {
+                                    acc += weight[((oc * c + ic) * k + kh) * k + kw] as f64 * x[(ic * h + r as usize) * w + q as usize] as f64;
+                                }
+                            }
+                        }
+                    }
+                    y[(oc * ho + t) * wo + f] = acc.max(0.0);
+                }
+            }
+        }
+        (y, ho, wo)
+    }
+
+    /// Two convs through `DirectEncoder` against the reference, then the mean over columns: kernel sizes,
+    /// strides, channel counts that leave a zero-padded register or a narrow last group, rows of ≤ 6 pixels
+    /// (two-row tiles) and of more, batch > 1.
+    #[test]
+    fn direct_convs_equal_the_definition() {
+        if !available() {
+            assert!(DirectEncoder::new(Vec::new(), 1).is_none());
+            return;
+        }
+        // (k, stride, channels of the two convs, frames, bins, batch)
+        let cases =
+            [(5, 2, [32, 70], 23, 30, 2), (3, 1, [5, 17], 9, 6, 1), (7, 3, [100, 16], 31, 40, 1), (1, 2, [48, 130], 8, 11, 3), (5, 2, [64, 256], 20, 12, 1)];
+        for (case, &(k, s, [c1, c2], frames, bins, batch)) in cases.iter().enumerate() {
+            let seed = case as u64 * 10;
+            let (w1, b1) = (values(c1 * k * k, seed + 1), values(c1, seed + 2));
+            let (w2, b2) = (values(c2 * c1 * k * k, seed + 3), values(c2, seed + 4));
+            let x = values(batch * frames * bins, seed + 5);
+            let cols1 = (bins + 2 * (k / 2) - k) / s + 1;
+            let cols2 = (cols1 + 2 * (k / 2) - k) / s + 1;
+            let first = PackedConv::new(&w1, &b1, 1, 1, k, s, cols1);
+            let second = PackedConv::new(&w2, &b2, c1, first.out_channels(), k, s, cols2);
+            let encoder = DirectEncoder::new(vec![first, second], c2).unwrap();
+            let (got, rows) = encoder.forward(&x, batch, frames, bins);
+            for b in 0..batch {
+                let image = &x[b * frames * bins..][..frames * bins];
+                let (y1, h1, w1o) = reference(image, (1, frames, bins), &w1, &b1, k, s);
+                let y1: Vec<f32> = y1.iter().map(|&v| v as f32).collect();
+                let (y2, h2, w2o) = reference(&y1, (c1, h1, w1o), &w2, &b2, k, s);
+                assert_eq!((rows, w2o), (h2, cols2), "case {case}: output size");
+                for t in 0..h2 {
+                    for oc in 0..c2 {
+                        let want = (0..w2o).map(|f| y2[(oc * h2 + t) * w2o + f]).sum::<f64>() / w2o as f64;
+                        let g = got[(b * rows + t) * c2 + oc] as f64;
+                        assert!((g - want).abs() <= 1e-4 * (1.0 + want.abs()), "case {case}, image {b}, row {t}, channel {oc}: {g} vs {want}");
+                    }
+                }
+            }
+        }
+    }
+}
