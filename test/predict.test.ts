@@ -78,6 +78,20 @@ describe('predictions from raw audio with a trained model', () => {
     model.close();
   });
 
+  it('equals the evaluation on one libtorch thread too, where the convs run on trnet’s own AVX-512 kernel', async () => {
+    // With one intra-op thread (on a CPU with AVX-512F) the folded encoder's convs leave libtorch for
+    // trnet_model's direct conv kernel; the numbers must stay the evaluation's.
+    const model = await load(trnetDir, { intraOpThreads: 1 });
+    const some = rows.slice(0, 6);
+    const preds = await model.predictBatch(some.map((r) => paths.get(r.utterance)!));
+    some.forEach((r, i) => {
+      for (const [k, name] of model.classes.entries())
+        expect(Math.abs(preds[i]!.probabilities[name]! - r.probs[k]!), `${r.utterance} ${name}`).toBeLessThan(1e-4);
+      expect(Math.abs(preds[i]!.c! - r.c!)).toBeLessThan(1e-4);
+    });
+    model.close();
+  });
+
   it('returns the representation the experiment saved for the t-SNE when asked ({ embedding: true })', async () => {
     const saved = readEmbeddings(trnetDir);
     expect(saved).not.toBeNull();

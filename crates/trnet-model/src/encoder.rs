@@ -159,6 +159,11 @@ impl Encoder {
         Ok(Encoder { blocks, attention, n_mels: cfg.n_mels, stride: cfg.stride as i64, dim: in_ch })
     }
 
+    /// Mel bins of the input.
+    pub fn n_mels(&self) -> usize {
+        self.n_mels
+    }
+
     /// Size of h.
     pub fn dim(&self) -> usize {
         self.dim

@@ -20,6 +20,7 @@
 //! stay f32. On a CPU it needs the AVX-512 BF16 instructions (`check_precision`): without them oneDNN would
 //! emulate bfloat16, slower than f32, which defeats the point.
 
+use crate::direct_conv::{self, DirectEncoder, PackedConv};
 use crate::encoder::{Encoder, EncoderOutput};
 use crate::layers::{BatchNorm2d, Conv2d};
 use crate::{Error, Result};
@@ -155,6 +156,8 @@ fn fold_bn(conv: &Conv2d, bn: &BatchNorm2d) -> Result<(Tensor, Tensor)> {
 pub(crate) struct FoldedEncoder {
     blocks: Vec<FoldedBlock>,
     precision: Precision,
+    /// The same convs for `direct_conv`'s kernel, where it can run them (see `direct`).
+    direct: Option<DirectEncoder>,
 }
 
 impl FoldedEncoder {
@@ -205,31 +208,89 @@ impl FoldedEncoder {
                 .collect::<Result<Vec<_>>>()?;
             blocks.push(FoldedBlock { convs, shortcut: shortcut.unwrap_or(Shortcut::Fused) });
         }
-        Ok(FoldedEncoder { blocks, precision })
+        let direct = direct(&blocks, precision, encoder.device(), encoder.n_mels())?;
+        Ok(FoldedEncoder { blocks, precision, direct })
     }
 
     pub(crate) fn precision(&self) -> Precision {
         self.precision
     }
 
+    /// Whether `forward` on a thread with one libtorch intra-op thread runs `direct_conv`'s kernel.
+    pub(crate) fn has_direct_kernel(&self) -> bool {
+        self.direct.is_some()
+    }
+
     /// `Encoder::forward_checked` in eval mode with the folded blocks; the pooling is `encoder`'s own.
     pub(crate) fn forward(&self, encoder: &Encoder, x: &Tensor, mask: Option<&Tensor>) -> Result<EncoderOutput> {
-        let mut y = x.f_unsqueeze(1).and_then(|y| y.f_to_kind(self.precision.kind())).map_err(Error::torch("reshaping the encoder input"))?;
         let mut mask = mask.map(Tensor::shallow_clone);
-        for block in &self.blocks {
-            y = block.forward(&y)?;
+        for _ in &self.blocks {
             if let Some(m) = &mask {
                 mask = Some(m.f_slice(1, 0, None, encoder.stride).map_err(Error::torch("downsampling the frame mask"))?);
             }
         }
-        let seq = y
-            .f_to_kind(Kind::Float)
-            .and_then(|y| y.f_mean_dim(3, false, None::<Kind>))
-            .and_then(|s| s.f_transpose(1, 2))
-            .map_err(Error::torch("pooling over frequency"))?;
+        // The kernel is single-threaded: with more libtorch threads allowed, libtorch's parallel convs win. An
+        // empty batch goes to libtorch, which knows what to make of it.
+        let seq = match &self.direct {
+            Some(direct) if tch::get_num_threads() == 1 && x.device() == Device::Cpu && x.kind() == Kind::Float && x.numel() > 0 => direct_forward(direct, x)?,
+            _ => self.blocks_forward(x)?,
+        };
         let (h, attention) = encoder.attention.forward_checked(&seq, mask.as_ref())?;
         Ok(EncoderOutput { h, attention })
     }
+}
+
+impl FoldedEncoder {
+    /// The blocks on libtorch, then the mean over frequency: (B, T, F) → (B, T', C).
+    fn blocks_forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut y = x.f_unsqueeze(1).and_then(|y| y.f_to_kind(self.precision.kind())).map_err(Error::torch("reshaping the encoder input"))?;
+        for block in &self.blocks {
+            y = block.forward(&y)?;
+        }
+        y.f_to_kind(Kind::Float)
+            .and_then(|y| y.f_mean_dim(3, false, None::<Kind>))
+            .and_then(|s| s.f_transpose(1, 2))
+            .map_err(Error::torch("pooling over frequency"))
+    }
+}
+
+/// The folded convs packed for `direct_conv`, where its kernel applies: f32 on a CPU with AVX-512F, every block
+/// one conv with its shortcut folded in (the paper's encoder; two-conv blocks stay on libtorch), and not turned
+/// off with TRNET_DIRECT_CONV=0 (for comparing the two in one benchmark run).
+fn direct(blocks: &[FoldedBlock], precision: Precision, device: Device, bins: usize) -> Result<Option<DirectEncoder>> {
+    let off = std::env::var("TRNET_DIRECT_CONV").is_ok_and(|v| v == "0");
+    let fused = blocks.iter().all(|b| matches!(b.shortcut, Shortcut::Fused) && b.convs.len() == 1);
+    if off || !fused || precision != Precision::Fp32 || device != Device::Cpu || !direct_conv::available() {
+        return Ok(None);
+    }
+    let values = |t: &Tensor| -> Result<Vec<f32>> {
+        let flat = t.f_contiguous().and_then(|t| t.f_flatten(0, -1)).map_err(Error::torch("packing folded weights"))?;
+        Vec::<f32>::try_from(&flat).map_err(Error::torch("packing folded weights"))
+    };
+    let mut convs = Vec::with_capacity(blocks.len());
+    let (mut cin, mut cols) = (1, bins);
+    for block in blocks {
+        let conv = &block.convs[0];
+        let size = conv.weight.size();
+        let (in_channels, k) = (size[1] as usize, size[2] as usize);
+        cols = (cols + 2 * (k / 2) - k) / conv.stride as usize + 1;
+        let packed = PackedConv::new(&values(&conv.weight)?, &values(&conv.bias)?, in_channels, cin, k, conv.stride as usize, cols);
+        cin = packed.out_channels();
+        convs.push(packed);
+    }
+    let channels = blocks.last().map_or(0, |b| b.convs[0].weight.size()[0] as usize);
+    Ok(DirectEncoder::new(convs, channels))
+}
+
+/// `DirectEncoder::forward` on a (B, T, F) f32 CPU tensor: (B, T', C).
+fn direct_forward(direct: &DirectEncoder, x: &Tensor) -> Result<Tensor> {
+    let size = x.size();
+    let (batch, frames, bins) = (size[0] as usize, size[1] as usize, size[2] as usize);
+    let flat = x.f_contiguous().and_then(|t| t.f_flatten(0, -1)).map_err(Error::torch("reading the encoder input"))?;
+    let values = Vec::<f32>::try_from(&flat).map_err(Error::torch("reading the encoder input"))?;
+    let (seq, rows) = direct.forward(&values, batch, frames, bins);
+    let channels = seq.len() / (batch * rows).max(1);
+    Tensor::f_from_slice(&seq).and_then(|t| t.f_view([batch as i64, rows as i64, channels as i64])).map_err(Error::torch("pooling over frequency"))
 }
 
 /// Adds a folded 1×1 conv (`w1`: (C_out, C_in, 1, 1), `b1`) to a folded k×k conv at its centre tap.

@@ -17,6 +17,7 @@ mod check;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
+mod direct_conv;
 pub mod encoder;
 pub mod error;
 pub mod film;

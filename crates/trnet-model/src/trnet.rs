@@ -138,6 +138,12 @@ impl TrnetModel {
         self.folded.as_ref().map_or(Precision::Fp32, FoldedEncoder::precision)
     }
 
+    /// Whether `infer` runs the encoder's convs on trnet's own AVX-512 kernel (`inference`, `direct_conv`) when
+    /// libtorch has one intra-op thread; false before `prepare_inference` and wherever the kernel does not apply.
+    pub fn has_direct_conv(&self) -> bool {
+        self.folded.as_ref().is_some_and(FoldedEncoder::has_direct_kernel)
+    }
+
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }

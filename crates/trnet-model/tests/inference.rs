@@ -62,19 +62,73 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
 }
 
+/// Whether trnet's own conv kernel (`has_direct_conv`) can run here.
+fn direct_kernel_here() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f") && std::env::var("TRNET_DIRECT_CONV").map_or(true, |v| v != "0")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Runs `f` with `threads` libtorch intra-op threads on this thread, then restores the previous count.
+fn with_threads<T>(threads: i32, f: impl FnOnce() -> T) -> T {
+    let before = tch::get_num_threads();
+    tch::set_num_threads(threads);
+    let out = f();
+    tch::set_num_threads(before);
+    out
+}
+
+/// On one libtorch thread the folded encoder of one-conv blocks runs on trnet's AVX-512 kernel, on two on
+/// libtorch's convs; both must equal the eval forward pass.
 #[test]
 fn folded_inference_equals_the_eval_forward_pass_for_every_variant() {
     let (x, xe, mask) = inputs(3, 40, 16, 5);
     for v in Variant::ALL {
         for (i, config) in configs(v).into_iter().enumerate() {
-            let (_vs, mut m) = model(&config, 11 + i as i64);
-            let input = Inputs::new(&x).enhanced(&xe).mask(&mask);
+            for threads in [1, 2] {
+                folded_matches_eval(&config, &format!("{i}, {threads} thread(s)"), 11 + i as i64, threads, (&x, &xe, &mask));
+            }
+        }
+    }
+}
+
+/// The direct kernel's edge cases: kernel sizes 1, 3 and 7, widths that need a zero-padded last register and
+/// more than one 64-channel group (70 → 80 = 64 + 16), frames and bins not divisible by the stride, stride 3.
+#[test]
+fn folded_inference_equals_the_eval_forward_pass_for_odd_shapes() {
+    let shapes = [
+        ModelConfig { kernel_size: 3, channels: vec![20, 70], n_mels: 13, ..tiny(Variant::Trnet) },
+        ModelConfig { kernel_size: 7, channels: vec![5, 17, 33], n_mels: 13, ..tiny(Variant::BaselineNoisy) },
+        ModelConfig { kernel_size: 1, stride: 1, channels: vec![16, 16], n_mels: 13, ..tiny(Variant::BaselineNoisy) },
+        ModelConfig { kernel_size: 5, stride: 3, channels: vec![48, 130], n_mels: 13, ..tiny(Variant::BaselineNoisy) },
+    ];
+    let (x, xe, mask) = inputs(2, 37, 13, 8);
+    for (i, config) in shapes.iter().enumerate() {
+        folded_matches_eval(config, &format!("for shape {i}"), 40 + i as i64, 1, (&x, &xe, &mask));
+    }
+}
+
+fn folded_matches_eval(config: &ModelConfig, what: &str, seed: i64, threads: i32, (x, xe, mask): (&Tensor, &Tensor, &Tensor)) {
+    let v = config.variant;
+    let i = what;
+    with_threads(threads, || {
+        {
+            let (_vs, mut m) = model(config, seed);
+            let input = Inputs::new(x).enhanced(xe).mask(mask);
             let want = tch::no_grad(|| m.forward_t(&input, false)).unwrap();
             // Unprepared, `infer` is the eval forward pass itself.
             let plain = m.infer(&input).unwrap();
             assert_eq!(max_diff(&plain.logits, &want.logits), 0.0, "{v} config {i}: unprepared infer differs");
+            assert!(!m.has_direct_conv());
             m.prepare_inference(Precision::Fp32).unwrap();
             assert_eq!(m.precision(), Precision::Fp32);
+            // The kernel takes encoders whose every block is one conv (its shortcut folded into it).
+            assert_eq!(m.has_direct_conv(), config.convs_per_block == 1 && direct_kernel_here(), "{v} config {i}");
             let got = m.infer(&input).unwrap();
             let scale = want.h.abs().max().double_value(&[]);
             assert!(scale > 0.1, "{v} config {i}: h too small to show a wrong fold ({scale})");
@@ -98,7 +152,7 @@ fn folded_inference_equals_the_eval_forward_pass_for_every_variant() {
             let masked = got.attention.masked_select(&m.logical_not());
             assert!(masked.numel() > 0 && masked.abs().max().double_value(&[]) == 0.0, "{v} config {i}: masked frames got attention");
         }
-    }
+    })
 }
 
 /// bf16 changes the numbers by bfloat16's rounding (8 significant bits per activation), not more; on a CPU
