@@ -915,7 +915,7 @@ mod tests {
         (y, yh)
     }
 
-    pub(super) fn values(n: usize, seed: u32, scale: f32) -> Vec<f32> {
+    fn values(n: usize, seed: u32, scale: f32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
         (0..n)
             .map(|_| {
@@ -928,7 +928,7 @@ mod tests {
     }
 
     /// Zeroes every weight outside `groups` diagonal blocks (GTCRN's merged grouped GRUs).
-    pub(super) fn block_diagonal(m: &mut [f32], dirs: usize, hid: usize, cols: usize, groups: usize) {
+    fn block_diagonal(m: &mut [f32], dirs: usize, hid: usize, cols: usize, groups: usize) {
         for d in 0..dirs {
             for g in 0..3 * hid {
                 let unit = g % hid;
@@ -1112,58 +1112,5 @@ mod tests {
         run(&wt, GruIo::new(&wt, 3, 2, &[0.0; 12], None, Some(&mut y), Some(&mut yh))).unwrap();
         // Zero weights and inputs: z = r = ½, n = 0, so h halves each step from 0 and stays 0.
         assert!(yh.iter().all(|&v| v == 0.0));
-    }
-}
-
-#[cfg(test)]
-mod speed {
-    use super::tests::{block_diagonal, values};
-    use super::*;
-
-    #[test]
-    #[ignore = "timing, run by hand"]
-    fn gtcrn_shapes_speed() {
-        // GTCRN's layouts after the rewriter's folds: X stored as [batch, seq, I]; Y as [seq, batch, dirs, H]
-        // (intra) or [batch, dirs, seq, H] (inter, attention).
-        for (name, dir, hid, inp, seq, batch, y_perm) in [
-            ("intra", Direction::Bidirectional, 8, 16, 33, 313, [0, 2, 1, 3]),
-            ("inter", Direction::Forward, 16, 16, 313, 33, [2, 1, 0, 3]),
-            ("tra", Direction::Forward, 16, 8, 313, 1, [2, 1, 0, 3]),
-        ] {
-            let only = std::env::var("GRU_SPEED_ONLY").ok();
-            if only.as_ref().is_some_and(|o| o != name) {
-                continue;
-            }
-            let cases: &[(bool, Plan)] = if only.is_some() {
-                &[(true, Plan::Auto)]
-            } else {
-                &[(false, Plan::Chunks), (false, Plan::Sequences), (true, Plan::Auto), (true, Plan::Chunks), (true, Plan::Sequences)]
-            };
-            for &(sparse, plan) in cases {
-                let dirs = dir.count();
-                let mut w = values(dirs * 3 * hid * inp, 1, 0.5);
-                let mut r = values(dirs * 3 * hid * hid, 2, 0.5);
-                if sparse {
-                    block_diagonal(&mut w, dirs, hid, inp, 2);
-                    block_diagonal(&mut r, dirs, hid, hid, 2);
-                }
-                let b = values(dirs * 6 * hid, 3, 0.3);
-                let x = values(seq * batch * inp, 4, 2.0);
-                let weights = GruWeights::new(dir, hid, inp, &w, &r, Some(&b)).unwrap();
-                let mut y = vec![0.0; seq * dirs * batch * hid];
-                let mut times = Vec::new();
-                for _ in 0..if only.is_some() { 3000 } else { 60 } {
-                    let mut io = GruIo::new(&weights, seq, batch, &x, None, Some(&mut y), None);
-                    io.x_strides = permuted_strides([seq, batch, inp], &[1, 0, 2]).unwrap();
-                    io.y_strides = permuted_strides([seq, dirs, batch, hid], &y_perm).unwrap();
-                    let t = std::time::Instant::now();
-                    let isa = if std::env::var("GRU_SPEED_ISA").is_ok_and(|v| v == "avx2") { Isa::Avx2 } else { Isa::detect() };
-                    run_with(isa, plan, &weights, io).unwrap();
-                    times.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-                times.sort_by(f64::total_cmp);
-                eprintln!("{name} sparse {sparse} {plan:?}: median {:.3} ms min {:.3} ms", times[times.len() / 2], times[0]);
-            }
-        }
     }
 }
