@@ -6,12 +6,13 @@
  * kaldi.fbank, the same network with the same weights in PyTorch eager), measured in the same run.
  *
  *   npx tsx bench/predict.ts [--clips 8] [--repeats 5] [--rounds 2] [--batch 32] [--model <task or checkpoint folder>] [--trnet-only]
- *                            [--ort-gru] [--no-rewrites] [--precision fp32|bf16]
+ *                            [--ort-gru] [--no-rewrites] [--libtorch-conv] [--precision fp32|bf16]
  *
  * `--ort-gru` adds a one-thread trnet configuration with TRNET_FAST_GRU=0 (the SE's GRU nodes on ONNX Runtime's
  * own kernel instead of trnet's FastGRU operator), interleaved with the others: the before/after of that operator
  * in one run. `--no-rewrites` likewise adds one with TRNET_GRAPH_REWRITES=0 (the SE graph as exported, without
- * trnet's in-memory rewrites of it, crates/trnet-enhance/src/onnx_fuse.rs).
+ * trnet's in-memory rewrites of it, crates/trnet-enhance/src/onnx_fuse.rs), and `--libtorch-conv` one with
+ * TRNET_DIRECT_CONV=0 (the forward pass's convs on libtorch instead of trnet's one-thread AVX-512 kernel).
  * `--precision bf16` loads trnet's model with bf16 convolutions (load's `precision`; needs AVX-512 BF16); the
  * Python pipeline stays fp32, so the "same predictions" lines then show bf16's difference from fp32.
  * The model: `--model` (an experiment task folder, or a checkpoint folder trained with the whole-utterance
@@ -55,6 +56,8 @@ const { values } = parseArgs({
     'ort-gru': { type: 'boolean', default: false },
     // Also run trnet on one thread with TRNET_GRAPH_REWRITES=0 (the SE graph as exported).
     'no-rewrites': { type: 'boolean', default: false },
+    // Also run trnet on one thread with TRNET_DIRECT_CONV=0 (the forward pass's convs on libtorch).
+    'libtorch-conv': { type: 'boolean', default: false },
     precision: { type: 'string', default: 'fp32' },
     // Internal: run one trnet configuration and print its JSON (the parent sets the thread variables).
     worker: { type: 'string' },
@@ -296,6 +299,8 @@ try {
   if (values['ort-gru']) configs.push([ORT_GRU, () => trnet({ ...ONE, TRNET_FAST_GRU: '0' })]);
   const NO_REWRITES = 'trnet, 1 thread, SE graph as exported (TRNET_GRAPH_REWRITES=0)';
   if (values['no-rewrites']) configs.push([NO_REWRITES, () => trnet({ ...ONE, TRNET_GRAPH_REWRITES: '0' })]);
+  const LIBTORCH_CONV = 'trnet, 1 thread, libtorch convs (TRNET_DIRECT_CONV=0)';
+  if (values['libtorch-conv']) configs.push([LIBTORCH_CONV, () => trnet({ ...ONE, TRNET_DIRECT_CONV: '0' })]);
   if (python) {
     configs.push(['Python, 1 thread', () => pythonRun(1, ONE)], ['Python, 1 thread, tuned malloc', () => pythonRun(1, { ...ONE, ...TUNED })]);
   } else {
@@ -384,6 +389,14 @@ try {
     console.log(
       `SE graph rewrites: SE ${se(ours).toFixed(1)} ms CPU vs ${se(asExported).toFixed(1)} ms with the graph as exported (${(se(asExported) - se(ours)).toFixed(1)} ms less); ` +
         `end to end ${median(ours.cpu_ms).toFixed(1)} vs ${median(asExported.cpu_ms).toFixed(1)} ms CPU per clip.`,
+    );
+  }
+  const libtorchConv = rows.find(([n]) => n === LIBTORCH_CONV)?.[1];
+  if (libtorchConv) {
+    const fwd = (m: Measured) => m.stages_cpu_ms.forward;
+    console.log(
+      `Direct conv kernel: forward ${fwd(ours).toFixed(1)} ms CPU vs ${fwd(libtorchConv).toFixed(1)} ms on libtorch's convs (${(fwd(libtorchConv) / fwd(ours)).toFixed(2)}×); ` +
+        `end to end ${median(ours.cpu_ms).toFixed(1)} vs ${median(libtorchConv.cpu_ms).toFixed(1)} ms CPU per clip.`,
     );
   }
 } finally {
