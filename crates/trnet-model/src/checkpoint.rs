@@ -142,7 +142,8 @@ pub fn read_safetensors_verified(path: &Path) -> Result<Vec<(String, Tensor)>> {
 pub fn load(dir: &Path, device: Device) -> Result<Checkpoint> {
     let config = read_config(dir)?;
     let mut vs = VarStore::new(device);
-    let model = TrnetModel::new(&vs.root(), &config)?;
+    // The build draws initial weights (overwritten below) from libtorch's global generator: under its lock.
+    let model = crate::rng::with_global_rng(|| TrnetModel::new(&vs.root(), &config))?;
     load_weights(&mut vs, &dir.join(WEIGHTS_FILE))?;
     Ok(Checkpoint { config, vs, model })
 }

@@ -26,6 +26,7 @@ mod layers;
 pub mod losses;
 pub mod onnx;
 pub mod ops;
+pub mod rng;
 pub mod snr_aware;
 pub mod trnet;
 

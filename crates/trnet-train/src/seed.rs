@@ -3,7 +3,6 @@
 //! the audio helper from `derive(seed, NOISE, i)`, and the weight initialisation from libtorch's generator
 //! seeded with `torch_seed(seed)` under a process-wide lock (see `with_torch_seed`).
 
-use std::sync::Mutex;
 use trnet_dsp::rng::SplitMix64;
 
 /// Independent streams drawn from one run seed.
@@ -23,16 +22,14 @@ pub fn torch_seed(seed: u64) -> i64 {
     seed as i64
 }
 
-static TORCH_RNG: Mutex<()> = Mutex::new(());
-
-/// Runs `f` with libtorch's global generator freshly seeded, holding a lock so that two trainings in one
-/// process (parallel tests, two addon jobs) cannot interleave their draws. Code outside this crate that
-/// draws from the global generator at the same moment can still interleave; nothing in trnet does during
-/// model construction.
+/// Runs `f` with libtorch's global generator freshly seeded, holding the generator's process-wide lock
+/// (`trnet_model::rng`), so that nothing else in trnet draws from it meanwhile: not another training's
+/// initialisation, not a checkpoint being loaded (which builds its model before reading the weights).
 pub fn with_torch_seed<R>(seed: u64, f: impl FnOnce() -> R) -> R {
-    let _guard = TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
-    tch::manual_seed(torch_seed(seed));
-    f()
+    trnet_model::rng::with_global_rng(|| {
+        tch::manual_seed(torch_seed(seed));
+        f()
+    })
 }
 
 #[cfg(test)]
