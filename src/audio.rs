@@ -57,10 +57,13 @@ pub struct AudioInput {
 /// reads past the cut), so a long recording is not resampled whole for the first seconds. Errors name `index`.
 pub(crate) fn input_at_16k(input: &AudioInput, index: usize, keep: Option<usize>) -> Result<std::borrow::Cow<'_, [f32]>, Failure> {
     const RATE: u32 = trnet_dsp::SAMPLE_RATE;
-    let named = |f: Failure| Failure { message: format!("input {index}: {}", f.message), ..f };
-    let decoded = match input {
-        AudioInput { path: Some(path), .. } => audio::decode_file(Path::new(path)).map_err(|e| named(e.into()))?,
-        AudioInput { bytes: Some(bytes), .. } => audio::decode_bytes(bytes, "input").map_err(|e| named(e.into()))?,
+    let named = |e: trnet_dsp::Error| {
+        let f = Failure::from(e);
+        Failure { message: format!("input {index}: {}", f.message), ..f }
+    };
+    let samples = match input {
+        AudioInput { path: Some(path), .. } => audio::load_file(Path::new(path), RATE).map_err(named)?,
+        AudioInput { bytes: Some(bytes), .. } => audio::load_bytes(bytes, "input", RATE).map_err(named)?,
         AudioInput { samples: Some(samples), sample_rate: Some(RATE), .. } => return Ok(samples[..].into()),
         AudioInput { samples: Some(samples), sample_rate: Some(rate), .. } => {
             let need = keep.map_or(samples.len(), |k| ((k as f64 / f64::from(RATE) + 1.0) * f64::from(*rate)).ceil() as usize);
@@ -71,11 +74,11 @@ pub(crate) fn input_at_16k(input: &AudioInput, index: usize, keep: Option<usize>
                     format!("input {index}: samples: expected finite numbers, found {} at sample {i} of {}. Repair or drop the input.", cut[i], samples.len()),
                 ));
             }
-            audio::Decoded { samples: cut.to_vec(), sample_rate: *rate, source_channels: 1 }
+            trnet_dsp::resample::resample(cut, *rate, RATE).map_err(named)?
         }
         _ => return Err(Failure::new(Code("TRNET_INVALID_ARGUMENT"), format!("input {index}: expected a path, bytes, or samples with their rate"))),
     };
-    Ok(audio::to_rate(decoded, RATE).map_err(|e| named(e.into()))?.into())
+    Ok(samples.into())
 }
 
 /// Decodes WAV (PCM 8/16/24/32, float 32/64), FLAC, OGG/Vorbis or MP3 from a path.

@@ -20,13 +20,11 @@ Run at development time with any Python that has `onnx` and `numpy` (the dev ven
                    (odd output width 2W - 1); ConvTranspose 8 -> 8, (1, 4), pads (0, 1, 0, 1) -> Y2 (even, 2W);
                    ConvTranspose 8 -> 2 -> Y3 (stays: too few outputs).
 """
-import pathlib
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/trnet-enhance/tests/fixtures"
+from onnx_fixture import write_fixture
 
 
 def weights(rng, shape, name):
@@ -42,15 +40,7 @@ def const(name, values):
 
 
 def save(name, nodes, inputs, outputs, inits):
-    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="trnet gen_fuse_fixtures.py")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path = OUT / f"{name}.onnx"
-    onnx.save(model, path)
-    size = path.stat().st_size
-    assert size < 20_000, f"{path} is {size} bytes"
-    print(path, size)
+    write_fixture(helper.make_graph(nodes, name, inputs, outputs, initializer=inits), "trnet gen_fuse_fixtures.py")
 
 
 def f32(name, shape=None):

@@ -22,13 +22,13 @@ GTCRN's (scripts/export-gtcrn-offline.py):
   - gru_folded_merged: gru_folded_intra's graph continued as GTCRN's intra-frame path: -> Reshape [0, 0, -1]
                       (directions merged) -> Transpose(1,0,2) -> Z [batch, seq, 16].
 """
-import pathlib
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/trnet-enhance/tests/fixtures"
+from onnx_fixture import write_fixture
+
+PRODUCER = "trnet gen_gru_fixtures.py"
 
 
 def save(name, direction, hidden, inputs, initial_h=True, bias=True, dtype=np.float32, seed=0):
@@ -52,15 +52,7 @@ def save(name, direction, hidden, inputs, initial_h=True, bias=True, dtype=np.fl
         helper.make_tensor_value_info("Y", elem, ["seq", dirs, "batch", hidden]),
         helper.make_tensor_value_info("Y_h", elem, [dirs, "batch", hidden]),
     ]
-    graph = helper.make_graph([node], name, graph_inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="trnet gen_gru_fixtures.py")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path = OUT / f"{name}.onnx"
-    onnx.save(model, path)
-    size = path.stat().st_size
-    assert size < 20_000, f"{path} is {size} bytes"
-    print(f"{path.name}: {size} bytes")
+    write_fixture(helper.make_graph([node], name, graph_inputs, outputs, initializer=inits), PRODUCER)
 
 
 def folded(name, direction, hidden, inputs, a_perm, x_shape, squeeze, initial_h, seed, merge=False):
@@ -101,13 +93,7 @@ def folded(name, direction, hidden, inputs, a_perm, x_shape, squeeze, initial_h,
         ]
         z = helper.make_tensor_value_info("Z", TensorProto.FLOAT, ["batch", "seq", dirs * hidden])
     outputs = [z, helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [dirs, "batch", hidden])]
-    graph = helper.make_graph(nodes, name, graph_inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="trnet gen_gru_fixtures.py")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path = OUT / f"{name}.onnx"
-    onnx.save(model, path)
-    print(f"{path.name}: {path.stat().st_size} bytes")
+    write_fixture(helper.make_graph(nodes, name, graph_inputs, outputs, initializer=inits), PRODUCER)
 
 
 save("gru_intra", "bidirectional", 8, 16, seed=1)

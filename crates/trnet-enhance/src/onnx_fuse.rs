@@ -25,7 +25,9 @@
 //! Field numbers as in `onnx_rewrite`; TensorProto: dims = 1, data_type = 2, float_data = 4, name = 8,
 //! raw_data = 9, data_location = 14.
 
-use crate::onnx_rewrite::{Field, Node, attribute, fields, fields_of, int64_tensor, packed_varints, parse_node, put_bytes, put_key, put_varint};
+use crate::onnx_rewrite::{
+    Field, Node, attribute, fields, fields_of, int64_tensor, ints_attribute, packed_varints, parse_node, put_bytes, put_key, put_varint,
+};
 use std::collections::{HashMap, HashSet};
 
 /// What [`fuse`] did.
@@ -503,19 +505,6 @@ fn transpose(data: &Ints, perm: &[i64]) -> Option<Ints> {
 
 // ---------------------------------------------------------------------------------------------------------
 // Building and editing nodes.
-
-fn ints_attribute(name: &str, values: &[i64]) -> Vec<u8> {
-    let mut a = Vec::new();
-    put_bytes(&mut a, 1, name.as_bytes());
-    for &v in values {
-        put_key(&mut a, 8, 0);
-        put_varint(&mut a, v as u64);
-    }
-    // AttributeProto.type = INTS (7).
-    put_key(&mut a, 20, 0);
-    put_varint(&mut a, 7);
-    a
-}
 
 fn int_attribute(name: &str, value: i64) -> Vec<u8> {
     let mut a = Vec::new();

@@ -428,16 +428,7 @@ impl NodeChange<'_> {
             put_bytes(&mut out, 7, domain.as_bytes());
         }
         for (name, ints) in &self.attributes {
-            let mut a = Vec::new();
-            put_bytes(&mut a, 1, name.as_bytes());
-            for &v in ints {
-                put_key(&mut a, 8, 0);
-                put_varint(&mut a, v as u64);
-            }
-            // AttributeProto.type = INTS (7).
-            put_key(&mut a, 20, 0);
-            put_varint(&mut a, 7);
-            put_bytes(&mut out, 5, &a);
+            put_bytes(&mut out, 5, &ints_attribute(name, ints));
         }
         Ok(out)
     }
@@ -526,6 +517,20 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 
 pub(crate) fn put_key(out: &mut Vec<u8>, number: u32, wire: u64) {
     put_varint(out, (u64::from(number) << 3) | wire);
+}
+
+/// An AttributeProto of type INTS.
+pub(crate) fn ints_attribute(name: &str, values: &[i64]) -> Vec<u8> {
+    let mut a = Vec::new();
+    put_bytes(&mut a, 1, name.as_bytes());
+    for &v in values {
+        put_key(&mut a, 8, 0);
+        put_varint(&mut a, v as u64);
+    }
+    // AttributeProto.type = INTS (7).
+    put_key(&mut a, 20, 0);
+    put_varint(&mut a, 7);
+    a
 }
 
 pub(crate) fn put_bytes(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
